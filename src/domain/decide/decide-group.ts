@@ -1,0 +1,128 @@
+/**
+ * Decides a group with the profile's rules (json-rules-engine), in rule order: the first rule that
+ * holds gives the outcome. Every rule's every condition is kept as evidence: whether it held and the
+ * fact value it saw. The decision records which enrichment stages it was based on, so a backfill that
+ * completes pending stages can decide again.
+ */
+import { Engine, type RuleProperties, type RuleResult } from 'json-rules-engine';
+import type { EnrichmentStage, Profile } from '../../profiles/profile.ts';
+import type { Enrichment } from '../enrich/enrich-group.ts';
+
+export interface ConditionEvidence {
+  fact: string;
+  operator: string;
+  /** The value compared against (a fact reference is resolved). */
+  value: unknown;
+  /** What the fact was for this group. */
+  factValue: unknown;
+  held: boolean;
+}
+
+export interface RuleEvidence {
+  rule: string;
+  held: boolean;
+  conditions: ConditionEvidence[];
+}
+
+export interface Decision {
+  /** The profile's decision name, e.g. `building_coverage`. */
+  name: string;
+  outcome: string;
+  rule: string;
+  reason: string;
+  /** Enrichment stages that were done when deciding. */
+  basedOn: EnrichmentStage[];
+  evidence: RuleEvidence[];
+}
+
+/** The facts the rules see, derived from the enrichment. Missing stages give undefined facts. */
+export function decisionFacts(profile: Profile, enrichment: Enrichment): Record<string, unknown> {
+  return {
+    eligibleNoteCount: enrichment.eligibleNoteIds.length,
+    causeCode: enrichment.causeCode?.code,
+    buildingCauses: profile.taxonomy.buildingCauses,
+    buildingPartMentions: enrichment.building?.partMentions,
+    distinctBuildingParts: enrichment.building?.distinctParts.length,
+    buildingDamageDenied: enrichment.building?.damageDenied,
+    sentimentLabel: enrichment.sentiment?.label,
+    hasSummary: Boolean(enrichment.summary),
+  };
+}
+
+const engines = new WeakMap<Profile, Engine>();
+
+function engineFor(profile: Profile): Engine {
+  let engine = engines.get(profile);
+  if (engine) return engine;
+  engine = new Engine([], { allowUndefinedFacts: true });
+  const n = profile.rules.rules.length;
+  profile.rules.rules.forEach((rule, i) => {
+    // Distinct descending priorities make the engine evaluate rules in the profile's order.
+    engine!.addRule({ name: rule.name, priority: n - i, conditions: rule.conditions, event: rule.event } as RuleProperties);
+  });
+  engines.set(profile, engine);
+  return engine;
+}
+
+/**
+ * Runs the profile's rules over a group's enrichment.
+ * @example const d = await decideGroup(profile, enrichment); d.outcome === 'yes'
+ */
+export async function decideGroup(profile: Profile, enrichment: Enrichment): Promise<Decision> {
+  const facts = decisionFacts(profile, enrichment);
+  const { results, failureResults } = await engineFor(profile).run({ ...facts });
+  const byName = new Map<string, RuleResult>();
+  for (const r of [...results, ...failureResults]) byName.set(r.name as string, r);
+  const evidence: RuleEvidence[] = profile.rules.rules.map((rule) => {
+    const r = byName.get(rule.name);
+    return { rule: rule.name, held: Boolean(r?.result), conditions: r ? flattenConditions(r.conditions, facts) : [] };
+  });
+  const firstHeld = profile.rules.rules.find((rule) => byName.get(rule.name)?.result);
+  const basedOn = (Object.entries(enrichment.stages) as Array<[EnrichmentStage, string]>)
+    .filter(([, status]) => status === 'done')
+    .map(([stage]) => stage);
+  if (!firstHeld) {
+    return { name: profile.rules.decision, outcome: 'undecided', rule: '', reason: 'no rule held', basedOn, evidence };
+  }
+  return {
+    name: profile.rules.decision,
+    outcome: firstHeld.event.type,
+    rule: firstHeld.name,
+    reason: firstHeld.event.params.reason,
+    basedOn,
+    evidence,
+  };
+}
+
+interface EngineCondition {
+  all?: EngineCondition[];
+  any?: EngineCondition[];
+  not?: EngineCondition;
+  fact?: string;
+  operator?: string;
+  value?: unknown;
+  factResult?: unknown;
+  valueResult?: unknown;
+  result?: boolean;
+}
+
+function flattenConditions(node: unknown, facts: Record<string, unknown>): ConditionEvidence[] {
+  const c = node as EngineCondition;
+  if (c.all) return c.all.flatMap((x) => flattenConditions(x, facts));
+  if (c.any) return c.any.flatMap((x) => flattenConditions(x, facts));
+  if (c.not) return flattenConditions(c.not, facts);
+  const value = isFactRef(c.value) ? (c.valueResult ?? facts[c.value.fact]) : c.value;
+  return [
+    {
+      fact: c.fact!,
+      operator: c.operator!,
+      value,
+      factValue: 'factResult' in c ? c.factResult : facts[c.fact!],
+      held: Boolean(c.result),
+    },
+  ];
+}
+
+function isFactRef(v: unknown): v is { fact: string } {
+  return typeof v === 'object' && v !== null && 'fact' in v;
+}

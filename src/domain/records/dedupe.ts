@@ -1,0 +1,50 @@
+/**
+ * Finds exact repeats and key conflicts within one file. An exact repeat (same key, same content) is
+ * a duplicate; the same key with different content is a conflict, reported with the field that differs.
+ * Memory is one short hash per field per distinct key, never the records themselves.
+ */
+import { createHash } from 'node:crypto';
+import type { CleanRecord } from './validate-record.ts';
+
+export type DedupeVerdict =
+  | { kind: 'new' }
+  | { kind: 'duplicate'; firstLine: number }
+  | { kind: 'conflict'; firstLine: number; field: string };
+
+export class Deduplicator {
+  readonly #seen = new Map<string, { line: number; fieldHashes: Map<string, string> }>();
+  readonly #keyFields: string[];
+
+  constructor(keyFields: string[]) {
+    this.#keyFields = keyFields;
+  }
+
+  /** Classifies a record and remembers it if it is new. */
+  check(record: CleanRecord, line: number): DedupeVerdict {
+    const key = this.#keyFields.map((f) => record.values[f] ?? '').join('\u0000');
+    const fieldHashes = hashFields(record);
+    const first = this.#seen.get(key);
+    if (!first) {
+      this.#seen.set(key, { line, fieldHashes });
+      return { kind: 'new' };
+    }
+    const names = new Set([...first.fieldHashes.keys(), ...fieldHashes.keys()]);
+    for (const name of [...names].sort()) {
+      if (first.fieldHashes.get(name) !== fieldHashes.get(name)) {
+        return { kind: 'conflict', firstLine: first.line, field: name.replace(/^(?:v|a):/, '') };
+      }
+    }
+    return { kind: 'duplicate', firstLine: first.line };
+  }
+}
+
+function hashFields(record: CleanRecord): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of Object.entries(record.values)) out.set(`v:${k}`, shortHash(v));
+  for (const [k, v] of Object.entries(record.attributes)) out.set(`a:${k}`, shortHash(v));
+  return out;
+}
+
+function shortHash(s: string): string {
+  return createHash('sha1').update(s).digest('base64').slice(0, 12);
+}

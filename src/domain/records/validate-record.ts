@@ -1,0 +1,121 @@
+/**
+ * Turns one raw row into a clean record of a profile, or says which field is wrong and why.
+ * Headers map through the profile (case-insensitive, with aliases); text is decoded strictly
+ * (invalid UTF-8 and control characters are rejected by field, never replaced or truncated),
+ * cleaned, and checked against the profile's column types.
+ */
+import { z } from 'zod';
+import type { Profile, ProfileColumn } from '../../profiles/profile.ts';
+import type { RawValue } from './read-rows.ts';
+
+export interface CleanRecord {
+  /** Canonical column name → cleaned value. */
+  values: Record<string, string>;
+  /** Columns the profile does not know, kept as they came (decoded, cleaned). */
+  attributes: Record<string, string>;
+}
+
+export type Validation = { ok: true; record: CleanRecord } | { ok: false; field: string | null; reason: string };
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// C0 controls other than TAB, LF and CR; DEL; C1 controls.
+const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/;
+
+const isoDate = z.union([z.iso.date(), z.iso.datetime({ offset: true, local: true })]);
+
+/** Resolves the file's headers to profile columns once per file; reports missing required columns. */
+export function mapHeaders(profile: Profile, headers: string[]): { columns: Map<string, string>; missing: string[]; duplicate: string[] } {
+  const columns = new Map<string, string>();
+  const seen = new Set<string>();
+  const duplicate: string[] = [];
+  for (const h of headers) {
+    const canonical = profile.headerMap.get(h.trim().toLowerCase());
+    if (!canonical) continue;
+    if (seen.has(canonical)) duplicate.push(h);
+    seen.add(canonical);
+    columns.set(h, canonical);
+  }
+  const missing = profile.columns.filter((c) => c.required && !seen.has(c.name)).map((c) => c.name);
+  return { columns, missing, duplicate };
+}
+
+/**
+ * Validates and cleans one row.
+ * @example validateRecord(profile, [['CLAIMNO', Buffer.from('C-1')], ...])
+ */
+export function validateRecord(profile: Profile, fields: Array<[string, RawValue]>): Validation {
+  const values: Record<string, string> = {};
+  const attributes: Record<string, string> = {};
+  for (const [header, raw] of fields) {
+    const canonical = profile.headerMap.get(header.trim().toLowerCase());
+    const fieldName = canonical ?? header;
+    const decoded = decodeValue(raw);
+    if (!decoded.ok) return { ok: false, field: fieldName, reason: decoded.reason };
+    if (canonical) values[canonical] = decoded.text;
+    else if (profile.keepOtherColumns) attributes[header] = cleanText(profile, decoded.text);
+  }
+  for (const column of profile.columns) {
+    const problem = checkColumn(profile, column, values);
+    if (problem) return { ok: false, field: column.name, reason: problem };
+  }
+  return { ok: true, record: { values, attributes } };
+}
+
+function checkColumn(profile: Profile, column: ProfileColumn, values: Record<string, string>): string | undefined {
+  const raw = values[column.name];
+  const cleaned = raw === undefined ? '' : cleanText(profile, raw);
+  if (cleaned === '') {
+    delete values[column.name];
+    return column.required ? 'required value is missing or empty' : undefined;
+  }
+  if (column.maxLength !== undefined && cleaned.length > column.maxLength) {
+    return `longer than ${column.maxLength} characters (${cleaned.length})`;
+  }
+  if (column.type === 'date') {
+    if (!isoDate.safeParse(cleaned).success || Number.isNaN(Date.parse(cleaned))) {
+      return `not an ISO 8601 date: "${cleaned.slice(0, 40)}"`;
+    }
+  }
+  values[column.name] = cleaned;
+  return undefined;
+}
+
+function decodeValue(raw: RawValue): { ok: true; text: string } | { ok: false; reason: string } {
+  let text: string;
+  if (raw === null || raw === undefined) return { ok: true, text: '' };
+  if (Buffer.isBuffer(raw)) {
+    try {
+      text = strictUtf8.decode(raw);
+    } catch {
+      return { ok: false, reason: 'invalid UTF-8' };
+    }
+  } else if (typeof raw === 'string') {
+    if (raw.includes('\uFFFD')) return { ok: false, reason: 'invalid UTF-8 (replacement character U+FFFD)' };
+    text = raw;
+  } else if (typeof raw === 'number' || typeof raw === 'boolean') {
+    text = String(raw);
+  } else {
+    return { ok: false, reason: 'expected a string, got a nested JSON value' };
+  }
+  const control = CONTROL.exec(text);
+  if (control) {
+    const code = control[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+    return { ok: false, reason: `control character U+${code} at position ${control.index + 1}` };
+  }
+  return { ok: true, text };
+}
+
+const stripCache = new WeakMap<Profile, RegExp[]>();
+
+/** The profile's cleaning: Unicode normalisation, boilerplate patterns, whitespace. */
+export function cleanText(profile: Profile, text: string): string {
+  let out = profile.cleaning.unicode ? text.normalize(profile.cleaning.unicode) : text;
+  let patterns = stripCache.get(profile);
+  if (!patterns) {
+    patterns = profile.cleaning.stripPatterns.map((p) => new RegExp(p, 'gi'));
+    stripCache.set(profile, patterns);
+  }
+  for (const p of patterns) out = out.replace(p, ' ');
+  if (profile.cleaning.collapseWhitespace) out = out.replace(/\s+/g, ' ');
+  return out.trim();
+}

@@ -1,0 +1,177 @@
+/**
+ * Profiles are data (`profiles/<name>/`): columns and aliases, the group key, cleaning, eligibility,
+ * enrichment settings, taxonomy and rules. This module validates that data and compiles it once.
+ * Adding a profile is adding a folder; no code changes.
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+const columnSchema = z.object({
+  name: z.string().regex(/^[a-z][a-z0-9_]*$/),
+  type: z.enum(['string', 'text', 'date']),
+  required: z.boolean(),
+  maxLength: z.number().int().positive().optional(),
+  aliases: z.array(z.string()).default([]),
+});
+
+const ruleConditionSchema: z.ZodType<unknown> = z.lazy(() =>
+  z.union([
+    z.object({ all: z.array(ruleConditionSchema) }),
+    z.object({ any: z.array(ruleConditionSchema) }),
+    z.object({ not: ruleConditionSchema }),
+    z.object({ fact: z.string(), operator: z.string(), value: z.unknown(), path: z.string().optional() }),
+  ]),
+);
+
+export const rulesSchema = z.object({
+  decision: z.string(),
+  outcomes: z.array(z.string()).min(1),
+  rules: z
+    .array(
+      z.object({
+        name: z.string(),
+        description: z.string(),
+        conditions: z.union([
+          z.object({ all: z.array(ruleConditionSchema) }),
+          z.object({ any: z.array(ruleConditionSchema) }),
+        ]),
+        event: z.object({ type: z.string(), params: z.object({ reason: z.string() }) }),
+      }),
+    )
+    .min(1),
+});
+
+export const taxonomySchema = z.object({
+  negations: z.array(z.string()),
+  negationWindow: z.number().int().min(1).max(10),
+  causeCodes: z.array(z.object({ code: z.string(), label: z.string(), keywords: z.array(z.string()).min(1) })).min(1),
+  buildingCauses: z.array(z.string()),
+  buildingParts: z.array(z.string()),
+  buildingNegations: z.array(z.string()),
+  entityPatterns: z.record(z.string(), z.string()),
+});
+
+export const enrichmentStageNames = ['causeCode', 'sentiment', 'entities', 'summary'] as const;
+export type EnrichmentStage = (typeof enrichmentStageNames)[number];
+
+const profileFileSchema = z.object({
+  name: z.string().regex(/^[a-z][a-z0-9-]*$/),
+  description: z.string(),
+  columns: z.array(columnSchema).min(1),
+  keepOtherColumns: z.boolean(),
+  groupKey: z.string(),
+  recordKey: z.array(z.string()).min(1),
+  textField: z.string(),
+  orderBy: z.string().optional(),
+  cleaning: z.object({
+    unicode: z.enum(['NFC', 'NFKC']).optional(),
+    collapseWhitespace: z.boolean(),
+    stripPatterns: z.array(z.string()).default([]),
+  }),
+  eligibility: z.object({
+    minTextLength: z.number().int().min(0),
+    allowedValues: z.record(z.string(), z.array(z.string())).default({}),
+  }),
+  enrichment: z.object({
+    stages: z.record(z.enum(enrichmentStageNames), z.enum(['cheap', 'expensive'])),
+    chunk: z.object({ size: z.number().int().min(100), overlap: z.number().int().min(0) }),
+    topK: z.number().int().min(1),
+    query: z.string(),
+    summarySentences: z.number().int().min(1),
+    lossDescriptionMaxChars: z.number().int().min(50),
+  }),
+  taxonomy: z.string(),
+  rules: z.string(),
+});
+
+export type ProfileColumn = z.infer<typeof columnSchema>;
+export type Taxonomy = z.infer<typeof taxonomySchema>;
+export type RuleSet = z.infer<typeof rulesSchema>;
+
+export interface Profile extends Omit<z.infer<typeof profileFileSchema>, 'taxonomy' | 'rules'> {
+  taxonomy: Taxonomy;
+  rules: RuleSet;
+  /** Lower-cased header or alias → canonical column name. */
+  headerMap: Map<string, string>;
+}
+
+/** Where profiles live: `SLUICE_PROFILES_DIR`, the repository's `profiles/`, or `profiles/` beside a bundle. */
+export function profilesDir(): string {
+  const candidates = [
+    process.env.SLUICE_PROFILES_DIR,
+    resolve(import.meta.dirname, '../../profiles'),
+    resolve(import.meta.dirname, 'profiles'),
+  ].filter((d): d is string => Boolean(d));
+  return candidates.find((d) => existsSync(d)) ?? candidates[0]!;
+}
+
+export function listProfiles(dir = profilesDir()): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && existsSync(join(dir, e.name, 'profile.json')))
+    .map((e) => e.name)
+    .sort();
+}
+
+const cache = new Map<string, Profile>();
+
+/**
+ * Loads, validates and compiles a profile.
+ * @example const claims = loadProfile('claims');
+ * @throws Error naming the profile, the file and the problem, or listing the known profiles.
+ */
+export function loadProfile(name: string, dir = profilesDir()): Profile {
+  const cacheKey = `${dir}\0${name}`;
+  const hit = cache.get(cacheKey);
+  if (hit) return hit;
+  const folder = join(dir, name);
+  const file = join(folder, 'profile.json');
+  if (!/^[a-z][a-z0-9-]*$/.test(name) || !existsSync(file)) {
+    throw new UnknownProfileError(name, listProfiles(dir));
+  }
+  const raw = parseFile(file, profileFileSchema);
+  const taxonomy = parseFile(join(folder, raw.taxonomy), taxonomySchema);
+  const rules = parseFile(join(folder, raw.rules), rulesSchema);
+  const headerMap = new Map<string, string>();
+  for (const c of raw.columns) {
+    for (const alias of [c.name, ...c.aliases]) headerMap.set(alias.toLowerCase(), c.name);
+  }
+  const columnNames = new Set(raw.columns.map((c) => c.name));
+  for (const field of [raw.groupKey, raw.textField, ...raw.recordKey]) {
+    if (!columnNames.has(field)) throw new Error(`profile ${name}: ${field} is not one of its columns`);
+  }
+  for (const r of rules.rules) {
+    if (!rules.outcomes.includes(r.event.type)) {
+      throw new Error(`profile ${name}: rule ${r.name} decides "${r.event.type}", not one of ${rules.outcomes.join(', ')}`);
+    }
+  }
+  const profile: Profile = { ...raw, taxonomy, rules, headerMap };
+  cache.set(cacheKey, profile);
+  return profile;
+}
+
+export class UnknownProfileError extends Error {
+  readonly profile: string;
+  readonly known: string[];
+  constructor(profile: string, known: string[]) {
+    super(`unknown profile "${profile}" (known: ${known.join(', ') || 'none'})`);
+    this.name = 'UnknownProfileError';
+    this.profile = profile;
+    this.known = known;
+  }
+}
+
+function parseFile<T>(file: string, schema: z.ZodType<T>): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}`);
+  }
+  const result = schema.safeParse(json);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new Error(`${file}: ${issues}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,183 @@
+/**
+ * The one description of sluice's topology: functions, their triggers, queues with their DLQs,
+ * the status table, the buckets, schedules and state machines.
+ *
+ * The local runtime (`src/local/`) reads it to create emulated resources and event-source pollers;
+ * the CDK stack (`lib/`) reads it to synthesize the same resources. Nothing here is repeated elsewhere.
+ */
+
+/** What a function may touch; the stack derives IAM grants from it and the runtime its environment. */
+export interface FunctionAccess {
+  table?: 'read' | 'readWrite';
+  buckets?: Partial<Record<BucketName, 'read' | 'write' | 'readWrite'>>;
+  sendsTo?: QueueName[];
+}
+
+export interface FunctionSpec {
+  /** Path of the handler module, relative to the repository root. */
+  entry: string;
+  /** Exported handler name in that module. */
+  handlerExport: string;
+  timeoutSeconds: number;
+  memoryMb: number;
+  /** The queue whose event-source mapping invokes this function, if any. */
+  trigger?: { queue: QueueName; batchSize: number; batchingWindowSeconds: number; maxConcurrency: number };
+  access: FunctionAccess;
+  description: string;
+}
+
+export interface QueueSpec {
+  /** Lambda's rule of thumb: at least 6× the consuming function's timeout. Checked by `validateTopology`. */
+  visibilityTimeoutSeconds: number;
+  maxReceiveCount: number;
+  retentionDays: number;
+  dlqRetentionDays: number;
+}
+
+export interface BucketSpec {
+  description: string;
+  versioned: boolean;
+}
+
+export interface TableSpec {
+  partitionKey: string;
+  sortKey: string;
+  indexes: Record<string, { partitionKey: string; sortKey: string }>;
+}
+
+export interface ScheduleSpec {
+  expression: string;
+  target: FunctionName;
+}
+
+export interface StateMachineSpec {
+  definitionFile: string;
+}
+
+export type FunctionName = 'ingest' | 'enrich' | 'decide';
+export type QueueName = 'ingest' | 'enrich' | 'decide';
+export type BucketName = 'drop' | 'results';
+
+export interface Topology {
+  functions: Record<FunctionName, FunctionSpec>;
+  queues: Record<QueueName, QueueSpec>;
+  buckets: Record<BucketName, BucketSpec>;
+  table: TableSpec;
+  /** Prefix of the drop bucket whose ObjectCreated events feed the ingest queue. */
+  dropPrefix: string;
+  schedules: Record<string, ScheduleSpec>;
+  stateMachines: Record<string, StateMachineSpec>;
+}
+
+export const topology: Topology = {
+  functions: {
+    ingest: {
+      entry: 'functions/ingest/handler.ts',
+      handlerExport: 'handler',
+      timeoutSeconds: 300,
+      memoryMb: 1024,
+      trigger: { queue: 'ingest', batchSize: 1, batchingWindowSeconds: 0, maxConcurrency: 2 },
+      access: { table: 'readWrite', buckets: { drop: 'read', results: 'write' }, sendsTo: ['enrich'] },
+      description: 'Streams a dropped file: parse, validate, clean, de-duplicate, group, store, fan out',
+    },
+    enrich: {
+      entry: 'functions/enrich/handler.ts',
+      handlerExport: 'handler',
+      timeoutSeconds: 120,
+      memoryMb: 1024,
+      trigger: { queue: 'enrich', batchSize: 10, batchingWindowSeconds: 1, maxConcurrency: 4 },
+      access: { table: 'readWrite', sendsTo: ['decide'] },
+      description: 'Enriches one group of records (summary, loss description, cause code, sentiment, entities)',
+    },
+    decide: {
+      entry: 'functions/decide/handler.ts',
+      handlerExport: 'handler',
+      timeoutSeconds: 120,
+      memoryMb: 512,
+      trigger: { queue: 'decide', batchSize: 10, batchingWindowSeconds: 1, maxConcurrency: 2 },
+      access: { table: 'readWrite', buckets: { results: 'write' } },
+      description: "Runs the profile's rules over a group with evidence; the last group finalizes the job",
+    },
+  },
+  queues: {
+    ingest: { visibilityTimeoutSeconds: 1800, maxReceiveCount: 3, retentionDays: 4, dlqRetentionDays: 14 },
+    enrich: { visibilityTimeoutSeconds: 720, maxReceiveCount: 5, retentionDays: 4, dlqRetentionDays: 14 },
+    decide: { visibilityTimeoutSeconds: 720, maxReceiveCount: 5, retentionDays: 4, dlqRetentionDays: 14 },
+  },
+  buckets: {
+    drop: { description: 'Files dropped under incoming/<profile>/', versioned: true },
+    results: { description: 'Results, rejects and summaries per job', versioned: false },
+  },
+  table: {
+    partitionKey: 'pk',
+    sortKey: 'sk',
+    indexes: {
+      // Listings (jobs newest first) without a scan.
+      byKind: { partitionKey: 'kindPk', sortKey: 'kindSk' },
+      // Sparse: only items with pending work carry these attributes; oldest first.
+      pending: { partitionKey: 'pendingPk', sortKey: 'pendingSk' },
+    },
+  },
+  dropPrefix: 'incoming/',
+  // Backfill, topics and metrics schedules and the scoring state machine are not built yet (issues 6 and 7).
+  schedules: {},
+  stateMachines: {},
+};
+
+/** Physical names carry the stage so several stages can live in one account. */
+export function resourceName(stage: string, logical: string): string {
+  return `sluice-${stage}-${logical}`;
+}
+
+/** The environment variable through which a function learns a queue's URL. */
+export function queueUrlEnv(queue: QueueName): string {
+  return `QUEUE_URL_${queue.toUpperCase()}`;
+}
+
+/** The environment variable through which a function learns a bucket's name. */
+export function bucketEnv(bucket: BucketName): string {
+  return `BUCKET_${bucket.toUpperCase()}`;
+}
+
+export const TABLE_ENV = 'TABLE_NAME';
+
+/**
+ * Checks the invariants every consumer relies on.
+ * @throws Error naming each broken invariant.
+ */
+export function validateTopology(t: Topology): void {
+  const problems: string[] = [];
+  for (const [name, fn] of Object.entries(t.functions)) {
+    if (!fn.trigger) continue;
+    const q = t.queues[fn.trigger.queue];
+    if (!q) {
+      problems.push(`function ${name} is triggered by unknown queue ${fn.trigger.queue}`);
+      continue;
+    }
+    if (q.visibilityTimeoutSeconds < 6 * fn.timeoutSeconds) {
+      problems.push(
+        `queue ${fn.trigger.queue}: visibility timeout ${q.visibilityTimeoutSeconds}s < 6 × ${name} timeout ${fn.timeoutSeconds}s`,
+      );
+    }
+    if (fn.trigger.batchSize < 1 || fn.trigger.batchSize > 10_000) problems.push(`function ${name}: batch size out of range`);
+    if (fn.trigger.maxConcurrency < 2) problems.push(`function ${name}: SQS maximum concurrency must be ≥ 2`);
+  }
+  if (problems.length) throw new Error(`invalid topology:\n  ${problems.join('\n  ')}`);
+}
+
+/** Returns a deep copy of the topology with some settings replaced (tests, local tuning). */
+export function withOverrides(
+  base: Topology,
+  overrides: {
+    queues?: Partial<Record<QueueName, Partial<QueueSpec>>>;
+    triggers?: Partial<Record<FunctionName, Partial<NonNullable<FunctionSpec['trigger']>>>>;
+  },
+): Topology {
+  const t: Topology = structuredClone(base);
+  for (const [name, o] of Object.entries(overrides.queues ?? {})) Object.assign(t.queues[name as QueueName], o);
+  for (const [name, o] of Object.entries(overrides.triggers ?? {})) {
+    const fn = t.functions[name as FunctionName];
+    if (fn.trigger) Object.assign(fn.trigger, o);
+  }
+  return t;
+}
