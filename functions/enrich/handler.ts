@@ -1,0 +1,5 @@
+/** The enrich λ: wires its dependencies from the environment; the work is in src/pipeline. */
+import { depsFromEnv } from '../../src/lambda/deps-from-env.ts';
+import { createEnrichHandler, lazy } from '../../src/lambda/sqs-steps.ts';
+
+export const handler = lazy(() => createEnrichHandler(depsFromEnv('enrich')));

@@ -1,0 +1,400 @@
+/**
+ * The status table adapter (single table). No transactions (dynalite has none, and none are needed):
+ * every state change is one conditional UpdateItem, every counter an atomic ADD.
+ *
+ * Items, all under the job's partition `JOB#<jobId>`:
+ *   `#JOB`                       the job (status, counts, timings, results); listed via the byKind index
+ *   `REC#<group>#<line>`         one accepted record (note) of a group
+ *   `GRP#<group>`                a group's stage statuses, attempts, last error, enrichment and decision
+ */
+import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type QueryCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import type { Decision } from '../domain/decide/decide-group.ts';
+import type { Enrichment, GroupNote, Mode } from '../domain/enrich/enrich-group.ts';
+import { COUNT_NAMES, GroupStatus, type Job, type JobCounts, type JobResults, JobStatus, emptyCounts } from '../domain/job.ts';
+import type { GroupItem, StatusStore, TransitionResult } from '../pipeline/ports.ts';
+
+const JOB_SK = '#JOB';
+const jobPk = (jobId: string) => `JOB#${jobId}`;
+const enc = (groupId: string) => encodeURIComponent(groupId);
+const recordSk = (groupId: string, line: number) => `REC#${enc(groupId)}#${String(line).padStart(10, '0')}`;
+const groupSk = (groupId: string) => `GRP#${enc(groupId)}`;
+
+export function createStatusStore(client: DynamoDBClient, tableName: string): StatusStore {
+  const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true } });
+
+  const update = async (input: Omit<ConstructorParameters<typeof UpdateCommand>[0], 'TableName'>) =>
+    doc.send(new UpdateCommand({ TableName: tableName, ...input }));
+
+  async function conditional<T>(fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException') return undefined;
+      throw err;
+    }
+  }
+
+  async function* queryAll(input: Omit<QueryCommandInput, 'TableName'>): AsyncGenerator<Record<string, unknown>> {
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await doc.send(new QueryCommand({ TableName: tableName, ...input, ExclusiveStartKey }));
+      for (const item of page.Items ?? []) yield item;
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+  }
+
+  return {
+    async createJob(job) {
+      const created = await conditional(() =>
+        doc.send(
+          new PutCommand({
+            TableName: tableName,
+            Item: jobToItem(job),
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        ),
+      );
+      if (created) return { created: true, job };
+      const existing = await this.getJob(job.jobId);
+      if (!existing) throw new Error(`job ${job.jobId} vanished while being created`);
+      return { created: false, job: existing };
+    },
+
+    async getJob(jobId) {
+      const r = await doc.send(new GetCommand({ TableName: tableName, Key: { pk: jobPk(jobId), sk: JOB_SK }, ConsistentRead: true }));
+      return r.Item ? itemToJob(r.Item) : undefined;
+    },
+
+    async listJobs(limit) {
+      const r = await doc.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: 'byKind',
+          KeyConditionExpression: 'kindPk = :k',
+          ExpressionAttributeValues: { ':k': 'JOB' },
+          ScanIndexForward: false,
+          Limit: limit,
+        }),
+      );
+      return (r.Items ?? []).map(itemToJob);
+    },
+
+    async startIngest(jobId, at, mode) {
+      const r = await conditional(() =>
+        update({
+          Key: { pk: jobPk(jobId), sk: JOB_SK },
+          UpdateExpression: 'SET #s = :ingesting, ingestStartedAt = if_not_exists(ingestStartedAt, :at), #m = :mode',
+          ConditionExpression: '#s IN (:received, :ingesting)',
+          ExpressionAttributeNames: { '#s': 'status', '#m': 'mode' },
+          ExpressionAttributeValues: { ':ingesting': JobStatus.INGESTING, ':received': JobStatus.RECEIVED, ':at': at, ':mode': mode },
+        }),
+      );
+      return r !== undefined;
+    },
+
+    async reportIngestProgress(jobId, rowsRead) {
+      await update({
+        Key: { pk: jobPk(jobId), sk: JOB_SK },
+        UpdateExpression: 'SET rowsRead = :n',
+        ExpressionAttributeValues: { ':n': rowsRead },
+      });
+    },
+
+    async putRecords(jobId, records) {
+      for (let i = 0; i < records.length; i += 25) {
+        let requests = records.slice(i, i + 25).map(({ groupId, note }) => ({
+          PutRequest: { Item: { pk: jobPk(jobId), sk: recordSk(groupId, note.line), groupId, ...note } },
+        }));
+        for (let attempt = 0; requests.length; attempt++) {
+          if (attempt > 8) throw new Error(`DynamoDB left ${requests.length} record writes unprocessed after retries`);
+          if (attempt) await sleep(Math.min(2000, 25 * 2 ** attempt) * (0.5 + Math.random() / 2));
+          const r = await doc.send(new BatchWriteCommand({ RequestItems: { [tableName]: requests } }));
+          requests = (r.UnprocessedItems?.[tableName] ?? []) as typeof requests;
+        }
+      }
+    },
+
+    async recordIngestCounts(jobId, counts) {
+      await update({
+        Key: { pk: jobPk(jobId), sk: JOB_SK },
+        UpdateExpression: 'SET #rows = :rows, accepted = :accepted, rejected = :rejected, duplicates = :duplicates, #groups = :groups, rowsRead = :rows',
+        ExpressionAttributeNames: { '#rows': 'rows', '#groups': 'groups' },
+        ExpressionAttributeValues: {
+          ':rows': counts.rows,
+          ':accepted': counts.accepted,
+          ':rejected': counts.rejected,
+          ':duplicates': counts.duplicates,
+          ':groups': counts.groups,
+        },
+      });
+    },
+
+    async finishIngest(jobId, at) {
+      const r = await update({
+        Key: { pk: jobPk(jobId), sk: JOB_SK },
+        UpdateExpression: 'SET #s = :processing, ingestEndedAt = :at',
+        ConditionExpression: '#s = :ingesting',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':processing': JobStatus.PROCESSING, ':ingesting': JobStatus.INGESTING, ':at': at },
+        ReturnValues: 'ALL_NEW',
+      });
+      return itemToJob(r.Attributes!);
+    },
+
+    async failJob(jobId, error, at) {
+      await update({
+        Key: { pk: jobPk(jobId), sk: JOB_SK },
+        UpdateExpression: 'SET #s = :failed, #e = :error, finishedAt = :at',
+        ConditionExpression: 'attribute_exists(pk) AND NOT #s IN (:complete, :completeWithErrors)',
+        ExpressionAttributeNames: { '#s': 'status', '#e': 'error' },
+        ExpressionAttributeValues: {
+          ':failed': JobStatus.FAILED,
+          ':error': error,
+          ':at': at,
+          ':complete': JobStatus.COMPLETE,
+          ':completeWithErrors': JobStatus.COMPLETE_WITH_ERRORS,
+        },
+      });
+    },
+
+    async getGroupNotes(jobId, groupId) {
+      const notes: GroupNote[] = [];
+      for await (const item of queryAll({
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': jobPk(jobId), ':prefix': `REC#${enc(groupId)}#` },
+        ConsistentRead: true,
+      })) {
+        notes.push({
+          noteId: item.noteId as string,
+          text: item.text as string,
+          line: item.line as number,
+          values: (item.values ?? {}) as Record<string, string>,
+          attributes: (item.attributes ?? {}) as Record<string, string>,
+        });
+      }
+      return notes;
+    },
+
+    async getGroup(jobId, groupId) {
+      const r = await doc.send(new GetCommand({ TableName: tableName, Key: { pk: jobPk(jobId), sk: groupSk(groupId) }, ConsistentRead: true }));
+      return r.Item ? itemToGroup(r.Item) : undefined;
+    },
+
+    async saveEnrichment(jobId, groupId, noteCount, enrichment: Enrichment, at) {
+      const pendingStages = Object.entries(enrichment.stages).filter(([, s]) => s === 'pending').map(([s]) => s);
+      const pendingAttrs = pendingStages.length
+        ? ', pendingPk = :pendingPk, pendingSk = :pendingSk, pendingStages = :pendingStages'
+        : ' REMOVE pendingPk, pendingSk, pendingStages';
+      const r = await conditional(() =>
+        update({
+          Key: { pk: jobPk(jobId), sk: groupSk(groupId) },
+          UpdateExpression: `SET jobId = :jobId, groupId = :groupId, #s = :enriched, noteCount = :noteCount, enrichment = :enrichment, enrichStage = :stage, updatedAt = :at${pendingAttrs}`,
+          ConditionExpression: 'attribute_not_exists(#s) OR #s = :enriched',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: {
+            ':jobId': jobId,
+            ':groupId': groupId,
+            ':enriched': GroupStatus.ENRICHED,
+            ':noteCount': noteCount,
+            ':enrichment': enrichment,
+            ':stage': { status: 'done', at },
+            ':at': at,
+            ...(pendingStages.length
+              ? { ':pendingPk': `pending_${pendingStages[0]}`, ':pendingSk': `${at}#${jobId}#${groupId}`, ':pendingStages': pendingStages }
+              : {}),
+          },
+          ReturnValues: 'UPDATED_OLD',
+        }),
+      );
+      if (!r) return 'closed';
+      return r.Attributes?.status === GroupStatus.ENRICHED ? 'repeat' : 'applied';
+    },
+
+    async saveDecision(jobId, groupId, decision: Decision, at) {
+      const r = await conditional(() =>
+        update({
+          Key: { pk: jobPk(jobId), sk: groupSk(groupId) },
+          UpdateExpression: 'SET #s = :decided, decision = :decision, decideStage = :stage, updatedAt = :at',
+          ConditionExpression: '#s = :enriched',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: {
+            ':decided': GroupStatus.DECIDED,
+            ':enriched': GroupStatus.ENRICHED,
+            ':decision': decision,
+            ':stage': { status: 'done', at },
+            ':at': at,
+          },
+        }),
+      );
+      return r ? 'applied' : 'closed';
+    },
+
+    async markGroupFailed(jobId, groupId, stage, error, at) {
+      const r = await conditional(() =>
+        update({
+          Key: { pk: jobPk(jobId), sk: groupSk(groupId) },
+          UpdateExpression: `SET jobId = :jobId, groupId = :groupId, #s = :failed, lastError = :error, ${stage}Stage = :stage, updatedAt = :at ADD attempts :one`,
+          ConditionExpression: 'attribute_not_exists(#s) OR NOT #s IN (:decided, :failed)',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: {
+            ':jobId': jobId,
+            ':groupId': groupId,
+            ':failed': GroupStatus.FAILED,
+            ':decided': GroupStatus.DECIDED,
+            ':error': error,
+            ':stage': { status: 'failed', at, error },
+            ':at': at,
+            ':one': 1,
+          },
+        }),
+      );
+      return r ? 'applied' : 'closed';
+    },
+
+    async recordGroupAttemptError(jobId, groupId, stage, error, at) {
+      await update({
+        Key: { pk: jobPk(jobId), sk: groupSk(groupId) },
+        UpdateExpression: `SET jobId = :jobId, groupId = :groupId, lastError = :error, ${stage}Stage = :stage, updatedAt = :at ADD attempts :one`,
+        ExpressionAttributeValues: {
+          ':jobId': jobId,
+          ':groupId': groupId,
+          ':error': error,
+          ':stage': { status: 'retrying', at, error },
+          ':at': at,
+          ':one': 1,
+        },
+      });
+    },
+
+    async addToCounts(jobId, delta) {
+      const entries = Object.entries(delta).filter(([, v]) => v);
+      if (!entries.length) return (await this.getJob(jobId))!;
+      const r = await update({
+        Key: { pk: jobPk(jobId), sk: JOB_SK },
+        UpdateExpression: `ADD ${entries.map(([k]) => `#${k} :${k}`).join(', ')}`,
+        ExpressionAttributeNames: Object.fromEntries(entries.map(([k]) => [`#${k}`, k])),
+        ExpressionAttributeValues: Object.fromEntries(entries.map(([k, v]) => [`:${k}`, v])),
+        ReturnValues: 'ALL_NEW',
+      });
+      return itemToJob(r.Attributes!);
+    },
+
+    async tryStartFinalize(jobId, leaseUntil, now) {
+      const r = await conditional(() =>
+        update({
+          Key: { pk: jobPk(jobId), sk: JOB_SK },
+          UpdateExpression: 'SET #s = :finalizing, finalizeLeaseUntil = :until',
+          ConditionExpression: '#s = :processing OR (#s = :finalizing AND finalizeLeaseUntil < :now)',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':finalizing': JobStatus.FINALIZING, ':processing': JobStatus.PROCESSING, ':until': leaseUntil, ':now': now },
+        }),
+      );
+      return r !== undefined;
+    },
+
+    async *listGroups(jobId) {
+      for await (const item of queryAll({
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': jobPk(jobId), ':prefix': 'GRP#' },
+        ConsistentRead: true,
+      })) {
+        yield itemToGroup(item);
+      }
+    },
+
+    async completeJob(jobId, status, counts, results, at) {
+      await update({
+        Key: { pk: jobPk(jobId), sk: JOB_SK },
+        UpdateExpression: `SET #s = :status, results = :results, finishedAt = :at, ${COUNT_NAMES.map((k) => `#${k} = :${k}`).join(', ')} REMOVE finalizeLeaseUntil`,
+        ConditionExpression: '#s = :finalizing',
+        ExpressionAttributeNames: { '#s': 'status', ...Object.fromEntries(COUNT_NAMES.map((k) => [`#${k}`, k])) },
+        ExpressionAttributeValues: {
+          ':status': status,
+          ':results': results,
+          ':at': at,
+          ':finalizing': JobStatus.FINALIZING,
+          ...Object.fromEntries(COUNT_NAMES.map((k) => [`:${k}`, counts[k]])),
+        },
+      });
+    },
+  };
+}
+
+function jobToItem(job: Job): Record<string, unknown> {
+  return {
+    pk: jobPk(job.jobId),
+    sk: JOB_SK,
+    kindPk: 'JOB',
+    kindSk: `${job.timings.receivedAt}#${job.jobId}`,
+    jobId: job.jobId,
+    bucket: job.bucket,
+    key: job.key,
+    etag: job.etag,
+    size: job.size,
+    profile: job.profile,
+    mode: job.mode,
+    status: job.status,
+    ...job.counts,
+    ...job.timings,
+    error: job.error,
+    results: job.results,
+  };
+}
+
+function itemToJob(item: Record<string, unknown>): Job {
+  const counts = emptyCounts();
+  for (const k of COUNT_NAMES) counts[k] = Number(item[k] ?? 0);
+  return {
+    jobId: item.jobId as string,
+    bucket: item.bucket as string,
+    key: item.key as string,
+    etag: item.etag as string,
+    size: Number(item.size ?? 0),
+    profile: item.profile as string,
+    mode: (item.mode as Mode) ?? 'full',
+    status: item.status as JobStatus,
+    counts,
+    timings: {
+      receivedAt: item.receivedAt as string,
+      ingestStartedAt: item.ingestStartedAt as string | undefined,
+      ingestEndedAt: item.ingestEndedAt as string | undefined,
+      finishedAt: item.finishedAt as string | undefined,
+    },
+    rowsRead: item.rowsRead === undefined ? undefined : Number(item.rowsRead),
+    error: item.error as string | undefined,
+    results: item.results as JobResults | undefined,
+  };
+}
+
+function itemToGroup(item: Record<string, unknown>): GroupItem {
+  const stages: GroupItem['stages'] = {};
+  if (item.enrichStage) stages.enrich = item.enrichStage as GroupItem['stages'][string];
+  if (item.decideStage) stages.decide = item.decideStage as GroupItem['stages'][string];
+  return {
+    jobId: item.jobId as string,
+    groupId: item.groupId as string,
+    status: item.status as string,
+    noteCount: Number(item.noteCount ?? 0),
+    attempts: Number(item.attempts ?? 0),
+    enrichment: item.enrichment as Enrichment | undefined,
+    decision: item.decision as Decision | undefined,
+    stages,
+    lastError: item.lastError as string | undefined,
+    updatedAt: item.updatedAt as string,
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export type { JobCounts };

@@ -1,0 +1,26 @@
+/** Work queue adapter over SQS: SendMessageBatch in tens, a few sends in flight, failed entries retried. */
+import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import pLimit from 'p-limit';
+import type { WorkQueue } from '../pipeline/ports.ts';
+
+export function createWorkQueue(client: SQSClient, queueUrl: string, concurrency = 8): WorkQueue {
+  const limit = pLimit(concurrency);
+  return {
+    async sendAll(bodies) {
+      const batches: object[][] = [];
+      for (let i = 0; i < bodies.length; i += 10) batches.push(bodies.slice(i, i + 10));
+      await Promise.all(batches.map((batch) => limit(() => sendBatch(client, queueUrl, batch))));
+    },
+  };
+}
+
+async function sendBatch(client: SQSClient, queueUrl: string, batch: object[]): Promise<void> {
+  let entries = batch.map((b, i) => ({ Id: String(i), MessageBody: JSON.stringify(b) }));
+  for (let attempt = 0; entries.length; attempt++) {
+    if (attempt > 6) throw new Error(`SQS refused ${entries.length} messages after retries`);
+    if (attempt) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+    const r = await client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }));
+    const failed = new Set((r.Failed ?? []).map((f) => f.Id));
+    entries = entries.filter((e) => failed.has(e.Id));
+  }
+}

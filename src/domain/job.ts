@@ -1,0 +1,116 @@
+/**
+ * The job: one per dropped object, identified by (bucket, key, eTag) so a repeated S3 event or the same
+ * file dropped twice makes one job, and a changed file a new one.
+ */
+import { createHash } from 'node:crypto';
+import type { Mode } from './enrich/enrich-group.ts';
+
+export const JobStatus = {
+  RECEIVED: 'RECEIVED',
+  INGESTING: 'INGESTING',
+  PROCESSING: 'PROCESSING',
+  FINALIZING: 'FINALIZING',
+  COMPLETE: 'COMPLETE',
+  COMPLETE_WITH_ERRORS: 'COMPLETE_WITH_ERRORS',
+  FAILED: 'FAILED',
+} as const;
+export type JobStatus = (typeof JobStatus)[keyof typeof JobStatus];
+
+export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set([JobStatus.COMPLETE, JobStatus.COMPLETE_WITH_ERRORS, JobStatus.FAILED]);
+
+export const GroupStatus = {
+  ENRICHED: 'ENRICHED',
+  DECIDED: 'DECIDED',
+  FAILED: 'FAILED',
+} as const;
+export type GroupStatus = (typeof GroupStatus)[keyof typeof GroupStatus];
+
+/** Rows are counted per data record of the file; the rest per group (a claim and its notes). */
+export interface JobCounts {
+  rows: number;
+  accepted: number;
+  rejected: number;
+  duplicates: number;
+  groups: number;
+  enriched: number;
+  pending: number;
+  decided: number;
+  failed: number;
+}
+
+export const COUNT_NAMES: ReadonlyArray<keyof JobCounts> = [
+  'rows', 'accepted', 'rejected', 'duplicates', 'groups', 'enriched', 'pending', 'decided', 'failed',
+];
+
+export function emptyCounts(): JobCounts {
+  return { rows: 0, accepted: 0, rejected: 0, duplicates: 0, groups: 0, enriched: 0, pending: 0, decided: 0, failed: 0 };
+}
+
+export interface JobTimings {
+  receivedAt: string;
+  ingestStartedAt?: string;
+  ingestEndedAt?: string;
+  finishedAt?: string;
+}
+
+export interface JobResults {
+  jsonl: string;
+  csv: string;
+  summary: string;
+  rejects: string;
+}
+
+export interface Job {
+  jobId: string;
+  bucket: string;
+  key: string;
+  etag: string;
+  size: number;
+  profile: string;
+  mode: Mode;
+  status: JobStatus;
+  counts: JobCounts;
+  timings: JobTimings;
+  /** Data rows read so far while ingesting (progress). */
+  rowsRead?: number;
+  error?: string;
+  results?: JobResults;
+}
+
+/**
+ * The job id for an object version: stable across repeated events and re-drops of unchanged bytes.
+ * @example jobIdFor('drop', 'incoming/claims/a.csv', '9b2cf535f27731c974343645a3985328')
+ */
+export function jobIdFor(bucket: string, key: string, etag: string): string {
+  const normalizedEtag = etag.replace(/^"|"$/g, '');
+  return `j-${createHash('sha256').update(`${bucket}\n${key}\n${normalizedEtag}`).digest('hex').slice(0, 20)}`;
+}
+
+/** Every group has an outcome (decided or failed) once ingestion has fanned all of them out. */
+export function allGroupsSettled(job: Pick<Job, 'status' | 'counts'>): boolean {
+  return job.status === JobStatus.PROCESSING && job.counts.decided + job.counts.failed >= job.counts.groups;
+}
+
+/** The terminal status for final counts. Exact duplicates are not errors; rejects and failures are. */
+export function finalStatus(counts: JobCounts): JobStatus {
+  return counts.rejected > 0 || counts.failed > 0 ? JobStatus.COMPLETE_WITH_ERRORS : JobStatus.COMPLETE;
+}
+
+/** Where a job's files live in the results bucket. */
+export function resultKeys(jobId: string): JobResults {
+  return {
+    jsonl: `results/${jobId}/results.jsonl`,
+    csv: `results/${jobId}/results.csv`,
+    summary: `results/${jobId}/summary.json`,
+    rejects: `results/${jobId}/rejects.jsonl`,
+  };
+}
+
+/** The profile a drop key belongs to: `incoming/<profile>/<file>`. */
+export function profileFromKey(key: string, dropPrefix: string): { profile: string; file: string } | undefined {
+  if (!key.startsWith(dropPrefix)) return undefined;
+  const rest = key.slice(dropPrefix.length);
+  const slash = rest.indexOf('/');
+  if (slash <= 0 || slash === rest.length - 1) return undefined;
+  return { profile: rest.slice(0, slash), file: rest.slice(slash + 1) };
+}

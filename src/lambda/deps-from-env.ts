@@ -1,0 +1,37 @@
+/**
+ * Builds a function's dependencies from its Lambda environment (set by the CDK stack from the topology).
+ * Clients are created once per container and reused across invocations.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { createStatusStore } from '../adapters/dynamodb-status-store.ts';
+import { createObjectStore } from '../adapters/s3-object-store.ts';
+import { createWorkQueue } from '../adapters/sqs-work-queue.ts';
+import { createOfflineProvider } from '../domain/enrich/offline-provider.ts';
+import type { PipelineDeps } from '../pipeline/deps.ts';
+import { TABLE_ENV, bucketEnv, queueUrlEnv, topology } from '../topology/topology.ts';
+
+function required(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`environment variable ${name} is not set`);
+  return v;
+}
+
+export function depsFromEnv(service: string): PipelineDeps {
+  const sqs = new SQSClient({});
+  const missingQueue = { sendAll: async () => { throw new Error('this function may not send to that queue'); } };
+  return {
+    store: createStatusStore(new DynamoDBClient({}), required(TABLE_ENV)),
+    objects: createObjectStore(new S3Client({})),
+    enrichQueue: process.env[queueUrlEnv('enrich')] ? createWorkQueue(sqs, required(queueUrlEnv('enrich'))) : missingQueue,
+    decideQueue: process.env[queueUrlEnv('decide')] ? createWorkQueue(sqs, required(queueUrlEnv('decide'))) : missingQueue,
+    provider: createOfflineProvider(),
+    resultsBucket: process.env[bucketEnv('results')] ?? '',
+    dropPrefix: topology.dropPrefix,
+    defaultMode: process.env.SLUICE_DEFAULT_MODE === 'fast' ? 'fast' : 'full',
+    logger: new Logger({ serviceName: `sluice-${service}` }),
+    now: () => new Date(),
+  };
+}

@@ -1,0 +1,172 @@
+/**
+ * A local stand-in for Lambda's SQS event-source mapping: long-polls a queue, gathers up to the batch
+ * size within the batching window, invokes the handler with the real `aws:sqs` event shape, deletes
+ * only the messages not listed in `batchItemFailures` (all of them stay when the handler throws), and
+ * runs at most `maxConcurrency` batches at once. Visibility timeouts, receive counts and the move to
+ * the DLQ after maxReceiveCount are the queue's own (fauxqs), as in AWS.
+ */
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+
+export interface EventSourceOptions {
+  name: string;
+  sqs: SQSClient;
+  queueUrl: string;
+  queueArn: string;
+  batchSize: number;
+  batchingWindowSeconds: number;
+  maxConcurrency: number;
+  timeoutSeconds: number;
+  handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
+  onError?: (err: unknown) => void;
+  /** Long-poll wait; short in tests so stopping is quick. */
+  waitSeconds?: number;
+}
+
+export interface EventSourceStats {
+  invocations: number;
+  failedMessages: number;
+  deletedMessages: number;
+}
+
+export class SqsEventSource {
+  readonly stats: EventSourceStats = { invocations: 0, failedMessages: 0, deletedMessages: 0 };
+  readonly #o: EventSourceOptions;
+  readonly #abort = new AbortController();
+  #workers: Promise<void>[] = [];
+  #inFlight = 0;
+
+  constructor(options: EventSourceOptions) {
+    this.#o = options;
+  }
+
+  start(): void {
+    for (let i = 0; i < this.#o.maxConcurrency; i++) this.#workers.push(this.#work(i));
+  }
+
+  /** Batches being handled right now. */
+  get busy(): number {
+    return this.#inFlight;
+  }
+
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await Promise.allSettled(this.#workers);
+  }
+
+  async #receive(max: number, wait: number): Promise<Message[]> {
+    try {
+      const r = await this.#o.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: this.#o.queueUrl,
+          MaxNumberOfMessages: Math.min(10, max),
+          WaitTimeSeconds: wait,
+          MessageSystemAttributeNames: ['All'],
+          MessageAttributeNames: ['All'],
+        }),
+        { abortSignal: this.#abort.signal },
+      );
+      return r.Messages ?? [];
+    } catch (err) {
+      if (this.#abort.signal.aborted) return [];
+      throw err;
+    }
+  }
+
+  async #work(worker: number): Promise<void> {
+    const wait = this.#o.waitSeconds ?? 1;
+    while (!this.#abort.signal.aborted) {
+      try {
+        const messages = await this.#receive(this.#o.batchSize, wait);
+        if (!messages.length) continue;
+        // Batching window: keep gathering until the batch is full or the window closes.
+        const windowEnds = Date.now() + this.#o.batchingWindowSeconds * 1000;
+        while (messages.length < this.#o.batchSize && Date.now() < windowEnds && !this.#abort.signal.aborted) {
+          const more = await this.#receive(this.#o.batchSize - messages.length, 0);
+          if (!more.length) await new Promise((r) => setTimeout(r, 50));
+          messages.push(...more);
+        }
+        await this.#invoke(messages, worker);
+      } catch (err) {
+        if (this.#abort.signal.aborted) return;
+        this.#o.onError?.(err);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  async #invoke(messages: Message[], worker: number): Promise<void> {
+    const records: SQSRecord[] = messages.map((m) => toRecord(m, this.#o.queueArn));
+    const event: SQSEvent = { Records: records };
+    this.#inFlight += 1;
+    this.stats.invocations += 1;
+    let failed: Set<string>;
+    try {
+      const response = await this.#o.handler(event, lambdaContext(this.#o.name, this.#o.timeoutSeconds, worker));
+      failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+    } catch (err) {
+      // A handler that throws fails the whole batch, as on Lambda.
+      this.#o.onError?.(err);
+      failed = new Set(records.map((r) => r.messageId));
+    } finally {
+      this.#inFlight -= 1;
+    }
+    this.stats.failedMessages += failed.size;
+    const done = messages.filter((m) => !failed.has(m.MessageId!));
+    if (!done.length) return;
+    await this.#o.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: this.#o.queueUrl,
+        Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+      }),
+    );
+    this.stats.deletedMessages += done.length;
+  }
+}
+
+function toRecord(m: Message, queueArn: string): SQSRecord {
+  const a = m.Attributes ?? {};
+  return {
+    messageId: m.MessageId!,
+    receiptHandle: m.ReceiptHandle!,
+    body: m.Body ?? '',
+    attributes: {
+      ApproximateReceiveCount: a.ApproximateReceiveCount ?? '1',
+      SentTimestamp: a.SentTimestamp ?? String(Date.now()),
+      SenderId: a.SenderId ?? 'local',
+      ApproximateFirstReceiveTimestamp: a.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+    },
+    messageAttributes: Object.fromEntries(
+      Object.entries(m.MessageAttributes ?? {}).map(([k, v]) => [
+        k,
+        { stringValue: v.StringValue, binaryValue: v.BinaryValue ? Buffer.from(v.BinaryValue).toString('base64') : undefined, stringListValues: [], binaryListValues: [], dataType: v.DataType ?? 'String' },
+      ]),
+    ),
+    md5OfBody: m.MD5OfBody ?? '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: queueArn,
+    awsRegion: queueArn.split(':')[3] ?? 'us-east-1',
+  };
+}
+
+let requestCounter = 0;
+
+/** A Lambda context with a real deadline, so code that budgets its time behaves as deployed. */
+export function lambdaContext(functionName: string, timeoutSeconds: number, worker = 0): Context {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  requestCounter += 1;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
+    memoryLimitInMB: '1024',
+    awsRequestId: `local-${process.pid}-${worker}-${requestCounter}`,
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: `local/${worker}`,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}

@@ -1,0 +1,338 @@
+/**
+ * The local runtime: the emulators, the resources the topology describes (table, buckets, queues with
+ * their DLQs), S3 → SQS notifications for the drop prefix, and one event source per triggered function,
+ * all running the same handlers as Lambda. No AWS account, no network beyond loopback.
+ */
+import { Console } from 'node:console';
+import type { Writable } from 'node:stream';
+import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  SendMessageCommand,
+  SetQueueAttributesCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { createStatusStore } from '../adapters/dynamodb-status-store.ts';
+import { createObjectStore } from '../adapters/s3-object-store.ts';
+import { createWorkQueue } from '../adapters/sqs-work-queue.ts';
+import type { EnrichmentProvider, Mode } from '../domain/enrich/enrich-group.ts';
+import { createOfflineProvider } from '../domain/enrich/offline-provider.ts';
+import { type Job, TERMINAL_STATUSES } from '../domain/job.ts';
+import { encodeS3Key } from '../domain/s3-event.ts';
+import { type SqsHandler, createDecideHandler, createEnrichHandler, createIngestHandler } from '../lambda/sqs-steps.ts';
+import type { PipelineDeps } from '../pipeline/deps.ts';
+import type { StatusStore } from '../pipeline/ports.ts';
+import {
+  type BucketName,
+  type FunctionName,
+  type QueueName,
+  type Topology,
+  resourceName,
+  topology as defaultTopology,
+  validateTopology,
+} from '../topology/topology.ts';
+import { type S3Upload, startEmulators } from './emulators.ts';
+import { SqsEventSource, lambdaContext } from './event-source.ts';
+
+export const LOCAL_REGION = 'us-east-1';
+const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+export interface LocalRuntimeOptions {
+  /** On-disk state folder; in memory when absent. */
+  stateDir?: string;
+  topology?: Topology;
+  stage?: string;
+  /** Start the event sources (default true). `sluice invoke` and `status` run without them. */
+  pollers?: boolean;
+  provider?: EnrichmentProvider;
+  defaultMode?: Mode;
+  /** Where handler logs go (JSON lines); stderr by default so stdout stays the CLI's. */
+  logStream?: Writable;
+  logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  ports?: { aws?: number; dynamodb?: number };
+  /** Wraps a handler (tests inject failures this way). */
+  wrapHandler?: (fn: FunctionName, handler: SqsHandler) => SqsHandler;
+  /** Long-poll wait of the event sources, in seconds. */
+  waitSeconds?: number;
+}
+
+export interface QueueNames {
+  name: string;
+  url: string;
+  arn: string;
+  dlqName: string;
+  dlqUrl: string;
+}
+
+export interface LocalNames {
+  table: string;
+  buckets: Record<BucketName, string>;
+  queues: Record<QueueName, QueueNames>;
+}
+
+export interface LocalRuntime {
+  endpoints: { s3: string; sqs: string; dynamodb: string };
+  names: LocalNames;
+  clients: { s3: S3Client; sqs: SQSClient; dynamodb: DynamoDBClient };
+  store: StatusStore;
+  handlers: Record<FunctionName, SqsHandler>;
+  eventSources: Partial<Record<FunctionName, SqsEventSource>>;
+  /** Runs one handler with one event, like a local Lambda invoke. */
+  invoke(fn: FunctionName, event: SQSEvent): Promise<SQSBatchResponse>;
+  waitForJob(jobId: string, options?: { timeoutMs?: number; onProgress?: (job: Job | undefined) => void; intervalMs?: number }): Promise<Job>;
+  stop(): Promise<void>;
+}
+
+export function localClients(endpoints: { s3: string; sqs: string; dynamodb: string }) {
+  return {
+    s3: new S3Client({ endpoint: endpoints.s3, region: LOCAL_REGION, credentials: CREDENTIALS, forcePathStyle: true }),
+    sqs: new SQSClient({ endpoint: endpoints.sqs, region: LOCAL_REGION, credentials: CREDENTIALS }),
+    dynamodb: new DynamoDBClient({ endpoint: endpoints.dynamodb, region: LOCAL_REGION, credentials: CREDENTIALS }),
+  };
+}
+
+export function localNames(topology: Topology, stage: string): Omit<LocalNames, 'queues'> & { queueNames: Record<QueueName, string> } {
+  return {
+    table: resourceName(stage, 'status'),
+    buckets: Object.fromEntries(Object.keys(topology.buckets).map((b) => [b, resourceName(stage, b)])) as Record<BucketName, string>,
+    queueNames: Object.fromEntries(Object.keys(topology.queues).map((q) => [q, resourceName(stage, q)])) as Record<QueueName, string>,
+  };
+}
+
+/** A Powertools logger whose JSON lines go to the given stream instead of stdout. */
+export function streamLogger(serviceName: string, stream: Writable, logLevel: LocalRuntimeOptions['logLevel'] = 'INFO'): Logger {
+  const logger = new Logger({ serviceName, logLevel });
+  (logger as unknown as { console: Console }).console = new Console({ stdout: stream, stderr: stream });
+  return logger;
+}
+
+/**
+ * Starts the local runtime.
+ * @example const rt = await startLocalRuntime(); await rt.clients.s3.send(new PutObjectCommand(...)); await rt.waitForJob(id);
+ */
+export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
+  const topology = options.topology ?? defaultTopology;
+  validateTopology(topology);
+  const stage = options.stage ?? 'local';
+  const base = localNames(topology, stage);
+  let notify: ((u: S3Upload) => void) | undefined;
+  const emulators = await startEmulators({
+    stateDir: options.stateDir,
+    awsPort: options.ports?.aws,
+    dynamodbPort: options.ports?.dynamodb,
+    onObjectCreated: (u) => notify?.(u),
+  });
+  const clients = localClients(emulators.endpoints);
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    await createTable(clients.dynamodb, base.table, topology);
+    for (const bucket of Object.values(base.buckets)) await createBucket(clients.s3, bucket);
+    const queues = {} as Record<QueueName, QueueNames>;
+    for (const [q, spec] of Object.entries(topology.queues) as Array<[QueueName, Topology['queues'][QueueName]]>) {
+      queues[q] = await createQueueWithDlq(clients.sqs, base.queueNames[q], spec);
+    }
+    const names: LocalNames = { table: base.table, buckets: base.buckets, queues };
+    const store = createStatusStore(clients.dynamodb, names.table);
+    const logStream = options.logStream ?? process.stderr;
+    const provider = options.provider ?? createOfflineProvider();
+    const deps = (fn: FunctionName): PipelineDeps => ({
+      store,
+      objects: createObjectStore(clients.s3),
+      enrichQueue: createWorkQueue(clients.sqs, queues.enrich.url),
+      decideQueue: createWorkQueue(clients.sqs, queues.decide.url),
+      provider,
+      resultsBucket: names.buckets.results,
+      dropPrefix: topology.dropPrefix,
+      defaultMode: options.defaultMode ?? 'full',
+      logger: streamLogger(`sluice-${fn}`, logStream, options.logLevel ?? 'INFO'),
+      now: () => new Date(),
+    });
+    const wrap = options.wrapHandler ?? ((_fn: FunctionName, h: SqsHandler) => h);
+    const handlers: Record<FunctionName, SqsHandler> = {
+      ingest: wrap('ingest', createIngestHandler(deps('ingest'), topology)),
+      enrich: wrap('enrich', createEnrichHandler(deps('enrich'), topology)),
+      decide: wrap('decide', createDecideHandler(deps('decide'), topology)),
+    };
+
+    // S3 → SQS notifications for the drop prefix, as the deployed bucket sends them.
+    const pendingNotifications = new Set<Promise<unknown>>();
+    let sequencer = BigInt(Date.now()) * 1000n;
+    notify = (u) => {
+      if (u.bucket !== names.buckets.drop || !u.key.startsWith(topology.dropPrefix)) return;
+      sequencer += 1n;
+      const body = JSON.stringify(s3Notification(u, sequencer.toString(16).toUpperCase().padStart(18, '0')));
+      const p = clients.sqs.send(new SendMessageCommand({ QueueUrl: queues.ingest.url, MessageBody: body })).catch((err) => {
+        logStream.write(`${JSON.stringify({ level: 'ERROR', message: 'S3 notification not delivered', error: String(err) })}\n`);
+      });
+      pendingNotifications.add(p);
+      void p.finally(() => pendingNotifications.delete(p));
+    };
+    stops.push(async () => {
+      notify = undefined;
+      await Promise.allSettled([...pendingNotifications]);
+    });
+
+    const eventSources: Partial<Record<FunctionName, SqsEventSource>> = {};
+    if (options.pollers !== false) {
+      for (const [fn, spec] of Object.entries(topology.functions) as Array<[FunctionName, Topology['functions'][FunctionName]]>) {
+        if (!spec.trigger) continue;
+        const q = queues[spec.trigger.queue];
+        const source = new SqsEventSource({
+          name: resourceName(stage, fn),
+          sqs: clients.sqs,
+          queueUrl: q.url,
+          queueArn: q.arn,
+          batchSize: spec.trigger.batchSize,
+          batchingWindowSeconds: spec.trigger.batchingWindowSeconds,
+          maxConcurrency: spec.trigger.maxConcurrency,
+          timeoutSeconds: spec.timeoutSeconds,
+          handler: handlers[fn],
+          waitSeconds: options.waitSeconds ?? 1,
+          onError: (err) => {
+            if (options.logLevel !== 'SILENT') {
+              logStream.write(`${JSON.stringify({ level: 'WARN', service: `sluice-${fn}`, message: 'invocation failed', error: errorText(err) })}\n`);
+            }
+          },
+        });
+        source.start();
+        eventSources[fn] = source;
+      }
+      // Event sources stop before the emulators they poll.
+      stops.unshift(async () => {
+        await Promise.all(Object.values(eventSources).map((s) => s.stop()));
+      });
+    }
+
+    return {
+      endpoints: emulators.endpoints,
+      names,
+      clients,
+      store,
+      handlers,
+      eventSources,
+      async invoke(fn, event) {
+        const spec = topology.functions[fn];
+        return (await handlers[fn](event, lambdaContext(resourceName(stage, fn), spec.timeoutSeconds) as Context)) ?? { batchItemFailures: [] };
+      },
+      async waitForJob(jobId, o = {}) {
+        const deadline = Date.now() + (o.timeoutMs ?? 10 * 60_000);
+        for (;;) {
+          const job = await store.getJob(jobId);
+          o.onProgress?.(job);
+          if (job && TERMINAL_STATUSES.has(job.status)) return job;
+          if (Date.now() > deadline) throw new Error(`job ${jobId} did not end within ${Math.round((o.timeoutMs ?? 600_000) / 1000)} s (status ${job?.status ?? 'unknown'})`);
+          await new Promise((r) => setTimeout(r, o.intervalMs ?? 100));
+        }
+      },
+      async stop() {
+        for (const s of stops) await s();
+        for (const c of Object.values(clients)) c.destroy();
+        await emulators.stop();
+      },
+    };
+  } catch (err) {
+    for (const c of Object.values(clients)) c.destroy();
+    await emulators.stop();
+    throw err;
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+/** The S3 event notification envelope for one created object, as S3 sends it to SQS. */
+export function s3Notification(u: S3Upload, sequencer: string) {
+  return {
+    Records: [
+      {
+        eventVersion: '2.1',
+        eventSource: 'aws:s3',
+        awsRegion: LOCAL_REGION,
+        eventTime: new Date().toISOString(),
+        eventName: u.multipart ? 'ObjectCreated:CompleteMultipartUpload' : 'ObjectCreated:Put',
+        userIdentity: { principalId: 'local' },
+        requestParameters: { sourceIPAddress: '127.0.0.1' },
+        responseElements: { 'x-amz-request-id': sequencer.slice(-16), 'x-amz-id-2': 'local' },
+        s3: {
+          s3SchemaVersion: '1.0',
+          configurationId: 'sluice-drop',
+          bucket: { name: u.bucket, ownerIdentity: { principalId: 'local' }, arn: `arn:aws:s3:::${u.bucket}` },
+          object: { key: encodeS3Key(u.key), size: u.size, eTag: u.etag, sequencer },
+        },
+      },
+    ],
+  };
+}
+
+async function createTable(client: DynamoDBClient, name: string, topology: Topology): Promise<void> {
+  const t = topology.table;
+  const keys = new Set([t.partitionKey, t.sortKey, ...Object.values(t.indexes).flatMap((i) => [i.partitionKey, i.sortKey])]);
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: name,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [...keys].map((k) => ({ AttributeName: k, AttributeType: 'S' })),
+        KeySchema: [
+          { AttributeName: t.partitionKey, KeyType: 'HASH' },
+          { AttributeName: t.sortKey, KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: Object.entries(t.indexes).map(([indexName, i]) => ({
+          IndexName: indexName,
+          KeySchema: [
+            { AttributeName: i.partitionKey, KeyType: 'HASH' },
+            { AttributeName: i.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        })),
+      }),
+    );
+  } catch (err) {
+    if (!(err instanceof ResourceInUseException)) throw err;
+  }
+}
+
+async function createBucket(client: S3Client, bucket: string): Promise<void> {
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    const name = (err as Error).name;
+    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
+  }
+}
+
+async function createQueueWithDlq(client: SQSClient, name: string, spec: Topology['queues'][QueueName]): Promise<QueueNames> {
+  const dlqName = `${name}-dlq`;
+  const dlqUrl = await ensureQueue(client, dlqName, { MessageRetentionPeriod: String(spec.dlqRetentionDays * 86400) });
+  const dlqArn = await queueArn(client, dlqUrl);
+  const url = await ensureQueue(client, name, {
+    VisibilityTimeout: String(spec.visibilityTimeoutSeconds),
+    MessageRetentionPeriod: String(spec.retentionDays * 86400),
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: String(spec.maxReceiveCount) }),
+  });
+  return { name, url, arn: await queueArn(client, url), dlqName, dlqUrl };
+}
+
+async function ensureQueue(client: SQSClient, name: string, attributes: Record<string, string>): Promise<string> {
+  try {
+    const r = await client.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+    return r.QueueUrl!;
+  } catch (err) {
+    // The queue exists with other attributes (the topology changed): bring it in line.
+    if ((err as Error).name !== 'QueueAlreadyExists' && !/already exists/i.test((err as Error).message)) throw err;
+    const { QueueUrl } = await client.send(new GetQueueUrlCommand({ QueueName: name }));
+    await client.send(new SetQueueAttributesCommand({ QueueUrl, Attributes: attributes }));
+    return QueueUrl!;
+  }
+}
+
+async function queueArn(client: SQSClient, url: string): Promise<string> {
+  const r = await client.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+  return r.Attributes!.QueueArn!;
+}

@@ -1,0 +1,23 @@
+/** What every pipeline step is given: ports, names and a clock. Handlers and the local runtime build it. */
+import type { EnrichmentProvider, Mode } from '../domain/enrich/enrich-group.ts';
+import type { ObjectStore, StatusStore, WorkQueue } from './ports.ts';
+
+/** The part of Powertools' Logger the steps use; logs carry ids, counts and timings, never note text. */
+export interface StepLogger {
+  info(message: string, ...attributes: Array<Record<string, unknown>>): void;
+  warn(message: string, ...attributes: Array<Record<string, unknown>>): void;
+  error(message: string, ...attributes: Array<Record<string, unknown>>): void;
+}
+
+export interface PipelineDeps {
+  store: StatusStore;
+  objects: ObjectStore;
+  enrichQueue: WorkQueue;
+  decideQueue: WorkQueue;
+  provider: EnrichmentProvider;
+  resultsBucket: string;
+  dropPrefix: string;
+  defaultMode: Mode;
+  logger: StepLogger;
+  now: () => Date;
+}

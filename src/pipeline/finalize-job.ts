@@ -1,0 +1,105 @@
+/**
+ * Finalizing a job: exactly one invocation (the one that takes the lease) writes the results JSONL and
+ * CSV and the summary, recounts the group outcomes from the stored groups, and sets the final status.
+ * A finalizer that dies leaves an expiring lease; the next message for the job takes it over.
+ */
+import { PassThrough } from 'node:stream';
+import { stringify } from 'csv-stringify';
+import { type Job, type JobCounts, JobStatus, allGroupsSettled, finalStatus, resultKeys } from '../domain/job.ts';
+import type { PipelineDeps } from './deps.ts';
+import type { GroupItem } from './ports.ts';
+
+const LEASE_MS = 5 * 60_000;
+
+/** Finalizes the job if every group is settled and nobody else holds the lease. */
+export async function maybeFinalize(deps: PipelineDeps, job: Job): Promise<boolean> {
+  const stale = job.status === JobStatus.FINALIZING;
+  if (!allGroupsSettled(job) && !stale) return false;
+  if (stale && job.counts.decided + job.counts.failed < job.counts.groups) return false;
+  const now = deps.now().getTime();
+  if (!(await deps.store.tryStartFinalize(job.jobId, now + LEASE_MS, now))) return false;
+  await finalizeJob(deps, job);
+  return true;
+}
+
+/** One line of results.jsonl: a group with its enrichment and its decision (or its error). */
+export function resultLine(job: Job, group: GroupItem) {
+  return {
+    jobId: job.jobId,
+    profile: job.profile,
+    groupId: group.groupId,
+    status: group.status,
+    noteCount: group.noteCount,
+    enrichment: group.enrichment ?? null,
+    decision: group.decision ?? null,
+    error: group.status === 'FAILED' ? (group.lastError ?? 'unknown error') : null,
+  };
+}
+
+export const CSV_COLUMNS = [
+  'job_id', 'group_id', 'status', 'decision', 'outcome', 'rule', 'reason', 'cause_code', 'sentiment',
+  'eligible_notes', 'note_count', 'summary', 'loss_description', 'provider', 'pending_stages', 'error',
+] as const;
+
+/** Cells a spreadsheet would run as a formula are prefixed with a quote (CSV injection). */
+export function neutralizeCell(value: string): string {
+  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+}
+
+export function csvRow(job: Job, group: GroupItem): string[] {
+  const e = group.enrichment;
+  const d = group.decision;
+  const cells = [
+    job.jobId, group.groupId, group.status, d?.name ?? '', d?.outcome ?? '', d?.rule ?? '', d?.reason ?? '',
+    e?.causeCode?.code ?? '', e?.sentiment?.label ?? '', String(e?.eligibleNoteIds.length ?? 0), String(group.noteCount),
+    e?.summary ?? '', e?.lossDescription ?? '', e?.provider ?? '',
+    e ? Object.entries(e.stages).filter(([, s]) => s === 'pending').map(([s]) => s).join(' ') : '',
+    group.status === 'FAILED' ? (group.lastError ?? '') : '',
+  ];
+  return cells.map(neutralizeCell);
+}
+
+async function finalizeJob(deps: PipelineDeps, job: Job): Promise<void> {
+  const keys = resultKeys(job.jobId);
+  const jsonl = new PassThrough();
+  const csv = stringify({ header: true, columns: [...CSV_COLUMNS] });
+  const uploads = Promise.all([
+    deps.objects.put(deps.resultsBucket, keys.jsonl, jsonl, 'application/x-ndjson'),
+    deps.objects.put(deps.resultsBucket, keys.csv, csv as unknown as PassThrough, 'text/csv'),
+  ]);
+  const recount = { enriched: 0, pending: 0, decided: 0, failed: 0 };
+  const outcomes: Record<string, number> = {};
+  try {
+    for await (const group of deps.store.listGroups(job.jobId)) {
+      if (group.enrichment) recount.enriched += 1;
+      if (group.enrichment && Object.values(group.enrichment.stages).includes('pending')) recount.pending += 1;
+      if (group.status === 'DECIDED') recount.decided += 1;
+      if (group.status === 'FAILED') recount.failed += 1;
+      if (group.decision) outcomes[group.decision.outcome] = (outcomes[group.decision.outcome] ?? 0) + 1;
+      if (!jsonl.write(`${JSON.stringify(resultLine(job, group))}\n`)) await new Promise((r) => jsonl.once('drain', r));
+      if (!csv.write(csvRow(job, group))) await new Promise((r) => csv.once('drain', r));
+    }
+  } finally {
+    jsonl.end();
+    csv.end();
+  }
+  await uploads;
+  const counts: JobCounts = { ...job.counts, ...recount };
+  const status = finalStatus(counts);
+  const finishedAt = deps.now().toISOString();
+  const summary = {
+    jobId: job.jobId,
+    profile: job.profile,
+    mode: job.mode,
+    source: { bucket: job.bucket, key: job.key, etag: job.etag, size: job.size },
+    status,
+    counts,
+    outcomes,
+    provider: deps.provider.name,
+    timings: { ...job.timings, finishedAt },
+    results: keys,
+  };
+  await deps.objects.put(deps.resultsBucket, keys.summary, `${JSON.stringify(summary, null, 2)}\n`, 'application/json');
+  await deps.store.completeJob(job.jobId, status, counts, keys, finishedAt);
+  deps.logger.info('job finalized', { jobId: job.jobId, status, ...counts });
+}

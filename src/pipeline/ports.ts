@@ -1,0 +1,82 @@
+/**
+ * The ports the pipeline steps talk through. Adapters (`src/adapters/`) implement them over S3, SQS and
+ * DynamoDB; the handlers and the local runtime inject them, pointed at AWS or at the local emulators.
+ */
+import type { Readable } from 'node:stream';
+import type { Decision } from '../domain/decide/decide-group.ts';
+import type { Enrichment, GroupNote, Mode } from '../domain/enrich/enrich-group.ts';
+import type { Job, JobCounts, JobResults, JobStatus } from '../domain/job.ts';
+
+export interface StoredObject {
+  body: Readable;
+  etag: string;
+  size: number;
+  metadata: Record<string, string>;
+}
+
+export interface ObjectStore {
+  get(bucket: string, key: string): Promise<StoredObject>;
+  /** Streams a body into an object (multipart when large); never buffers it whole. */
+  put(bucket: string, key: string, body: Readable | string, contentType: string): Promise<void>;
+}
+
+/** The message that fans a group out to the enrich and decide stages: a reference, never the payload. */
+export interface GroupRef {
+  jobId: string;
+  groupId: string;
+  profile: string;
+  mode: Mode;
+  noteCount: number;
+}
+
+export interface WorkQueue {
+  /** Sends messages in batches of 10 (SendMessageBatch), retrying entries SQS reports as failed. */
+  sendAll(bodies: object[]): Promise<void>;
+}
+
+export interface GroupItem {
+  jobId: string;
+  groupId: string;
+  status: string;
+  noteCount: number;
+  attempts: number;
+  enrichment?: Enrichment;
+  decision?: Decision;
+  stages: Record<string, { status: string; at: string; error?: string }>;
+  lastError?: string;
+  updatedAt: string;
+}
+
+export type TransitionResult = 'applied' | 'repeat' | 'closed';
+
+export interface StatusStore {
+  /** Creates the job unless it exists; returns the stored job either way. */
+  createJob(job: Job): Promise<{ created: boolean; job: Job }>;
+  getJob(jobId: string): Promise<Job | undefined>;
+  listJobs(limit: number): Promise<Job[]>;
+  /** RECEIVED or INGESTING → INGESTING; `false` when the job is already past ingestion. */
+  startIngest(jobId: string, at: string, mode: Mode): Promise<boolean>;
+  reportIngestProgress(jobId: string, rowsRead: number): Promise<void>;
+  putRecords(jobId: string, records: Array<{ groupId: string; note: GroupNote }>): Promise<void>;
+  /** Sets the ingest counts (absolute, so a retried ingest does not double them) and the group total. */
+  recordIngestCounts(jobId: string, counts: Pick<JobCounts, 'rows' | 'accepted' | 'rejected' | 'duplicates' | 'groups'>): Promise<void>;
+  /** INGESTING → PROCESSING once every group is fanned out; returns the job as stored after the change. */
+  finishIngest(jobId: string, at: string): Promise<Job>;
+  failJob(jobId: string, error: string, at: string): Promise<void>;
+  getGroupNotes(jobId: string, groupId: string): Promise<GroupNote[]>;
+  getGroup(jobId: string, groupId: string): Promise<GroupItem | undefined>;
+  /** Stores a group's enrichment unless the group is already decided or failed. */
+  saveEnrichment(jobId: string, groupId: string, noteCount: number, enrichment: Enrichment, at: string): Promise<TransitionResult>;
+  /** Stores a group's decision once. */
+  saveDecision(jobId: string, groupId: string, decision: Decision, at: string): Promise<TransitionResult>;
+  /** Marks a group failed once (its message went to the DLQ), with the stage and the error. */
+  markGroupFailed(jobId: string, groupId: string, stage: string, error: string, at: string): Promise<TransitionResult>;
+  /** Notes an attempt that failed but will be retried. */
+  recordGroupAttemptError(jobId: string, groupId: string, stage: string, error: string, at: string): Promise<void>;
+  /** Adds to job counters atomically; returns the job after the addition. */
+  addToCounts(jobId: string, delta: Partial<JobCounts>): Promise<Job>;
+  /** Takes the finalize lease: PROCESSING → FINALIZING, or an expired FINALIZING lease. */
+  tryStartFinalize(jobId: string, leaseUntil: number, now: number): Promise<boolean>;
+  listGroups(jobId: string): AsyncIterable<GroupItem>;
+  completeJob(jobId: string, status: JobStatus, counts: JobCounts, results: JobResults, at: string): Promise<void>;
+}

@@ -1,0 +1,85 @@
+/**
+ * The enrich and decide steps for one group reference, and what happens when a group's message has
+ * used its last receive: the group is failed with its error and counted, so the job still ends.
+ * Each step is idempotent: a redelivered message changes nothing twice and counts nothing twice.
+ */
+import { z } from 'zod';
+import { decideGroup } from '../domain/decide/decide-group.ts';
+import { enrichGroup } from '../domain/enrich/enrich-group.ts';
+import { GroupStatus } from '../domain/job.ts';
+import { loadProfile } from '../profiles/profile.ts';
+import type { PipelineDeps } from './deps.ts';
+import { maybeFinalize } from './finalize-job.ts';
+import type { GroupRef } from './ports.ts';
+
+export const groupRefSchema = z.object({
+  jobId: z.string().min(1),
+  groupId: z.string().min(1),
+  profile: z.string().min(1),
+  mode: z.enum(['fast', 'full']),
+  noteCount: z.number().int().positive(),
+});
+
+/** Enriches a group and passes it on to the decide queue. */
+export async function enrichStep(deps: PipelineDeps, ref: GroupRef): Promise<'enriched' | 'skipped'> {
+  const started = Date.now();
+  const notes = await deps.store.getGroupNotes(ref.jobId, ref.groupId);
+  if (notes.length !== ref.noteCount) {
+    throw new Error(`group ${ref.groupId}: expected ${ref.noteCount} stored records, found ${notes.length}`);
+  }
+  const profile = loadProfile(ref.profile);
+  const enrichment = await enrichGroup(profile, ref.groupId, notes, deps.provider, ref.mode);
+  const saved = await deps.store.saveEnrichment(ref.jobId, ref.groupId, ref.noteCount, enrichment, deps.now().toISOString());
+  if (saved === 'closed') return 'skipped';
+  if (saved === 'applied') {
+    const pending = Object.values(enrichment.stages).includes('pending') ? 1 : 0;
+    await deps.store.addToCounts(ref.jobId, { enriched: 1, pending });
+  }
+  await deps.decideQueue.sendAll([ref]);
+  deps.logger.info('group enriched', { jobId: ref.jobId, groupId: ref.groupId, notes: notes.length, ms: Date.now() - started });
+  return 'enriched';
+}
+
+/** Decides an enriched group; the group that settles the job finalizes it. */
+export async function decideStep(deps: PipelineDeps, ref: GroupRef): Promise<'decided' | 'skipped'> {
+  const group = await deps.store.getGroup(ref.jobId, ref.groupId);
+  if (!group?.enrichment) throw new Error(`group ${ref.groupId} has no enrichment yet`);
+  if (group.status !== GroupStatus.ENRICHED) {
+    // Already settled: a redelivery. If an earlier finalizer died, its lease expires and this takes over.
+    const job = await deps.store.getJob(ref.jobId);
+    if (job) await maybeFinalize(deps, job);
+    return 'skipped';
+  }
+  const profile = loadProfile(ref.profile);
+  const decision = await decideGroup(profile, group.enrichment);
+  const saved = await deps.store.saveDecision(ref.jobId, ref.groupId, decision, deps.now().toISOString());
+  if (saved !== 'applied') return 'skipped';
+  const job = await deps.store.addToCounts(ref.jobId, { decided: 1 });
+  deps.logger.info('group decided', { jobId: ref.jobId, groupId: ref.groupId, outcome: decision.outcome, rule: decision.rule });
+  await maybeFinalize(deps, job);
+  return 'decided';
+}
+
+/**
+ * Called when a step throws. On the last receive the group is failed and counted (its message then
+ * goes to the DLQ); before that the attempt's error is recorded and the message retried.
+ */
+export async function recordStepFailure(
+  deps: PipelineDeps,
+  ref: GroupRef,
+  stage: 'enrich' | 'decide',
+  error: unknown,
+  lastAttempt: boolean,
+): Promise<void> {
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const at = deps.now().toISOString();
+  if (!lastAttempt) {
+    await deps.store.recordGroupAttemptError(ref.jobId, ref.groupId, stage, message, at);
+    return;
+  }
+  const applied = await deps.store.markGroupFailed(ref.jobId, ref.groupId, stage, message, at);
+  deps.logger.error('group failed after its last attempt', { jobId: ref.jobId, groupId: ref.groupId, stage });
+  if (applied !== 'applied') return;
+  const job = await deps.store.addToCounts(ref.jobId, { failed: 1 });
+  await maybeFinalize(deps, job);
+}
