@@ -150,15 +150,16 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       return itemToJob(r.Attributes!);
     },
 
-    async failJob(jobId, error, at) {
+    async failJob(jobId, error, at, badInput = false) {
       await update({
         Key: { pk: jobPk(jobId), sk: JOB_SK },
-        UpdateExpression: 'SET #s = :failed, #e = :error, finishedAt = :at',
+        UpdateExpression: 'SET #s = :failed, #e = :error, finishedAt = :at, badInput = :badInput',
         ConditionExpression: 'attribute_exists(pk) AND NOT #s IN (:complete, :completeWithErrors)',
         ExpressionAttributeNames: { '#s': 'status', '#e': 'error' },
         ExpressionAttributeValues: {
           ':failed': JobStatus.FAILED,
           ':error': error,
+          ':badInput': badInput,
           ':at': at,
           ':complete': JobStatus.COMPLETE,
           ':completeWithErrors': JobStatus.COMPLETE_WITH_ERRORS,
@@ -371,6 +372,7 @@ function itemToJob(item: Record<string, unknown>): Job {
     },
     rowsRead: item.rowsRead === undefined ? undefined : Number(item.rowsRead),
     error: item.error as string | undefined,
+    badInput: item.badInput === true ? true : undefined,
     results: item.results as JobResults | undefined,
   };
 }

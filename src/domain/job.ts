@@ -74,6 +74,8 @@ export interface Job {
   /** Data rows read so far while ingesting (progress). */
   rowsRead?: number;
   error?: string;
+  /** The job failed because the file cannot be read at all (empty, binary, no usable header). */
+  badInput?: boolean;
   results?: JobResults;
 }
 

@@ -59,6 +59,8 @@ export interface LocalRuntimeOptions {
   wrapHandler?: (fn: FunctionName, handler: SqsHandler) => SqsHandler;
   /** Long-poll wait of the event sources, in seconds. */
   waitSeconds?: number;
+  /** Use emulators already running (a `sluice dev` process) instead of starting them. */
+  attach?: { s3: string; sqs: string; dynamodb: string };
 }
 
 export interface QueueNames {
@@ -121,12 +123,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const stage = options.stage ?? 'local';
   const base = localNames(topology, stage);
   let notify: ((u: S3Upload) => void) | undefined;
-  const emulators = await startEmulators({
-    stateDir: options.stateDir,
-    awsPort: options.ports?.aws,
-    dynamodbPort: options.ports?.dynamodb,
-    onObjectCreated: (u) => notify?.(u),
-  });
+  const emulators = options.attach
+    ? { endpoints: options.attach, stop: async () => undefined }
+    : await startEmulators({
+        stateDir: options.stateDir,
+        awsPort: options.ports?.aws,
+        dynamodbPort: options.ports?.dynamodb,
+        onObjectCreated: (u) => notify?.(u),
+      });
   const clients = localClients(emulators.endpoints);
   const stops: Array<() => Promise<void>> = [];
   try {

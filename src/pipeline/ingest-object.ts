@@ -69,7 +69,7 @@ export async function ingestObject(deps: PipelineDeps, ref: ObjectRef): Promise<
     profile = loadProfile(place.profile);
   } catch (err) {
     if (!(err instanceof UnknownProfileError)) throw err;
-    await deps.store.failJob(jobId, `${ref.key}: ${err.message}`, deps.now().toISOString());
+    await deps.store.failJob(jobId, `${ref.key}: ${err.message}`, deps.now().toISOString(), true);
     return { kind: 'failed', jobId, reason: err.message };
   }
   const object = await deps.objects.get(ref.bucket, ref.key);
@@ -98,7 +98,7 @@ export async function ingestObject(deps: PipelineDeps, ref: ObjectRef): Promise<
     await rejectsUpload;
     if (!(err instanceof UnreadableFileError)) throw err;
     const reason = `${ref.key}: ${err.message}`;
-    await deps.store.failJob(jobId, reason, deps.now().toISOString());
+    await deps.store.failJob(jobId, reason, deps.now().toISOString(), true);
     deps.logger.warn('file cannot be read', { jobId, reason: err.message });
     return { kind: 'failed', jobId, reason };
   }

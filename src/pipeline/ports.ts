@@ -62,7 +62,8 @@ export interface StatusStore {
   recordIngestCounts(jobId: string, counts: Pick<JobCounts, 'rows' | 'accepted' | 'rejected' | 'duplicates' | 'groups'>): Promise<void>;
   /** INGESTING → PROCESSING once every group is fanned out; returns the job as stored after the change. */
   finishIngest(jobId: string, at: string): Promise<Job>;
-  failJob(jobId: string, error: string, at: string): Promise<void>;
+  /** Ends the job as FAILED; `badInput` when the file itself cannot be read (the CLI exits 2). */
+  failJob(jobId: string, error: string, at: string, badInput?: boolean): Promise<void>;
   getGroupNotes(jobId: string, groupId: string): Promise<GroupNote[]>;
   getGroup(jobId: string, groupId: string): Promise<GroupItem | undefined>;
   /** Stores a group's enrichment unless the group is already decided or failed. */

@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+// The `sluice` command. sluice runs TypeScript directly on Node 24 (type stripping, no build step);
+// when started by an older Node (a system Node 20), it re-runs itself on the pinned Node 24 package.
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 24) {
+  const require = createRequire(import.meta.url);
+  let node;
+  try {
+    node = require.resolve('node/bin/node');
+  } catch {
+    process.stderr.write(`sluice needs Node 24 or newer (this is ${process.version}); run \`npm ci\` first\n`);
+    process.exit(2);
+  }
+  const r = spawnSync(node, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
+const { main } = await import('../src/cli/main.ts');
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,349 @@
+/**
+ * `sluice`: run the pipeline locally on a file, look at jobs and results, invoke one handler with one
+ * event, or keep the local stack up for other clients (`aws s3 cp`, an SDK).
+ * Exit codes: 0 done, 1 the job failed, 2 bad usage or an input file that cannot be read.
+ */
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { SQSEvent } from 'aws-lambda';
+import type { Readable } from 'node:stream';
+import { type Job, JobStatus, jobIdFor } from '../domain/job.ts';
+import { listProfiles, loadProfile } from '../profiles/profile.ts';
+import type { LocalRuntime } from '../local/runtime.ts';
+import { type FunctionName, topology } from '../topology/topology.ts';
+import { expectedEtag } from './etag.ts';
+import { openLocalStack, removeDevInfo, stateDir, writeDevInfo } from './local-stack.ts';
+import { progressView } from './progress.ts';
+
+const USAGE = `sluice — dropped files of free-text records → enriched, rule-checked results
+
+Usage:
+  sluice run FILE [--profile P] [--mode fast|full] [--json] [--out DIR]
+  sluice status [JOB] [--json]
+  sluice results JOB [--out DIR] [--json]
+  sluice invoke FUNCTION --event FILE         FUNCTION: ${Object.keys(topology.functions).join(', ')}
+  sluice dev [--json] [--port N] [--dynamodb-port N]
+
+Common options:
+  --state DIR   local state folder (default .sluice, or $SLUICE_STATE_DIR)
+  --verbose     handler logs (JSON lines) on stderr
+Exit codes: 0 done, 1 job failed, 2 bad usage or unreadable input file.`;
+
+class UsageError extends Error {}
+class InputError extends Error {}
+
+const PART_SIZE = 8 * 1024 * 1024;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await runCommand(rest);
+      case 'status':
+        return await statusCommand(rest);
+      case 'results':
+        return await resultsCommand(rest);
+      case 'invoke':
+        return await invokeCommand(rest);
+      case 'dev':
+        return await devCommand(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(`${USAGE}\n`);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`sluice: ${err.message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    if (err instanceof InputError) {
+      process.stderr.write(`sluice: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`sluice: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+type OptionSpec = Record<string, { type: 'string' | 'boolean' }>;
+
+function parse(args: string[], options: OptionSpec): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  try {
+    return parseArgs({
+      args,
+      allowPositionals: true,
+      options: { ...options, state: { type: 'string' }, verbose: { type: 'boolean' }, json: { type: 'boolean' } },
+    }) as { values: Record<string, string | boolean | undefined>; positionals: string[] };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+async function withStack<T>(values: Record<string, unknown>, pollers: boolean, fn: (rt: LocalRuntime) => Promise<T>): Promise<T> {
+  const { runtime } = await openLocalStack({
+    state: stateDir(values.state as string | undefined),
+    pollers,
+    logStream: process.stderr,
+    logLevel: values.verbose ? 'INFO' : 'SILENT',
+  });
+  try {
+    return await fn(runtime);
+  } finally {
+    await runtime.stop();
+  }
+}
+
+async function runCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { profile: { type: 'string' }, mode: { type: 'string' }, out: { type: 'string' } });
+  const file = positionals[0];
+  if (!file || positionals.length > 1) throw new UsageError('run takes exactly one FILE');
+  const profileName = (values.profile as string | undefined) ?? 'claims';
+  try {
+    loadProfile(profileName);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const mode = (values.mode as string | undefined) ?? 'full';
+  if (mode !== 'fast' && mode !== 'full') throw new UsageError(`--mode must be fast or full, not "${mode}"`);
+  let size: number;
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new Error('not a regular file');
+    size = st.size;
+  } catch (err) {
+    throw new InputError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const json = Boolean(values.json);
+  return withStack(values, true, async (rt) => {
+    const bucket = rt.names.buckets.drop;
+    const key = `${topology.dropPrefix}${profileName}/${basename(file)}`;
+    const etag = await expectedEtag(file, size, PART_SIZE);
+    let jobId = jobIdFor(bucket, key, etag);
+    const existing = await rt.store.getJob(jobId);
+    const stored = await rt.clients.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
+    if (!existing || stored?.ETag?.replace(/"/g, '') !== etag) {
+      const upload = await new Upload({
+        client: rt.clients.s3,
+        params: { Bucket: bucket, Key: key, Body: createReadStream(file), Metadata: { 'sluice-mode': mode } },
+        partSize: PART_SIZE,
+        queueSize: 2,
+      }).done();
+      jobId = jobIdFor(bucket, key, upload.ETag ?? etag);
+    } else if (!json) {
+      process.stderr.write(`unchanged file: reporting job ${jobId}\n`);
+    }
+    const view = json ? undefined : progressView();
+    let job: Job;
+    try {
+      job = await rt.waitForJob(jobId, { onProgress: (j) => view?.update(j), timeoutMs: 60 * 60_000, intervalMs: 200 });
+    } finally {
+      view?.stop();
+    }
+    const outDir = resolve((values.out as string | undefined) ?? join('sluice-out', jobId));
+    const report = await jobReport(rt, job, outDir);
+    if (json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else process.stdout.write(humanReport(report, job));
+    if (job.status === JobStatus.FAILED) {
+      if (json) process.stderr.write(`sluice: ${job.error ?? 'job failed'}\n`);
+      return job.badInput ? 2 : 1;
+    }
+    return 0;
+  });
+}
+
+interface JobReport {
+  jobId: string;
+  status: string;
+  profile: string;
+  mode: string;
+  provider: string;
+  counts: Job['counts'];
+  results: { jsonl: string | null; csv: string | null; summary: string | null };
+  rejects: string | null;
+  s3: { source: string; jsonl: string | null; csv: string | null; summary: string | null; rejects: string | null };
+  timings: Record<string, string | number | undefined>;
+  error?: string;
+}
+
+/** Copies a job's files out of the local results bucket and describes the job for the user. */
+async function jobReport(rt: LocalRuntime, job: Job, outDir: string): Promise<JobReport> {
+  const bucket = rt.names.buckets.results;
+  const keys = job.results ?? { jsonl: `results/${job.jobId}/results.jsonl`, csv: `results/${job.jobId}/results.csv`, summary: `results/${job.jobId}/summary.json`, rejects: `results/${job.jobId}/rejects.jsonl` };
+  mkdirSync(outDir, { recursive: true });
+  const copy = async (key: string): Promise<string | null> => {
+    try {
+      const r = await rt.clients.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const dest = join(outDir, basename(key));
+      await pipeline(r.Body as Readable, createWriteStream(dest));
+      return dest;
+    } catch {
+      return null;
+    }
+  };
+  const [jsonl, csv, summary, rejects] = await Promise.all([copy(keys.jsonl), copy(keys.csv), copy(keys.summary), copy(keys.rejects)]);
+  const uri = (key: string, local: string | null) => (local ? `s3://${bucket}/${key}` : null);
+  const t = job.timings;
+  const ms = (a?: string, b?: string) => (a && b ? Date.parse(b) - Date.parse(a) : undefined);
+  let provider = 'offline';
+  if (summary) provider = (JSON.parse(readFileSync(summary, 'utf8')) as { provider?: string }).provider ?? provider;
+  return {
+    jobId: job.jobId,
+    status: job.status,
+    profile: job.profile,
+    mode: job.mode,
+    provider,
+    counts: job.counts,
+    results: { jsonl, csv, summary },
+    rejects,
+    s3: {
+      source: `s3://${job.bucket}/${job.key}`,
+      jsonl: uri(keys.jsonl, jsonl),
+      csv: uri(keys.csv, csv),
+      summary: uri(keys.summary, summary),
+      rejects: uri(keys.rejects, rejects),
+    },
+    timings: { ...t, ingestMs: ms(t.ingestStartedAt, t.ingestEndedAt), totalMs: ms(t.receivedAt, t.finishedAt) },
+    ...(job.error ? { error: job.error } : {}),
+  };
+}
+
+function humanReport(r: JobReport, job: Job): string {
+  const c = r.counts;
+  const lines = [
+    `job ${r.jobId}  ${r.status}  (profile ${r.profile}, ${r.mode} mode, ${r.provider} provider)`,
+    `source   ${r.s3.source}`,
+    `rows     ${c.rows}: accepted ${c.accepted}, rejected ${c.rejected}, duplicates ${c.duplicates}`,
+    `groups   ${c.groups}: enriched ${c.enriched}, pending ${c.pending}, decided ${c.decided}, failed ${c.failed}`,
+  ];
+  if (job.error) lines.push(`error    ${job.error}`);
+  if (r.results.jsonl) lines.push(`results  ${r.results.jsonl}`, `         ${r.results.csv}`, `summary  ${r.results.summary}`);
+  if (r.rejects) lines.push(`rejects  ${r.rejects}`);
+  if (r.timings.totalMs !== undefined) lines.push(`took     ${((r.timings.totalMs as number) / 1000).toFixed(1)} s`);
+  return `${lines.join('\n')}\n`;
+}
+
+async function statusCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {});
+  const jobId = positionals[0];
+  return withStack(values, false, async (rt) => {
+    if (jobId) {
+      const job = await rt.store.getJob(jobId);
+      if (!job) throw new InputError(`no job ${jobId} (see \`sluice status\` for the list)`);
+      if (values.json) process.stdout.write(`${JSON.stringify(job)}\n`);
+      else {
+        const c = job.counts;
+        process.stdout.write(
+          `job ${job.jobId}  ${job.status}\nsource   s3://${job.bucket}/${job.key}\nrows     ${c.rows}: accepted ${c.accepted}, rejected ${c.rejected}, duplicates ${c.duplicates}\ngroups   ${c.groups}: enriched ${c.enriched}, pending ${c.pending}, decided ${c.decided}, failed ${c.failed}\n${job.error ? `error    ${job.error}\n` : ''}`,
+        );
+      }
+      return job.status === JobStatus.FAILED ? 1 : 0;
+    }
+    const jobs = await rt.store.listJobs(50);
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify({ jobs: jobs.map((j) => ({ jobId: j.jobId, status: j.status, bucket: j.bucket, key: j.key, profile: j.profile, counts: j.counts, receivedAt: j.timings.receivedAt })) })}\n`);
+    } else if (!jobs.length) process.stdout.write('no jobs yet: try `sluice run samples/claims-notes.csv`\n');
+    else {
+      for (const j of jobs) process.stdout.write(`${j.jobId}  ${j.status.padEnd(20)}  ${j.timings.receivedAt}  ${j.key}  rows ${j.counts.rows}, groups ${j.counts.groups}\n`);
+    }
+    return 0;
+  });
+}
+
+async function resultsCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { out: { type: 'string' } });
+  const jobId = positionals[0];
+  if (!jobId) throw new UsageError('results takes a JOB id');
+  return withStack(values, false, async (rt) => {
+    const job = await rt.store.getJob(jobId);
+    if (!job) throw new InputError(`no job ${jobId} (see \`sluice status\` for the list)`);
+    const report = await jobReport(rt, job, resolve((values.out as string | undefined) ?? join('sluice-out', jobId)));
+    if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else process.stdout.write(humanReport(report, job));
+    return job.status === JobStatus.FAILED ? 1 : 0;
+  });
+}
+
+async function invokeCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { event: { type: 'string' } });
+  const fn = positionals[0] as FunctionName | undefined;
+  if (!fn || !(fn in topology.functions)) throw new UsageError(`invoke takes a FUNCTION: ${Object.keys(topology.functions).join(', ')}`);
+  const eventFile = values.event as string | undefined;
+  if (!eventFile) throw new UsageError('invoke needs --event FILE');
+  if (!existsSync(eventFile)) throw new InputError(`${eventFile}: no such file`);
+  let event: SQSEvent;
+  try {
+    event = JSON.parse(readFileSync(eventFile, 'utf8')) as SQSEvent;
+  } catch (err) {
+    throw new InputError(`${eventFile}: not JSON (${(err as Error).message})`);
+  }
+  if (!Array.isArray(event.Records)) throw new InputError(`${eventFile}: not an SQS event (no Records array)`);
+  return withStack({ ...values, verbose: true }, false, async (rt) => {
+    const response = await rt.invoke(fn, event);
+    process.stdout.write(`${JSON.stringify(response)}\n`);
+    return response.batchItemFailures.length ? 1 : 0;
+  });
+}
+
+async function devCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, { port: { type: 'string' }, 'dynamodb-port': { type: 'string' } });
+  const state = stateDir(values.state as string | undefined);
+  mkdirSync(state, { recursive: true });
+  const port = (v: unknown, fallback: number) => {
+    const n = v === undefined ? fallback : Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`not a port: ${String(v)}`);
+    return n;
+  };
+  const { startLocalRuntime } = await import('../local/runtime.ts');
+  const rt = await startLocalRuntime({
+    stateDir: state,
+    ports: { aws: port(values.port, 4566), dynamodb: port(values['dynamodb-port'], 4567) },
+    logStream: process.stderr,
+    logLevel: values.verbose ? 'INFO' : 'WARN',
+  });
+  writeDevInfo(state, { pid: process.pid, endpoints: rt.endpoints, startedAt: new Date().toISOString() });
+  const info = {
+    endpoints: rt.endpoints,
+    buckets: rt.names.buckets,
+    queues: Object.fromEntries(Object.entries(rt.names.queues).map(([q, n]) => [q, { url: n.url, dlqUrl: n.dlqUrl }])),
+    table: rt.names.table,
+    profiles: listProfiles(),
+  };
+  if (values.json) process.stdout.write(`${JSON.stringify(info)}\n`);
+  else {
+    process.stdout.write(
+      [
+        'sluice dev: local stack up (Ctrl-C to stop)',
+        `  S3 + SQS  ${rt.endpoints.s3}`,
+        `  DynamoDB  ${rt.endpoints.dynamodb}`,
+        `  drop bucket     ${rt.names.buckets.drop}   (files under ${topology.dropPrefix}<profile>/ are ingested)`,
+        `  results bucket  ${rt.names.buckets.results}`,
+        `  status table    ${rt.names.table}`,
+        ...Object.entries(rt.names.queues).map(([q, n]) => `  queue ${q.padEnd(8)} ${n.url}`),
+        '',
+        'Drop a file with the AWS CLI:',
+        `  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 aws --endpoint-url ${rt.endpoints.s3} s3 cp samples/claims-notes.csv s3://${rt.names.buckets.drop}/${topology.dropPrefix}claims/claims-notes.csv`,
+        'then `npx sluice status` in another terminal.',
+        '',
+      ].join('\n'),
+    );
+  }
+  await new Promise<void>((resolveStop) => {
+    const stop = () => resolveStop();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  process.stderr.write('sluice dev: stopping\n');
+  removeDevInfo(state);
+  await rt.stop();
+  return 0;
+}
