@@ -30,7 +30,11 @@ export function detectFormat(key: string, head: Buffer): FileFormat {
   if (lower.endsWith('.csv')) return 'csv';
   if (lower.endsWith('.jsonl') || lower.endsWith('.ndjson')) return 'jsonl';
   const first = head.toString('utf8').replace(/^\uFEFF/, '').trimStart()[0];
-  if (lower.endsWith('.json')) return first === '[' ? 'json' : 'jsonl';
+  if (lower.endsWith('.json')) {
+    if (first === '[') return 'json';
+    if (first === '{') return 'jsonl';
+    throw new UnreadableFileError('expected a JSON array of objects, or one JSON object per line');
+  }
   if (first === '[') return 'json';
   if (first === '{') return 'jsonl';
   return 'csv';
@@ -64,7 +68,7 @@ export async function* readRows(body: Readable, key: string): AsyncGenerator<Raw
     throw new UnreadableFileError('the file is binary (NUL bytes), not CSV, JSONL or JSON');
   }
   const rest = (async function* () {
-    yield head;
+    yield stripBom(head);
     if (done) return;
     for (;;) {
       const next = await iterator.next();
@@ -79,16 +83,19 @@ export async function* readRows(body: Readable, key: string): AsyncGenerator<Raw
 }
 
 async function* readCsv(chunks: AsyncIterable<Buffer>): AsyncGenerator<RawRow> {
-  const skipped: Array<{ line: number; nextLine: number; reason: string }> = [];
+  // Records csv-parse skipped as malformed, with how many records it had emitted before each.
+  const skipped: Array<{ recordsBefore: number; nextLine: number; reason: string }> = [];
+  // latin1 maps bytes to characters one to one: fields are turned back into their exact bytes and
+  // decoded strictly later (csv-parse's `encoding: null` breaks its own error reporting).
   const parser = parse({
-    bom: true,
-    encoding: null,
+    encoding: 'latin1',
     raw: true,
+    info: true,
     relax_column_count: true,
     record_delimiter: ['\r\n', '\n'],
     skip_records_with_error: true,
-    on_skip: (err: Error & { lines?: number } | undefined) => {
-      if (err) skipped.push({ line: 0, nextLine: err.lines ?? 0, reason: `malformed CSV: ${err.message.split(':')[0]}` });
+    on_skip: (err: (Error & { lines?: number }) | undefined) => {
+      if (err) skipped.push({ recordsBefore: parser.info.records, nextLine: err.lines ?? 0, reason: `malformed CSV: ${err.message.split(':')[0]}` });
       return undefined;
     },
   });
@@ -103,24 +110,23 @@ async function* readCsv(chunks: AsyncIterable<Buffer>): AsyncGenerator<RawRow> {
     }
   })();
   let header: string[] | undefined;
-  // csv-parse's own line counter drifts after quoted CRLFs, so the physical line is counted from each
-  // record's raw text (which ends before its final newline) and resynchronised after a skipped record.
+  // csv-parse's line counter drifts after quoted CRLFs, so lines are counted from each record's raw
+  // text, and resynchronised after a skipped record from the error's line.
   let nextLine = 1;
   let record = 0;
-  const flushSkipped = function* (): Generator<RawRow> {
-    while (skipped.length) {
+  const flushSkipped = function* (before: number): Generator<RawRow> {
+    while (skipped.length && skipped[0]!.recordsBefore < before) {
       const s = skipped.shift()!;
       record += 1;
       yield { kind: 'bad', line: nextLine, record, reason: s.reason };
-      if (s.nextLine > nextLine) nextLine = s.nextLine;
+      nextLine = Math.max(nextLine + 1, s.nextLine);
     }
   };
-  for await (const item of parser as AsyncIterable<{ record: Buffer[]; raw: Buffer | string }>) {
-    if (header) yield* flushSkipped();
+  for await (const item of parser as AsyncIterable<{ record: string[]; raw: string; info: { records: number } }>) {
+    yield* flushSkipped(item.info.records);
     const line = nextLine;
-    const raw = typeof item.raw === 'string' ? item.raw : item.raw.toString('latin1');
-    nextLine += countNewlines(raw) + 1;
-    const fields = item.record;
+    nextLine += countNewlines(item.raw) + (item.raw.endsWith('\n') ? 0 : 1);
+    const fields = item.record.map((f) => Buffer.from(f, 'latin1'));
     if (fields.length === 1 && fields[0]!.length === 0) continue; // blank line
     if (!header) {
       const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -131,7 +137,6 @@ async function* readCsv(chunks: AsyncIterable<Buffer>): AsyncGenerator<RawRow> {
       }
       if (header.every((h) => h === '')) throw new UnreadableFileError('the CSV header is empty');
       yield { kind: 'header', line, headers: header };
-      yield* flushSkipped();
       continue;
     }
     record += 1;
@@ -141,7 +146,7 @@ async function* readCsv(chunks: AsyncIterable<Buffer>): AsyncGenerator<RawRow> {
     }
     yield { kind: 'row', line, record, fields: header.map((h, i) => [h, fields[i]!] as [string, RawValue]) };
   }
-  yield* flushSkipped();
+  yield* flushSkipped(Number.POSITIVE_INFINITY);
   await feeding;
   if (!header) throw new UnreadableFileError('the CSV file has no header row');
 }

@@ -1,0 +1,49 @@
+/** Small factories for test inputs: rows, notes, SQS records and S3 notifications. */
+import { Readable } from 'node:stream';
+import type { SQSRecord } from 'aws-lambda';
+import type { GroupNote } from '../../src/domain/enrich/enrich-group.ts';
+import { type RawRow, readRows } from '../../src/domain/records/read-rows.ts';
+
+export async function rowsOf(content: string | Buffer, key = 'incoming/claims/f.csv', chunkSize = 7): Promise<RawRow[]> {
+  const bytes = Buffer.isBuffer(content) ? content : Buffer.from(content);
+  // Small chunks exercise every boundary case of the streaming readers.
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += chunkSize) chunks.push(bytes.subarray(i, i + chunkSize));
+  const out: RawRow[] = [];
+  for await (const r of readRows(Readable.from(chunks), key)) out.push(r);
+  return out;
+}
+
+export function note(text: string, overrides: Partial<GroupNote> & { lob?: string; date?: string } = {}): GroupNote {
+  const { lob = '15', date = '2025-01-01', ...rest } = overrides;
+  return { noteId: 'n1', line: 2, values: { lob_code: lob, created_at: date }, attributes: {}, text, ...rest };
+}
+
+export function sqsRecord(body: unknown, receiveCount = 1, messageId = `m-${Math.random().toString(36).slice(2)}`): SQSRecord {
+  return {
+    messageId,
+    receiptHandle: `rh-${messageId}`,
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    attributes: {
+      ApproximateReceiveCount: String(receiveCount),
+      SentTimestamp: '0',
+      SenderId: 'test',
+      ApproximateFirstReceiveTimestamp: '0',
+    },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:q',
+    awsRegion: 'us-east-1',
+  };
+}
+
+/** Runs an async function and returns what it threw (fails the test if it did not throw). */
+export async function thrown(fn: () => Promise<unknown>): Promise<Error> {
+  try {
+    await fn();
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected an error');
+}

@@ -1,0 +1,78 @@
+// Under test: offline enrichment (eligibility, retrieval, cause codes with negation, building facts) and the rules-engine decision with its evidence.
+import { describe, expect, it } from 'vitest';
+import { decideGroup } from '../../src/domain/decide/decide-group.ts';
+import { enrichGroup } from '../../src/domain/enrich/enrich-group.ts';
+import { createOfflineProvider } from '../../src/domain/enrich/offline-provider.ts';
+import { chunkNotes, retrieveChunks } from '../../src/domain/enrich/retrieval.ts';
+import { classifyCause, splitSentences } from '../../src/domain/enrich/text-analysis.ts';
+import { loadProfile } from '../../src/profiles/profile.ts';
+import { note } from '../helpers/factories.ts';
+
+const claims = loadProfile('claims');
+const offline = createOfflineProvider();
+const decide = async (...texts: string[]) => {
+  const notes = texts.map((t, i) => note(t, { noteId: `n${i}`, line: i + 2 }));
+  const e = await enrichGroup(claims, 'C-1', notes, offline, 'full');
+  return { e, d: await decideGroup(claims, e) };
+};
+
+describe('claims decisions', () => {
+  it('decides building coverage for a water loss that damaged building parts, with evidence of every condition', async () => {
+    const { e, d } = await decide('Insured reports a burst pipe upstairs. Water came through the kitchen ceiling and soaked the drywall and the flooring below it.');
+    expect(e.provider).toBe('offline');
+    expect(e.causeCode?.code).toBe('WATER');
+    expect(d).toMatchObject({ outcome: 'yes', rule: 'building_cause_and_parts' });
+    const fired = d.evidence.find((r) => r.rule === 'building_cause_and_parts')!;
+    expect(fired.conditions).toEqual([
+      expect.objectContaining({ fact: 'causeCode', factValue: 'WATER', held: true }),
+      expect.objectContaining({ fact: 'buildingPartMentions', factValue: 3, held: true }),
+    ]);
+    expect(d.evidence.map((r) => r.rule)).toEqual(claims.rules.rules.map((r) => r.name));
+  });
+
+  it('says no when a note denies damage to the building, whatever else matched', async () => {
+    const { d } = await decide('Fire in the detached shed was put out quickly by the insured. There was no damage to the dwelling and the roof of the house is fine.');
+    expect(d).toMatchObject({ outcome: 'no', rule: 'building_damage_denied' });
+  });
+
+  it('does not count a negated cause keyword', () => {
+    const cause = classifyCause(splitSentences('There was no fire and no smoke. A pipe was leaking under the sink.'), claims.taxonomy);
+    expect(cause).toMatchObject({ code: 'WATER', matched: ['leaking'] });
+  });
+
+  it('decides not_applicable, with the reason per note, when no note is eligible', async () => {
+    const notes = [note('Too short.', { noteId: 'a' }), note('x'.repeat(150), { noteId: 'b', lob: '40' })];
+    const e = await enrichGroup(claims, 'C-2', notes, offline, 'full');
+    const d = await decideGroup(claims, e);
+    expect(e.ineligible).toEqual([
+      { noteId: 'a', reason: 'text shorter than 100 characters (10)' },
+      { noteId: 'b', reason: 'lob_code 40 is not one of 15, 17' },
+    ]);
+    expect(d).toMatchObject({ outcome: 'not_applicable', rule: 'no_eligible_notes' });
+  });
+
+  it('in fast mode leaves the expensive summary pending and says which stages the decision used', async () => {
+    const notes = [note('Hail storm broke several shingles on the roof and dented the gutters; a tarp was placed on the roof for now.')];
+    const e = await enrichGroup(claims, 'C-3', notes, offline, 'fast');
+    const d = await decideGroup(claims, e);
+    expect(e.stages).toEqual({ causeCode: 'done', sentiment: 'done', entities: 'done', summary: 'pending' });
+    expect(e.summary).toBeUndefined();
+    expect(d.basedOn).toEqual(['causeCode', 'sentiment', 'entities']);
+    expect(d.outcome).toBe('yes');
+  });
+});
+
+describe('retrieval', () => {
+  it('keeps a long note bounded to the top-k chunks and records their ids', () => {
+    const filler = 'The adjuster called the insured to schedule a visit next week. ';
+    const text = `${filler.repeat(40)}The roof was torn off by the wind and the ceiling collapsed. ${filler.repeat(40)}`;
+    const chunks = chunkNotes([{ noteId: 'n1', text }], 900, 150);
+    const picked = retrieveChunks(chunks, claims.enrichment.query, 2);
+    expect(text.length).toBeGreaterThan(4000);
+    expect(chunks.length).toBeGreaterThan(4);
+    expect(picked.length).toBeGreaterThanOrEqual(1);
+    expect(picked.length).toBeLessThanOrEqual(2);
+    expect(picked.some((c) => c.text.includes('roof was torn off'))).toBe(true);
+    expect(chunks.every((c) => c.text.length <= 900)).toBe(true);
+  });
+});
