@@ -145,7 +145,7 @@ export const TABLE_ENV = 'TABLE_NAME';
  * Checks the invariants every consumer relies on.
  * @throws Error naming each broken invariant.
  */
-export function validateTopology(t: Topology): void {
+export function validateTopology(t: Topology, options: { visibilityRule?: boolean } = {}): void {
   const problems: string[] = [];
   for (const [name, fn] of Object.entries(t.functions)) {
     if (!fn.trigger) continue;
@@ -154,7 +154,7 @@ export function validateTopology(t: Topology): void {
       problems.push(`function ${name} is triggered by unknown queue ${fn.trigger.queue}`);
       continue;
     }
-    if (q.visibilityTimeoutSeconds < 6 * fn.timeoutSeconds) {
+    if (options.visibilityRule !== false && q.visibilityTimeoutSeconds < 6 * fn.timeoutSeconds) {
       problems.push(
         `queue ${fn.trigger.queue}: visibility timeout ${q.visibilityTimeoutSeconds}s < 6 × ${name} timeout ${fn.timeoutSeconds}s`,
       );

@@ -13,7 +13,7 @@ export interface ConditionEvidence {
   operator: string;
   /** The value compared against (a fact reference is resolved). */
   value: unknown;
-  /** What the fact was for this group. */
+  /** What the fact was for this group (null when the group lacks it, e.g. a pending stage). */
   factValue: unknown;
   held: boolean;
 }
@@ -117,7 +117,8 @@ function flattenConditions(node: unknown, facts: Record<string, unknown>): Condi
       fact: c.fact!,
       operator: c.operator!,
       value,
-      factValue: 'factResult' in c ? c.factResult : facts[c.fact!],
+      // null, not undefined, so that a fact the group lacks still shows in stored evidence
+      factValue: ('factResult' in c ? c.factResult : facts[c.fact!]) ?? null,
       held: Boolean(c.result),
     },
   ];

@@ -1,0 +1,112 @@
+// Under test: files dropped into the local runtime (dynalite + fauxqs on loopback) flowing ingest → enrich → decide, with status, rejects, results and idempotency.
+import { readFileSync } from 'node:fs';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Job, jobIdFor } from '../../src/domain/job.ts';
+import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts';
+
+let rt: LocalRuntime;
+const sample = readFileSync('samples/claims-notes.csv');
+
+beforeAll(async () => {
+  rt = await startLocalRuntime({ logLevel: 'SILENT', waitSeconds: 1 });
+});
+afterAll(async () => {
+  await rt?.stop();
+});
+
+async function drop(key: string, body: Buffer | string): Promise<Job> {
+  const put = await rt.clients.s3.send(new PutObjectCommand({ Bucket: rt.names.buckets.drop, Key: key, Body: body }));
+  return rt.waitForJob(jobIdFor(rt.names.buckets.drop, key, put.ETag!), { timeoutMs: 60_000 });
+}
+
+async function read(key: string): Promise<string> {
+  const r = await rt.clients.s3.send(new GetObjectCommand({ Bucket: rt.names.buckets.results, Key: key }));
+  return r.Body!.transformToString();
+}
+
+describe('the bundled sample', () => {
+  let job: Job;
+  beforeAll(async () => {
+    job = await drop('incoming/claims/claims-notes.csv', sample);
+  });
+
+  it('ends COMPLETE_WITH_ERRORS with every row accounted for and every group decided', () => {
+    const c = job.counts;
+    expect(job.status).toBe('COMPLETE_WITH_ERRORS');
+    const dataLines = sample.toString('latin1').split('\r\n').filter(Boolean).length - 1;
+    expect(c.rows).toBeGreaterThanOrEqual(380);
+    expect(c.rows).toBe(c.accepted + c.rejected + c.duplicates);
+    expect(c.rows).toBeLessThanOrEqual(dataLines);
+    expect(c.rejected).toBe(7);
+    expect(c.duplicates).toBe(5);
+    expect(c.groups).toBe(100);
+    expect(c.decided + c.failed).toBe(c.groups);
+    expect(c.failed).toBe(0);
+  });
+
+  it('writes each rejected or duplicate row with the line it is on, its field and reason', async () => {
+    const rejects = (await read(job.results!.rejects)).trim().split('\n').map((l) => JSON.parse(l));
+    expect(rejects).toHaveLength(job.counts.rejected + job.counts.duplicates);
+    const physical = sample.toString('latin1').split('\r\n');
+    for (const r of rejects) {
+      expect(Object.keys(r).sort()).toEqual(['field', 'file', 'line', 'reason', 'record']);
+      expect(r.file).toBe('incoming/claims/claims-notes.csv');
+      expect(r.record).toBe(r.line - 1);
+    }
+    const utf8 = rejects.find((r) => r.reason === 'invalid UTF-8');
+    expect(utf8.field).toBe('note');
+    expect(physical[utf8.line - 1]).toContain(',X4,');
+    const badDate = rejects.find((r) => r.reason.includes('2025-02-30'));
+    expect(badDate.field).toBe('created_at');
+    expect(physical[badDate.line - 1]).toContain('2025-02-30');
+    const dup = rejects.find((r) => r.reason.startsWith('duplicate of line'));
+    const first = Number(dup.reason.match(/\d+/)[0]);
+    expect(physical[dup.line - 1]).toBe(physical[first - 1]);
+  });
+
+  it('gives each results line its group, the enrichment with its provider, and the decision with evidence', async () => {
+    const lines = (await read(job.results!.jsonl)).trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(100);
+    expect(new Set(lines.map((l) => l.groupId)).size).toBe(100);
+    for (const l of lines) {
+      expect(l.enrichment.provider).toBe('offline');
+      expect(['yes', 'no', 'not_applicable']).toContain(l.decision.outcome);
+      expect(l.decision.evidence).toHaveLength(5);
+      for (const rule of l.decision.evidence) for (const c of rule.conditions) expect(c).toHaveProperty('factValue');
+    }
+    const csv = await read(job.results!.csv);
+    expect(csv.split('\n')[0]).toContain('group_id,status,decision,outcome');
+  });
+
+  it('makes one job of the same object dropped twice, and a new job of a changed file', async () => {
+    const again = await drop('incoming/claims/claims-notes.csv', sample);
+    expect(again.jobId).toBe(job.jobId);
+    expect(again.timings.finishedAt).toBe(job.timings.finishedAt);
+    const changed = await drop('incoming/claims/claims-notes.csv', Buffer.concat([sample, Buffer.from('CLM-999999,1,"Short but new note for a claim that was not in the earlier version of the file at all.",15,2025-05-01,adj.kim,2025-05-01,north\r\n')]));
+    expect(changed.jobId).not.toBe(job.jobId);
+    expect(changed.counts.groups).toBe(101);
+    const jobs = await rt.store.listJobs(10);
+    expect(jobs.filter((j) => j.key === 'incoming/claims/claims-notes.csv')).toHaveLength(2);
+  });
+});
+
+describe('bad input', () => {
+  it.each([
+    ['an empty file', 'incoming/claims/empty.csv', '', 'the file is empty'],
+    ['a header without the note column', 'incoming/claims/nohead.csv', 'CLAIMNO,NOTEID\nC1,1\n', 'lacks required column(s): note'],
+    ['a binary file', 'incoming/claims/blob.csv', Buffer.from([0x50, 0x4b, 0x03, 0x04, 0, 0, 0]), 'binary'],
+  ])('fails %s with the file and the reason, and the job still ends', async (_n, key, body, reason) => {
+    const job = await drop(key, body);
+    expect(job.status).toBe('FAILED');
+    expect(job.badInput).toBe(true);
+    expect(job.error).toContain(key);
+    expect(job.error).toContain(reason);
+  });
+
+  it('fails a file under an unknown profile, listing the known ones', async () => {
+    const job = await drop('incoming/nosuch/a.csv', 'a,b\n1,2\n');
+    expect(job.status).toBe('FAILED');
+    expect(job.error).toContain('known: claims');
+  });
+});
