@@ -218,6 +218,13 @@ async function* readJsonArray(chunks: AsyncIterable<Buffer>): AsyncGenerator<Raw
   let elementStart = -1;
   let elementLine = 0;
   let first = true;
+  const takeElement = (): RawRow => {
+    record += 1;
+    const row = jsonRow(decodeLenient(Buffer.concat(element)), elementLine, record);
+    element = [];
+    elementStart = -1;
+    return row;
+  };
   for await (let chunk of chunks) {
     if (first) {
       chunk = stripBom(chunk);
@@ -259,10 +266,7 @@ async function* readJsonArray(chunks: AsyncIterable<Buffer>): AsyncGenerator<Raw
         if (depth === 0) {
           // `]` closing the array right after a scalar element
           element.push(chunk.subarray(sliceFrom, i));
-          record += 1;
-          yield jsonRow(decodeLenient(Buffer.concat(element)), elementLine, record);
-          element = [];
-          elementStart = -1;
+          yield takeElement();
           sliceFrom = -1;
           closed = true;
           continue;
@@ -270,19 +274,13 @@ async function* readJsonArray(chunks: AsyncIterable<Buffer>): AsyncGenerator<Raw
         depth -= 1;
       } else if (c === 44 && depth === 0) {
         element.push(chunk.subarray(sliceFrom, i));
-        record += 1;
-        yield jsonRow(decodeLenient(Buffer.concat(element)), elementLine, record);
-        element = [];
-        elementStart = -1;
+        yield takeElement();
         sliceFrom = -1;
         continue;
       }
       if (depth === 0 && (c === 125 || c === 93)) {
         element.push(chunk.subarray(sliceFrom, i + 1));
-        record += 1;
-        yield jsonRow(decodeLenient(Buffer.concat(element)), elementLine, record);
-        element = [];
-        elementStart = -1;
+        yield takeElement();
         sliceFrom = -1;
       }
     }
