@@ -250,7 +250,7 @@ async function statusCommand(args: string[]): Promise<number> {
     }
     const jobs = await rt.store.listJobs(50);
     if (values.json) {
-      process.stdout.write(`${JSON.stringify({ jobs: jobs.map((j) => ({ jobId: j.jobId, status: j.status, bucket: j.bucket, key: j.key, profile: j.profile, counts: j.counts, receivedAt: j.timings.receivedAt })) })}\n`);
+      process.stdout.write(`${JSON.stringify({ jobs: jobs.map((j) => ({ jobId: j.jobId, status: j.status, bucket: j.bucket, key: j.key, etag: j.etag, profile: j.profile, counts: j.counts, receivedAt: j.timings.receivedAt })) })}\n`);
     } else if (!jobs.length) process.stdout.write('no jobs yet: try `sluice run samples/claims-notes.csv`\n');
     else {
       for (const j of jobs) process.stdout.write(`${j.jobId}  ${j.status.padEnd(20)}  ${j.timings.receivedAt}  ${j.key}  rows ${j.counts.rows}, groups ${j.counts.groups}\n`);

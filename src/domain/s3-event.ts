@@ -37,7 +37,11 @@ export function decodeS3Key(key: string): string {
 
 /** Encodes a key as S3 does in event notifications. */
 export function encodeS3Key(key: string): string {
-  return encodeURIComponent(key).replace(/%2F/g, '/').replace(/%20/g, '+');
+  // S3 encodes keys form-style (as Java's URLEncoder: `( ) ! ' ~` too), keeping `/`.
+  return encodeURIComponent(key)
+    .replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replace(/%2F/g, '/')
+    .replace(/%20/g, '+');
 }
 
 /**

@@ -1,0 +1,166 @@
+// Under test: the S3, SQS and DynamoDB adapters against the embedded emulators over loopback — the
+// conditional writes and atomic counters the pipeline's exactly-once behaviour rests on, streamed
+// multipart objects, batched sends, and the S3 → SQS notification for objects created by any client.
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand } from '@aws-sdk/client-s3';
+import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createObjectStore } from '../../src/adapters/s3-object-store.ts';
+import { createWorkQueue } from '../../src/adapters/sqs-work-queue.ts';
+import { JobStatus, emptyCounts } from '../../src/domain/job.ts';
+import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts';
+import { note } from '../helpers/factories.ts';
+
+let rt: LocalRuntime;
+beforeAll(async () => {
+  rt = await startLocalRuntime({ logLevel: 'SILENT', pollers: false });
+});
+afterAll(async () => {
+  await rt?.stop();
+});
+
+async function drain(queueUrl: string, expected: number, timeoutMs = 10_000): Promise<string[]> {
+  const bodies: string[] = [];
+  const deadline = Date.now() + timeoutMs;
+  while (bodies.length < expected && Date.now() < deadline) {
+    const r = await rt.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    for (const m of r.Messages ?? []) {
+      bodies.push(m.Body!);
+      await rt.clients.sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle! }));
+    }
+  }
+  return bodies;
+}
+
+function newJob(jobId: string) {
+  return {
+    jobId,
+    bucket: 'b',
+    key: `incoming/claims/${jobId}.csv`,
+    etag: 'e',
+    size: 1,
+    profile: 'claims',
+    mode: 'full' as const,
+    status: JobStatus.RECEIVED,
+    counts: emptyCounts(),
+    timings: { receivedAt: new Date().toISOString() },
+  };
+}
+
+describe('DynamoDB status store', () => {
+  it('creates a job once: a second create returns the stored job, unchanged', async () => {
+    const first = await rt.store.createJob(newJob('j-create'));
+    const second = await rt.store.createJob({ ...newJob('j-create'), size: 999 });
+    expect(first.created).toBe(true);
+    expect(second.created).toBe(false);
+    expect(second.job.size).toBe(1);
+  });
+
+  it('adds counters atomically: 40 concurrent adds lose nothing', async () => {
+    await rt.store.createJob(newJob('j-count'));
+    await Promise.all(Array.from({ length: 40 }, (_, i) => rt.store.addToCounts('j-count', { decided: 1, failed: i % 4 === 0 ? 1 : 0 })));
+    const job = await rt.store.getJob('j-count');
+    expect(job!.counts.decided).toBe(40);
+    expect(job!.counts.failed).toBe(10);
+  });
+
+  it('stores records in batches and returns a group’s notes complete and in line order', async () => {
+    await rt.store.createJob(newJob('j-records'));
+    const records = Array.from({ length: 130 }, (_, i) => ({
+      groupId: i % 2 ? 'CLM/odd #1' : 'CLM-even',
+      note: note(`note text ${i}`, { noteId: `n${i}`, line: 1000 - i }),
+    }));
+    await rt.store.putRecords('j-records', records);
+    const odd = await rt.store.getGroupNotes('j-records', 'CLM/odd #1');
+    expect(odd).toHaveLength(65);
+    expect(odd.map((n) => n.line)).toEqual([...odd.map((n) => n.line)].sort((a, b) => a - b));
+    expect(odd.every((n) => Number(n.noteId.slice(1)) % 2 === 1)).toBe(true);
+  });
+
+  it('lets exactly one of several concurrent finalizers take the lease, and another take it once it expires', async () => {
+    await rt.store.createJob(newJob('j-final'));
+    await rt.store.startIngest('j-final', new Date().toISOString(), 'full');
+    await rt.store.finishIngest('j-final', new Date().toISOString());
+    const now = Date.now();
+    const taken = await Promise.all(Array.from({ length: 6 }, () => rt.store.tryStartFinalize('j-final', now + 60_000, now)));
+    expect(taken.filter(Boolean)).toHaveLength(1);
+    expect(await rt.store.tryStartFinalize('j-final', now + 120_000, now + 1_000)).toBe(false);
+    expect(await rt.store.tryStartFinalize('j-final', now + 180_000, now + 61_000)).toBe(true);
+  });
+
+  it('applies a decision once; a failure after it is refused', async () => {
+    await rt.store.createJob(newJob('j-decide'));
+    await rt.store.putRecords('j-decide', [{ groupId: 'G1', note: note('x'.repeat(120)) }]);
+    const enrichment = {
+      provider: 'offline',
+      model: 'm',
+      promptVersion: 'p',
+      mode: 'full' as const,
+      stages: { causeCode: 'done' as const },
+      eligibleNoteIds: ['n1'],
+      ineligible: [],
+      provenance: { chunkIds: [] },
+    };
+    expect(await rt.store.saveEnrichment('j-decide', 'G1', 1, enrichment as never, new Date().toISOString())).toBe('applied');
+    const decision = { outcome: 'yes', rule: 'r', reason: 'because', rules: [], basedOn: {} };
+    const results = await Promise.all([1, 2, 3].map(() => rt.store.saveDecision('j-decide', 'G1', decision as never, new Date().toISOString())));
+    expect(results.filter((r) => r === 'applied')).toHaveLength(1);
+    expect(await rt.store.markGroupFailed('j-decide', 'G1', 'decide', 'boom', new Date().toISOString())).not.toBe('applied');
+    expect((await rt.store.getGroup('j-decide', 'G1'))!.status).toBe('DECIDED');
+  });
+});
+
+describe('S3 object store', () => {
+  it('streams a 20 MB body up as a multipart object and back byte for byte', async () => {
+    const objects = createObjectStore(rt.clients.s3);
+    const part = Buffer.alloc(1024 * 1024, 'claim note line\n');
+    const chunks = Array.from({ length: 20 }, (_, i) => Buffer.concat([Buffer.from(`chunk ${i}\n`), part]));
+    const expected = createHash('sha256').update(Buffer.concat(chunks)).digest('hex');
+    await objects.put(rt.names.buckets.results, 'big/object.txt', Readable.from(chunks), 'text/plain');
+    const got = await objects.get(rt.names.buckets.results, 'big/object.txt');
+    const hash = createHash('sha256');
+    for await (const c of got.body) hash.update(c as Buffer);
+    expect(hash.digest('hex')).toBe(expected);
+    expect(got.etag).toMatch(/^[0-9a-f]{32}-3$/);
+    expect(got.size).toBe(Buffer.concat(chunks).length);
+  });
+});
+
+describe('SQS work queue', () => {
+  it('sends 23 bodies in batches; every one arrives once', async () => {
+    const queue = createWorkQueue(rt.clients.sqs, rt.names.queues.decide.url);
+    const bodies = Array.from({ length: 23 }, (_, i) => ({ jobId: 'j', groupId: `G${i}`, profile: 'claims', mode: 'full', noteCount: 1 }));
+    await queue.sendAll(bodies);
+    const got = (await drain(rt.names.queues.decide.url, 23)).map((b) => JSON.parse(b).groupId).sort();
+    expect(got).toEqual(bodies.map((b) => b.groupId).sort());
+  });
+});
+
+describe('S3 → SQS notifications', () => {
+  it('delivers an ObjectCreated envelope for a multipart upload made with the plain S3 API', async () => {
+    const s3 = rt.clients.s3;
+    const Bucket = rt.names.buckets.drop;
+    const Key = 'incoming/claims/my claims+notes (1).csv';
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+    const parts = [];
+    for (const [i, body] of [Buffer.alloc(5 * 1024 * 1024, 'a'), Buffer.from('tail')].entries()) {
+      const r = await s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: i + 1, Body: body }));
+      parts.push({ ETag: r.ETag, PartNumber: i + 1 });
+    }
+    const done = await s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
+    const [body] = await drain(rt.names.queues.ingest.url, 1);
+    const record = JSON.parse(body!).Records[0];
+    expect(record.eventName).toBe('ObjectCreated:CompleteMultipartUpload');
+    expect(record.s3.bucket.name).toBe(Bucket);
+    expect(record.s3.object.key).toBe('incoming/claims/my+claims%2Bnotes+%281%29.csv');
+    expect(record.s3.object.eTag).toBe(done.ETag!.replace(/"/g, ''));
+    expect(record.s3.object.size).toBe(5 * 1024 * 1024 + 4);
+    expect(record.s3.object.sequencer).toMatch(/^[0-9A-F]+$/);
+  });
+
+  it('sends nothing for objects outside the drop prefix', async () => {
+    await createObjectStore(rt.clients.s3).put(rt.names.buckets.drop, 'elsewhere/file.csv', 'a,b\n1,2\n', 'text/csv');
+    expect(await drain(rt.names.queues.ingest.url, 1, 2_500)).toEqual([]);
+  });
+});
