@@ -37,6 +37,8 @@ import {
   validateTopology,
 } from '../topology/topology.ts';
 import { type S3Upload, startEmulators } from './emulators.ts';
+import { type CallRecord, type ResourceOf, guardClient } from './local-iam.ts';
+import { permissionsOf } from '../topology/permissions.ts';
 import { SqsEventSource, lambdaContext } from './event-source.ts';
 
 export const LOCAL_REGION = 'us-east-1';
@@ -61,6 +63,8 @@ export interface LocalRuntimeOptions {
   waitSeconds?: number;
   /** Tests shorten visibility timeouts to see retries quickly; this lifts the 6× function-timeout rule. */
   allowShortVisibility?: boolean;
+  /** Sees every SDK call a handler makes, allowed or not (tests check the topology's access with it). */
+  onAwsCall?: (call: CallRecord) => void;
   /** Use emulators already running (a `sluice dev` process) instead of starting them. */
   attach?: { s3: string; sqs: string; dynamodb: string };
 }
@@ -146,18 +150,29 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const store = createStatusStore(clients.dynamodb, names.table);
     const logStream = options.logStream ?? process.stderr;
     const provider = options.provider ?? createOfflineProvider();
-    const deps = (fn: FunctionName): PipelineDeps => ({
-      store,
-      objects: createObjectStore(clients.s3),
-      enrichQueue: createWorkQueue(clients.sqs, queues.enrich.url),
-      decideQueue: createWorkQueue(clients.sqs, queues.decide.url),
-      provider,
-      resultsBucket: names.buckets.results,
-      dropPrefix: topology.dropPrefix,
-      defaultMode: options.defaultMode ?? 'full',
-      logger: streamLogger(`sluice-${fn}`, logStream, options.logLevel ?? 'INFO'),
-      now: () => new Date(),
-    });
+    // Each function gets clients of its own that allow only what its topology access allows (local IAM).
+    const resourceOf = resourceResolver(names);
+    const functionClients: Array<ReturnType<typeof localClients>> = [];
+    const deps = (fn: FunctionName): PipelineDeps => {
+      const own = localClients(emulators.endpoints);
+      functionClients.push(own);
+      const permissions = permissionsOf(topology.functions[fn].access);
+      for (const service of ['dynamodb', 's3', 'sqs'] as const) {
+        guardClient(own[service], service, fn, permissions, resourceOf, options.onAwsCall);
+      }
+      return {
+        store: createStatusStore(own.dynamodb, names.table),
+        objects: createObjectStore(own.s3),
+        enrichQueue: createWorkQueue(own.sqs, queues.enrich.url),
+        decideQueue: createWorkQueue(own.sqs, queues.decide.url),
+        provider,
+        resultsBucket: names.buckets.results,
+        dropPrefix: topology.dropPrefix,
+        defaultMode: options.defaultMode ?? 'full',
+        logger: streamLogger(`sluice-${fn}`, logStream, options.logLevel ?? 'INFO'),
+        now: () => new Date(),
+      };
+    };
     const wrap = options.wrapHandler ?? ((_fn: FunctionName, h: SqsHandler) => h);
     const handlers: Record<FunctionName, SqsHandler> = {
       ingest: wrap('ingest', createIngestHandler(deps('ingest'), topology)),
@@ -237,7 +252,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       },
       async stop() {
         for (const s of stops) await s();
-        for (const c of Object.values(clients)) c.destroy();
+        for (const c of [clients, ...functionClients].flatMap((set) => Object.values(set))) c.destroy();
         await emulators.stop();
       },
     };
@@ -250,6 +265,25 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
 function errorText(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+/** Maps an SDK call's input to the topology resource it touches. */
+function resourceResolver(names: LocalNames): ResourceOf {
+  const bucketOf = new Map(Object.entries(names.buckets).map(([logical, name]) => [name, logical as BucketName]));
+  const queueOf = new Map(Object.entries(names.queues).map(([logical, q]) => [q.url, logical as QueueName]));
+  return (service, input) => {
+    if (service === 'dynamodb') {
+      const tables = input.RequestItems ? Object.keys(input.RequestItems as object) : [input.TableName];
+      if (!tables.every((t) => t === names.table)) return undefined;
+      return input.IndexName ? { kind: 'table', index: String(input.IndexName) } : { kind: 'table' };
+    }
+    if (service === 's3') {
+      const bucket = bucketOf.get(String(input.Bucket));
+      return bucket && { kind: 'bucket', name: bucket };
+    }
+    const queue = queueOf.get(String(input.QueueUrl));
+    return queue && { kind: 'queue', name: queue };
+  };
 }
 
 /** The S3 event notification envelope for one created object, as S3 sends it to SQS. */

@@ -6,10 +6,17 @@
  * the CDK stack (`lib/`) reads it to synthesize the same resources. Nothing here is repeated elsewhere.
  */
 
-/** What a function may touch; the stack derives IAM grants from it and the runtime its environment. */
+/** DynamoDB, S3 and SQS actions a handler may call (IAM action names without the service prefix). */
+export type TableAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'Query' | 'BatchWriteItem' | 'BatchGetItem';
+export type ObjectAction = 'GetObject' | 'PutObject' | 'AbortMultipartUpload';
+
+/**
+ * Exactly what a function's handler calls. The CDK stack grants these and nothing more; the local runtime
+ * refuses any other call the way IAM would (`src/topology/permissions.ts`), so the two cannot drift.
+ */
 export interface FunctionAccess {
-  table?: 'read' | 'readWrite';
-  buckets?: Partial<Record<BucketName, 'read' | 'write' | 'readWrite'>>;
+  table?: { actions: TableAction[]; indexes?: string[] };
+  buckets?: Partial<Record<BucketName, ObjectAction[]>>;
   sendsTo?: QueueName[];
 }
 
@@ -77,7 +84,11 @@ export const topology: Topology = {
       timeoutSeconds: 300,
       memoryMb: 1024,
       trigger: { queue: 'ingest', batchSize: 1, batchingWindowSeconds: 0, maxConcurrency: 2 },
-      access: { table: 'readWrite', buckets: { drop: 'read', results: 'write' }, sendsTo: ['enrich'] },
+      access: {
+        table: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query', 'BatchWriteItem'] },
+        buckets: { drop: ['GetObject'], results: ['PutObject', 'AbortMultipartUpload'] },
+        sendsTo: ['enrich'],
+      },
       description: 'Streams a dropped file: parse, validate, clean, de-duplicate, group, store, fan out',
     },
     enrich: {
@@ -86,7 +97,12 @@ export const topology: Topology = {
       timeoutSeconds: 120,
       memoryMb: 1024,
       trigger: { queue: 'enrich', batchSize: 10, batchingWindowSeconds: 1, maxConcurrency: 4 },
-      access: { table: 'readWrite', sendsTo: ['decide'] },
+      // The enrich step that fails a job's last group finalizes it, so it writes results too.
+      access: {
+        table: { actions: ['UpdateItem', 'Query'] },
+        buckets: { results: ['PutObject', 'AbortMultipartUpload'] },
+        sendsTo: ['decide'],
+      },
       description: 'Enriches one group of records (summary, loss description, cause code, sentiment, entities)',
     },
     decide: {
@@ -95,7 +111,10 @@ export const topology: Topology = {
       timeoutSeconds: 120,
       memoryMb: 512,
       trigger: { queue: 'decide', batchSize: 10, batchingWindowSeconds: 1, maxConcurrency: 2 },
-      access: { table: 'readWrite', buckets: { results: 'write' } },
+      access: {
+        table: { actions: ['GetItem', 'UpdateItem', 'Query'] },
+        buckets: { results: ['PutObject', 'AbortMultipartUpload'] },
+      },
       description: "Runs the profile's rules over a group with evidence; the last group finalizes the job",
     },
   },

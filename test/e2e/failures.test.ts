@@ -1,4 +1,6 @@
 // Under test: a handler that throws for one message on the local runtime: only that message is retried, it reaches the DLQ after maxReceiveCount, and the job counts it as failed and still ends.
+// And local IAM: across this run (the success path and the failure path that finalizes from enrich) every
+// handler calls exactly what its topology access grants — nothing denied, nothing granted unused.
 import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,11 +8,14 @@ import { jobIdFor } from '../../src/domain/job.ts';
 import { createOfflineProvider } from '../../src/domain/enrich/offline-provider.ts';
 import type { SqsHandler } from '../../src/lambda/sqs-steps.ts';
 import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts';
-import { topology, withOverrides } from '../../src/topology/topology.ts';
+import type { CallRecord } from '../../src/local/local-iam.ts';
+import { describeResource, permissionsOf } from '../../src/topology/permissions.ts';
+import { type FunctionName, topology, withOverrides } from '../../src/topology/topology.ts';
 
 const POISON = 'C-POISON';
 let rt: LocalRuntime;
 const failuresSeen: string[][] = [];
+const calls: CallRecord[] = [];
 
 beforeAll(async () => {
   // Short visibility so retries happen within the test; the DLQ move is fauxqs's own redrive policy.
@@ -23,6 +28,7 @@ beforeAll(async () => {
     topology: t,
     allowShortVisibility: true,
     logLevel: 'SILENT',
+    onAwsCall: (call) => calls.push(call),
     // A provider that throws for one claim only.
     provider: {
       ...offline,
@@ -81,5 +87,37 @@ describe('a message that keeps failing', () => {
     expect(new Set(failedIds).size).toBe(1);
     const main = await rt.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: rt.names.queues.enrich.url, AttributeNames: ['ApproximateNumberOfMessages'] }));
     expect(main.Attributes?.ApproximateNumberOfMessages).toBe('0');
+  });
+});
+
+describe('local IAM over that run', () => {
+  const key = (c: { action: string; resource: Parameters<typeof describeResource>[0] }) => `${c.action} on ${describeResource(c.resource)}`;
+
+  beforeAll(async () => {
+    // The paths the run above does not take: a file with no valid row (ingest finalizes it at once),
+    // dropped twice (the second event finds the job already there).
+    const Bucket = rt.names.buckets.drop;
+    const Key = 'incoming/claims/all-invalid.csv';
+    const Body = 'CLAIMNO,NOTEID,FN_TEXT,LOBCD,FN_CRT_DT\nC-9,1,too short,15,2025-13-45\n';
+    const put = await rt.clients.s3.send(new PutObjectCommand({ Bucket, Key, Body }));
+    const job = await rt.waitForJob(jobIdFor(Bucket, Key, put.ETag!), { timeoutMs: 30_000 });
+    expect(job.counts).toMatchObject({ rows: 1, rejected: 1, groups: 0 });
+    await rt.clients.s3.send(new PutObjectCommand({ Bucket, Key, Body }));
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+      if (calls.some((c) => c.fn === 'ingest' && c.action === 'dynamodb:GetItem')) break;
+    }
+  });
+
+  it('denied no call any handler made', () => {
+    expect(calls.length).toBeGreaterThan(0);
+    expect(calls.filter((c) => !c.allowed).map((c) => `${c.fn}: ${key(c)}`)).toEqual([]);
+  });
+
+  it('used every permission each function is granted (AbortMultipartUpload only runs when an upload fails)', () => {
+    for (const fn of Object.keys(topology.functions) as FunctionName[]) {
+      const granted = permissionsOf(topology.functions[fn].access).filter((p) => p.action !== 's3:AbortMultipartUpload').map(key);
+      const used = new Set(calls.filter((c) => c.fn === fn).map(key));
+      expect({ fn, unused: granted.filter((g) => !used.has(g)) }).toEqual({ fn, unused: [] });
+    }
   });
 });
