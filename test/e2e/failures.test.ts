@@ -94,8 +94,13 @@ describe('local IAM over that run', () => {
   const key = (c: { action: string; resource: Parameters<typeof describeResource>[0] }) => `${c.action} on ${describeResource(c.resource)}`;
 
   beforeAll(async () => {
-    // The paths the run above does not take: a file with no valid row (ingest finalizes it at once),
-    // dropped twice (the second event finds the job already there).
+    // The paths the run above does not take: a good file (decide finalizes it), a file with no valid row
+    // (ingest finalizes it at once), dropped twice (the second event finds the job already there).
+    const goodKey = 'incoming/claims/good.csv';
+    const good = await rt.clients.s3.send(
+      new PutObjectCommand({ Bucket: rt.names.buckets.drop, Key: goodKey, Body: `CLAIMNO,NOTEID,FN_TEXT,LOBCD\nC-7,1,${'The roof was damaged by hail and the ceiling leaks. '.repeat(3)},15\n` }),
+    );
+    expect((await rt.waitForJob(jobIdFor(rt.names.buckets.drop, goodKey, good.ETag!), { timeoutMs: 30_000 })).status).toBe('COMPLETE');
     const Bucket = rt.names.buckets.drop;
     const Key = 'incoming/claims/all-invalid.csv';
     const Body = 'CLAIMNO,NOTEID,FN_TEXT,LOBCD,FN_CRT_DT\nC-9,1,too short,15,2025-13-45\n';
