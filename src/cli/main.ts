@@ -11,7 +11,7 @@ import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { SQSEvent } from 'aws-lambda';
 import type { Readable } from 'node:stream';
-import { type Job, JobStatus, jobIdFor } from '../domain/job.ts';
+import { type Job, JobStatus, jobIdFor, resultKeys } from '../domain/job.ts';
 import { listProfiles, loadProfile } from '../profiles/profile.ts';
 import type { LocalRuntime } from '../local/runtime.ts';
 import { type FunctionName, topology } from '../topology/topology.ts';
@@ -178,7 +178,7 @@ interface JobReport {
 /** Copies a job's files out of the local results bucket and describes the job for the user. */
 async function jobReport(rt: LocalRuntime, job: Job, outDir: string): Promise<JobReport> {
   const bucket = rt.names.buckets.results;
-  const keys = job.results ?? { jsonl: `results/${job.jobId}/results.jsonl`, csv: `results/${job.jobId}/results.csv`, summary: `results/${job.jobId}/summary.json`, rejects: `results/${job.jobId}/rejects.jsonl` };
+  const keys = job.results ?? resultKeys(job.jobId);
   mkdirSync(outDir, { recursive: true });
   const copy = async (key: string): Promise<string | null> => {
     try {

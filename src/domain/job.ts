@@ -104,7 +104,8 @@ export function resultKeys(jobId: string): JobResults {
     jsonl: `results/${jobId}/results.jsonl`,
     csv: `results/${jobId}/results.csv`,
     summary: `results/${jobId}/summary.json`,
-    rejects: `results/${jobId}/rejects.jsonl`,
+    // Under their own prefix so a lifecycle rule can expire them (they hold raw row positions, not results).
+    rejects: `rejects/${jobId}/rejects.jsonl`,
   };
 }
 

@@ -2,7 +2,7 @@
  * The S3 event notification envelope as it arrives in an SQS message body (S3 → SQS), validated.
  * Keys arrive URL-encoded with `+` for spaces; `s3:TestEvent` is sent once when a notification is set up.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 const s3RecordSchema = z.object({
   eventName: z.string(),

@@ -9,7 +9,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { createStatusStore } from '../adapters/dynamodb-status-store.ts';
 import { createObjectStore } from '../adapters/s3-object-store.ts';
 import { createWorkQueue } from '../adapters/sqs-work-queue.ts';
-import { createOfflineProvider } from '../domain/enrich/offline-provider.ts';
+import type { EnrichmentProvider } from '../domain/enrich/enrich-group.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
 import { TABLE_ENV, bucketEnv, queueUrlEnv, topology } from '../topology/topology.ts';
 
@@ -19,7 +19,17 @@ function required(name: string): string {
   return v;
 }
 
-export function depsFromEnv(service: string): PipelineDeps {
+// Functions that do not enrich get this; only the enrich handler imports a real provider (and its NLP weight).
+const noProvider: EnrichmentProvider = {
+  name: 'none',
+  model: 'none',
+  promptVersion: 'none',
+  enrich: async () => {
+    throw new Error('this function does not enrich');
+  },
+};
+
+export function depsFromEnv(service: string, provider: EnrichmentProvider = noProvider): PipelineDeps {
   const sqs = new SQSClient({});
   const missingQueue = { sendAll: async () => { throw new Error('this function may not send to that queue'); } };
   return {
@@ -27,7 +37,7 @@ export function depsFromEnv(service: string): PipelineDeps {
     objects: createObjectStore(new S3Client({})),
     enrichQueue: process.env[queueUrlEnv('enrich')] ? createWorkQueue(sqs, required(queueUrlEnv('enrich'))) : missingQueue,
     decideQueue: process.env[queueUrlEnv('decide')] ? createWorkQueue(sqs, required(queueUrlEnv('decide'))) : missingQueue,
-    provider: createOfflineProvider(),
+    provider,
     resultsBucket: process.env[bucketEnv('results')] ?? '',
     dropPrefix: topology.dropPrefix,
     defaultMode: process.env.SLUICE_DEFAULT_MODE === 'fast' ? 'fast' : 'full',

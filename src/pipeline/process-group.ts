@@ -3,7 +3,7 @@
  * used its last receive: the group is failed with its error and counted, so the job still ends.
  * Each step is idempotent: a redelivered message changes nothing twice and counts nothing twice.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { decideGroup } from '../domain/decide/decide-group.ts';
 import { enrichGroup } from '../domain/enrich/enrich-group.ts';
 import { GroupStatus } from '../domain/job.ts';

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const columnSchema = z.object({
   name: z.string().regex(/^[a-z][a-z0-9_]*$/),

@@ -31,6 +31,8 @@ export interface FunctionSpec {
   trigger?: { queue: QueueName; batchSize: number; batchingWindowSeconds: number; maxConcurrency: number };
   access: FunctionAccess;
   description: string;
+  /** Calls the LLM provider: gets the stage's reserved concurrency, model and the OpenAI key's secret. */
+  callsLlm?: boolean;
 }
 
 export interface QueueSpec {
@@ -44,6 +46,8 @@ export interface QueueSpec {
 export interface BucketSpec {
   description: string;
   versioned: boolean;
+  /** Key prefixes whose objects expire after the stage's `rejectsExpireDays`. */
+  expiringPrefixes?: string[];
 }
 
 export interface TableSpec {
@@ -103,6 +107,7 @@ export const topology: Topology = {
         buckets: { results: ['PutObject', 'AbortMultipartUpload'] },
         sendsTo: ['decide'],
       },
+      callsLlm: true,
       description: 'Enriches one group of records (summary, loss description, cause code, sentiment, entities)',
     },
     decide: {
@@ -125,7 +130,7 @@ export const topology: Topology = {
   },
   buckets: {
     drop: { description: 'Files dropped under incoming/<profile>/', versioned: true },
-    results: { description: 'Results, rejects and summaries per job', versioned: false },
+    results: { description: 'Results, rejects and summaries per job', versioned: false, expiringPrefixes: ['rejects/'] },
   },
   table: {
     partitionKey: 'pk',

@@ -4,7 +4,7 @@
  * (invalid UTF-8 and control characters are rejected by field, never replaced or truncated),
  * cleaned, and checked against the profile's column types.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Profile, ProfileColumn } from '../../profiles/profile.ts';
 import type { RawValue } from './read-rows.ts';
 

@@ -1,0 +1,32 @@
+/**
+ * How a function is bundled, described once: the CDK stack's NodejsFunction and the bundle report
+ * script (`npm run bundles`) both use these esbuild settings, so the measured bundle is the deployed one.
+ */
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const REPO_ROOT = join(import.meta.dirname, '..');
+
+/** ESM bundles need `require` for the CommonJS dependencies esbuild inlines. */
+export const ESM_REQUIRE_BANNER = "import { createRequire as __sluiceRequire } from 'node:module'; const require = __sluiceRequire(import.meta.url);";
+
+export const esbuildSettings = {
+  platform: 'node' as const,
+  target: 'node24',
+  format: 'esm' as const,
+  minify: true,
+  sourcemap: true,
+  mainFields: ['module', 'main'],
+  banner: ESM_REQUIRE_BANNER,
+  /** The Lambda Node.js 24 runtime provides the AWS SDK v3; the bundle uses that copy. */
+  external: ['@aws-sdk/*'],
+};
+
+/** Profiles are data the handlers read at run time: they ship beside the bundle (`profiles/`). */
+export function copyRuntimeData(outputDir: string): void {
+  cpSync(join(REPO_ROOT, 'profiles'), join(outputDir, 'profiles'), { recursive: true });
+}
+
+export function runtimeDataCommands(outputDir: string): string[] {
+  return [`cp -R "${join(REPO_ROOT, 'profiles')}" "${outputDir}/profiles"`];
+}

@@ -1,0 +1,214 @@
+// Under test: the CDK app per stage — generated from the same topology the local runtime runs (so they
+// cannot drift), least-privilege roles equal to each function's access, cdk-nag clean, stage errors clear.
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { buildApp } from '../../bin/app.ts';
+import { stageConfig, stageTopology } from '../../lib/stage-config.ts';
+import { jobIdFor } from '../../src/domain/job.ts';
+import { startLocalRuntime } from '../../src/local/runtime.ts';
+import { permissionsOf } from '../../src/topology/permissions.ts';
+import { type FunctionName, type QueueName, type Topology, resourceName, topology, withOverrides } from '../../src/topology/topology.ts';
+
+const context = JSON.parse(readFileSync('cdk.json', 'utf8')).context;
+const STAGES = Object.keys(context['sluice:stages']);
+
+/** Synthesizes one stage without bundling (assets are not what these tests look at). */
+function synth(stage: string, base: Topology = topology, extraContext: Record<string, unknown> = {}) {
+  const outdir = mkdtempSync(join(tmpdir(), 'sluice-cdk-'));
+  const app = new App({ outdir, context: { ...context, ...extraContext, stage, 'aws:cdk:bundling-stacks': [] } });
+  const { stack } = buildApp(app, base);
+  let nag: unknown = null;
+  try {
+    app.synth();
+  } catch (err) {
+    const report = join(outdir, 'validation-report.json');
+    nag = existsSync(report) ? JSON.parse(readFileSync(report, 'utf8')) : (err as Error).message;
+  }
+  return { stack, template: Template.fromStack(stack), nag };
+}
+
+const ref = (t: Template, type: string, props: Record<string, unknown>) => {
+  const found = Object.keys(t.findResources(type, { Properties: props }));
+  expect(found, `${type} with ${JSON.stringify(props)}`).toHaveLength(1);
+  return found[0]!;
+};
+
+describe.each(STAGES)('stage %s', (stage) => {
+  const config = stageConfig(context['sluice:stages'], stage);
+  const expected = stageTopology(topology, config);
+  const { template: t, nag } = synth(stage);
+
+  it('has no unacknowledged cdk-nag finding (AwsSolutions and Serverless packs)', () => {
+    expect(nag).toBeNull();
+  });
+
+  it('holds a function per topology function with its memory, timeout, runtime and architecture', () => {
+    for (const [name, fn] of Object.entries(expected.functions)) {
+      t.hasResourceProperties('AWS::Lambda::Function', {
+        FunctionName: resourceName(stage, name),
+        MemorySize: fn.memoryMb,
+        Timeout: fn.timeoutSeconds,
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        TracingConfig: config.tracing ? { Mode: 'Active' } : Match.absent(),
+        ReservedConcurrentExecutions: fn.callsLlm ? config.functions[name as FunctionName]?.reservedConcurrency : Match.absent(),
+      });
+    }
+  });
+
+  it('holds each queue with its DLQ, visibility timeout and maxReceiveCount, and each event source with its batching and concurrency', () => {
+    for (const [name, q] of Object.entries(expected.queues) as Array<[QueueName, Topology['queues'][QueueName]]>) {
+      const dlq = ref(t, 'AWS::SQS::Queue', { QueueName: resourceName(stage, `${name}-dlq`) });
+      const queue = ref(t, 'AWS::SQS::Queue', {
+        QueueName: resourceName(stage, name),
+        VisibilityTimeout: q.visibilityTimeoutSeconds,
+        RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlq, 'Arn'] }, maxReceiveCount: q.maxReceiveCount },
+        SqsManagedSseEnabled: true,
+      });
+      const consumer = Object.entries(expected.functions).find(([, f]) => f.trigger?.queue === name);
+      const trigger = consumer![1].trigger!;
+      t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        EventSourceArn: { 'Fn::GetAtt': [queue, 'Arn'] },
+        BatchSize: trigger.batchSize,
+        MaximumBatchingWindowInSeconds: trigger.batchingWindowSeconds || Match.absent(),
+        ScalingConfig: { MaximumConcurrency: trigger.maxConcurrency },
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+      });
+      // Lambda's rule, checked on the synthesized numbers too.
+      expect(q.visibilityTimeoutSeconds).toBeGreaterThanOrEqual(6 * consumer![1].timeoutSeconds);
+    }
+  });
+
+  it('gives each function a role that allows exactly its topology access (plus its logs, its queue and tracing)', () => {
+    for (const [name, fn] of Object.entries(expected.functions)) {
+      const role = ref(t, 'AWS::IAM::Role', { Description: Match.stringLikeRegexp(` ${name}: `) });
+      expect(t.findResources('AWS::IAM::Role', { Properties: { Description: Match.stringLikeRegexp(` ${name}: `) } })[role]!.Properties.ManagedPolicyArns).toBeUndefined();
+      const policies = Object.values(t.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: role }] } }));
+      const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement) as Array<{ Action: string | string[] }>;
+      const granted = statements.flatMap((s) => [s.Action].flat());
+      const own = granted.filter((a) => /^(dynamodb|s3|sqs:SendMessage$)/.test(a)).sort();
+      const expectedActions = permissionsOf(fn.access).map((p) => p.action).sort();
+      expect(own).toEqual(expectedActions);
+      const other = granted.filter((a) => !own.includes(a)).sort();
+      const allowedOther = ['logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'];
+      if (config.tracing) allowedOther.push('xray:PutTelemetryRecords', 'xray:PutTraceSegments');
+      if (fn.callsLlm) allowedOther.push('secretsmanager:GetSecretValue');
+      expect(other).toEqual(allowedOther.sort());
+      expect(granted.some((a) => a.includes('*'))).toBe(false);
+    }
+  });
+
+  it('keeps buckets private, encrypted and TLS-only, versions the drop bucket, expires rejects, and notifies the ingest queue for incoming/', () => {
+    const buckets = t.findResources('AWS::S3::Bucket');
+    for (const b of Object.values(buckets)) {
+      expect(b.Properties.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+      expect(b.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toBe('AES256');
+    }
+    expect(Object.values(t.findResources('AWS::S3::BucketPolicy')).filter((p) => JSON.stringify(p).includes('"aws:SecureTransport":"false"'))).toHaveLength(Object.keys(buckets).length);
+    t.hasResourceProperties('AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' } });
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'rejects/', ExpirationInDays: config.rejectsExpireDays })]) },
+    });
+    t.hasResourceProperties('Custom::S3BucketNotifications', {
+      NotificationConfiguration: {
+        QueueConfigurations: [Match.objectLike({ Events: ['s3:ObjectCreated:*'], Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: topology.dropPrefix }] } } })],
+      },
+    });
+    const retain = config.retainData ? 'Retain' : 'Delete';
+    t.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: retain, Properties: Match.objectLike({ PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: config.pointInTimeRecovery } }) });
+  });
+
+  it('holds the status table with the topology keys and indexes', () => {
+    t.hasResourceProperties('AWS::DynamoDB::Table', {
+      TableName: resourceName(stage, 'status'),
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [
+        { AttributeName: topology.table.partitionKey, KeyType: 'HASH' },
+        { AttributeName: topology.table.sortKey, KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: Object.entries(topology.table.indexes).map(([IndexName, i]) =>
+        Match.objectLike({ IndexName, KeySchema: [{ AttributeName: i.partitionKey, KeyType: 'HASH' }, { AttributeName: i.sortKey, KeyType: 'RANGE' }] }),
+      ),
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+    });
+  });
+
+  it('alarms on every DLQ and every function’s errors, to the encrypted alarm topic', () => {
+    const topic = ref(t, 'AWS::SNS::Topic', { TopicName: resourceName(stage, 'alarms') });
+    for (const q of Object.keys(expected.queues)) {
+      t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: resourceName(stage, `${q}-dlq-messages`),
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Threshold: config.alarms.dlqVisibleMessages,
+        AlarmActions: [{ Ref: topic }],
+      });
+    }
+    for (const fn of Object.keys(expected.functions)) {
+      t.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: resourceName(stage, `${fn}-errors`), MetricName: 'Errors', Threshold: config.alarms.functionErrors, AlarmActions: [{ Ref: topic }] });
+    }
+    t.hasResourceProperties('AWS::SNS::Topic', { TopicName: resourceName(stage, 'alarms'), KmsMasterKeyId: Match.anyValue() });
+  });
+
+  it('passes the OpenAI key by secret name only, never as a value', () => {
+    const env = Object.values(t.findResources('AWS::Lambda::Function')).map((f) => f.Properties.Environment?.Variables ?? {});
+    const llm = env.filter((v) => v.OPENAI_SECRET_NAME);
+    expect(llm).toHaveLength(Object.values(expected.functions).filter((f) => f.callsLlm).length);
+    expect(llm[0]).toMatchObject({ OPENAI_SECRET_NAME: config.openAiSecretName, SLUICE_MODEL: config.model });
+    expect(JSON.stringify(env)).not.toMatch(/OPENAI_API_KEY|sk-/);
+  });
+});
+
+describe('stages and drift', () => {
+  it('refuses a stage cdk.json does not define, listing the ones it does', () => {
+    expect(() => synth('qa')).toThrow(`unknown stage "qa": cdk.json defines ${STAGES.sort().join(', ')}`);
+  });
+
+  it('names each invalid stage setting', () => {
+    const stages = { ...context['sluice:stages'], dev: { ...context['sluice:stages'].dev, logRetentionDays: 8, alarms: {} } };
+    expect(() => synth('dev', topology, { 'sluice:stages': stages })).toThrow(/logRetentionDays: one of .*\n.*alarms\.dlqVisibleMessages/);
+  });
+
+  it('refuses a stage whose function timeout breaks the 6× visibility rule', () => {
+    const stages = { ...context['sluice:stages'], dev: { ...context['sluice:stages'].dev, functions: { decide: { timeoutSeconds: 200 } } } };
+    expect(() => synth('dev', topology, { 'sluice:stages': stages })).toThrow('queue decide: visibility timeout 720s < 6 × decide timeout 200s');
+  });
+
+  it('synthesizes every schedule in the topology, disabled where the stage says so', () => {
+    const withSchedule: Topology = { ...structuredClone(topology), schedules: { nightly: { expression: 'cron(0 3 * * ? *)', target: 'decide' } } };
+    const enabled = synth('dev', withSchedule).template;
+    enabled.hasResourceProperties('AWS::Events::Rule', { Name: 'sluice-dev-nightly', ScheduleExpression: 'cron(0 3 * * ? *)', State: 'ENABLED' });
+    const stages = { ...context['sluice:stages'], dev: { ...context['sluice:stages'].dev, schedules: { nightly: { enabled: false, expression: 'rate(6 hours)' } } } };
+    const disabled = synth('dev', withSchedule, { 'sluice:stages': stages }).template;
+    disabled.hasResourceProperties('AWS::Events::Rule', { Name: 'sluice-dev-nightly', ScheduleExpression: 'rate(6 hours)', State: 'DISABLED' });
+  });
+
+  it('a batch size changed in the topology changes both the template and the local runtime', async () => {
+    const changed = withOverrides(topology, { triggers: { enrich: { batchSize: 7 } } });
+    const { template } = synth('dev', changed);
+    const dev = stageTopology(changed, stageConfig(context['sluice:stages'], 'dev'));
+    expect(dev.functions.enrich.trigger!.batchSize).toBe(7);
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 7, ScalingConfig: { MaximumConcurrency: dev.functions.enrich.trigger!.maxConcurrency } });
+
+    const batches: number[] = [];
+    const rt = await startLocalRuntime({
+      topology: changed,
+      logLevel: 'SILENT',
+      wrapHandler: (fn, h) => (fn === 'enrich' ? async (event, ctx) => (batches.push(event.Records.length), h(event, ctx)) : h),
+    });
+    try {
+      const rows = Array.from({ length: 30 }, (_, i) => `C-${i},1,The roof was damaged by hail and water came through the ceiling of the bedroom.,15`);
+      const Key = 'incoming/claims/batch.csv';
+      const put = await rt.clients.s3.send(new PutObjectCommand({ Bucket: rt.names.buckets.drop, Key, Body: ['CLAIMNO,NOTEID,FN_TEXT,LOBCD', ...rows].join('\n') }));
+      const job = await rt.waitForJob(jobIdFor(rt.names.buckets.drop, Key, put.ETag!), { timeoutMs: 60_000 });
+      expect(job.counts.decided).toBe(30);
+      expect(Math.max(...batches)).toBe(7);
+    } finally {
+      await rt.stop();
+    }
+  });
+});
