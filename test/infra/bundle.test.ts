@@ -1,0 +1,78 @@
+// Under test: the deployable enrich bundle itself (built with the stack's esbuild settings, profiles beside
+// it) run in a fresh Node process the way Lambda runs it: configured only by its environment, it enriches
+// the groups of a real ingested file on the local emulators and passes them on to the decide queue.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../lib/bundling.ts';
+import { bundleFunction } from '../../scripts/bundles.ts';
+import { type LocalRuntime, LOCAL_REGION, s3Notification, startLocalRuntime } from '../../src/local/runtime.ts';
+import { TABLE_ENV, bucketEnv, queueUrlEnv } from '../../src/topology/topology.ts';
+import { sqsRecord } from '../helpers/factories.ts';
+
+let rt: LocalRuntime;
+beforeAll(async () => {
+  rt = await startLocalRuntime({ pollers: false, logLevel: 'SILENT' });
+});
+afterAll(async () => {
+  await rt?.stop();
+});
+
+async function receive(queueUrl: string, n: number) {
+  const got = await rt.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: n, WaitTimeSeconds: 1 }));
+  return got.Messages ?? [];
+}
+
+describe('the enrich bundle', () => {
+  it('runs from its environment alone and enriches real groups', async () => {
+    // Prepare: ingest the sample, so groups wait in the enrich queue.
+    const key = 'incoming/claims/claims-notes.csv';
+    const put = await rt.clients.s3.send(new PutObjectCommand({ Bucket: rt.names.buckets.drop, Key: key, Body: readFileSync('samples/claims-notes.csv') }));
+    await receive(rt.names.queues.ingest.url, 10); // the notification the runtime queued; ingest is invoked directly instead
+    const notification = s3Notification({ bucket: rt.names.buckets.drop, key, etag: put.ETag!.replace(/"/g, ''), size: 0, multipart: false }, '0A');
+    expect((await rt.invoke('ingest', { Records: [sqsRecord(notification)] })).batchItemFailures).toEqual([]);
+    const messages = await receive(rt.names.queues.enrich.url, 3);
+    expect(messages).toHaveLength(3);
+    const event = { Records: messages.map((m) => sqsRecord(m.Body!, 1, m.MessageId!)) };
+
+    // Act: a fresh process imports the bundle and calls its handler, as Lambda would.
+    const bundle = await bundleFunction('enrich', join(REPO_ROOT, 'bench/out/test-bundles'));
+    const code = `const { handler } = await import(${JSON.stringify(bundle)});
+      const context = { functionName: 'sluice-test-enrich', awsRequestId: 'r-1', getRemainingTimeInMillis: () => 60000 };
+      process.stdout.write(JSON.stringify(await handler(JSON.parse(process.env.EVENT), context)));`;
+    // Async: the emulators live in this process and must keep serving while the child runs.
+    const { stdout: out } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', code], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: {
+        PATH: process.env.PATH,
+        EVENT: JSON.stringify(event),
+        AWS_REGION: LOCAL_REGION,
+        AWS_ACCESS_KEY_ID: 'local',
+        AWS_SECRET_ACCESS_KEY: 'local',
+        AWS_ENDPOINT_URL_DYNAMODB: rt.endpoints.dynamodb,
+        AWS_ENDPOINT_URL_SQS: rt.endpoints.sqs,
+        [TABLE_ENV]: rt.names.table,
+        // fauxqs names queues on a virtual host the SDK would resolve; the same queue on the loopback endpoint:
+        [queueUrlEnv('decide')]: new URL(new URL(rt.names.queues.decide.url).pathname, rt.endpoints.sqs).href,
+        [bucketEnv('results')]: rt.names.buckets.results,
+        POWERTOOLS_LOG_LEVEL: 'ERROR',
+      },
+    });
+
+    // Assess
+    expect(JSON.parse(out)).toEqual({ batchItemFailures: [] });
+    for (const m of messages) {
+      const ref = JSON.parse(m.Body!);
+      const group = await rt.store.getGroup(ref.jobId, ref.groupId);
+      expect(group?.status).toBe('ENRICHED');
+      expect(group?.enrichment?.provider).toBe('offline');
+    }
+    const passedOn = (await receive(rt.names.queues.decide.url, 10)).map((m) => JSON.parse(m.Body!).groupId).sort();
+    expect(passedOn).toEqual(messages.map((m) => JSON.parse(m.Body!).groupId).sort());
+  });
+});
