@@ -210,7 +210,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
             ':stage': { status: 'done', at },
             ':at': at,
             ...(pendingStages.length
-              ? { ':pendingPk': `pending_${pendingStages[0]}`, ':pendingSk': `${at}#${jobId}#${groupId}`, ':pendingStages': pendingStages }
+              ? { ':pendingPk': enrichment.deferred ? 'pending_llm' : `pending_${pendingStages[0]}`, ':pendingSk': `${at}#${jobId}#${groupId}`, ':pendingStages': pendingStages }
               : {}),
           },
           ReturnValues: 'UPDATED_OLD',

@@ -44,6 +44,8 @@ export interface OpenOptions {
   pollers: boolean;
   logStream: Writable;
   logLevel: LocalRuntimeOptions['logLevel'];
+  /** The OpenAI provider's settings (from the environment), or undefined for the offline provider. */
+  llm?: LocalRuntimeOptions['llm'];
 }
 
 /**
@@ -58,7 +60,7 @@ export async function openLocalStack(o: OpenOptions): Promise<{ runtime: LocalRu
     return { runtime, attached: true };
   }
   try {
-    const runtime = await startLocalRuntime({ stateDir: o.state, pollers: o.pollers, logStream: o.logStream, logLevel: o.logLevel });
+    const runtime = await startLocalRuntime({ stateDir: o.state, pollers: o.pollers, logStream: o.logStream, logLevel: o.logLevel, llm: o.llm });
     return { runtime, attached: false };
   } catch (err) {
     if (/lock/i.test(String((err as Error).message)) || /LEVEL_DATABASE_NOT_OPEN|LEVEL_LOCKED/.test(String((err as { code?: string }).code))) {

@@ -18,6 +18,7 @@ import { type FunctionName, topology } from '../topology/topology.ts';
 import { expectedEtag } from './etag.ts';
 import { openLocalStack, removeDevInfo, stateDir, writeDevInfo } from './local-stack.ts';
 import { progressView } from './progress.ts';
+import { llmSettingsFromEnv } from '../llm/llm-config.ts';
 
 const USAGE = `sluice — dropped files of free-text records → enriched, rule-checked results
 
@@ -27,10 +28,13 @@ Usage:
   sluice results JOB [--out DIR] [--json]
   sluice invoke FUNCTION --event FILE         FUNCTION: ${Object.keys(topology.functions).join(', ')}
   sluice dev [--json] [--port N] [--dynamodb-port N]
+  sluice simulate [--port N] [--latency MS] [--rate-429 R] [--rate-5xx R] [--rate-timeout R] [--rate-malformed R] [--seed N]
 
 Common options:
   --state DIR   local state folder (default .sluice, or $SLUICE_STATE_DIR)
   --verbose     handler logs (JSON lines) on stderr
+  --offline     the offline provider even when OPENAI_API_KEY is set
+With OPENAI_API_KEY set, enrichment calls OpenAI (or OPENAI_BASE_URL, e.g. \`sluice simulate\`).
 Exit codes: 0 done, 1 job failed, 2 bad usage or unreadable input file.`;
 
 class UsageError extends Error {}
@@ -52,6 +56,8 @@ export async function main(argv: string[]): Promise<number> {
         return await invokeCommand(rest);
       case 'dev':
         return await devCommand(rest);
+      case 'simulate':
+        return await simulateCommand(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -82,11 +88,16 @@ function parse(args: string[], options: OptionSpec): { values: Record<string, st
     return parseArgs({
       args,
       allowPositionals: true,
-      options: { ...options, state: { type: 'string' }, verbose: { type: 'boolean' }, json: { type: 'boolean' } },
+      options: { ...options, state: { type: 'string' }, verbose: { type: 'boolean' }, json: { type: 'boolean' }, offline: { type: 'boolean' } },
     }) as { values: Record<string, string | boolean | undefined>; positionals: string[] };
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+}
+
+/** The OpenAI provider when OPENAI_API_KEY is set (OPENAI_BASE_URL may point at `sluice simulate`), unless --offline. */
+function llmFor(values: Record<string, unknown>) {
+  return values.offline ? undefined : llmSettingsFromEnv(process.env);
 }
 
 async function withStack<T>(values: Record<string, unknown>, pollers: boolean, fn: (rt: LocalRuntime) => Promise<T>): Promise<T> {
@@ -95,6 +106,7 @@ async function withStack<T>(values: Record<string, unknown>, pollers: boolean, f
     pollers,
     logStream: process.stderr,
     logLevel: values.verbose ? 'INFO' : 'SILENT',
+    llm: llmFor(values),
   });
   try {
     return await fn(runtime);
@@ -309,6 +321,7 @@ async function devCommand(args: string[]): Promise<number> {
     ports: { aws: port(values.port, 4566), dynamodb: port(values['dynamodb-port'], 4567) },
     logStream: process.stderr,
     logLevel: values.verbose ? 'INFO' : 'WARN',
+    llm: llmFor(values),
   });
   writeDevInfo(state, { pid: process.pid, endpoints: rt.endpoints, startedAt: new Date().toISOString() });
   const info = {
@@ -345,5 +358,42 @@ async function devCommand(args: string[]): Promise<number> {
   process.stderr.write('sluice dev: stopping\n');
   removeDevInfo(state);
   await rt.stop();
+  return 0;
+}
+
+async function simulateCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    port: { type: 'string' },
+    latency: { type: 'string' },
+    'rate-429': { type: 'string' },
+    'rate-5xx': { type: 'string' },
+    'rate-timeout': { type: 'string' },
+    'rate-malformed': { type: 'string' },
+    seed: { type: 'string' },
+  });
+  const num = (name: string, fallback: number, max = Number.MAX_SAFE_INTEGER) => {
+    const v = values[name] === undefined ? fallback : Number(values[name]);
+    if (!Number.isFinite(v) || v < 0 || v > max) throw new UsageError(`--${name} must be a number from 0 to ${max}`);
+    return v;
+  };
+  const { startSimulator } = await import('../llm/simulator.ts');
+  const sim = await startSimulator({
+    port: num('port', 8089, 65535),
+    latencyMs: num('latency', 300),
+    seed: num('seed', 1),
+    faults: { rateLimit: num('rate-429', 0, 1), serverError: num('rate-5xx', 0, 1), timeout: num('rate-timeout', 0, 1), malformed: num('rate-malformed', 0, 1) },
+  });
+  const line = { url: sim.url, env: { OPENAI_API_KEY: 'sk-simulated', OPENAI_BASE_URL: sim.url } };
+  if (values.json) process.stdout.write(`${JSON.stringify(line)}\n`);
+  else {
+    process.stdout.write(`sluice simulate: OpenAI-compatible simulator on ${sim.url} (Ctrl-C to stop)\n  OPENAI_API_KEY=sk-simulated OPENAI_BASE_URL=${sim.url} npx sluice run samples/claims-notes.csv\n`);
+  }
+  await new Promise<void>((resolveStop) => {
+    process.once('SIGINT', () => resolveStop());
+    process.once('SIGTERM', () => resolveStop());
+  });
+  const s = sim.stats;
+  process.stderr.write(`sluice simulate: ${s.calls} calls, max in flight ${s.maxInFlight}, retries ${s.retries} (${s.earlyRetries} before Retry-After), outcomes ${JSON.stringify(s.outcomes)}\n`);
+  await sim.stop();
   return 0;
 }

@@ -21,7 +21,7 @@ import { createStatusStore } from '../adapters/dynamodb-status-store.ts';
 import { createObjectStore } from '../adapters/s3-object-store.ts';
 import { createWorkQueue } from '../adapters/sqs-work-queue.ts';
 import type { EnrichmentProvider, Mode } from '../domain/enrich/enrich-group.ts';
-import { createOfflineProvider } from '../domain/enrich/offline-provider.ts';
+import { type LlmSettings, buildProvider } from '../llm/llm-config.ts';
 import { type Job, TERMINAL_STATUSES } from '../domain/job.ts';
 import { encodeS3Key } from '../domain/s3-event.ts';
 import { type SqsHandler, createDecideHandler, createEnrichHandler, createIngestHandler } from '../lambda/sqs-steps.ts';
@@ -51,7 +51,10 @@ export interface LocalRuntimeOptions {
   stage?: string;
   /** Start the event sources (default true). `sluice invoke` and `status` run without them. */
   pollers?: boolean;
+  /** A provider to use as is (tests); otherwise `llm` decides. */
   provider?: EnrichmentProvider;
+  /** LLM settings (the OpenAI provider, cache and breaker); the offline provider when absent. Never read from env here. */
+  llm?: LlmSettings;
   defaultMode?: Mode;
   /** Where handler logs go (JSON lines); stderr by default so stdout stays the CLI's. */
   logStream?: Writable;
@@ -149,7 +152,6 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const names: LocalNames = { table: base.table, buckets: base.buckets, queues };
     const store = createStatusStore(clients.dynamodb, names.table);
     const logStream = options.logStream ?? process.stderr;
-    const provider = options.provider ?? createOfflineProvider();
     // Each function gets clients of its own that allow only what its topology access allows (local IAM).
     const resourceOf = resourceResolver(names);
     const functionClients: Array<ReturnType<typeof localClients>> = [];
@@ -165,7 +167,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         objects: createObjectStore(own.s3),
         enrichQueue: createWorkQueue(own.sqs, queues.enrich.url),
         decideQueue: createWorkQueue(own.sqs, queues.decide.url),
-        provider,
+        provider: options.provider ?? buildProvider(options.llm, own.dynamodb, names.table),
         resultsBucket: names.buckets.results,
         dropPrefix: topology.dropPrefix,
         defaultMode: options.defaultMode ?? 'full',

@@ -80,6 +80,8 @@ const profileFileSchema = z.object({
     query: z.string(),
     summarySentences: z.number().int().min(1),
     lossDescriptionMaxChars: z.number().int().min(50),
+    /** The LLM prompt in use: `prompts/<promptVersion>.md` in the profile's folder. */
+    promptVersion: z.string().regex(/^[a-z0-9][a-z0-9.-]*$/),
   }),
   taxonomy: z.string(),
   rules: z.string(),
@@ -94,6 +96,19 @@ export interface Profile extends Omit<z.infer<typeof profileFileSchema>, 'taxono
   rules: RuleSet;
   /** Lower-cased header or alias → canonical column name. */
   headerMap: Map<string, string>;
+  /** The profile's folder (prompts are read from `prompts/<version>.md` in it). */
+  folder: string;
+}
+
+/**
+ * A versioned prompt of the profile.
+ * @throws Error naming the file when the version has no prompt file.
+ */
+export function loadPrompt(profile: Profile, version = profile.enrichment.promptVersion): string {
+  if (!/^[a-z0-9][a-z0-9.-]*$/.test(version)) throw new Error(`not a prompt version: ${version}`);
+  const file = join(profile.folder, 'prompts', `${version}.md`);
+  if (!existsSync(file)) throw new Error(`profile ${profile.name}: no prompt ${version} (${file})`);
+  return readFileSync(file, 'utf8');
 }
 
 /** Where profiles live: `SLUICE_PROFILES_DIR`, the repository's `profiles/`, or `profiles/` beside a bundle. */
@@ -145,7 +160,7 @@ export function loadProfile(name: string, dir = profilesDir()): Profile {
       throw new Error(`profile ${name}: rule ${r.name} decides "${r.event.type}", not one of ${rules.outcomes.join(', ')}`);
     }
   }
-  const profile: Profile = { ...raw, taxonomy, rules, headerMap };
+  const profile: Profile = { ...raw, taxonomy, rules, headerMap, folder };
   cache.set(cacheKey, profile);
   return profile;
 }

@@ -103,7 +103,8 @@ export const topology: Topology = {
       trigger: { queue: 'enrich', batchSize: 10, batchingWindowSeconds: 1, maxConcurrency: 4 },
       // The enrich step that fails a job's last group finalizes it, so it writes results too.
       access: {
-        table: { actions: ['UpdateItem', 'Query'] },
+        // GetItem and PutItem: the LLM answer cache and the shared circuit breaker.
+        table: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'] },
         buckets: { results: ['PutObject', 'AbortMultipartUpload'] },
         sendsTo: ['decide'],
       },

@@ -36,6 +36,13 @@ export interface EnrichmentOutput {
   building?: BuildingFacts;
   sentiment?: SentimentResult;
   entities?: Entities;
+  /** Who produced this output when not the configured provider (e.g. `offline` while the LLM is unavailable). */
+  provider?: string;
+  model?: string;
+  /** LLM calls made for this group and their prompt tokens (0 calls: offline or a cache hit). */
+  usage?: { calls: number; promptTokens: number; cached?: boolean };
+  /** Stages the provider could not run now (the LLM unavailable): left pending for a backfill. */
+  deferred?: { stages: EnrichmentStage[]; reason: string };
 }
 
 /** Anything that can enrich a group: the offline provider now, the OpenAI provider next. */
@@ -136,6 +143,6 @@ export async function enrichGroup(
   const retrieved = retrieveChunks(chunks, query, topK);
   const output = await provider.enrich({ profile, groupId, notes: eligible, retrieved, stages: plan.run });
   for (const s of plan.run) stages[s] = 'done';
-  for (const s of plan.pending) stages[s] = 'pending';
-  return { ...base, ...output, stages, provenance: { chunkIds: plan.run.includes('summary') ? retrieved.map((c) => c.id) : [] } };
+  for (const s of [...plan.pending, ...(output.deferred?.stages ?? [])]) stages[s] = 'pending';
+  return { ...base, ...output, stages, provenance: { chunkIds: stages.summary === 'done' ? retrieved.map((c) => c.id) : [] } };
 }

@@ -1,0 +1,265 @@
+/**
+ * An OpenAI-compatible Chat Completions server on loopback for tests, benchmarks and `sluice simulate`:
+ * structured outputs (`response_format: json_schema`) answered deterministically from the input, with
+ * latency and seeded faults — 429 with Retry-After, 5xx, timeouts (no answer) and malformed JSON. It
+ * records calls, in-flight peaks, retries and any retry that came before the Retry-After it was given.
+ *
+ * Written here because no maintained OpenAI mock serves schema-derived structured outputs with fault rates.
+ */
+import { createHash } from 'node:crypto';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface FaultRates {
+  rateLimit: number;
+  serverError: number;
+  timeout: number;
+  malformed: number;
+}
+
+export interface SimulatorOptions {
+  port?: number;
+  latencyMs?: number;
+  faults?: Partial<FaultRates>;
+  /** Every call fails with 503 (provider down). */
+  down?: boolean;
+  retryAfterSeconds?: number;
+  seed?: number;
+  /** How long a "timeout" holds the request before giving up on it (the client should abort first). */
+  holdMs?: number;
+}
+
+export interface SimulatorStats {
+  calls: number;
+  inFlight: number;
+  maxInFlight: number;
+  /** Requests whose body had been seen before (a client retry). */
+  retries: number;
+  /** Retries that arrived before the Retry-After the simulator had sent for that request. */
+  earlyRetries: number;
+  outcomes: Record<'ok' | 'rateLimit' | 'serverError' | 'timeout' | 'malformed' | 'down', number>;
+  promptTokens: number[];
+  models: Record<string, number>;
+}
+
+export interface Simulator {
+  url: string;
+  stats: SimulatorStats;
+  /** Changes the behaviour while running (e.g. take the provider down, bring it back). */
+  configure(options: Partial<Pick<SimulatorOptions, 'latencyMs' | 'faults' | 'down' | 'retryAfterSeconds'>>): void;
+  resetStats(): void;
+  stop(): Promise<void>;
+}
+
+const TOLERANCE_MS = 25;
+
+function freshStats(): SimulatorStats {
+  return {
+    calls: 0,
+    inFlight: 0,
+    maxInFlight: 0,
+    retries: 0,
+    earlyRetries: 0,
+    outcomes: { ok: 0, rateLimit: 0, serverError: 0, timeout: 0, malformed: 0, down: 0 },
+    promptTokens: [],
+    models: {},
+  };
+}
+
+/** A number in [0, 1) from a hash of the parts: the same request and attempt always draw the same fault. */
+function draw(...parts: Array<string | number>): number {
+  const h = createHash('sha256').update(parts.join('\0')).digest();
+  return h.readUInt32BE(0) / 2 ** 32;
+}
+
+export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  const o = { latencyMs: 0, retryAfterSeconds: 1, seed: 1, holdMs: 60_000, down: false, ...options, faults: { rateLimit: 0, serverError: 0, timeout: 0, malformed: 0, ...options.faults } };
+  let stats = freshStats();
+  const seen = new Map<string, { attempts: number; notBefore: number }>();
+  const held = new Set<ServerResponse>();
+
+  const server: Server = createServer((req, res) => {
+    void handle(req, res).catch((err) => {
+      if (!res.headersSent) send(res, 500, { error: { message: String(err), type: 'server_error' } });
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
+      send(res, 404, { error: { message: `no route ${req.method} ${req.url}`, type: 'invalid_request_error' } });
+      return;
+    }
+    let body: ChatRequest;
+    try {
+      body = JSON.parse(raw) as ChatRequest;
+    } catch {
+      send(res, 400, { error: { message: 'body is not JSON', type: 'invalid_request_error' } });
+      return;
+    }
+    const key = createHash('sha256').update(raw).digest('hex');
+    const now = Date.now();
+    const prior = seen.get(key);
+    const attempt = prior ? prior.attempts + 1 : 1;
+    stats.calls += 1;
+    if (prior) {
+      stats.retries += 1;
+      if (now + TOLERANCE_MS < prior.notBefore) stats.earlyRetries += 1;
+    }
+    seen.set(key, { attempts: attempt, notBefore: 0 });
+    stats.inFlight += 1;
+    stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+    stats.models[body.model] = (stats.models[body.model] ?? 0) + 1;
+    const prompt = (body.messages ?? []).map((m) => (typeof m.content === 'string' ? m.content : JSON.stringify(m.content))).join('\n');
+    const promptTokens = Math.ceil(prompt.length / 4);
+    try {
+      if (o.latencyMs) await new Promise((r) => setTimeout(r, o.latencyMs));
+      if (o.down) {
+        stats.outcomes.down += 1;
+        send(res, 503, { error: { message: 'the simulated provider is down', type: 'server_error' } });
+        return;
+      }
+      const f = draw(o.seed, key, attempt);
+      const { rateLimit, serverError, timeout, malformed } = o.faults;
+      if (f < rateLimit) {
+        stats.outcomes.rateLimit += 1;
+        seen.set(key, { attempts: attempt, notBefore: Date.now() + o.retryAfterSeconds * 1000 });
+        send(res, 429, { error: { message: 'Rate limit reached (simulated)', type: 'rate_limit_error', code: 'rate_limit_exceeded' } }, { 'retry-after': String(o.retryAfterSeconds) });
+        return;
+      }
+      if (f < rateLimit + serverError) {
+        stats.outcomes.serverError += 1;
+        send(res, 500, { error: { message: 'The server had an error (simulated)', type: 'server_error' } });
+        return;
+      }
+      if (f < rateLimit + serverError + timeout) {
+        stats.outcomes.timeout += 1;
+        held.add(res);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, o.holdMs);
+          res.once('close', () => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
+        held.delete(res);
+        if (!res.writableEnded && !res.destroyed) res.destroy();
+        return;
+      }
+      stats.promptTokens.push(promptTokens);
+      const schema = body.response_format?.json_schema?.schema;
+      let content: string;
+      if (f < rateLimit + serverError + timeout + malformed) {
+        stats.outcomes.malformed += 1;
+        content = '{"summary": "The answer was cut off';
+      } else {
+        stats.outcomes.ok += 1;
+        content = JSON.stringify(schema ? answerFor(schema, prompt) : { text: prompt.slice(0, 200) });
+      }
+      send(res, 200, {
+        id: `chatcmpl-sim-${key.slice(0, 12)}-${attempt}`,
+        object: 'chat.completion',
+        created: Math.floor(Date.now() / 1000),
+        model: body.model,
+        choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, finish_reason: 'stop', logprobs: null }],
+        usage: { prompt_tokens: promptTokens, completion_tokens: Math.ceil(content.length / 4), total_tokens: promptTokens + Math.ceil(content.length / 4) },
+      });
+    } finally {
+      stats.inFlight -= 1;
+    }
+  }
+
+  await new Promise<void>((resolve) => server.listen(o.port ?? 0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    get stats() {
+      return stats;
+    },
+    configure(change) {
+      Object.assign(o, { ...change, faults: { ...o.faults, ...change.faults } });
+    },
+    resetStats() {
+      stats = freshStats();
+      seen.clear();
+    },
+    async stop() {
+      for (const res of held) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+interface ChatRequest {
+  model: string;
+  messages?: Array<{ role: string; content: unknown }>;
+  response_format?: { type: string; json_schema?: { name: string; schema: JsonSchema } };
+}
+
+interface JsonSchema {
+  type?: string | string[];
+  enum?: unknown[];
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  items?: JsonSchema;
+  anyOf?: JsonSchema[];
+  minimum?: number;
+  maximum?: number;
+  description?: string;
+  $defs?: Record<string, JsonSchema>;
+  $ref?: string;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+/**
+ * A value that conforms to the schema, derived from the prompt: enums pick the option the text mentions
+ * most, strings quote the text's sentences, lists take its capitalised names, numbers and booleans follow
+ * from the text. The same prompt always gives the same answer.
+ */
+export function answerFor(schema: JsonSchema, prompt: string, root: JsonSchema = schema, name = ''): unknown {
+  if (schema.$ref) return answerFor(root.$defs?.[schema.$ref.split('/').pop()!] ?? {}, prompt, root, name);
+  if (schema.anyOf) return answerFor(schema.anyOf.find((s) => s.type !== 'null') ?? schema.anyOf[0]!, prompt, root, name);
+  const lower = prompt.toLowerCase();
+  if (schema.enum) {
+    const scored = schema.enum.map((v, i) => ({ v, i, n: countMentions(lower, String(v)) }));
+    scored.sort((a, b) => b.n - a.n || a.i - b.i);
+    return scored[0]!.n > 0 ? scored[0]!.v : schema.enum[Math.floor(draw(prompt, name) * schema.enum.length)];
+  }
+  const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== 'null') : schema.type;
+  switch (type) {
+    case 'object':
+      return Object.fromEntries(Object.entries(schema.properties ?? {}).map(([k, s]) => [k, answerFor(s, prompt, root, k)]));
+    case 'array': {
+      const names = [...new Set(prompt.match(/\b[A-Z][a-z]+(?: [A-Z][a-z]+)+\b/g) ?? [])].slice(0, 3);
+      return schema.items?.type === 'string' ? names : [];
+    }
+    case 'string': {
+      const sentences = prompt.split(/(?<=[.!?])\s+/).filter((s) => s.length > 40);
+      const pick = sentences[Math.floor(draw(prompt, name) * sentences.length)] ?? prompt.slice(0, 120);
+      return pick.slice(0, 280);
+    }
+    case 'number':
+    case 'integer': {
+      const lo = schema.minimum ?? 0;
+      const hi = schema.maximum ?? 1;
+      const v = lo + draw(prompt, name) * (hi - lo);
+      return type === 'integer' ? Math.round(v) : Math.round(v * 100) / 100;
+    }
+    case 'boolean':
+      return /\b(no|not|without)\b[^.]{0,40}\b(damage|building)/.test(lower) ? false : countMentions(lower, name.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`)) > 0 || draw(prompt, name) < 0.5;
+    default:
+      return null;
+  }
+}
+
+function countMentions(text: string, term: string): number {
+  const words = term.toLowerCase().split(/[^a-z0-9]+/).filter((w) => w.length > 2);
+  return words.reduce((n, w) => n + (text.split(w).length - 1), 0);
+}
