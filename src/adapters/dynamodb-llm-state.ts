@@ -31,6 +31,8 @@ export interface BreakerSettings {
   cooldownMs: number;
   /** A probe that has not reported within this long is presumed dead; another may probe. */
   probeTimeoutMs: number;
+  /** How long this process may reuse a read of a closed breaker before reading it again (default 1000 ms). */
+  closedReadTtlMs?: number;
 }
 
 export type BreakerState = { state: 'closed' | 'open' | 'half_open'; failures: number; openedAt?: number; probeUntil?: number };
@@ -46,6 +48,8 @@ export function createCircuitBreaker(client: DynamoDBClient, tableName: string, 
       throw err;
     }
   };
+  // A closed breaker read is reused briefly, so a busy invocation does not read it once per call.
+  let closedSeen: { at: number; failures: number } | undefined;
   async function read(): Promise<BreakerState> {
     const r = await doc.send(new GetCommand({ TableName: tableName, Key, ConsistentRead: true }));
     const item = (r.Item ?? {}) as Partial<BreakerState>;
@@ -54,7 +58,9 @@ export function createCircuitBreaker(client: DynamoDBClient, tableName: string, 
   return {
     read,
     async permit(now) {
+      if (closedSeen && now - closedSeen.at < (s.closedReadTtlMs ?? 1000)) return 'closed';
       const b = await read();
+      closedSeen = b.state === 'closed' ? { at: now, failures: b.failures } : undefined;
       if (b.state === 'closed') return 'closed';
       const probeDue = b.state === 'open' ? (b.openedAt ?? 0) + s.cooldownMs <= now : (b.probeUntil ?? 0) <= now;
       if (!probeDue) return 'open';
@@ -76,16 +82,19 @@ export function createCircuitBreaker(client: DynamoDBClient, tableName: string, 
         await doc.send(new UpdateCommand({ TableName: tableName, Key, UpdateExpression: 'SET #s = :closed, failures = :zero REMOVE openedAt, probeUntil', ExpressionAttributeNames: { '#s': 'state' }, ExpressionAttributeValues: { ':closed': 'closed', ':zero': 0 } }));
         return;
       }
-      // A success resets the run of consecutive failures (only written when there is one to reset).
+      // A success resets the run of consecutive failures (only written when there may be one to reset).
+      if (closedSeen && closedSeen.failures === 0) return;
       await conditional({ UpdateExpression: 'SET failures = :zero', ConditionExpression: '#s = :closed AND failures > :zero', ExpressionAttributeNames: { '#s': 'state' }, ExpressionAttributeValues: { ':closed': 'closed', ':zero': 0 } });
     },
     async recordFailure(permit: BreakerPermit, now: number) {
+      closedSeen = undefined;
       if (permit === 'probe') {
         await conditional({ UpdateExpression: 'SET #s = :open, openedAt = :now REMOVE probeUntil', ConditionExpression: '#s = :half', ExpressionAttributeNames: { '#s': 'state' }, ExpressionAttributeValues: { ':open': 'open', ':half': 'half_open', ':now': now } });
         return;
       }
       const r = await doc.send(new UpdateCommand({ TableName: tableName, Key, UpdateExpression: 'ADD failures :one', ExpressionAttributeValues: { ':one': 1 }, ReturnValues: 'ALL_NEW' }));
       const b = r.Attributes as BreakerState;
+      closedSeen = undefined;
       if ((b.state ?? 'closed') === 'closed' && b.failures >= s.threshold) {
         await conditional({
           UpdateExpression: 'SET #s = :open, openedAt = :now',

@@ -312,6 +312,29 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       }
     },
 
+    async listPending(key, limit, after) {
+      const page = await doc.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: 'pending',
+          KeyConditionExpression: 'pendingPk = :k',
+          ExpressionAttributeValues: { ':k': key },
+          ScanIndexForward: true,
+          Limit: limit,
+          ExclusiveStartKey: after ? (JSON.parse(Buffer.from(after, 'base64url').toString('utf8')) as Record<string, unknown>) : undefined,
+        }),
+      );
+      return {
+        items: (page.Items ?? []).map((i) => ({
+          jobId: String(i.jobId),
+          groupId: String(i.groupId),
+          stages: (i.pendingStages as string[] | undefined) ?? [],
+          since: String(i.pendingSk).split('#')[0]!,
+        })),
+        next: page.LastEvaluatedKey ? Buffer.from(JSON.stringify(page.LastEvaluatedKey)).toString('base64url') : undefined,
+      };
+    },
+
     async completeJob(jobId, status, counts, results, at) {
       await update({
         Key: { pk: jobPk(jobId), sk: JOB_SK },

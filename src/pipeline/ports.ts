@@ -47,6 +47,14 @@ export interface GroupItem {
   updatedAt: string;
 }
 
+export interface PendingItem {
+  jobId: string;
+  groupId: string;
+  stages: string[];
+  /** When the group became pending (ISO time). */
+  since: string;
+}
+
 export type TransitionResult = 'applied' | 'repeat' | 'closed';
 
 export interface StatusStore {
@@ -79,5 +87,10 @@ export interface StatusStore {
   /** Takes the finalize lease: PROCESSING → FINALIZING, or an expired FINALIZING lease. */
   tryStartFinalize(jobId: string, leaseUntil: number, now: number): Promise<boolean>;
   listGroups(jobId: string): AsyncIterable<GroupItem>;
+  /**
+   * Groups with pending work under one key (`pending_summary`, `pending_llm`, …), oldest first, from the
+   * sparse `pending` index (no scan). `after` continues from a previous page's `next`.
+   */
+  listPending(key: string, limit: number, after?: string): Promise<{ items: PendingItem[]; next?: string }>;
   completeJob(jobId: string, status: JobStatus, counts: JobCounts, results: JobResults, at: string): Promise<void>;
 }

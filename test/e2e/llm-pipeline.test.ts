@@ -48,8 +48,10 @@ afterAll(async () => {
   await sim?.stop();
 });
 
-async function drop(key: string, body: Buffer | string): Promise<Job> {
-  const put = await rt.clients.s3.send(new PutObjectCommand({ Bucket: rt.names.buckets.drop, Key: key, Body: body }));
+async function drop(key: string, body: Buffer | string, mode?: 'fast' | 'full'): Promise<Job> {
+  const put = await rt.clients.s3.send(
+    new PutObjectCommand({ Bucket: rt.names.buckets.drop, Key: key, Body: body, Metadata: mode ? { 'sluice-mode': mode } : undefined }),
+  );
   return rt.waitForJob(jobIdFor(rt.names.buckets.drop, key, put.ETag!), { timeoutMs: 90_000 });
 }
 
@@ -98,6 +100,35 @@ describe('full mode with the OpenAI provider', () => {
   });
 });
 
+async function allPending(key: string) {
+  const items = [];
+  let after: string | undefined;
+  do {
+    const page = await rt.store.listPending(key, 7, after);
+    items.push(...page.items);
+    after = page.next;
+  } while (after);
+  return items;
+}
+
+describe('fast mode', () => {
+  it('makes no LLM call now and leaves the summary pending, findable oldest first without a scan', async () => {
+    const before = sim.stats.calls;
+    const { header, rows } = generateClaims({ seed: 21, claims: 30, notesPerClaim: 2, longNoteShare: 0, invalidRows: 0, duplicateRows: 0, conflictRows: 0 });
+    const scansBefore = calls.filter((c) => c.action === 'dynamodb:Scan').length;
+    const job = await drop('incoming/claims/fast.csv', toCsv(header, rows), 'fast');
+    expect(sim.stats.calls).toBe(before);
+    expect(job).toMatchObject({ mode: 'fast', status: 'COMPLETE' });
+    expect(job.counts.decided).toBe(30);
+    const pending = (await allPending('pending_summary')).filter((p) => p.jobId === job.jobId);
+    expect(pending).toHaveLength(job.counts.pending);
+    expect(pending.length).toBeGreaterThan(20);
+    expect(pending.map((p) => p.since)).toEqual([...pending.map((p) => p.since)].sort());
+    expect(pending.every((p) => p.stages.includes('summary'))).toBe(true);
+    expect(calls.filter((c) => c.action === 'dynamodb:Scan').length).toBe(scansBefore);
+  });
+});
+
 describe('with the provider down', () => {
   it('opens the breaker, stops calling, defers claims to pending_llm and still completes with the offline results', async () => {
     sim.resetStats();
@@ -110,6 +141,8 @@ describe('with the provider down', () => {
     expect(job.counts.decided).toBe(40);
     expect(job.counts.pending).toBe(deferred.length);
     expect(deferred.length).toBeGreaterThan(30);
+    const pendingLlm = (await allPending('pending_llm')).filter((p) => p.jobId === job.jobId);
+    expect(pendingLlm.map((p) => p.groupId).sort()).toEqual(deferred.map((l) => l.groupId).sort());
     for (const l of deferred) {
       expect(l.enrichment).toMatchObject({ provider: 'offline', deferred: { reason: 'llm_unavailable', stages: ['summary'] }, stages: { summary: 'pending', causeCode: 'done' } });
       expect(l.decision.outcome).not.toBe('undecided');
