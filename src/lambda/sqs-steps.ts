@@ -21,8 +21,9 @@ function isLastAttempt(record: SQSRecord, fn: FunctionName, topology: Topology):
 }
 
 function batchHandler(recordHandler: (record: SQSRecord) => Promise<unknown>): SqsHandler {
-  const processor = new BatchProcessor(EventType.SQS);
-  return (event, context) => processPartialResponse(event, recordHandler, processor, { context });
+  // A processor per invocation: it holds the batch's state, and the local runtime (like a handler reused
+  // by any host that runs invocations concurrently) would otherwise mix the failures of parallel batches.
+  return (event, context) => processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), { context });
 }
 
 /** ingest λ: one S3 notification per message, possibly with several records. */

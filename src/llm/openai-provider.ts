@@ -105,7 +105,7 @@ export function promptMessages(profile: Profile, version: string, request: Enric
   const excerpts = request.retrieved.map((c) => `[${c.id}]\n${c.text}`).join('\n\n');
   return [
     { role: 'system' as const, content: system },
-    { role: 'user' as const, content: `Excerpts of the claim's notes (${request.notes.length} notes, oldest first):\n\n${excerpts}` },
+    { role: 'user' as const, content: `Claim ${request.groupId}: excerpts of its notes (${request.notes.length} notes, oldest first):\n\n${excerpts}` },
   ];
 }
 

@@ -33,7 +33,7 @@ export interface SimulatorStats {
   calls: number;
   inFlight: number;
   maxInFlight: number;
-  /** Requests whose body had been seen before (a client retry). */
+  /** Requests the client marked as retries (the SDK's `x-stainless-retry-count` > 0). */
   retries: number;
   /** Retries that arrived before the Retry-After the simulator had sent for that request. */
   earlyRetries: number;
@@ -75,7 +75,8 @@ function draw(...parts: Array<string | number>): number {
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const o = { latencyMs: 0, retryAfterSeconds: 1, seed: 1, holdMs: 60_000, down: false, ...options, faults: { rateLimit: 0, serverError: 0, timeout: 0, malformed: 0, ...options.faults } };
   let stats = freshStats();
-  const seen = new Map<string, { attempts: number; notBefore: number }>();
+  // Per request body: how many times it was asked, and the Retry-After deadlines still owed a retry.
+  const seen = new Map<string, { attempts: number; owed: number[] }>();
   const held = new Set<ServerResponse>();
 
   const server: Server = createServer((req, res) => {
@@ -101,14 +102,18 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     }
     const key = createHash('sha256').update(raw).digest('hex');
     const now = Date.now();
-    const prior = seen.get(key);
-    const attempt = prior ? prior.attempts + 1 : 1;
+    const entry = seen.get(key) ?? { attempts: 0, owed: [] };
+    seen.set(key, entry);
+    entry.attempts += 1;
+    const attempt = entry.attempts;
     stats.calls += 1;
-    if (prior) {
+    if (Number(req.headers['x-stainless-retry-count'] ?? 0) > 0) {
       stats.retries += 1;
-      if (now + TOLERANCE_MS < prior.notBefore) stats.earlyRetries += 1;
+      // A retry settles the earliest Retry-After owed for this body; it is early if even that is not due.
+      entry.owed.sort((a, b) => a - b);
+      const due = entry.owed.shift();
+      if (due !== undefined && now + TOLERANCE_MS < due) stats.earlyRetries += 1;
     }
-    seen.set(key, { attempts: attempt, notBefore: 0 });
     stats.inFlight += 1;
     stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
     stats.models[body.model] = (stats.models[body.model] ?? 0) + 1;
@@ -125,7 +130,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       const { rateLimit, serverError, timeout, malformed } = o.faults;
       if (f < rateLimit) {
         stats.outcomes.rateLimit += 1;
-        seen.set(key, { attempts: attempt, notBefore: Date.now() + o.retryAfterSeconds * 1000 });
+        entry.owed.push(Date.now() + o.retryAfterSeconds * 1000);
         send(res, 429, { error: { message: 'Rate limit reached (simulated)', type: 'rate_limit_error', code: 'rate_limit_exceeded' } }, { 'retry-after': String(o.retryAfterSeconds) });
         return;
       }
