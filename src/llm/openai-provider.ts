@@ -62,7 +62,8 @@ export interface OpenAiProvider extends EnrichmentProvider {
 export function createOpenAiProvider(o: OpenAiProviderOptions, promptVersionOf: (p: Profile) => string = (p) => p.enrichment.promptVersion): OpenAiProvider {
   const client = new OpenAI({ apiKey: o.apiKey, baseURL: o.baseURL, maxRetries: o.maxRetries, timeout: o.timeoutMs });
   const limiter = pLimit(o.maxInFlight);
-  const schemas = new WeakMap<Profile, ReturnType<typeof answerSchema>>();
+  // Built once per profile: the zod schema, its JSON-schema response format, and the prompt per version.
+  const schemas = new WeakMap<Profile, { schema: ReturnType<typeof answerSchema>; format: ReturnType<typeof zodResponseFormat> }>();
   return {
     name: OPENAI_PROVIDER,
     model: o.model,
@@ -75,13 +76,17 @@ export function createOpenAiProvider(o: OpenAiProviderOptions, promptVersionOf: 
     },
     async call(request: EnrichmentRequest): Promise<EnrichmentOutput> {
       const { profile } = request;
-      let schema = schemas.get(profile);
-      if (!schema) schemas.set(profile, (schema = answerSchema(profile)));
+      let compiled = schemas.get(profile);
+      if (!compiled) {
+        const schema = answerSchema(profile);
+        schemas.set(profile, (compiled = { schema, format: zodResponseFormat(schema, 'claim_enrichment') }));
+      }
+      const { schema, format } = compiled;
       const version = o.promptVersion ?? promptVersionOf(profile);
       const messages = promptMessages(profile, version, request);
       let completion;
       try {
-        completion = await client.chat.completions.parse({ model: o.model, messages, response_format: zodResponseFormat(schema, 'claim_enrichment'), temperature: 0 });
+        completion = await client.chat.completions.parse({ model: o.model, messages, response_format: format, temperature: 0 });
       } catch (err) {
         if (err instanceof OpenAI.APIConnectionError || err instanceof OpenAI.RateLimitError || err instanceof OpenAI.InternalServerError) {
           throw new LlmUnavailableError(`${err.name}: ${err.message}`);
@@ -99,9 +104,16 @@ export function createOpenAiProvider(o: OpenAiProviderOptions, promptVersionOf: 
 }
 
 /** The messages of one call: the versioned prompt, then the retrieved chunks with their ids. */
+const systemPrompts = new WeakMap<Profile, Map<string, string>>();
+
 export function promptMessages(profile: Profile, version: string, request: EnrichmentRequest) {
-  const codes = profile.taxonomy.causeCodes.map((c) => `- ${c.code}: ${c.label}`).join('\n');
-  const system = loadPrompt(profile, version).replace('{{causeCodes}}', codes);
+  let byVersion = systemPrompts.get(profile);
+  if (!byVersion) systemPrompts.set(profile, (byVersion = new Map()));
+  let system = byVersion.get(version);
+  if (system === undefined) {
+    const codes = profile.taxonomy.causeCodes.map((c) => `- ${c.code}: ${c.label}`).join('\n');
+    byVersion.set(version, (system = loadPrompt(profile, version).replace('{{causeCodes}}', codes)));
+  }
   const excerpts = request.retrieved.map((c) => `[${c.id}]\n${c.text}`).join('\n\n');
   return [
     { role: 'system' as const, content: system },
