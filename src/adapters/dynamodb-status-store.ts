@@ -335,6 +335,50 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       };
     },
 
+    async leasePending(jobId, groupId, leaseUntil, now) {
+      const r = await conditional(() =>
+        update({
+          Key: { pk: jobPk(jobId), sk: groupSk(groupId) },
+          UpdateExpression: 'SET backfillLeaseUntil = :until',
+          ConditionExpression: 'attribute_exists(pendingPk) AND (attribute_not_exists(backfillLeaseUntil) OR backfillLeaseUntil < :now)',
+          ExpressionAttributeValues: { ':until': leaseUntil, ':now': now },
+        }),
+      );
+      return r !== undefined;
+    },
+
+    async releasePending(jobId, groupId, leaseUntil) {
+      await conditional(() =>
+        update({
+          Key: { pk: jobPk(jobId), sk: groupSk(groupId) },
+          UpdateExpression: 'REMOVE backfillLeaseUntil',
+          ConditionExpression: 'backfillLeaseUntil = :until',
+          ExpressionAttributeValues: { ':until': leaseUntil },
+        }),
+      );
+    },
+
+    async saveBackfill(jobId, groupId, enrichment, decision, leaseUntil, at) {
+      const r = await conditional(() =>
+        update({
+          Key: { pk: jobPk(jobId), sk: groupSk(groupId) },
+          UpdateExpression: 'SET enrichment = :enrichment, decision = :decision, updatedAt = :at, backfilledAt = :at REMOVE pendingPk, pendingSk, pendingStages, backfillLeaseUntil',
+          ConditionExpression: 'backfillLeaseUntil = :until AND attribute_exists(pendingPk)',
+          ExpressionAttributeValues: { ':enrichment': enrichment, ':decision': decision, ':at': at, ':until': leaseUntil },
+        }),
+      );
+      return r !== undefined;
+    },
+
+    async refreshJobCounts(jobId, counts, at) {
+      await update({
+        Key: { pk: jobPk(jobId), sk: JOB_SK },
+        UpdateExpression: `SET resultsRefreshedAt = :at, ${COUNT_NAMES.map((k) => `#${k} = :${k}`).join(', ')}`,
+        ExpressionAttributeNames: Object.fromEntries(COUNT_NAMES.map((k) => [`#${k}`, k])),
+        ExpressionAttributeValues: { ':at': at, ...Object.fromEntries(COUNT_NAMES.map((k) => [`:${k}`, counts[k]])) },
+      });
+    },
+
     async completeJob(jobId, status, counts, results, at) {
       await update({
         Key: { pk: jobPk(jobId), sk: JOB_SK },

@@ -28,6 +28,7 @@ Usage:
   sluice results JOB [--out DIR] [--json]
   sluice invoke FUNCTION --event FILE         FUNCTION: ${Object.keys(topology.functions).join(', ')}
   sluice dev [--json] [--port N] [--dynamodb-port N]
+  sluice backfill [--limit N] [--json]      finish pending stages (fast mode, LLM unavailable), oldest first
   sluice simulate [--port N] [--latency MS] [--rate-429 R] [--rate-5xx R] [--rate-timeout R] [--rate-malformed R] [--seed N]
 
 Common options:
@@ -58,6 +59,8 @@ export async function main(argv: string[]): Promise<number> {
         return await devCommand(rest);
       case 'simulate':
         return await simulateCommand(rest);
+      case 'backfill':
+        return await backfillCommand(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -396,4 +399,30 @@ async function simulateCommand(args: string[]): Promise<number> {
   process.stderr.write(`sluice simulate: ${s.calls} calls, max in flight ${s.maxInFlight}, retries ${s.retries} (${s.earlyRetries} before Retry-After), outcomes ${JSON.stringify(s.outcomes)}\n`);
   await sim.stop();
   return 0;
+}
+
+async function backfillCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, { limit: { type: 'string' }, 'max-seconds': { type: 'string' } });
+  const limit = values.limit === undefined ? Number.MAX_SAFE_INTEGER : Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive whole number');
+  const seconds = values['max-seconds'] === undefined ? 15 * 60 : Number(values['max-seconds']);
+  if (!(seconds > 0)) throw new UsageError('--max-seconds must be a positive number');
+  const { runBackfill } = await import('../pipeline/backfill.ts');
+  return withStack(values, false, async (rt) => {
+    const report = await runBackfill(rt.operatorDeps(), {
+      limit,
+      deadline: Date.now() + seconds * 1000,
+      onProgress: (r) => {
+        if (!values.json && process.stderr.isTTY) process.stderr.write(`\rbackfill: ${r.done} done, ${r.stillPending} still pending, ${r.skipped} skipped, ${r.errors} errors`);
+      },
+    });
+    if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else {
+      if (process.stderr.isTTY) process.stderr.write('\n');
+      process.stdout.write(
+        `backfill: ${report.done} groups finished, ${report.stillPending} left pending (LLM unavailable), ${report.skipped} skipped, ${report.errors} errors; results rewritten for ${report.jobsRefreshed.length} job(s)${report.stoppedEarly ? '; stopped early, run again to continue' : ''}\n`,
+      );
+    }
+    return 0;
+  });
 }

@@ -93,6 +93,8 @@ export interface LocalRuntime {
   store: StatusStore;
   handlers: Record<FunctionName, SqsHandler>;
   eventSources: Partial<Record<FunctionName, SqsEventSource>>;
+  /** Dependencies for operator commands run in this process (backfill): the runtime's clients and provider. */
+  operatorDeps(): PipelineDeps;
   /** Runs one handler with one event, like a local Lambda invoke. */
   invoke(fn: FunctionName, event: SQSEvent): Promise<SQSBatchResponse>;
   waitForJob(jobId: string, options?: { timeoutMs?: number; onProgress?: (job: Job | undefined) => void; intervalMs?: number }): Promise<Job>;
@@ -155,6 +157,18 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     // Each function gets clients of its own that allow only what its topology access allows (local IAM).
     const resourceOf = resourceResolver(names);
     const functionClients: Array<ReturnType<typeof localClients>> = [];
+    const depsOver = (c: ReturnType<typeof localClients>, service: string): PipelineDeps => ({
+      store: createStatusStore(c.dynamodb, names.table),
+      objects: createObjectStore(c.s3),
+      enrichQueue: createWorkQueue(c.sqs, queues.enrich.url),
+      decideQueue: createWorkQueue(c.sqs, queues.decide.url),
+      provider: options.provider ?? buildProvider(options.llm, c.dynamodb, names.table),
+      resultsBucket: names.buckets.results,
+      dropPrefix: topology.dropPrefix,
+      defaultMode: options.defaultMode ?? 'full',
+      logger: streamLogger(`sluice-${service}`, logStream, options.logLevel ?? 'INFO'),
+      now: () => new Date(),
+    });
     const deps = (fn: FunctionName): PipelineDeps => {
       const own = localClients(emulators.endpoints);
       functionClients.push(own);
@@ -162,18 +176,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       for (const service of ['dynamodb', 's3', 'sqs'] as const) {
         guardClient(own[service], service, fn, permissions, resourceOf, options.onAwsCall);
       }
-      return {
-        store: createStatusStore(own.dynamodb, names.table),
-        objects: createObjectStore(own.s3),
-        enrichQueue: createWorkQueue(own.sqs, queues.enrich.url),
-        decideQueue: createWorkQueue(own.sqs, queues.decide.url),
-        provider: options.provider ?? buildProvider(options.llm, own.dynamodb, names.table),
-        resultsBucket: names.buckets.results,
-        dropPrefix: topology.dropPrefix,
-        defaultMode: options.defaultMode ?? 'full',
-        logger: streamLogger(`sluice-${fn}`, logStream, options.logLevel ?? 'INFO'),
-        now: () => new Date(),
-      };
+      return depsOver(own, fn);
     };
     const wrap = options.wrapHandler ?? ((_fn: FunctionName, h: SqsHandler) => h);
     const handlers: Record<FunctionName, SqsHandler> = {
@@ -238,6 +241,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       store,
       handlers,
       eventSources,
+      operatorDeps() {
+        return depsOver(clients, 'backfill');
+      },
       async invoke(fn, event) {
         const spec = topology.functions[fn];
         return (await handlers[fn](event, lambdaContext(resourceName(stage, fn), spec.timeoutSeconds) as Context)) ?? { batchItemFailures: [] };

@@ -60,6 +60,16 @@ export function csvRow(job: Job, group: GroupItem): string[] {
 }
 
 async function finalizeJob(deps: PipelineDeps, job: Job): Promise<void> {
+  const { status, counts, keys, finishedAt } = await writeResults(deps, job);
+  await deps.store.completeJob(job.jobId, status, counts, keys, finishedAt);
+  deps.logger.info('job finalized', { jobId: job.jobId, status, ...counts });
+}
+
+/**
+ * Writes a job's results JSONL and CSV and its summary from the stored groups, recounting their outcomes.
+ * Used when a job finalizes and again when a backfill has finished the job's pending work.
+ */
+export async function writeResults(deps: PipelineDeps, job: Job) {
   const keys = resultKeys(job.jobId);
   const jsonl = new PassThrough();
   const csv = stringify({ header: true, columns: [...CSV_COLUMNS] });
@@ -100,6 +110,5 @@ async function finalizeJob(deps: PipelineDeps, job: Job): Promise<void> {
     results: keys,
   };
   await deps.objects.put(deps.resultsBucket, keys.summary, `${JSON.stringify(summary, null, 2)}\n`, 'application/json');
-  await deps.store.completeJob(job.jobId, status, counts, keys, finishedAt);
-  deps.logger.info('job finalized', { jobId: job.jobId, status, ...counts });
+  return { status, counts, keys, finishedAt };
 }

@@ -92,5 +92,13 @@ export interface StatusStore {
    * sparse `pending` index (no scan). `after` continues from a previous page's `next`.
    */
   listPending(key: string, limit: number, after?: string): Promise<{ items: PendingItem[]; next?: string }>;
+  /** Takes a pending group for a backfill until `leaseUntil`; false when it is no longer pending or leased by another. */
+  leasePending(jobId: string, groupId: string, leaseUntil: number, now: number): Promise<boolean>;
+  /** Gives a leased group back, still pending (the LLM is unavailable). */
+  releasePending(jobId: string, groupId: string, leaseUntil: number): Promise<void>;
+  /** Stores a backfilled group's full enrichment and its new decision, if the lease is still ours; clears its pending marks. */
+  saveBackfill(jobId: string, groupId: string, enrichment: Enrichment, decision: Decision, leaseUntil: number, at: string): Promise<boolean>;
+  /** Sets a terminal job's counts after its results files were rewritten. */
+  refreshJobCounts(jobId: string, counts: JobCounts, at: string): Promise<void>;
   completeJob(jobId: string, status: JobStatus, counts: JobCounts, results: JobResults, at: string): Promise<void>;
 }
