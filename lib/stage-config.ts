@@ -7,7 +7,8 @@ import * as z from 'zod';
 import { type FunctionName, type QueueName, type Topology, validateTopology } from '../src/topology/topology.ts';
 
 const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
-const fnNames = ['ingest', 'enrich', 'decide'] as const satisfies readonly FunctionName[];
+const fnNames = ['ingest', 'enrich', 'decide', 'backfill'] as const satisfies readonly FunctionName[];
+const queueNames = ['ingest', 'enrich', 'decide'] as const satisfies readonly QueueName[];
 
 const functionOverrides = z
   .object({
@@ -28,7 +29,7 @@ export const stageConfigSchema = z
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as eu-west-1').optional(),
     functions: z.partialRecord(z.enum(fnNames), functionOverrides).default({}),
     queues: z
-      .partialRecord(z.enum(fnNames), z.object({ visibilityTimeoutSeconds: z.number().int().min(1), maxReceiveCount: z.number().int().min(1) }).partial().strict())
+      .partialRecord(z.enum(queueNames), z.object({ visibilityTimeoutSeconds: z.number().int().min(1), maxReceiveCount: z.number().int().min(1) }).partial().strict())
       .default({}),
     schedules: z.record(z.string(), z.object({ enabled: z.boolean(), expression: z.string().optional() }).strict()).default({}),
     /** Keep buckets and the table when the stack is deleted (prod), or delete them with it (dev). */

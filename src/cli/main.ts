@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { SQSEvent } from 'aws-lambda';
+import type { SQSEvent, ScheduledEvent } from 'aws-lambda';
 import type { Readable } from 'node:stream';
 import { type Job, JobStatus, jobIdFor, resultKeys } from '../domain/job.ts';
 import { listProfiles, loadProfile } from '../profiles/profile.ts';
@@ -295,15 +295,24 @@ async function invokeCommand(args: string[]): Promise<number> {
   const eventFile = values.event as string | undefined;
   if (!eventFile) throw new UsageError('invoke needs --event FILE');
   if (!existsSync(eventFile)) throw new InputError(`${eventFile}: no such file`);
-  let event: SQSEvent;
+  let event: unknown;
   try {
-    event = JSON.parse(readFileSync(eventFile, 'utf8')) as SQSEvent;
+    event = JSON.parse(readFileSync(eventFile, 'utf8'));
   } catch (err) {
     throw new InputError(`${eventFile}: not JSON (${(err as Error).message})`);
   }
-  if (!Array.isArray(event.Records)) throw new InputError(`${eventFile}: not an SQS event (no Records array)`);
+  if (fn === 'backfill') {
+    const scheduled = event as ScheduledEvent;
+    if (scheduled['detail-type'] !== 'Scheduled Event') throw new InputError(`${eventFile}: not an EventBridge Scheduled Event (detail-type)`);
+    return withStack({ ...values, verbose: true }, false, async (rt) => {
+      process.stdout.write(`${JSON.stringify(await rt.invokeScheduled(fn, scheduled))}\n`);
+      return 0;
+    });
+  }
+  const sqsEvent = event as SQSEvent;
+  if (!Array.isArray(sqsEvent.Records)) throw new InputError(`${eventFile}: not an SQS event (no Records array)`);
   return withStack({ ...values, verbose: true }, false, async (rt) => {
-    const response = await rt.invoke(fn, event);
+    const response = await rt.invoke(fn, sqsEvent);
     process.stdout.write(`${JSON.stringify(response)}\n`);
     return response.batchItemFailures.length ? 1 : 0;
   });

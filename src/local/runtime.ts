@@ -16,7 +16,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent, ScheduledEvent } from 'aws-lambda';
 import { createStatusStore } from '../adapters/dynamodb-status-store.ts';
 import { createObjectStore } from '../adapters/s3-object-store.ts';
 import { createWorkQueue } from '../adapters/sqs-work-queue.ts';
@@ -25,12 +25,15 @@ import { type LlmSettings, buildProvider } from '../llm/llm-config.ts';
 import { type Job, TERMINAL_STATUSES } from '../domain/job.ts';
 import { encodeS3Key } from '../domain/s3-event.ts';
 import { type SqsHandler, createDecideHandler, createEnrichHandler, createIngestHandler } from '../lambda/sqs-steps.ts';
+import { type ScheduledHandler, createBackfillHandler } from '../lambda/scheduled.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
 import type { StatusStore } from '../pipeline/ports.ts';
 import {
   type BucketName,
   type FunctionName,
+  type QueueFunctionName,
   type QueueName,
+  type ScheduledFunctionName,
   type Topology,
   resourceName,
   topology as defaultTopology,
@@ -61,7 +64,7 @@ export interface LocalRuntimeOptions {
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
   ports?: { aws?: number; dynamodb?: number };
   /** Wraps a handler (tests inject failures this way). */
-  wrapHandler?: (fn: FunctionName, handler: SqsHandler) => SqsHandler;
+  wrapHandler?: (fn: QueueFunctionName, handler: SqsHandler) => SqsHandler;
   /** Long-poll wait of the event sources, in seconds. */
   waitSeconds?: number;
   /** Tests shorten visibility timeouts to see retries quickly; this lifts the 6× function-timeout rule. */
@@ -91,12 +94,16 @@ export interface LocalRuntime {
   names: LocalNames;
   clients: { s3: S3Client; sqs: SQSClient; dynamodb: DynamoDBClient };
   store: StatusStore;
-  handlers: Record<FunctionName, SqsHandler>;
-  eventSources: Partial<Record<FunctionName, SqsEventSource>>;
+  handlers: Record<QueueFunctionName, SqsHandler>;
+  /** The handlers EventBridge schedules invoke (locally: `sluice invoke`, `sluice backfill`). */
+  scheduled: Record<ScheduledFunctionName, ScheduledHandler>;
+  eventSources: Partial<Record<QueueFunctionName, SqsEventSource>>;
   /** Dependencies for operator commands run in this process (backfill): the runtime's clients and provider. */
   operatorDeps(): PipelineDeps;
   /** Runs one handler with one event, like a local Lambda invoke. */
-  invoke(fn: FunctionName, event: SQSEvent): Promise<SQSBatchResponse>;
+  invoke(fn: QueueFunctionName, event: SQSEvent): Promise<SQSBatchResponse>;
+  /** Runs a scheduled function with a Scheduled Event, like a local Lambda invoke. */
+  invokeScheduled(fn: ScheduledFunctionName, event: ScheduledEvent): Promise<unknown>;
   waitForJob(jobId: string, options?: { timeoutMs?: number; onProgress?: (job: Job | undefined) => void; intervalMs?: number }): Promise<Job>;
   stop(): Promise<void>;
 }
@@ -178,11 +185,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       }
       return depsOver(own, fn);
     };
-    const wrap = options.wrapHandler ?? ((_fn: FunctionName, h: SqsHandler) => h);
-    const handlers: Record<FunctionName, SqsHandler> = {
+    const wrap = options.wrapHandler ?? ((_fn: QueueFunctionName, h: SqsHandler) => h);
+    const handlers: Record<QueueFunctionName, SqsHandler> = {
       ingest: wrap('ingest', createIngestHandler(deps('ingest'), topology)),
       enrich: wrap('enrich', createEnrichHandler(deps('enrich'), topology)),
       decide: wrap('decide', createDecideHandler(deps('decide'), topology)),
+    };
+    const scheduled: Record<ScheduledFunctionName, ScheduledHandler> = {
+      backfill: createBackfillHandler(deps('backfill')),
     };
 
     // S3 → SQS notifications for the drop prefix, as the deployed bucket sends them.
@@ -203,9 +213,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       await Promise.allSettled([...pendingNotifications]);
     });
 
-    const eventSources: Partial<Record<FunctionName, SqsEventSource>> = {};
+    const eventSources: Partial<Record<QueueFunctionName, SqsEventSource>> = {};
     if (options.pollers !== false) {
-      for (const [fn, spec] of Object.entries(topology.functions) as Array<[FunctionName, Topology['functions'][FunctionName]]>) {
+      for (const [fn, spec] of Object.entries(topology.functions) as Array<[QueueFunctionName, Topology['functions'][FunctionName]]>) {
         if (!spec.trigger) continue;
         const q = queues[spec.trigger.queue];
         const source = new SqsEventSource({
@@ -240,6 +250,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       clients,
       store,
       handlers,
+      scheduled,
       eventSources,
       operatorDeps() {
         return depsOver(clients, 'backfill');
@@ -247,6 +258,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       async invoke(fn, event) {
         const spec = topology.functions[fn];
         return (await handlers[fn](event, lambdaContext(resourceName(stage, fn), spec.timeoutSeconds) as Context)) ?? { batchItemFailures: [] };
+      },
+      async invokeScheduled(fn, event) {
+        return scheduled[fn](event, lambdaContext(resourceName(stage, fn), topology.functions[fn].timeoutSeconds) as Context);
       },
       async waitForJob(jobId, o = {}) {
         const deadline = Date.now() + (o.timeoutMs ?? 10 * 60_000);

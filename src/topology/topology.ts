@@ -65,7 +65,11 @@ export interface StateMachineSpec {
   definitionFile: string;
 }
 
-export type FunctionName = 'ingest' | 'enrich' | 'decide';
+/** Functions an SQS event source invokes. */
+export type QueueFunctionName = 'ingest' | 'enrich' | 'decide';
+/** Functions an EventBridge schedule invokes. */
+export type ScheduledFunctionName = 'backfill';
+export type FunctionName = QueueFunctionName | ScheduledFunctionName;
 export type QueueName = 'ingest' | 'enrich' | 'decide';
 export type BucketName = 'drop' | 'results';
 
@@ -123,6 +127,19 @@ export const topology: Topology = {
       },
       description: "Runs the profile's rules over a group with evidence; the last group finalizes the job",
     },
+    backfill: {
+      entry: 'functions/backfill/handler.ts',
+      handlerExport: 'handler',
+      timeoutSeconds: 900,
+      memoryMb: 1024,
+      // Pages the sparse pending index; GetItem/PutItem also serve the LLM cache and breaker.
+      access: {
+        table: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'], indexes: ['pending'] },
+        buckets: { results: ['PutObject', 'AbortMultipartUpload'] },
+      },
+      callsLlm: true,
+      description: 'Finishes pending enrichment stages oldest first (fast mode, LLM unavailable), re-decides, rewrites results',
+    },
   },
   queues: {
     ingest: { visibilityTimeoutSeconds: 1800, maxReceiveCount: 3, retentionDays: 4, dlqRetentionDays: 14 },
@@ -144,8 +161,10 @@ export const topology: Topology = {
     },
   },
   dropPrefix: 'incoming/',
-  // Backfill, topics and metrics schedules and the scoring state machine are not built yet (issues 6 and 7).
-  schedules: {},
+  // Topics and metrics schedules and the scoring state machine are not built yet (issues 6 and 7).
+  schedules: {
+    backfill: { expression: 'rate(1 hour)', target: 'backfill' },
+  },
   stateMachines: {},
 };
 

@@ -7,17 +7,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Job, jobIdFor } from '../../src/domain/job.ts';
 import { type Simulator, startSimulator } from '../../src/llm/simulator.ts';
 import { runBackfill } from '../../src/pipeline/backfill.ts';
+import type { CallRecord } from '../../src/local/local-iam.ts';
 import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts';
+import { describeResource, permissionsOf } from '../../src/topology/permissions.ts';
+import { topology } from '../../src/topology/topology.ts';
 import { generateClaims, toCsv } from '../../scripts/lib/claims-generator.ts';
 
 let sim: Simulator;
 let rt: LocalRuntime;
 const operations: string[] = [];
+const calls: CallRecord[] = [];
 
 beforeAll(async () => {
   sim = await startSimulator({ seed: 17, latencyMs: 5 });
   rt = await startLocalRuntime({
     logLevel: 'SILENT',
+    onAwsCall: (c) => calls.push(c),
     llm: {
       apiKey: 'sk-simulated',
       baseURL: sim.url,
@@ -103,5 +108,24 @@ describe('backfill while the LLM is down', () => {
     const up = await backfill();
     expect(up.done).toBe(pending);
     expect((await rt.store.getJob(job.jobId))!.counts.pending).toBe(0);
+  });
+});
+
+describe('the scheduled backfill λ', () => {
+  it('runs from the Scheduled Event in events/, within its deadline, calling exactly what its access grants', async () => {
+    const { header, rows } = generateClaims({ seed: 41, claims: 10, notesPerClaim: 2, longNoteShare: 0, invalidRows: 0, duplicateRows: 0, conflictRows: 0 });
+    const job = await dropFast('incoming/claims/scheduled.csv', toCsv(header, rows));
+    expect(job.counts.pending).toBeGreaterThan(3);
+    const event = JSON.parse(readFileSync('events/backfill-scheduled.json', 'utf8'));
+    const report = (await rt.invokeScheduled('backfill', event)) as { done: number; stoppedEarly: boolean };
+    expect(report).toMatchObject({ done: job.counts.pending, stoppedEarly: false });
+    expect((await rt.store.getJob(job.jobId))!.counts.pending).toBe(0);
+
+    const mine = calls.filter((c) => c.fn === 'backfill');
+    expect(mine.filter((c) => !c.allowed)).toEqual([]);
+    const key = (c: { action: string; resource: Parameters<typeof describeResource>[0] }) => `${c.action} on ${describeResource(c.resource)}`;
+    const used = new Set(mine.map(key));
+    const granted = permissionsOf(topology.functions.backfill.access).filter((p) => p.action !== 's3:AbortMultipartUpload').map(key);
+    expect(granted.filter((g) => !used.has(g))).toEqual([]);
   });
 });

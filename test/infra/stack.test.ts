@@ -95,11 +95,25 @@ describe.each(STAGES)('stage %s', (stage) => {
       const expectedActions = permissionsOf(fn.access).map((p) => p.action).sort();
       expect(own).toEqual(expectedActions);
       const other = granted.filter((a) => !own.includes(a)).sort();
-      const allowedOther = ['logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'];
+      const allowedOther = ['logs:CreateLogStream', 'logs:PutLogEvents'];
+      if (fn.trigger) allowedOther.push('sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage');
       if (config.tracing) allowedOther.push('xray:PutTelemetryRecords', 'xray:PutTraceSegments');
       if (fn.callsLlm) allowedOther.push('secretsmanager:GetSecretValue');
       expect(other).toEqual(allowedOther.sort());
       expect(granted.some((a) => a.includes('*'))).toBe(false);
+    }
+  });
+
+  it('holds each topology schedule with the stage’s expression and state, targeting its function with a DLQ', () => {
+    expect(Object.keys(expected.schedules).length).toBeGreaterThan(0);
+    for (const [name, schedule] of Object.entries(expected.schedules)) {
+      const fn = ref(t, 'AWS::Lambda::Function', { FunctionName: resourceName(stage, schedule.target) });
+      t.hasResourceProperties('AWS::Events::Rule', {
+        Name: resourceName(stage, name),
+        ScheduleExpression: schedule.expression,
+        State: config.schedules[name]?.enabled === false ? 'DISABLED' : 'ENABLED',
+        Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [fn, 'Arn'] }, DeadLetterConfig: Match.anyValue() })],
+      });
     }
   });
 
@@ -179,10 +193,10 @@ describe('stages and drift', () => {
   });
 
   it('synthesizes every schedule in the topology, disabled where the stage says so', () => {
-    const withSchedule: Topology = { ...structuredClone(topology), schedules: { nightly: { expression: 'cron(0 3 * * ? *)', target: 'decide' } } };
+    const withSchedule: Topology = { ...structuredClone(topology), schedules: { ...topology.schedules, nightly: { expression: 'cron(0 3 * * ? *)', target: 'decide' } } };
     const enabled = synth('dev', withSchedule).template;
     enabled.hasResourceProperties('AWS::Events::Rule', { Name: 'sluice-dev-nightly', ScheduleExpression: 'cron(0 3 * * ? *)', State: 'ENABLED' });
-    const stages = { ...context['sluice:stages'], dev: { ...context['sluice:stages'].dev, schedules: { nightly: { enabled: false, expression: 'rate(6 hours)' } } } };
+    const stages = { ...context['sluice:stages'], dev: { ...context['sluice:stages'].dev, schedules: { ...context['sluice:stages'].dev.schedules, nightly: { enabled: false, expression: 'rate(6 hours)' } } } };
     const disabled = synth('dev', withSchedule, { 'sluice:stages': stages }).template;
     disabled.hasResourceProperties('AWS::Events::Rule', { Name: 'sluice-dev-nightly', ScheduleExpression: 'rate(6 hours)', State: 'DISABLED' });
   });

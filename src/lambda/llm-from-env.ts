@@ -1,0 +1,26 @@
+/**
+ * The enrichment provider of an LLM-calling function, from its environment: with OPENAI_SECRET_NAME set
+ * (the stack sets it), the OpenAI key is read from Secrets Manager with Powertools parameters (cached per
+ * container); without a key, or without the secret, the offline provider serves.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
+import type { EnrichmentProvider } from '../domain/enrich/enrich-group.ts';
+import { buildProvider, llmSettingsFromEnv } from '../llm/llm-config.ts';
+import { TABLE_ENV } from '../topology/topology.ts';
+
+async function openAiKey(): Promise<string | undefined> {
+  const name = process.env.OPENAI_SECRET_NAME;
+  if (!name) return process.env.OPENAI_API_KEY;
+  try {
+    return (await getSecret<string>(name, { maxAge: 300 })) ?? undefined;
+  } catch (err) {
+    if (String((err as Error).message).includes('ResourceNotFoundException') || (err as Error).name === 'ResourceNotFoundException') return undefined;
+    throw err;
+  }
+}
+
+export async function providerFromEnv(): Promise<EnrichmentProvider> {
+  const settings = llmSettingsFromEnv(process.env, await openAiKey());
+  return buildProvider(settings, new DynamoDBClient({}), process.env[TABLE_ENV] ?? '');
+}
