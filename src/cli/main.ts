@@ -27,7 +27,7 @@ Usage:
   sluice status [JOB] [--json]
   sluice results JOB [--out DIR] [--json]
   sluice invoke FUNCTION --event FILE         FUNCTION: ${Object.keys(topology.functions).join(', ')}
-  sluice dev [--json] [--port N] [--dynamodb-port N]
+  sluice dev [--json] [--port N] [--dynamodb-port N] [--speed N]   fires the schedules; --speed compresses time
   sluice backfill [--limit N] [--json]      finish pending stages (fast mode, LLM unavailable), oldest first
   sluice simulate [--port N] [--latency MS] [--rate-429 R] [--rate-5xx R] [--rate-timeout R] [--rate-malformed R] [--seed N]
 
@@ -319,9 +319,11 @@ async function invokeCommand(args: string[]): Promise<number> {
 }
 
 async function devCommand(args: string[]): Promise<number> {
-  const { values } = parse(args, { port: { type: 'string' }, 'dynamodb-port': { type: 'string' } });
+  const { values } = parse(args, { port: { type: 'string' }, 'dynamodb-port': { type: 'string' }, speed: { type: 'string' } });
   const state = stateDir(values.state as string | undefined);
   mkdirSync(state, { recursive: true });
+  const speed = values.speed === undefined ? 1 : Number(values.speed);
+  if (!(speed >= 1)) throw new UsageError('--speed must be a number ≥ 1 (3600: an hourly schedule fires every second)');
   const port = (v: unknown, fallback: number) => {
     const n = v === undefined ? fallback : Number(v);
     if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`not a port: ${String(v)}`);
@@ -334,6 +336,7 @@ async function devCommand(args: string[]): Promise<number> {
     logStream: process.stderr,
     logLevel: values.verbose ? 'INFO' : 'WARN',
     llm: llmFor(values),
+    schedules: { speed },
   });
   writeDevInfo(state, { pid: process.pid, endpoints: rt.endpoints, startedAt: new Date().toISOString() });
   const info = {
@@ -342,6 +345,7 @@ async function devCommand(args: string[]): Promise<number> {
     queues: Object.fromEntries(Object.entries(rt.names.queues).map(([q, n]) => [q, { url: n.url, dlqUrl: n.dlqUrl }])),
     table: rt.names.table,
     profiles: listProfiles(),
+    schedules: Object.fromEntries(Object.entries(topology.schedules).map(([name, sch]) => [name, { expression: sch.expression, target: sch.target, speed }])),
   };
   if (values.json) process.stdout.write(`${JSON.stringify(info)}\n`);
   else {
@@ -354,6 +358,7 @@ async function devCommand(args: string[]): Promise<number> {
         `  results bucket  ${rt.names.buckets.results}`,
         `  status table    ${rt.names.table}`,
         ...Object.entries(rt.names.queues).map(([q, n]) => `  queue ${q.padEnd(8)} ${n.url}`),
+        ...Object.entries(topology.schedules).map(([name, sch]) => `  schedule ${name.padEnd(8)} ${sch.expression} → ${sch.target}${speed > 1 ? ` (${speed}× faster)` : ''}`),
         '',
         'Drop a file with the AWS CLI:',
         `  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 aws --endpoint-url ${rt.endpoints.s3} s3 cp samples/claims-notes.csv s3://${rt.names.buckets.drop}/${topology.dropPrefix}claims/claims-notes.csv`,

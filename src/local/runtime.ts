@@ -43,6 +43,7 @@ import { type S3Upload, startEmulators } from './emulators.ts';
 import { type CallRecord, type ResourceOf, guardClient } from './local-iam.ts';
 import { permissionsOf } from '../topology/permissions.ts';
 import { SqsEventSource, lambdaContext } from './event-source.ts';
+import { startSchedules } from './scheduler.ts';
 
 export const LOCAL_REGION = 'us-east-1';
 const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -71,6 +72,8 @@ export interface LocalRuntimeOptions {
   allowShortVisibility?: boolean;
   /** Sees every SDK call a handler makes, allowed or not (tests check the topology's access with it). */
   onAwsCall?: (call: CallRecord) => void;
+  /** Fire the topology's schedules (sluice dev); `speed` compresses time (3600: hourly → every second). */
+  schedules?: { speed: number };
   /** Use emulators already running (a `sluice dev` process) instead of starting them. */
   attach?: { s3: string; sqs: string; dynamodb: string };
 }
@@ -242,6 +245,24 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       stops.unshift(async () => {
         await Promise.all(Object.values(eventSources).map((s) => s.stop()));
       });
+    }
+
+    if (options.schedules) {
+      const timers = startSchedules({
+        region: LOCAL_REGION,
+        account: '000000000000',
+        speed: options.schedules.speed,
+        schedules: Object.entries(topology.schedules).filter(([, spec]) => spec.target in scheduled).map(([name, spec]) => ({
+          name,
+          expression: spec.expression,
+          ruleArn: `arn:aws:events:${LOCAL_REGION}:000000000000:rule/${resourceName(stage, name)}`,
+          fire: (event) => scheduled[spec.target as ScheduledFunctionName](event, lambdaContext(resourceName(stage, spec.target), topology.functions[spec.target].timeoutSeconds) as Context),
+        })),
+        onEvent: (message, data) => {
+          if (options.logLevel !== 'SILENT') logStream.write(`${JSON.stringify({ level: 'INFO', service: 'sluice-scheduler', message, ...data })}\n`);
+        },
+      });
+      stops.unshift(() => timers.stop());
     }
 
     return {
