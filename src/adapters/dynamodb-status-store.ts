@@ -335,6 +335,20 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       };
     },
 
+    async *listJobsReceived(from, to) {
+      for await (const item of queryAll({
+        IndexName: 'byKind',
+        KeyConditionExpression: 'kindPk = :k AND kindSk BETWEEN :from AND :to',
+        ExpressionAttributeValues: { ':k': 'JOB', ':from': from, ':to': to },
+      })) {
+        yield itemToJob(item);
+      }
+    },
+
+    async putAlert(alert) {
+      await doc.send(new PutCommand({ TableName: tableName, Item: { pk: `ALERT#${alert.day}`, sk: `${alert.profile}#${alert.gate}`, ...alert } }));
+    },
+
     async leasePending(jobId, groupId, leaseUntil, now) {
       const r = await conditional(() =>
         update({

@@ -29,6 +29,7 @@ Usage:
   sluice invoke FUNCTION --event FILE         FUNCTION: ${Object.keys(topology.functions).join(', ')}
   sluice dev [--json] [--port N] [--dynamodb-port N] [--speed N]   fires the schedules; --speed compresses time
   sluice backfill [--limit N] [--json]      finish pending stages (fast mode, LLM unavailable), oldest first
+  sluice metrics [--day YYYY-MM-DD] [--json]   daily metrics per profile; quality gates raise alerts
   sluice simulate [--port N] [--latency MS] [--rate-429 R] [--rate-5xx R] [--rate-timeout R] [--rate-malformed R] [--seed N]
 
 Common options:
@@ -61,6 +62,8 @@ export async function main(argv: string[]): Promise<number> {
         return await simulateCommand(rest);
       case 'backfill':
         return await backfillCommand(rest);
+      case 'metrics':
+        return await metricsCommand(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -437,6 +440,45 @@ async function backfillCommand(args: string[]): Promise<number> {
         `backfill: ${report.done} groups finished, ${report.stillPending} left pending (LLM unavailable), ${report.skipped} skipped, ${report.errors} errors; results rewritten for ${report.jobsRefreshed.length} job(s)${report.stoppedEarly ? '; stopped early, run again to continue' : ''}\n`,
       );
     }
+    return 0;
+  });
+}
+
+async function metricsCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, { day: { type: 'string' } });
+  const day = (values.day as string | undefined) ?? new Date().toISOString().slice(0, 10);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(Date.parse(`${day}T00:00:00Z`))) throw new UsageError(`--day must be a date (YYYY-MM-DD), not "${day}"`);
+  const { computeMetrics } = await import('../pipeline/metrics.ts');
+  const { GetQueueAttributesCommand } = await import('@aws-sdk/client-sqs');
+  return withStack(values, false, async (rt) => {
+    const report = await computeMetrics(rt.operatorDeps(), {
+      day,
+      pricePer1kPromptTokens: Number(process.env.SLUICE_PRICE_PER_1K_PROMPT_TOKENS ?? 0.00015),
+      dlqDepths: async () => {
+        const out: Record<string, number> = {};
+        for (const [q, names] of Object.entries(rt.names.queues)) {
+          const r = await rt.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: names.dlqUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
+          out[q] = Number(r.Attributes?.ApproximateNumberOfMessages ?? 0);
+        }
+        return out;
+      },
+    });
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(report)}\n`);
+      return 0;
+    }
+    const lines = [`metrics for ${day}`];
+    for (const p of report.profiles) {
+      lines.push(
+        `  ${p.profile}: ${p.jobs} job(s), rows ${p.rows} (accepted ${p.accepted}, rejected ${p.rejected}, duplicates ${p.duplicates}), groups ${p.groups} (decided ${p.decided}, failed ${p.failed}, pending ${p.pending})`,
+        `    coverage ${Object.entries(p.coverage).map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`).join(', ')}`,
+        `    LLM ${p.llm.calls} calls, ${p.llm.promptTokens} prompt tokens, cache hit rate ${(p.llm.cacheHitRate * 100).toFixed(1)}%, est. $${p.llm.estimatedCostUsd}`,
+        `    latency enrich p50 ${p.latencyMs.enrich.p50} ms / p95 ${p.latencyMs.enrich.p95} ms, decide p50 ${p.latencyMs.decide.p50} ms / p95 ${p.latencyMs.decide.p95} ms`,
+      );
+    }
+    lines.push(`  backlog ${report.backlog.size} pending${report.backlog.oldestAgeHours !== null ? `, oldest ${report.backlog.oldestAgeHours} h` : ''}; DLQ ${Object.entries(report.dlq).map(([q, n]) => `${q} ${n}`).join(', ')}`);
+    for (const a of report.alerts) lines.push(`ALERT ${a.message}`);
+    process.stdout.write(`${lines.join('\n')}\n`);
     return 0;
   });
 }

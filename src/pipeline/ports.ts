@@ -98,6 +98,10 @@ export interface StatusStore {
   releasePending(jobId: string, groupId: string, leaseUntil: number): Promise<void>;
   /** Stores a backfilled group's full enrichment and its new decision, if the lease is still ours; clears its pending marks. */
   saveBackfill(jobId: string, groupId: string, enrichment: Enrichment, decision: Decision, leaseUntil: number, at: string): Promise<boolean>;
+  /** Jobs received in [from, to) (ISO times), oldest first, from the byKind index. */
+  listJobsReceived(from: string, to: string): AsyncIterable<Job>;
+  /** Stores an alert raised by a quality gate (one per day, profile and gate; a repeat overwrites it). */
+  putAlert(alert: { day: string; profile: string; gate: string; message: string; at: string } & Record<string, unknown>): Promise<void>;
   /** Sets a terminal job's counts after its results files were rewritten. */
   refreshJobCounts(jobId: string, counts: JobCounts, at: string): Promise<void>;
   completeJob(jobId: string, status: JobStatus, counts: JobCounts, results: JobResults, at: string): Promise<void>;

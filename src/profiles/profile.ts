@@ -85,6 +85,10 @@ const profileFileSchema = z.object({
   }),
   taxonomy: z.string(),
   rules: z.string(),
+  /** Checked by `sluice metrics` and the metrics λ: a gate that does not hold raises an alert. */
+  qualityGates: z
+    .array(z.object({ name: z.string(), metric: z.string(), op: z.enum(['>=', '<=', '<', '>']), value: z.number() }))
+    .default([]),
 });
 
 export type ProfileColumn = z.infer<typeof columnSchema>;
