@@ -29,9 +29,11 @@ import {
   type BucketName,
   type FunctionName,
   type QueueName,
+  ALERT_TOPIC_ENV,
   TABLE_ENV,
   type Topology,
   bucketEnv,
+  dlqUrlEnv,
   queueUrlEnv,
   resourceName,
 } from '../src/topology/topology.ts';
@@ -177,6 +179,12 @@ export class SluiceStack extends Stack {
       if (spec.access.table) environment[TABLE_ENV] = this.table.tableName;
       for (const b of Object.keys(spec.access.buckets ?? {}) as BucketName[]) environment[bucketEnv(b)] = this.buckets[b].bucketName;
       for (const q of spec.access.sendsTo ?? []) environment[queueUrlEnv(q)] = this.queues[q].queue.queueUrl;
+      for (const q of spec.access.readsDlqDepth ?? []) environment[dlqUrlEnv(q)] = this.queues[q].dlq.queueUrl;
+      if (spec.access.publishesAlerts) {
+        environment[ALERT_TOPIC_ENV] = this.alarmTopic.topicArn;
+        // The alert topic is KMS-encrypted: a publisher needs its data key.
+        role.addToPolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [alarmKey.keyArn] }));
+      }
       if (spec.callsLlm) {
         environment.SLUICE_MODEL = config.model;
         environment.OPENAI_SECRET_NAME = config.openAiSecretName;
@@ -296,6 +304,8 @@ export class SluiceStack extends Stack {
     const r = p.resource;
     if (r.kind === 'table') return [r.index ? `${this.table.tableArn}/index/${r.index}` : this.table.tableArn];
     if (r.kind === 'bucket') return [this.buckets[r.name].arnForObjects('*')];
+    if (r.kind === 'dlq') return [this.queues[r.name].dlq.queueArn];
+    if (r.kind === 'alertTopic') return [this.alarmTopic.topicArn];
     return [this.queues[r.name].queue.queueArn];
   }
 

@@ -2,6 +2,7 @@
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { type BackfillReport, runBackfill } from '../pipeline/backfill.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
+import { type Alert, type MetricsReport, computeMetrics } from '../pipeline/metrics.ts';
 
 export type ScheduledHandler = (event: ScheduledEvent, context: Context) => Promise<unknown>;
 
@@ -14,6 +15,29 @@ export function createBackfillHandler(deps: PipelineDeps, limit = Number(process
     const remaining = context.getRemainingTimeInMillis();
     const report = await runBackfill(deps, { limit, deadline: Date.now() + Math.max(remaining - MARGIN_MS, remaining / 2) });
     deps.logger.info('scheduled backfill', { scheduledAt: event.time, ...report, jobsRefreshed: report.jobsRefreshed.length });
+    return report;
+  };
+}
+
+export interface AlertSink {
+  publish(alert: Alert): Promise<void>;
+}
+
+/**
+ * metrics λ: the previous day's metrics (the day before the schedule's time); each alert is stored by
+ * `computeMetrics` and published to the alert sink (SNS deployed).
+ */
+export function createMetricsHandler(deps: PipelineDeps, o: { dlqDepths: () => Promise<Record<string, number>>; alerts: AlertSink; pricePer1kPromptTokens?: number }) {
+  return async (event: ScheduledEvent, _context: Context): Promise<MetricsReport> => {
+    const at = new Date(event.time);
+    const day = new Date(at.getTime() - 86_400_000).toISOString().slice(0, 10);
+    const report = await computeMetrics(deps, {
+      day,
+      now: at,
+      dlqDepths: o.dlqDepths,
+      pricePer1kPromptTokens: o.pricePer1kPromptTokens ?? Number(process.env.SLUICE_PRICE_PER_1K_PROMPT_TOKENS || 0.00015),
+    });
+    for (const alert of report.alerts) await o.alerts.publish(alert);
     return report;
   };
 }

@@ -25,7 +25,7 @@ import { type LlmSettings, buildProvider } from '../llm/llm-config.ts';
 import { type Job, TERMINAL_STATUSES } from '../domain/job.ts';
 import { encodeS3Key } from '../domain/s3-event.ts';
 import { type SqsHandler, createDecideHandler, createEnrichHandler, createIngestHandler } from '../lambda/sqs-steps.ts';
-import { type ScheduledHandler, createBackfillHandler } from '../lambda/scheduled.ts';
+import { type ScheduledHandler, createBackfillHandler, createMetricsHandler } from '../lambda/scheduled.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
 import type { StatusStore } from '../pipeline/ports.ts';
 import {
@@ -41,7 +41,7 @@ import {
 } from '../topology/topology.ts';
 import { type S3Upload, startEmulators } from './emulators.ts';
 import { type CallRecord, type ResourceOf, guardClient } from './local-iam.ts';
-import { permissionsOf } from '../topology/permissions.ts';
+import { type Resource, permissionsOf } from '../topology/permissions.ts';
 import { SqsEventSource, lambdaContext } from './event-source.ts';
 import { startSchedules } from './scheduler.ts';
 
@@ -194,8 +194,22 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       enrich: wrap('enrich', createEnrichHandler(deps('enrich'), topology)),
       decide: wrap('decide', createDecideHandler(deps('decide'), topology)),
     };
+    const metricsDeps = deps('metrics');
+    const metricsSqs = functionClients.at(-1)!.sqs; // the metrics function's own (guarded) SQS client
     const scheduled: Record<ScheduledFunctionName, ScheduledHandler> = {
       backfill: createBackfillHandler(deps('backfill')),
+      metrics: createMetricsHandler(metricsDeps, {
+        async dlqDepths() {
+          const out: Record<string, number> = {};
+          for (const q of topology.functions.metrics.access.readsDlqDepth ?? []) {
+            const r = await metricsSqs.send(new GetQueueAttributesCommand({ QueueUrl: queues[q].dlqUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
+            out[q] = Number(r.Attributes?.ApproximateNumberOfMessages ?? 0);
+          }
+          return out;
+        },
+        // No SNS locally: alerts are stored (computeMetrics) and logged here.
+        alerts: { publish: async (alert) => metricsDeps.logger.warn('quality gate alert', { profile: alert.profile, gate: alert.gate, value: alert.value, threshold: alert.threshold }) },
+      }),
     };
 
     // S3 → SQS notifications for the drop prefix, as the deployed bucket sends them.
@@ -313,7 +327,12 @@ function errorText(err: unknown): string {
 /** Maps an SDK call's input to the topology resource it touches. */
 function resourceResolver(names: LocalNames): ResourceOf {
   const bucketOf = new Map(Object.entries(names.buckets).map(([logical, name]) => [name, logical as BucketName]));
-  const queueOf = new Map(Object.entries(names.queues).map(([logical, q]) => [q.url, logical as QueueName]));
+  const queueOf = new Map<string, Resource>(
+    Object.entries(names.queues).flatMap(([logical, q]): Array<[string, Resource]> => [
+      [q.url, { kind: 'queue', name: logical as QueueName }],
+      [q.dlqUrl, { kind: 'dlq', name: logical as QueueName }],
+    ]),
+  );
   return (service, input) => {
     if (service === 'dynamodb') {
       const tables = input.RequestItems ? Object.keys(input.RequestItems as object) : [input.TableName];
@@ -324,8 +343,7 @@ function resourceResolver(names: LocalNames): ResourceOf {
       const bucket = bucketOf.get(String(input.Bucket));
       return bucket && { kind: 'bucket', name: bucket };
     }
-    const queue = queueOf.get(String(input.QueueUrl));
-    return queue && { kind: 'queue', name: queue };
+    return queueOf.get(String(input.QueueUrl));
   };
 }
 

@@ -5,7 +5,12 @@
  */
 import type { BucketName, FunctionAccess, QueueName } from './topology.ts';
 
-export type Resource = { kind: 'table'; index?: string } | { kind: 'bucket'; name: BucketName } | { kind: 'queue'; name: QueueName };
+export type Resource =
+  | { kind: 'table'; index?: string }
+  | { kind: 'bucket'; name: BucketName }
+  | { kind: 'queue'; name: QueueName }
+  | { kind: 'dlq'; name: QueueName }
+  | { kind: 'alertTopic' };
 
 export interface Permission {
   /** IAM action, e.g. `dynamodb:UpdateItem`. */
@@ -24,6 +29,8 @@ export function permissionsOf(access: FunctionAccess): Permission[] {
     for (const a of actions) out.push({ action: `s3:${a}`, resource: { kind: 'bucket', name: bucket } });
   }
   for (const q of access.sendsTo ?? []) out.push({ action: 'sqs:SendMessage', resource: { kind: 'queue', name: q } });
+  for (const q of access.readsDlqDepth ?? []) out.push({ action: 'sqs:GetQueueAttributes', resource: { kind: 'dlq', name: q } });
+  if (access.publishesAlerts) out.push({ action: 'sns:Publish', resource: { kind: 'alertTopic' } });
   return out;
 }
 
@@ -38,7 +45,7 @@ const ACTION_OF_OPERATION: Record<string, string> = {
 };
 
 /** The IAM action an SDK command needs, e.g. (`s3`, `UploadPartCommand`) → `s3:PutObject`. */
-export function iamActionOf(service: 'dynamodb' | 's3' | 'sqs', commandName: string): string {
+export function iamActionOf(service: 'dynamodb' | 's3' | 'sqs' | 'sns', commandName: string): string {
   const op = `${service}:${commandName.replace(/Command$/, '')}`;
   return ACTION_OF_OPERATION[op] ?? op;
 }
@@ -49,11 +56,12 @@ export function allows(permissions: Permission[], action: string, resource: Reso
       p.action === action &&
       p.resource.kind === resource.kind &&
       (p.resource.kind !== 'table' || p.resource.index === (resource as { index?: string }).index) &&
-      (p.resource.kind === 'table' || p.resource.name === (resource as { name: string }).name),
+      (!('name' in p.resource) || p.resource.name === (resource as { name: string }).name),
   );
 }
 
 export function describeResource(r: Resource): string {
   if (r.kind === 'table') return r.index ? `table index ${r.index}` : 'table';
+  if (r.kind === 'alertTopic') return 'alert topic';
   return `${r.kind} ${r.name}`;
 }

@@ -18,6 +18,10 @@ export interface FunctionAccess {
   table?: { actions: TableAction[]; indexes?: string[] };
   buckets?: Partial<Record<BucketName, ObjectAction[]>>;
   sendsTo?: QueueName[];
+  /** Reads the depth of these queues' DLQs (GetQueueAttributes). */
+  readsDlqDepth?: QueueName[];
+  /** Publishes alerts to the stage's alert topic (SNS). */
+  publishesAlerts?: boolean;
 }
 
 export interface FunctionSpec {
@@ -68,7 +72,7 @@ export interface StateMachineSpec {
 /** Functions an SQS event source invokes. */
 export type QueueFunctionName = 'ingest' | 'enrich' | 'decide';
 /** Functions an EventBridge schedule invokes. */
-export type ScheduledFunctionName = 'backfill';
+export type ScheduledFunctionName = 'backfill' | 'metrics';
 export type FunctionName = QueueFunctionName | ScheduledFunctionName;
 export type QueueName = 'ingest' | 'enrich' | 'decide';
 export type BucketName = 'drop' | 'results';
@@ -140,6 +144,19 @@ export const topology: Topology = {
       callsLlm: true,
       description: 'Finishes pending enrichment stages oldest first (fast mode, LLM unavailable), re-decides, rewrites results',
     },
+    metrics: {
+      entry: 'functions/metrics/handler.ts',
+      handlerExport: 'handler',
+      timeoutSeconds: 300,
+      memoryMb: 512,
+      // Jobs of the day (byKind), the backlog (pending), each job's groups; alerts are stored and published.
+      access: {
+        table: { actions: ['Query', 'PutItem'], indexes: ['byKind', 'pending'] },
+        readsDlqDepth: ['ingest', 'enrich', 'decide'],
+        publishesAlerts: true,
+      },
+      description: "Daily metrics per profile (counts, coverage, backlog, DLQs, LLM use, latencies) and the profiles' quality gates",
+    },
   },
   queues: {
     ingest: { visibilityTimeoutSeconds: 1800, maxReceiveCount: 3, retentionDays: 4, dlqRetentionDays: 14 },
@@ -161,9 +178,10 @@ export const topology: Topology = {
     },
   },
   dropPrefix: 'incoming/',
-  // Topics and metrics schedules and the scoring state machine are not built yet (issues 6 and 7).
+  // The topics schedule and the scoring state machine are not built yet (issues 6 and 7).
   schedules: {
     backfill: { expression: 'rate(1 hour)', target: 'backfill' },
+    metrics: { expression: 'rate(1 day)', target: 'metrics' },
   },
   stateMachines: {},
 };
@@ -177,6 +195,13 @@ export function resourceName(stage: string, logical: string): string {
 export function queueUrlEnv(queue: QueueName): string {
   return `QUEUE_URL_${queue.toUpperCase()}`;
 }
+
+/** The environment variable through which a function learns a DLQ's URL. */
+export function dlqUrlEnv(queue: QueueName): string {
+  return `DLQ_URL_${queue.toUpperCase()}`;
+}
+
+export const ALERT_TOPIC_ENV = 'ALERT_TOPIC_ARN';
 
 /** The environment variable through which a function learns a bucket's name. */
 export function bucketEnv(bucket: BucketName): string {

@@ -9,8 +9,7 @@ import { type Simulator, startSimulator } from '../../src/llm/simulator.ts';
 import { runBackfill } from '../../src/pipeline/backfill.ts';
 import type { CallRecord } from '../../src/local/local-iam.ts';
 import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts';
-import { describeResource, permissionsOf } from '../../src/topology/permissions.ts';
-import { topology } from '../../src/topology/topology.ts';
+import { grantCheck } from '../helpers/factories.ts';
 import { generateClaims, toCsv } from '../../scripts/lib/claims-generator.ts';
 
 let sim: Simulator;
@@ -121,11 +120,6 @@ describe('the scheduled backfill λ', () => {
     expect(report).toMatchObject({ done: job.counts.pending, stoppedEarly: false });
     expect((await rt.store.getJob(job.jobId))!.counts.pending).toBe(0);
 
-    const mine = calls.filter((c) => c.fn === 'backfill');
-    expect(mine.filter((c) => !c.allowed)).toEqual([]);
-    const key = (c: { action: string; resource: Parameters<typeof describeResource>[0] }) => `${c.action} on ${describeResource(c.resource)}`;
-    const used = new Set(mine.map(key));
-    const granted = permissionsOf(topology.functions.backfill.access).filter((p) => p.action !== 's3:AbortMultipartUpload').map(key);
-    expect(granted.filter((g) => !used.has(g))).toEqual([]);
+    expect(grantCheck(calls, 'backfill', ['s3:AbortMultipartUpload'])).toEqual({ denied: [], unused: [] });
   });
 });

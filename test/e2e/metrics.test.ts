@@ -6,11 +6,14 @@ import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Job, jobIdFor } from '../../src/domain/job.ts';
 import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts';
-import { computeMetrics } from '../../src/pipeline/metrics.ts';
+import type { CallRecord } from '../../src/local/local-iam.ts';
+import { type MetricsReport, computeMetrics } from '../../src/pipeline/metrics.ts';
+import { grantCheck } from '../helpers/factories.ts';
 import { generateClaims, toCsv } from '../../scripts/lib/claims-generator.ts';
 
 let rt: LocalRuntime;
 const jobs: Job[] = [];
+const calls: CallRecord[] = [];
 const day = () => new Date().toISOString().slice(0, 10);
 
 async function drop(key: string, body: Buffer | string, mode: 'fast' | 'full'): Promise<Job> {
@@ -21,7 +24,7 @@ async function drop(key: string, body: Buffer | string, mode: 'fast' | 'full'): 
 const metrics = (now?: Date) => computeMetrics(rt.operatorDeps(), { day: day(), pricePer1kPromptTokens: 0.00015, dlqDepths: async () => ({ enrich: 0 }), now });
 
 beforeAll(async () => {
-  rt = await startLocalRuntime({ logLevel: 'SILENT' });
+  rt = await startLocalRuntime({ logLevel: 'SILENT', onAwsCall: (c) => calls.push(c) });
   jobs.push(await drop('incoming/claims/sample.csv', readFileSync('samples/claims-notes.csv'), 'full'));
   const { header, rows } = generateClaims({ seed: 61, claims: 20, notesPerClaim: 2, longNoteShare: 0, invalidRows: 2, duplicateRows: 1, conflictRows: 0 });
   jobs.push(await drop('incoming/claims/fast.csv', toCsv(header, rows), 'fast'));
@@ -57,5 +60,23 @@ describe('sluice metrics', () => {
       new GetCommand({ TableName: rt.names.table, Key: { pk: `ALERT#${day()}`, sk: 'claims#backlog-age' } }),
     );
     expect(stored.Item).toMatchObject({ gate: 'backlog-age', metric: 'backlog.oldestAgeHours', threshold: 24 });
+  });
+});
+
+describe('the daily metrics λ', () => {
+  it('reports the day before its schedule time, alerts on an old backlog, and calls exactly what its access grants', async () => {
+    const event = JSON.parse(readFileSync('events/metrics-scheduled.json', 'utf8'));
+    const midnight = Date.parse(`${day()}T00:00:00Z`);
+    // Fired just after tonight's midnight: today's metrics, equal to what `sluice metrics` gives now.
+    const today = (await rt.invokeScheduled('metrics', { ...event, time: new Date(midnight + 86_400_000 + 60_000).toISOString() })) as MetricsReport;
+    expect(today.day).toBe(day());
+    expect(today.profiles.find((p) => p.profile === 'claims')!.rows).toBe(jobs[0]!.counts.rows + jobs[1]!.counts.rows);
+    expect(today.dlq).toEqual({ ingest: 0, enrich: 0, decide: 0 });
+    // Fired three days on: the fast job's pending summaries are now more than 24 h old.
+    const later = (await rt.invokeScheduled('metrics', { ...event, time: new Date(midnight + 3 * 86_400_000).toISOString() })) as MetricsReport;
+    expect(later.alerts.map((a) => a.gate)).toEqual(['backlog-age']);
+
+    // sns:Publish: there is no SNS locally; alerts are stored and logged here, published to the alert topic deployed.
+    expect(grantCheck(calls, 'metrics', ['sns:Publish'])).toEqual({ denied: [], unused: [] });
   });
 });

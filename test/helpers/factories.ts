@@ -1,6 +1,9 @@
 /** Small factories for test inputs: rows, notes, SQS records and S3 notifications. */
 import { Readable } from 'node:stream';
 import type { SQSRecord } from 'aws-lambda';
+import type { CallRecord } from '../../src/local/local-iam.ts';
+import { describeResource, permissionsOf } from '../../src/topology/permissions.ts';
+import { type FunctionName, topology } from '../../src/topology/topology.ts';
 import type { GroupNote } from '../../src/domain/enrich/enrich-group.ts';
 import { type RawRow, readRows } from '../../src/domain/records/read-rows.ts';
 
@@ -46,4 +49,21 @@ export async function thrown(fn: () => Promise<unknown>): Promise<Error> {
     return err as Error;
   }
   throw new Error('expected an error');
+}
+
+/**
+ * Local IAM over a run: the calls a function made that were denied, and the permissions its topology access
+ * grants that it never used (`except`: actions a run cannot exercise, with the reason at the call site).
+ */
+export function grantCheck(calls: CallRecord[], fn: FunctionName, except: string[] = []): { denied: string[]; unused: string[] } {
+  const key = (c: { action: string; resource: Parameters<typeof describeResource>[0] }) => `${c.action} on ${describeResource(c.resource)}`;
+  const mine = calls.filter((c) => c.fn === fn);
+  const used = new Set(mine.map(key));
+  return {
+    denied: mine.filter((c) => !c.allowed).map(key),
+    unused: permissionsOf(topology.functions[fn].access)
+      .filter((p) => !except.includes(p.action))
+      .map(key)
+      .filter((g) => !used.has(g)),
+  };
 }
