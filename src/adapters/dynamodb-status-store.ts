@@ -20,7 +20,7 @@ import {
 import type { Decision } from '../domain/decide/decide-group.ts';
 import type { Enrichment, GroupNote, Mode } from '../domain/enrich/enrich-group.ts';
 import { COUNT_NAMES, GroupStatus, type Job, type JobCounts, type JobResults, JobStatus, emptyCounts } from '../domain/job.ts';
-import type { GroupItem, StatusStore, TransitionResult } from '../pipeline/ports.ts';
+import type { GroupItem, StatusStore, TopicRunRecord, TransitionResult } from '../pipeline/ports.ts';
 
 const JOB_SK = '#JOB';
 const jobPk = (jobId: string) => `JOB#${jobId}`;
@@ -343,6 +343,18 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       })) {
         yield itemToJob(item);
       }
+    },
+
+    async latestTopicRun(profile) {
+      const r = await doc.send(new GetCommand({ TableName: tableName, Key: { pk: `TOPICS#${profile}`, sk: '#LATEST' }, ConsistentRead: true }));
+      if (!r.Item) return undefined;
+      const { pk: _pk, sk: _sk, ...run } = r.Item;
+      return run as TopicRunRecord;
+    },
+
+    async putTopicRun(run) {
+      await doc.send(new PutCommand({ TableName: tableName, Item: { pk: `TOPICS#${run.profile}`, sk: `RUN#${run.at}`, ...run } }));
+      if (!run.skipped) await doc.send(new PutCommand({ TableName: tableName, Item: { pk: `TOPICS#${run.profile}`, sk: '#LATEST', ...run } }));
     },
 
     async putAlert(alert) {

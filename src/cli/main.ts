@@ -29,6 +29,7 @@ Usage:
   sluice invoke FUNCTION --event FILE         FUNCTION: ${Object.keys(topology.functions).join(', ')}
   sluice dev [--json] [--port N] [--dynamodb-port N] [--speed N]   fires the schedules; --speed compresses time
   sluice backfill [--limit N] [--json]      finish pending stages (fast mode, LLM unavailable), oldest first
+  sluice topics [--profile P] [--force] [--json]   topic discovery over the enriched summaries
   sluice metrics [--day YYYY-MM-DD] [--json]   daily metrics per profile; quality gates raise alerts
   sluice simulate [--port N] [--latency MS] [--rate-429 R] [--rate-5xx R] [--rate-timeout R] [--rate-malformed R] [--seed N]
 
@@ -64,6 +65,8 @@ export async function main(argv: string[]): Promise<number> {
         return await backfillCommand(rest);
       case 'metrics':
         return await metricsCommand(rest);
+      case 'topics':
+        return await topicsCommand(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -304,7 +307,7 @@ async function invokeCommand(args: string[]): Promise<number> {
   } catch (err) {
     throw new InputError(`${eventFile}: not JSON (${(err as Error).message})`);
   }
-  if (fn === 'backfill' || fn === 'metrics') {
+  if (fn === 'backfill' || fn === 'metrics' || fn === 'topics') {
     const scheduled = event as ScheduledEvent;
     if (scheduled['detail-type'] !== 'Scheduled Event') throw new InputError(`${eventFile}: not an EventBridge Scheduled Event (detail-type)`);
     return withStack({ ...values, verbose: true }, false, async (rt) => {
@@ -479,6 +482,28 @@ async function metricsCommand(args: string[]): Promise<number> {
     lines.push(`  backlog ${report.backlog.size} pending${report.backlog.oldestAgeHours !== null ? `, oldest ${report.backlog.oldestAgeHours} h` : ''}; DLQ ${Object.entries(report.dlq).map(([q, n]) => `${q} ${n}`).join(', ')}`);
     for (const a of report.alerts) lines.push(`ALERT ${a.message}`);
     process.stdout.write(`${lines.join('\n')}\n`);
+    return 0;
+  });
+}
+
+async function topicsCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, { profile: { type: 'string' }, force: { type: 'boolean' } });
+  const name = (values.profile as string | undefined) ?? 'claims';
+  try {
+    loadProfile(name);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { runTopics } = await import('../pipeline/topics.ts');
+  return withStack(values, false, async (rt) => {
+    const run = await runTopics(rt.operatorDeps(), { profile: name, force: Boolean(values.force) });
+    if (values.json) process.stdout.write(`${JSON.stringify(run)}\n`);
+    else if (run.skipped) process.stdout.write(`topics: skipped — ${run.reason} (--force runs anyway)\n`);
+    else {
+      const lines = [`topics for ${name}: ${run.records} groups, ${run.topics!.length} topics (assignments: s3://${rt.names.buckets.results}/${run.detail})`];
+      for (const t of run.topics!) lines.push(`  ${String(t.id).padStart(2)}  ${String(t.size).padStart(5)}  coherence ${t.coherence.toFixed(3)}  ${t.terms.join(', ')}`);
+      process.stdout.write(`${lines.join('\n')}\n`);
+    }
     return 0;
   });
 }

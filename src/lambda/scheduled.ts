@@ -3,6 +3,9 @@ import type { Context, ScheduledEvent } from 'aws-lambda';
 import { type BackfillReport, runBackfill } from '../pipeline/backfill.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
 import { type Alert, type MetricsReport, computeMetrics } from '../pipeline/metrics.ts';
+import type { TopicRunRecord } from '../pipeline/ports.ts';
+import { runTopics } from '../pipeline/topics.ts';
+import { listProfiles } from '../profiles/profile.ts';
 
 export type ScheduledHandler = (event: ScheduledEvent, context: Context) => Promise<unknown>;
 
@@ -39,5 +42,14 @@ export function createMetricsHandler(deps: PipelineDeps, o: { dlqDepths: () => P
     });
     for (const alert of report.alerts) await o.alerts.publish(alert);
     return report;
+  };
+}
+
+/** topics λ: a topic run for every profile (each skips, with its reason, below its threshold). */
+export function createTopicsHandler(deps: PipelineDeps) {
+  return async (_event: ScheduledEvent, _context: Context): Promise<TopicRunRecord[]> => {
+    const runs: TopicRunRecord[] = [];
+    for (const profile of listProfiles()) runs.push(await runTopics(deps, { profile }));
+    return runs;
   };
 }

@@ -25,7 +25,7 @@ import { type LlmSettings, buildProvider } from '../llm/llm-config.ts';
 import { type Job, TERMINAL_STATUSES } from '../domain/job.ts';
 import { encodeS3Key } from '../domain/s3-event.ts';
 import { type SqsHandler, createDecideHandler, createEnrichHandler, createIngestHandler } from '../lambda/sqs-steps.ts';
-import { type ScheduledHandler, createBackfillHandler, createMetricsHandler } from '../lambda/scheduled.ts';
+import { type ScheduledHandler, createBackfillHandler, createMetricsHandler, createTopicsHandler } from '../lambda/scheduled.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
 import type { StatusStore } from '../pipeline/ports.ts';
 import {
@@ -198,6 +198,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const metricsSqs = functionClients.at(-1)!.sqs; // the metrics function's own (guarded) SQS client
     const scheduled: Record<ScheduledFunctionName, ScheduledHandler> = {
       backfill: createBackfillHandler(deps('backfill')),
+      topics: createTopicsHandler(deps('topics')),
       metrics: createMetricsHandler(metricsDeps, {
         async dlqDepths() {
           const out: Record<string, number> = {};

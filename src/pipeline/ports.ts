@@ -47,6 +47,17 @@ export interface GroupItem {
   updatedAt: string;
 }
 
+export interface TopicRunRecord {
+  profile: string;
+  at: string;
+  skipped: boolean;
+  reason?: string;
+  records: number;
+  topics?: Array<{ id: number; label: string; terms: string[]; size: number; coherence: number }>;
+  /** S3 key of the per-record assignments (JSONL). */
+  detail?: string;
+}
+
 export interface PendingItem {
   jobId: string;
   groupId: string;
@@ -102,6 +113,10 @@ export interface StatusStore {
   listJobsReceived(from: string, to: string): AsyncIterable<Job>;
   /** Stores an alert raised by a quality gate (one per day, profile and gate; a repeat overwrites it). */
   putAlert(alert: { day: string; profile: string; gate: string; message: string; at: string } & Record<string, unknown>): Promise<void>;
+  /** The latest topic run of a profile that was not skipped. */
+  latestTopicRun(profile: string): Promise<TopicRunRecord | undefined>;
+  /** Stores a topic run (or a skipped one, with its reason); a completed run becomes the latest. */
+  putTopicRun(run: TopicRunRecord): Promise<void>;
   /** Sets a terminal job's counts after its results files were rewritten. */
   refreshJobCounts(jobId: string, counts: JobCounts, at: string): Promise<void>;
   completeJob(jobId: string, status: JobStatus, counts: JobCounts, results: JobResults, at: string): Promise<void>;

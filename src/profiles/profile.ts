@@ -85,6 +85,10 @@ const profileFileSchema = z.object({
   }),
   taxonomy: z.string(),
   rules: z.string(),
+  /** Topic discovery: runs once at least `minRecords` groups were enriched since the last run. */
+  topics: z
+    .object({ minRecords: z.number().int().min(1).default(1000), k: z.number().int().min(2).default(7), topTerms: z.number().int().min(3).default(6), seed: z.number().int().default(42) })
+    .default({ minRecords: 1000, k: 7, topTerms: 6, seed: 42 }),
   /** Checked by `sluice metrics` and the metrics λ: a gate that does not hold raises an alert. */
   qualityGates: z
     .array(z.object({ name: z.string(), metric: z.string(), op: z.enum(['>=', '<=', '<', '>']), value: z.number() }))

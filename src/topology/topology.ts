@@ -72,7 +72,7 @@ export interface StateMachineSpec {
 /** Functions an SQS event source invokes. */
 export type QueueFunctionName = 'ingest' | 'enrich' | 'decide';
 /** Functions an EventBridge schedule invokes. */
-export type ScheduledFunctionName = 'backfill' | 'metrics';
+export type ScheduledFunctionName = 'backfill' | 'metrics' | 'topics';
 export type FunctionName = QueueFunctionName | ScheduledFunctionName;
 export type QueueName = 'ingest' | 'enrich' | 'decide';
 export type BucketName = 'drop' | 'results';
@@ -157,6 +157,18 @@ export const topology: Topology = {
       },
       description: "Daily metrics per profile (counts, coverage, backlog, DLQs, LLM use, latencies) and the profiles' quality gates",
     },
+    topics: {
+      entry: 'functions/topics/handler.ts',
+      handlerExport: 'handler',
+      timeoutSeconds: 900,
+      memoryMb: 2048,
+      // Jobs since the last run (byKind), their groups, the run items; the assignments go to S3.
+      access: {
+        table: { actions: ['GetItem', 'PutItem', 'Query'], indexes: ['byKind'] },
+        buckets: { results: ['PutObject', 'AbortMultipartUpload'] },
+      },
+      description: 'Weekly topic discovery over the enriched summaries (TF-IDF + k-means), when enough are new',
+    },
   },
   queues: {
     ingest: { visibilityTimeoutSeconds: 1800, maxReceiveCount: 3, retentionDays: 4, dlqRetentionDays: 14 },
@@ -178,10 +190,11 @@ export const topology: Topology = {
     },
   },
   dropPrefix: 'incoming/',
-  // The topics schedule and the scoring state machine are not built yet (issues 6 and 7).
+  // The scoring state machine is not built yet (issue 7).
   schedules: {
     backfill: { expression: 'rate(1 hour)', target: 'backfill' },
     metrics: { expression: 'rate(1 day)', target: 'metrics' },
+    topics: { expression: 'rate(7 days)', target: 'topics' },
   },
   stateMachines: {},
 };
