@@ -9,6 +9,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { createStatusStore } from '../adapters/dynamodb-status-store.ts';
 import { createObjectStore } from '../adapters/s3-object-store.ts';
 import { createWorkQueue } from '../adapters/sqs-work-queue.ts';
+import { emfMetrics } from '../adapters/emf-metrics.ts';
 import type { EnrichmentProvider } from '../domain/enrich/enrich-group.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
 import { TABLE_ENV, bucketEnv, queueUrlEnv, topology } from '../topology/topology.ts';
@@ -43,5 +44,6 @@ export function depsFromEnv(service: string, provider: EnrichmentProvider = noPr
     defaultMode: process.env.SLUICE_DEFAULT_MODE === 'fast' ? 'fast' : 'full',
     logger: new Logger({ serviceName: `sluice-${service}` }),
     now: () => new Date(),
+    metrics: emfMetrics(`sluice-${service}`),
   };
 }

@@ -18,6 +18,9 @@ export function createBackfillHandler(deps: PipelineDeps, limit = Number(process
     const remaining = context.getRemainingTimeInMillis();
     const report = await runBackfill(deps, { limit, deadline: Date.now() + Math.max(remaining - MARGIN_MS, remaining / 2) });
     deps.logger.info('scheduled backfill', { scheduledAt: event.time, ...report, jobsRefreshed: report.jobsRefreshed.length });
+    deps.metrics?.add('GroupsBackfilled', report.done);
+    deps.metrics?.add('GroupsStillPending', report.stillPending);
+    deps.metrics?.flush();
     return report;
   };
 }
@@ -41,6 +44,9 @@ export function createMetricsHandler(deps: PipelineDeps, o: { dlqDepths: () => P
       pricePer1kPromptTokens: o.pricePer1kPromptTokens ?? Number(process.env.SLUICE_PRICE_PER_1K_PROMPT_TOKENS || 0.00015),
     });
     for (const alert of report.alerts) await o.alerts.publish(alert);
+    deps.metrics?.add('QualityAlerts', report.alerts.length);
+    deps.metrics?.add('BacklogSize', report.backlog.size);
+    deps.metrics?.flush();
     return report;
   };
 }

@@ -20,15 +20,23 @@ function isLastAttempt(record: SQSRecord, fn: FunctionName, topology: Topology):
   return Number(record.attributes?.ApproximateReceiveCount ?? '1') >= max;
 }
 
-function batchHandler(recordHandler: (record: SQSRecord) => Promise<unknown>): SqsHandler {
+function batchHandler(deps: PipelineDeps, recordHandler: (record: SQSRecord) => Promise<unknown>): SqsHandler {
   // A processor per invocation: it holds the batch's state, and the local runtime (like a handler reused
   // by any host that runs invocations concurrently) would otherwise mix the failures of parallel batches.
-  return (event, context) => processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), { context });
+  return async (event, context) => {
+    try {
+      const response = await processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), { context });
+      deps.metrics?.add('BatchItemFailures', response.batchItemFailures.length);
+      return response;
+    } finally {
+      deps.metrics?.flush();
+    }
+  };
 }
 
 /** ingest λ: one S3 notification per message, possibly with several records. */
 export function createIngestHandler(deps: PipelineDeps, topology: Topology = defaultTopology): SqsHandler {
-  return batchHandler(async (record) => {
+  return batchHandler(deps, async (record) => {
     const { created, ignored } = parseS3Notification(record.body);
     if (ignored.length) deps.logger.info('S3 events ignored', { events: ignored });
     const outcomes: IngestOutcome[] = [];
@@ -49,7 +57,7 @@ export function createIngestHandler(deps: PipelineDeps, topology: Topology = def
 
 function groupStepHandler(deps: PipelineDeps, fn: 'enrich' | 'decide', topology: Topology): SqsHandler {
   const step = fn === 'enrich' ? enrichStep : decideStep;
-  return batchHandler(async (record) => {
+  return batchHandler(deps, async (record) => {
     const ref = groupRefSchema.parse(JSON.parse(record.body));
     try {
       return await step(deps, ref);

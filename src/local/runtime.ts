@@ -20,6 +20,7 @@ import type { Context, SQSBatchResponse, SQSEvent, ScheduledEvent } from 'aws-la
 import { createStatusStore } from '../adapters/dynamodb-status-store.ts';
 import { createObjectStore } from '../adapters/s3-object-store.ts';
 import { createWorkQueue } from '../adapters/sqs-work-queue.ts';
+import { emfMetrics } from '../adapters/emf-metrics.ts';
 import type { EnrichmentProvider, Mode } from '../domain/enrich/enrich-group.ts';
 import { type LlmSettings, buildProvider } from '../llm/llm-config.ts';
 import { type Job, TERMINAL_STATUSES } from '../domain/job.ts';
@@ -178,6 +179,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       defaultMode: options.defaultMode ?? 'full',
       logger: streamLogger(`sluice-${service}`, logStream, options.logLevel ?? 'INFO'),
       now: () => new Date(),
+      // EMF lines go with the logs (and nowhere when the logs are silenced).
+      metrics: options.logLevel === 'SILENT' ? undefined : emfMetrics(`sluice-${service}`, logStream),
     });
     const deps = (fn: FunctionName): PipelineDeps => {
       const own = localClients(emulators.endpoints);

@@ -9,6 +9,13 @@ export interface StepLogger {
   error(message: string, ...attributes: Array<Record<string, unknown>>): void;
 }
 
+/** Where the steps count what they did (EMF through Powertools Metrics); optional. */
+export interface MetricsSink {
+  add(name: string, value: number, unit?: 'Count' | 'Milliseconds'): void;
+  /** Publishes what was added since the last flush (once per invocation). */
+  flush(): void;
+}
+
 export interface PipelineDeps {
   store: StatusStore;
   objects: ObjectStore;
@@ -20,4 +27,5 @@ export interface PipelineDeps {
   defaultMode: Mode;
   logger: StepLogger;
   now: () => Date;
+  metrics?: MetricsSink;
 }

@@ -110,6 +110,10 @@ export async function ingestObject(deps: PipelineDeps, ref: ObjectRef): Promise<
   await deps.enrichQueue.sendAll(refs);
   const after = await deps.store.finishIngest(jobId, deps.now().toISOString());
   deps.logger.info('ingest finished', { jobId, ...counts.totals, groups: counts.groups.size });
+  deps.metrics?.add('RowsRead', counts.totals.rows);
+  deps.metrics?.add('RowsRejected', counts.totals.rejected);
+  deps.metrics?.add('RowsDuplicate', counts.totals.duplicates);
+  deps.metrics?.add('GroupsFannedOut', counts.groups.size);
   await maybeFinalize(deps, after);
   return { kind: 'ingested', jobId, groups: counts.groups.size, rows: counts.totals.rows };
 }

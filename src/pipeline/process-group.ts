@@ -36,6 +36,14 @@ export async function enrichStep(deps: PipelineDeps, ref: GroupRef): Promise<'en
     await deps.store.addToCounts(ref.jobId, { enriched: 1, pending });
   }
   await deps.decideQueue.sendAll([ref]);
+  if (saved === 'applied') {
+    deps.metrics?.add('GroupsEnriched', 1);
+    deps.metrics?.add('EnrichMs', Date.now() - started, 'Milliseconds');
+    deps.metrics?.add('LlmCalls', enrichment.usage?.calls ?? 0);
+    deps.metrics?.add('PromptTokens', enrichment.usage?.promptTokens ?? 0);
+    deps.metrics?.add('LlmCacheHits', enrichment.usage?.cached ? 1 : 0);
+    deps.metrics?.add('GroupsDeferred', enrichment.deferred ? 1 : 0);
+  }
   deps.logger.info('group enriched', { jobId: ref.jobId, groupId: ref.groupId, notes: notes.length, ms: Date.now() - started });
   return 'enriched';
 }
@@ -55,6 +63,7 @@ export async function decideStep(deps: PipelineDeps, ref: GroupRef): Promise<'de
   const saved = await deps.store.saveDecision(ref.jobId, ref.groupId, decision, deps.now().toISOString());
   if (saved !== 'applied') return 'skipped';
   const job = await deps.store.addToCounts(ref.jobId, { decided: 1 });
+  deps.metrics?.add('GroupsDecided', 1);
   deps.logger.info('group decided', { jobId: ref.jobId, groupId: ref.groupId, outcome: decision.outcome, rule: decision.rule });
   await maybeFinalize(deps, job);
   return 'decided';
@@ -81,5 +90,6 @@ export async function recordStepFailure(
   deps.logger.error('group failed after its last attempt', { jobId: ref.jobId, groupId: ref.groupId, stage });
   if (applied !== 'applied') return;
   const job = await deps.store.addToCounts(ref.jobId, { failed: 1 });
+  deps.metrics?.add('GroupsFailed', 1);
   await maybeFinalize(deps, job);
 }

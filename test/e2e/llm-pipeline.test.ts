@@ -89,6 +89,19 @@ describe('full mode with the OpenAI provider', () => {
     expect((await resultLines(again)).filter((l) => l.enrichment.usage?.calls === 1)).toHaveLength(0);
   });
 
+  it('emits CloudWatch EMF metrics for the LLM calls, in the namespace sluice', () => {
+    const emf = logs
+      .split('\n')
+      .filter((l) => l.includes('"_aws"'))
+      .map((l) => JSON.parse(l));
+    const enrichLines = emf.filter((e) => e.service === 'sluice-enrich');
+    expect(enrichLines.length).toBeGreaterThan(0);
+    expect(enrichLines[0]._aws.CloudWatchMetrics[0].Namespace).toBe('sluice');
+    const sum = (name: string) => enrichLines.reduce((n, e) => n + (Array.isArray(e[name]) ? e[name].reduce((a: number, b: number) => a + b, 0) : (e[name] ?? 0)), 0);
+    expect(sum('GroupsEnriched')).toBeGreaterThanOrEqual(100);
+    expect(sum('LlmCalls')).toBe(sim.stats.calls);
+  });
+
   it('logs no note text and no name from the notes', () => {
     const rows = parse(sample, { columns: true, relax_column_count: true, encoding: 'latin1' }) as Array<Record<string, string>>;
     expect(logs.length).toBeGreaterThan(1000);

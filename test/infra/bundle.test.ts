@@ -65,7 +65,11 @@ describe('the enrich bundle', () => {
     });
 
     // Assess
-    expect(JSON.parse(out)).toEqual({ batchItemFailures: [] });
+    // stdout, as in Lambda: the invocation's EMF metrics line(s), then (here) the handler's response.
+    const lines = out.trim().split('\n');
+    expect(JSON.parse(lines.at(-1)!)).toEqual({ batchItemFailures: [] });
+    const emf = lines.slice(0, -1).map((l) => JSON.parse(l));
+    expect(emf.some((e) => e._aws?.CloudWatchMetrics?.[0]?.Namespace === 'sluice' && e.GroupsEnriched !== undefined)).toBe(true);
     for (const m of messages) {
       const ref = JSON.parse(m.Body!);
       const group = await rt.store.getGroup(ref.jobId, ref.groupId);
