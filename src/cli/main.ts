@@ -496,7 +496,7 @@ async function topicsCommand(args: string[]): Promise<number> {
   }
   const { runTopics } = await import('../pipeline/topics.ts');
   return withStack(values, false, async (rt) => {
-    const run = await runTopics(rt.operatorDeps(), { profile: name, force: Boolean(values.force) });
+    const run = await runTopics(rt.operatorDeps(), { profile: name, force: Boolean(values.force), namer: rt.topicNamer() });
     if (values.json) process.stdout.write(`${JSON.stringify(run)}\n`);
     else if (run.skipped) process.stdout.write(`topics: skipped — ${run.reason} (--force runs anyway)\n`);
     else {

@@ -7,6 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import type { EnrichmentProvider } from '../domain/enrich/enrich-group.ts';
 import { buildProvider, llmSettingsFromEnv } from '../llm/llm-config.ts';
+import { type TopicNamer, createTopicNamer } from '../llm/topic-namer.ts';
 import { TABLE_ENV } from '../topology/topology.ts';
 
 async function openAiKey(): Promise<string | undefined> {
@@ -23,4 +24,10 @@ async function openAiKey(): Promise<string | undefined> {
 export async function providerFromEnv(): Promise<EnrichmentProvider> {
   const settings = llmSettingsFromEnv(process.env, await openAiKey());
   return buildProvider(settings, new DynamoDBClient({}), process.env[TABLE_ENV] ?? '');
+}
+
+/** The topic namer of an LLM-calling function, or undefined without a key (topics keep their term labels). */
+export async function topicNamerFromEnv(): Promise<TopicNamer | undefined> {
+  const settings = llmSettingsFromEnv(process.env, await openAiKey());
+  return settings && createTopicNamer(settings);
 }

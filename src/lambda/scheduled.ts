@@ -6,6 +6,7 @@ import { type Alert, type MetricsReport, computeMetrics } from '../pipeline/metr
 import type { TopicRunRecord } from '../pipeline/ports.ts';
 import { runTopics } from '../pipeline/topics.ts';
 import { listProfiles } from '../profiles/profile.ts';
+import type { TopicNamer } from '../llm/topic-namer.ts';
 
 export type ScheduledHandler = (event: ScheduledEvent, context: Context) => Promise<unknown>;
 
@@ -52,10 +53,11 @@ export function createMetricsHandler(deps: PipelineDeps, o: { dlqDepths: () => P
 }
 
 /** topics λ: a topic run for every profile (each skips, with its reason, below its threshold). */
-export function createTopicsHandler(deps: PipelineDeps) {
+export function createTopicsHandler(deps: PipelineDeps, namer?: () => Promise<TopicNamer | undefined>) {
   return async (_event: ScheduledEvent, _context: Context): Promise<TopicRunRecord[]> => {
     const runs: TopicRunRecord[] = [];
-    for (const profile of listProfiles()) runs.push(await runTopics(deps, { profile }));
+    const named = await namer?.();
+    for (const profile of listProfiles()) runs.push(await runTopics(deps, { profile, namer: named }));
     return runs;
   };
 }

@@ -23,6 +23,7 @@ import { createWorkQueue } from '../adapters/sqs-work-queue.ts';
 import { emfMetrics } from '../adapters/emf-metrics.ts';
 import type { EnrichmentProvider, Mode } from '../domain/enrich/enrich-group.ts';
 import { type LlmSettings, buildProvider } from '../llm/llm-config.ts';
+import { type TopicNamer, createTopicNamer } from '../llm/topic-namer.ts';
 import { type Job, TERMINAL_STATUSES } from '../domain/job.ts';
 import { encodeS3Key } from '../domain/s3-event.ts';
 import { type SqsHandler, createDecideHandler, createEnrichHandler, createIngestHandler } from '../lambda/sqs-steps.ts';
@@ -104,6 +105,8 @@ export interface LocalRuntime {
   eventSources: Partial<Record<QueueFunctionName, SqsEventSource>>;
   /** Dependencies for operator commands run in this process (backfill): the runtime's clients and provider. */
   operatorDeps(): PipelineDeps;
+  /** The LLM topic namer when LLM settings were given. */
+  topicNamer(): TopicNamer | undefined;
   /** Runs one handler with one event, like a local Lambda invoke. */
   invoke(fn: QueueFunctionName, event: SQSEvent): Promise<SQSBatchResponse>;
   /** Runs a scheduled function with a Scheduled Event, like a local Lambda invoke. */
@@ -201,7 +204,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const metricsSqs = functionClients.at(-1)!.sqs; // the metrics function's own (guarded) SQS client
     const scheduled: Record<ScheduledFunctionName, ScheduledHandler> = {
       backfill: createBackfillHandler(deps('backfill')),
-      topics: createTopicsHandler(deps('topics')),
+      topics: createTopicsHandler(deps('topics'), async () => (options.llm ? createTopicNamer(options.llm) : undefined)),
       metrics: createMetricsHandler(metricsDeps, {
         async dlqDepths() {
           const out: Record<string, number> = {};
@@ -291,6 +294,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       handlers,
       scheduled,
       eventSources,
+      topicNamer() {
+        return options.llm ? createTopicNamer(options.llm) : undefined;
+      },
       operatorDeps() {
         return depsOver(clients, 'backfill');
       },

@@ -56,6 +56,8 @@ export interface TopicRunRecord {
   topics?: Array<{ id: number; label: string; terms: string[]; size: number; coherence: number }>;
   /** S3 key of the per-record assignments (JSONL). */
   detail?: string;
+  /** Who labelled the topics: the LLM when one is configured, else their top terms. */
+  labelSource?: 'llm' | 'terms';
 }
 
 export interface PendingItem {

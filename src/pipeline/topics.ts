@@ -9,8 +9,9 @@ import { type TopicDoc, discoverTopics } from '../domain/topics/discover.ts';
 import { loadProfile } from '../profiles/profile.ts';
 import type { PipelineDeps } from './deps.ts';
 import type { TopicRunRecord } from './ports.ts';
+import type { TopicNamer } from '../llm/topic-namer.ts';
 
-export async function runTopics(deps: PipelineDeps, o: { profile: string; force?: boolean }): Promise<TopicRunRecord> {
+export async function runTopics(deps: PipelineDeps, o: { profile: string; force?: boolean; namer?: TopicNamer }): Promise<TopicRunRecord> {
   const profile = loadProfile(o.profile);
   const cfg = profile.topics;
   const at = deps.now().toISOString();
@@ -43,10 +44,21 @@ export async function runTopics(deps: PipelineDeps, o: { profile: string; force?
     return run;
   }
   const { topics, assignments } = discoverTopics(docs, { k: cfg.k, seed: cfg.seed, topTerms: cfg.topTerms });
+  let labelSource: TopicRunRecord['labelSource'] = 'terms';
+  if (o.namer) {
+    try {
+      const examples = topics.map((t) => docs.filter((d) => assignments.get(d.id) === t.id).slice(0, 3).map((d) => d.text));
+      const names = await o.namer.name(topics.map((t, i) => ({ terms: t.terms, examples: examples[i]! })));
+      topics.forEach((t, i) => (t.label = names[i]!));
+      labelSource = 'llm';
+    } catch (err) {
+      deps.logger.warn('topic naming failed; top terms label the topics', { profile: profile.name, error: (err as Error).name });
+    }
+  }
   const detail = `topics/${profile.name}/${at}.jsonl`;
   const lines = docs.map((d) => JSON.stringify({ jobId: d.jobId, groupId: d.groupId, topic: assignments.get(d.id) })).join('\n');
   await deps.objects.put(deps.resultsBucket, detail, `${lines}\n`, 'application/x-ndjson');
-  const run: TopicRunRecord = { profile: profile.name, at, skipped: false, records: docs.length, topics, detail };
+  const run: TopicRunRecord = { profile: profile.name, at, skipped: false, records: docs.length, topics, detail, labelSource };
   await deps.store.putTopicRun(run);
   deps.logger.info('topic run', { profile: profile.name, records: docs.length, topics: topics.length });
   return run;

@@ -167,6 +167,8 @@ export const topology: Topology = {
         table: { actions: ['GetItem', 'PutItem', 'Query'], indexes: ['byKind'] },
         buckets: { results: ['PutObject', 'AbortMultipartUpload'] },
       },
+      // The LLM names the topics when a key is set.
+      callsLlm: true,
       description: 'Weekly topic discovery over the enriched summaries (TF-IDF + k-means), when enough are new',
     },
   },

@@ -64,6 +64,11 @@ describe('the sluice CLI', () => {
     const status = JSON.parse(sluice('status', '--json').stdout);
     expect(status.jobs).toHaveLength(1);
     expect(status.jobs[0]).toMatchObject({ jobId: out.jobId, bucket: 'sluice-local-drop', key: 'incoming/claims/claims-notes.csv' });
+    // metrics --json: one JSON object whose day figures are the job's counts exactly
+    const metrics = sluice('metrics', '--json');
+    expect(metrics.status).toBe(0);
+    const claims = JSON.parse(metrics.stdout).profiles.find((p: { profile: string }) => p.profile === 'claims');
+    for (const k of ['rows', 'accepted', 'rejected', 'duplicates', 'groups', 'decided', 'failed', 'pending']) expect(claims[k], k).toBe(out.counts[k]);
   });
 
   it('exits 2 naming the file and the reason for a file that cannot be read, and the job still ends', () => {

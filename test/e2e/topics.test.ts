@@ -45,6 +45,7 @@ describe('sluice topics', () => {
     expect(run.skipped).toBe(false);
     expect(grantCheck(calls, 'topics', ['s3:AbortMultipartUpload'])).toEqual({ denied: [], unused: [] });
     expect(run.topics).toHaveLength(7);
+    expect(run.labelSource).toBe('terms'); // no LLM configured here
     for (const t of run.topics!) {
       expect(t.terms).toHaveLength(6);
       expect(Number.isFinite(t.coherence)).toBe(true);

@@ -8,6 +8,7 @@ import { createOfflineProvider } from '../../src/domain/enrich/offline-provider.
 import { chunkNotes, retrieveChunks } from '../../src/domain/enrich/retrieval.ts';
 import { LlmAnswerError, LlmUnavailableError, answerSchema, createOpenAiProvider } from '../../src/llm/openai-provider.ts';
 import { createResilientProvider } from '../../src/llm/resilient-provider.ts';
+import { createTopicNamer } from '../../src/llm/topic-namer.ts';
 import { type Simulator, startSimulator } from '../../src/llm/simulator.ts';
 import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts';
 import { loadProfile } from '../../src/profiles/profile.ts';
@@ -84,6 +85,24 @@ describe('OpenAI provider against the simulator', () => {
     sim.configure({ faults: { rateLimit: 0, serverError: 0, timeout: 0, malformed: 1 }, latencyMs: 0 });
     const provider = createOpenAiProvider(settings(sim));
     await expect(provider.enrich(request(2))).rejects.toBeInstanceOf(LlmAnswerError);
+  });
+});
+
+describe('topic naming', () => {
+  it('names every topic of a run in one structured call, the same names for the same topics', async () => {
+    sim.resetStats();
+    sim.configure({ faults: { rateLimit: 0, serverError: 0, timeout: 0, malformed: 0 }, down: false });
+    const namer = createTopicNamer({ apiKey: 'sk-simulated', baseURL: sim.url, model: 'gpt-sim', timeoutMs: 2_000, maxRetries: 0 });
+    const topics = [
+      { terms: ['fire', 'smoke', 'kitchen'], examples: ['A kitchen fire damaged the walls and the ceiling of the house.'] },
+      { terms: ['hail', 'roof', 'storm'], examples: ['Hail broke the roof shingles and a window during the storm last night.'] },
+    ];
+    const names = await namer.name(topics);
+    expect(names).toHaveLength(2);
+    for (const n of names) expect(n.length).toBeGreaterThan(0);
+    expect(names.every((n) => n.length <= 60)).toBe(true);
+    expect(await namer.name(topics)).toEqual(names);
+    expect(sim.stats.calls).toBe(2);
   });
 });
 
