@@ -8,7 +8,8 @@ import { ALERT_TOPIC_ENV, dlqUrlEnv, topology } from '../../src/topology/topolog
 const sqs = new SQSClient({});
 const sns = new SNSClient({});
 
-export const handler: ScheduledHandler = createMetricsHandler(depsFromEnv('metrics'), {
+// Built on first use, so importing the module needs no environment.
+const build = () => createMetricsHandler(depsFromEnv('metrics'), {
   async dlqDepths() {
     const out: Record<string, number> = {};
     for (const q of topology.functions.metrics.access.readsDlqDepth ?? []) {
@@ -27,3 +28,6 @@ export const handler: ScheduledHandler = createMetricsHandler(depsFromEnv('metri
     },
   },
 });
+
+let built: ScheduledHandler | undefined;
+export const handler: ScheduledHandler = (event, context) => (built ??= build())(event, context);
