@@ -1,0 +1,52 @@
+// Under test: benchmark files as data — the shipped claims benchmark loads; bad files fail naming the file, line and field.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadBenchmark } from '../../src/scoring/benchmark.ts';
+
+describe('the claims-v1 benchmark', () => {
+  it('has at least 60 hand-written items: easy, ambiguous and adversarial, with negations, injections and ineligible notes', () => {
+    const b = loadBenchmark('claims-v1');
+    expect(b.items.length).toBeGreaterThanOrEqual(60);
+    const tagged = (t: string) => b.items.filter((i) => i.tags.includes(t)).length;
+    expect(tagged('easy')).toBeGreaterThanOrEqual(20);
+    expect(tagged('ambiguous')).toBeGreaterThanOrEqual(10);
+    expect(tagged('adversarial')).toBeGreaterThanOrEqual(15);
+    expect(tagged('negation')).toBeGreaterThanOrEqual(5);
+    expect(tagged('injection')).toBeGreaterThanOrEqual(3);
+    expect(new Set(b.items.map((i) => i.expected.decision))).toEqual(new Set(['yes', 'no', 'not_applicable']));
+    expect(b.config.fields.decision).toMatchObject({ method: 'exact' });
+  });
+});
+
+describe('a bad benchmark file', () => {
+  it('is refused with every problem named by file, line and field', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+    writeFileSync(join(dir, 'bad.config.json'), JSON.stringify({ profile: 'claims', description: 'd', fields: { decision: { method: 'exact', weight: 1 }, causeCode: { method: 'exact', weight: 1 }, keyFacts: { method: 'set_overlap', weight: 1, threshold: 0.5 } } }));
+    const ok = { id: 'a', tags: [], input: { claim_id: 'C', lob_code: '15', notes: [{ note_id: '1', text: 'x' }] }, expected: { decision: 'yes', causeCode: 'FIRE', keyFacts: [] } };
+    writeFileSync(
+      join(dir, 'bad.jsonl'),
+      [
+        JSON.stringify(ok),
+        '{not json',
+        JSON.stringify({ ...ok, id: 'b', expected: { ...ok.expected, decision: 'maybe' } }),
+        JSON.stringify({ ...ok, id: 'c', input: { ...ok.input, notes: [] } }),
+        JSON.stringify(ok),
+        JSON.stringify({ ...ok, id: 'd', expected: { ...ok.expected, causeCode: 'ALIENS' } }),
+      ].join('\n'),
+    );
+    let message = '';
+    try {
+      loadBenchmark('bad', dir);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('bad.jsonl line 2: not JSON');
+    expect(message).toContain('bad.jsonl line 3: expected.decision: "maybe" is not one of yes, no, not_applicable');
+    expect(message).toContain('bad.jsonl line 4: input.notes:');
+    expect(message).toContain('bad.jsonl line 5: id: a repeats line 1');
+    expect(message).toContain('bad.jsonl line 6: expected.causeCode: "ALIENS" is not a cause code of profile claims');
+    expect(() => loadBenchmark('nope', dir)).toThrow('unknown benchmark "nope" (known: bad)');
+  });
+});
