@@ -1,0 +1,40 @@
+// Under test: one benchmark item scored with the pipeline's own domain code and the deterministic comparisons.
+import { describe, expect, it } from 'vitest';
+import { createOfflineProvider } from '../../src/domain/enrich/offline-provider.ts';
+import { loadProfile } from '../../src/profiles/profile.ts';
+import { loadBenchmark } from '../../src/scoring/benchmark.ts';
+import { compareItem, factOverlap, predictItem } from '../../src/scoring/score-item.ts';
+
+const bench = loadBenchmark('claims-v1');
+const profile = loadProfile(bench.config.profile);
+const item = (id: string) => bench.items.find((i) => i.id === id)!;
+
+describe('scoring one item', () => {
+  it('predicts with the enrich and decide domain code and compares each field', async () => {
+    const p = await predictItem(profile, item('e01'), createOfflineProvider());
+    expect(p).toMatchObject({ decision: 'yes', causeCode: 'WATER', provider: 'offline' });
+    const verdicts = compareItem(bench.config, item('e01'), p);
+    expect(verdicts.map((v) => [v.field, v.correct])).toEqual([
+      ['decision', true],
+      ['causeCode', true],
+      ['keyFacts', verdicts[2]!.score >= 0.5],
+    ]);
+    expect(verdicts[2]).toMatchObject({ method: 'judge', needsJudge: true });
+  });
+
+  it('scores a wrong decision 0 and an ineligible claim not_applicable with nothing to judge', async () => {
+    const p = await predictItem(profile, item('x16'), createOfflineProvider());
+    expect(p.decision).toBe('not_applicable');
+    const v = compareItem(bench.config, item('x16'), p);
+    expect(v[0]).toMatchObject({ correct: true, score: 1 });
+    expect(v[2]!.needsJudge).toBeUndefined();
+    const wrong = compareItem(bench.config, item('e01'), { ...p, decision: 'no' });
+    expect(wrong[0]).toMatchObject({ field: 'decision', correct: false, score: 0, expected: 'yes', predicted: 'no' });
+  });
+
+  it('measures key-fact overlap on normalised words', () => {
+    expect(factOverlap(['burst pipe', 'kitchen ceiling'], 'A PIPE burst; the kitchen ceiling is wet.')).toBe(1);
+    expect(factOverlap(['burst pipe', 'kitchen ceiling'], 'A pipe burst in the bathroom.')).toBe(0.5);
+    expect(factOverlap([], 'anything')).toBe(1);
+  });
+});
