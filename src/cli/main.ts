@@ -452,19 +452,12 @@ async function metricsCommand(args: string[]): Promise<number> {
   const day = (values.day as string | undefined) ?? new Date().toISOString().slice(0, 10);
   if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(Date.parse(`${day}T00:00:00Z`))) throw new UsageError(`--day must be a date (YYYY-MM-DD), not "${day}"`);
   const { computeMetrics } = await import('../pipeline/metrics.ts');
-  const { GetQueueAttributesCommand } = await import('@aws-sdk/client-sqs');
+  const { dlqDepths } = await import('../adapters/sqs-dlq-depths.ts');
   return withStack(values, false, async (rt) => {
     const report = await computeMetrics(rt.operatorDeps(), {
       day,
       pricePer1kPromptTokens: Number(process.env.SLUICE_PRICE_PER_1K_PROMPT_TOKENS ?? 0.00015),
-      dlqDepths: async () => {
-        const out: Record<string, number> = {};
-        for (const [q, names] of Object.entries(rt.names.queues)) {
-          const r = await rt.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: names.dlqUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
-          out[q] = Number(r.Attributes?.ApproximateNumberOfMessages ?? 0);
-        }
-        return out;
-      },
+      dlqDepths: () => dlqDepths(rt.clients.sqs, Object.fromEntries(Object.entries(rt.names.queues).map(([q, n]) => [q, n.dlqUrl]))),
     });
     if (values.json) {
       process.stdout.write(`${JSON.stringify(report)}\n`);

@@ -21,6 +21,7 @@ import { createStatusStore } from '../adapters/dynamodb-status-store.ts';
 import { createObjectStore } from '../adapters/s3-object-store.ts';
 import { createWorkQueue } from '../adapters/sqs-work-queue.ts';
 import { emfMetrics } from '../adapters/emf-metrics.ts';
+import { dlqDepths } from '../adapters/sqs-dlq-depths.ts';
 import type { EnrichmentProvider, Mode } from '../domain/enrich/enrich-group.ts';
 import { type LlmSettings, buildProvider } from '../llm/llm-config.ts';
 import { type TopicNamer, createTopicNamer } from '../llm/topic-namer.ts';
@@ -206,14 +207,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       backfill: createBackfillHandler(deps('backfill')),
       topics: createTopicsHandler(deps('topics'), async () => (options.llm ? createTopicNamer(options.llm) : undefined)),
       metrics: createMetricsHandler(metricsDeps, {
-        async dlqDepths() {
-          const out: Record<string, number> = {};
-          for (const q of topology.functions.metrics.access.readsDlqDepth ?? []) {
-            const r = await metricsSqs.send(new GetQueueAttributesCommand({ QueueUrl: queues[q].dlqUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
-            out[q] = Number(r.Attributes?.ApproximateNumberOfMessages ?? 0);
-          }
-          return out;
-        },
+        dlqDepths: () => dlqDepths(metricsSqs, Object.fromEntries((topology.functions.metrics.access.readsDlqDepth ?? []).map((q) => [q, queues[q].dlqUrl]))),
         // No SNS locally: alerts are stored (computeMetrics) and logged here.
         alerts: { publish: async (alert) => metricsDeps.logger.warn('quality gate alert', { profile: alert.profile, gate: alert.gate, value: alert.value, threshold: alert.threshold }) },
       }),

@@ -9,7 +9,8 @@ import { createOfflineProvider } from '../../src/domain/enrich/offline-provider.
 import type { SqsHandler } from '../../src/lambda/sqs-steps.ts';
 import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts';
 import type { CallRecord } from '../../src/local/local-iam.ts';
-import { describeResource, permissionsOf } from '../../src/topology/permissions.ts';
+import { describeResource } from '../../src/topology/permissions.ts';
+import { grantCheck } from '../helpers/factories.ts';
 import { type FunctionName, topology, withOverrides } from '../../src/topology/topology.ts';
 
 const POISON = 'C-POISON';
@@ -121,13 +122,10 @@ describe('local IAM over that run', () => {
   it('used every permission each function is granted (AbortMultipartUpload only runs when an upload fails)', () => {
     // The scheduled functions do not run here; backfill.test.ts and metrics.test.ts check their grants the same way.
     for (const fn of (Object.keys(topology.functions) as FunctionName[]).filter((f) => topology.functions[f].trigger !== undefined)) {
-      const granted = permissionsOf(topology.functions[fn].access)
-        .filter((p) => p.action !== 's3:AbortMultipartUpload')
-        // The LLM cache and breaker (enrich's GetItem/PutItem) are used only with an LLM: llm-pipeline.test.ts checks them.
-        .filter((p) => !(fn === 'enrich' && ['dynamodb:GetItem', 'dynamodb:PutItem'].includes(p.action)))
-        .map(key);
-      const used = new Set(calls.filter((c) => c.fn === fn).map(key));
-      expect({ fn, unused: granted.filter((g) => !used.has(g)) }).toEqual({ fn, unused: [] });
+      // AbortMultipartUpload runs only when an upload fails; the LLM cache and breaker (enrich's GetItem/PutItem)
+      // only with an LLM, which llm-pipeline.test.ts checks.
+      const except = ['s3:AbortMultipartUpload', ...(fn === 'enrich' ? ['dynamodb:GetItem', 'dynamodb:PutItem'] : [])];
+      expect({ fn, unused: grantCheck(calls, fn, except).unused }).toEqual({ fn, unused: [] });
     }
   });
 });
