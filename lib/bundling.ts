@@ -22,11 +22,13 @@ export const esbuildSettings = {
   external: ['@aws-sdk/*'],
 };
 
-/** Profiles are data the handlers read at run time: they ship beside the bundle (`profiles/`). */
+/** Data the handlers read at run time, shipped beside the bundle: profiles and the scoring benchmarks. */
+const RUNTIME_DATA = ['profiles', 'benchmarks'];
+
 export function copyRuntimeData(outputDir: string): void {
-  cpSync(join(REPO_ROOT, 'profiles'), join(outputDir, 'profiles'), { recursive: true });
+  for (const dir of RUNTIME_DATA) cpSync(join(REPO_ROOT, dir), join(outputDir, dir), { recursive: true });
 }
 
 export function runtimeDataCommands(outputDir: string): string[] {
-  return [`cp -R "${join(REPO_ROOT, 'profiles')}" "${outputDir}/profiles"`];
+  return RUNTIME_DATA.map((dir) => `cp -R "${join(REPO_ROOT, dir)}" "${outputDir}/${dir}"`);
 }

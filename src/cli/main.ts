@@ -315,6 +315,12 @@ async function invokeCommand(args: string[]): Promise<number> {
       return 0;
     });
   }
+  if (fn === 'score') {
+    return withStack({ ...values, verbose: true }, false, async (rt) => {
+      process.stdout.write(`${JSON.stringify(await rt.tasks.score(event))}\n`);
+      return 0;
+    });
+  }
   const sqsEvent = event as SQSEvent;
   if (!Array.isArray(sqsEvent.Records)) throw new InputError(`${eventFile}: not an SQS event (no Records array)`);
   return withStack({ ...values, verbose: true }, false, async (rt) => {

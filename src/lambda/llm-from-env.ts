@@ -6,7 +6,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import type { EnrichmentProvider } from '../domain/enrich/enrich-group.ts';
-import { buildProvider, llmSettingsFromEnv } from '../llm/llm-config.ts';
+import { buildProvider, buildScoringLlm, llmSettingsFromEnv } from '../llm/llm-config.ts';
+import type { Judge } from '../scoring/judge.ts';
 import { type TopicNamer, createTopicNamer } from '../llm/topic-namer.ts';
 import { TABLE_ENV } from '../topology/topology.ts';
 
@@ -30,4 +31,9 @@ export async function providerFromEnv(): Promise<EnrichmentProvider> {
 export async function topicNamerFromEnv(): Promise<TopicNamer | undefined> {
   const settings = llmSettingsFromEnv(process.env, await openAiKey());
   return settings && createTopicNamer(settings);
+}
+
+/** What the score function predicts and judges with (the offline pair without a key). */
+export async function scoringLlmFromEnv(dynamodb: DynamoDBClient, table: string): Promise<{ provider: EnrichmentProvider; judge: Judge }> {
+  return buildScoringLlm(llmSettingsFromEnv(process.env, await openAiKey()), dynamodb, table);
 }

@@ -8,6 +8,8 @@ import type { EnrichmentProvider } from '../domain/enrich/enrich-group.ts';
 import { createOfflineProvider } from '../domain/enrich/offline-provider.ts';
 import { type OpenAiProviderOptions, createOpenAiProvider } from './openai-provider.ts';
 import { createResilientProvider } from './resilient-provider.ts';
+import { createGuardedProvider } from './guarded-provider.ts';
+import { type Judge, createOfflineJudge, createOpenAiJudge } from '../scoring/judge.ts';
 
 export interface LlmSettings extends OpenAiProviderOptions {
   breaker: BreakerSettings;
@@ -49,4 +51,17 @@ export function buildProvider(settings: LlmSettings | undefined, dynamodb: Dynam
     breaker: createCircuitBreaker(dynamodb, table, settings.breaker),
     promptVersionOf: (r) => settings.promptVersion ?? r.profile.enrichment.promptVersion,
   });
+}
+
+/**
+ * What scoring predicts and judges with: the LLM behind the shared breaker (never an offline stand-in
+ * when a key is set) and the LLM judge; without a key the offline provider and the offline judge, named so.
+ */
+export function buildScoringLlm(settings: LlmSettings | undefined, dynamodb: DynamoDBClient, table: string): { provider: EnrichmentProvider; judge: Judge } {
+  const offline = createOfflineProvider();
+  if (!settings) return { provider: offline, judge: createOfflineJudge() };
+  return {
+    provider: createGuardedProvider({ offline, llm: createOpenAiProvider(settings), breaker: createCircuitBreaker(dynamodb, table, settings.breaker) }),
+    judge: createOpenAiJudge(settings),
+  };
 }

@@ -23,7 +23,12 @@ import { createWorkQueue } from '../adapters/sqs-work-queue.ts';
 import { emfMetrics } from '../adapters/emf-metrics.ts';
 import { dlqDepths } from '../adapters/sqs-dlq-depths.ts';
 import type { EnrichmentProvider, Mode } from '../domain/enrich/enrich-group.ts';
-import { type LlmSettings, buildProvider } from '../llm/llm-config.ts';
+import { type LlmSettings, buildProvider, buildScoringLlm } from '../llm/llm-config.ts';
+import { createScoreStore } from '../adapters/dynamodb-score-store.ts';
+import { type TaskHandler, createScoreTaskHandler } from '../lambda/score-task.ts';
+import type { Judge } from '../scoring/judge.ts';
+import type { ScoreStore } from '../scoring/score-store.ts';
+import { type LocalStateMachine, localStateMachine } from './state-machines.ts';
 import { type TopicNamer, createTopicNamer } from '../llm/topic-namer.ts';
 import { type Job, TERMINAL_STATUSES } from '../domain/job.ts';
 import { encodeS3Key } from '../domain/s3-event.ts';
@@ -37,6 +42,8 @@ import {
   type QueueFunctionName,
   type QueueName,
   type ScheduledFunctionName,
+  type StateMachineName,
+  type TaskFunctionName,
   type Topology,
   resourceName,
   topology as defaultTopology,
@@ -77,6 +84,8 @@ export interface LocalRuntimeOptions {
   onAwsCall?: (call: CallRecord) => void;
   /** Fire the topology's schedules (sluice dev); `speed` compresses time (3600: hourly → every second). */
   schedules?: { speed: number };
+  /** What scoring predicts and judges with (tests); otherwise `llm` decides (offline without it). */
+  scoring?: { provider: EnrichmentProvider; judge: Judge };
   /** Use emulators already running (a `sluice dev` process) instead of starting them. */
   attach?: { s3: string; sqs: string; dynamodb: string };
 }
@@ -103,6 +112,15 @@ export interface LocalRuntime {
   handlers: Record<QueueFunctionName, SqsHandler>;
   /** The handlers EventBridge schedules invoke (locally: `sluice invoke`, `sluice backfill`). */
   scheduled: Record<ScheduledFunctionName, ScheduledHandler>;
+  /** The handlers state machines' Task states invoke. */
+  tasks: Record<TaskFunctionName, TaskHandler>;
+  /** Score runs and their items (the runtime's own client). */
+  scoreStore: ScoreStore;
+  /**
+   * Runs a topology state machine to its end on aws-local-stepfunctions (the deployed ASL, as is).
+   * `retryIntervalMs` replaces every Retry interval (tests); the ASL's own intervals otherwise.
+   */
+  execute(name: StateMachineName, input: unknown, options?: { retryIntervalMs?: number }): Promise<unknown>;
   eventSources: Partial<Record<QueueFunctionName, SqsEventSource>>;
   /** Dependencies for operator commands run in this process (backfill): the runtime's clients and provider. */
   operatorDeps(): PipelineDeps;
@@ -186,15 +204,16 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       // EMF lines go with the logs (and nowhere when the logs are silenced).
       metrics: options.logLevel === 'SILENT' ? undefined : emfMetrics(`sluice-${service}`, logStream),
     });
-    const deps = (fn: FunctionName): PipelineDeps => {
+    const guardedClients = (fn: FunctionName) => {
       const own = localClients(emulators.endpoints);
       functionClients.push(own);
       const permissions = permissionsOf(topology.functions[fn].access);
       for (const service of ['dynamodb', 's3', 'sqs'] as const) {
         guardClient(own[service], service, fn, permissions, resourceOf, options.onAwsCall);
       }
-      return depsOver(own, fn);
+      return own;
     };
+    const deps = (fn: FunctionName): PipelineDeps => depsOver(guardedClients(fn), fn);
     const wrap = options.wrapHandler ?? ((_fn: QueueFunctionName, h: SqsHandler) => h);
     const handlers: Record<QueueFunctionName, SqsHandler> = {
       ingest: wrap('ingest', createIngestHandler(deps('ingest'), topology)),
@@ -212,6 +231,17 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         alerts: { publish: async (alert) => metricsDeps.logger.warn('quality gate alert', { profile: alert.profile, gate: alert.gate, value: alert.value, threshold: alert.threshold }) },
       }),
     };
+
+    // The functions Step Functions Task states invoke, and the state machines run over them.
+    const scoreClients = guardedClients('score');
+    const scoring = options.scoring ?? buildScoringLlm(options.llm, scoreClients.dynamodb, names.table);
+    const scoreLogger = streamLogger('sluice-score', logStream, options.logLevel ?? 'INFO');
+    const tasks: Record<TaskFunctionName, TaskHandler> = {
+      score: createScoreTaskHandler({ store: createScoreStore(scoreClients.dynamodb, names.table), ...scoring, log: (message, data) => scoreLogger.info(message, data) }),
+    };
+    const machines = Object.fromEntries(
+      Object.entries(topology.stateMachines).map(([name, spec]) => [name, localStateMachine(spec, tasks, (fn) => resourceName(stage, fn))]),
+    ) as Record<StateMachineName, LocalStateMachine>;
 
     // S3 → SQS notifications for the drop prefix, as the deployed bucket sends them.
     const pendingNotifications = new Set<Promise<unknown>>();
@@ -287,6 +317,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       store,
       handlers,
       scheduled,
+      tasks,
+      scoreStore: createScoreStore(clients.dynamodb, names.table),
+      execute(name, input, o) {
+        return machines[name].execute(input, o);
+      },
       eventSources,
       topicNamer() {
         return options.llm ? createTopicNamer(options.llm) : undefined;

@@ -3,6 +3,7 @@
  * (the profile, and per expected field its comparison method and weight). Both are validated with clear
  * errors naming the file, the line and the field.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as z from 'zod';
@@ -40,6 +41,16 @@ export const benchmarkConfigSchema = z
     profile: z.string(),
     description: z.string(),
     fields: z.object({ decision: fieldSchema, causeCode: fieldSchema, keyFacts: fieldSchema }).strict(),
+    /** How the scoring state machine runs this benchmark (each has a default). */
+    scoring: z
+      .object({
+        predictConcurrency: z.int().min(1).max(40).default(3),
+        compareConcurrency: z.int().min(1).max(40).default(10),
+        judgeConcurrency: z.int().min(1).max(40).default(5),
+        judgeBatchSize: z.int().min(1).max(50).default(10),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -47,6 +58,8 @@ export type BenchmarkItem = z.infer<typeof benchmarkItemSchema>;
 export type BenchmarkConfig = z.infer<typeof benchmarkConfigSchema>;
 export interface Benchmark {
   name: string;
+  /** A hash of the config and the items: two runs with the same version scored the same benchmark. */
+  version: string;
   config: BenchmarkConfig;
   items: BenchmarkItem[];
 }
@@ -55,8 +68,14 @@ export class BenchmarkError extends Error {
   override name = 'BenchmarkError';
 }
 
+/** Where benchmarks live: `SLUICE_BENCHMARKS_DIR`, the repository's `benchmarks/`, or `benchmarks/` beside a bundle. */
 export function benchmarksDir(): string {
-  return process.env.SLUICE_BENCHMARKS_DIR ?? resolve(import.meta.dirname, '../../benchmarks');
+  const candidates = [
+    process.env.SLUICE_BENCHMARKS_DIR,
+    resolve(import.meta.dirname, '../../benchmarks'),
+    resolve(import.meta.dirname, 'benchmarks'),
+  ].filter((d): d is string => Boolean(d));
+  return candidates.find((d) => existsSync(d)) ?? candidates[0]!;
 }
 
 export function listBenchmarks(dir = benchmarksDir()): string[] {
@@ -77,8 +96,10 @@ export function loadBenchmark(name: string, dir = benchmarksDir()): Benchmark {
   }
   if (!existsSync(configFile)) throw new BenchmarkError(`${configFile}: missing (the benchmark's profile and field methods)`);
   let configJson: unknown;
+  const configText = readFileSync(configFile, 'utf8');
+  const itemsText = readFileSync(file, 'utf8');
   try {
-    configJson = JSON.parse(readFileSync(configFile, 'utf8'));
+    configJson = JSON.parse(configText);
   } catch (err) {
     throw new BenchmarkError(`${configFile}: not JSON (${(err as Error).message})`);
   }
@@ -90,7 +111,7 @@ export function loadBenchmark(name: string, dir = benchmarksDir()): Benchmark {
   const problems: string[] = [];
   const items: BenchmarkItem[] = [];
   const seen = new Map<string, number>();
-  readFileSync(file, 'utf8')
+  itemsText
     .split('\n')
     .forEach((text, i) => {
       const line = i + 1;
@@ -120,5 +141,6 @@ export function loadBenchmark(name: string, dir = benchmarksDir()): Benchmark {
     });
   if (problems.length) throw new BenchmarkError(`benchmark ${name} is invalid:\n  ${problems.join('\n  ')}`);
   if (!items.length) throw new BenchmarkError(`${file}: no items`);
-  return { name, config: config.data, items };
+  const version = createHash('sha256').update(configText).update('\0').update(itemsText).digest('hex').slice(0, 12);
+  return { name, version, config: config.data, items };
 }

@@ -66,14 +66,20 @@ export interface ScheduleSpec {
 }
 
 export interface StateMachineSpec {
+  /** The ASL file (JSONPath), relative to the repository root: deployed as is and run locally as is. */
   definitionFile: string;
+  /** Each `${Placeholder}` in the definition → the function whose ARN replaces it. */
+  functions: Record<string, TaskFunctionName>;
+  description: string;
 }
 
 /** Functions an SQS event source invokes. */
 export type QueueFunctionName = 'ingest' | 'enrich' | 'decide';
 /** Functions an EventBridge schedule invokes. */
 export type ScheduledFunctionName = 'backfill' | 'metrics' | 'topics';
-export type FunctionName = QueueFunctionName | ScheduledFunctionName;
+/** Functions a state machine's Task states invoke. */
+export type TaskFunctionName = 'score';
+export type FunctionName = QueueFunctionName | ScheduledFunctionName | TaskFunctionName;
 export type QueueName = 'ingest' | 'enrich' | 'decide';
 export type BucketName = 'drop' | 'results';
 
@@ -85,8 +91,10 @@ export interface Topology {
   /** Prefix of the drop bucket whose ObjectCreated events feed the ingest queue. */
   dropPrefix: string;
   schedules: Record<string, ScheduleSpec>;
-  stateMachines: Record<string, StateMachineSpec>;
+  stateMachines: Record<StateMachineName, StateMachineSpec>;
 }
+
+export type StateMachineName = 'score';
 
 export const topology: Topology = {
   functions: {
@@ -171,6 +179,16 @@ export const topology: Topology = {
       callsLlm: true,
       description: 'Weekly topic discovery over the enriched summaries (TF-IDF + k-means), when enough are new',
     },
+    score: {
+      entry: 'functions/score/handler.ts',
+      handlerExport: 'handler',
+      timeoutSeconds: 120,
+      memoryMb: 1024,
+      // Score runs and their items; GetItem/PutItem/UpdateItem also serve the shared breaker.
+      access: { table: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'] } },
+      callsLlm: true,
+      description: "The scoring state machine's Task states: prepare, predict, compare, judge, report",
+    },
   },
   queues: {
     ingest: { visibilityTimeoutSeconds: 1800, maxReceiveCount: 3, retentionDays: 4, dlqRetentionDays: 14 },
@@ -192,13 +210,18 @@ export const topology: Topology = {
     },
   },
   dropPrefix: 'incoming/',
-  // The scoring state machine is not built yet (issue 7).
   schedules: {
     backfill: { expression: 'rate(1 hour)', target: 'backfill' },
     metrics: { expression: 'rate(1 day)', target: 'metrics' },
     topics: { expression: 'rate(7 days)', target: 'topics' },
   },
-  stateMachines: {},
+  stateMachines: {
+    score: {
+      definitionFile: 'statemachines/score.asl.json',
+      functions: { ScoreFunctionArn: 'score' },
+      description: 'Scores the pipeline against a labelled benchmark: predict (Map), compare (Map), judge in batches, report',
+    },
+  },
 };
 
 /** Physical names carry the stage so several stages can live in one account. */
