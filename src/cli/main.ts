@@ -31,7 +31,11 @@ Usage:
   sluice backfill [--limit N] [--json]      finish pending stages (fast mode, LLM unavailable), oldest first
   sluice topics [--profile P] [--force] [--json]   topic discovery over the enriched summaries
   sluice metrics [--day YYYY-MM-DD] [--json]   daily metrics per profile; quality gates raise alerts
-  sluice simulate [--port N] [--latency MS] [--rate-429 R] [--rate-5xx R] [--rate-timeout R] [--rate-malformed R] [--seed N]
+  sluice score BENCHMARK [--json] [--html FILE] [--sequential] [--concurrency N] [--calibrate N]
+                            score the pipeline on a labelled benchmark (the scoring state machine)
+  sluice score BENCHMARK --runs [--json]     the benchmark's stored runs, newest first
+  sluice simulate [--port N] [--latency MS] [--rate-429 R] [--rate-5xx R] [--rate-timeout R] [--rate-malformed R]
+                  [--rate-persistent R] [--rate-judge-omit R] [--seed N]
 
 Common options:
   --state DIR   local state folder (default .sluice, or $SLUICE_STATE_DIR)
@@ -67,6 +71,8 @@ export async function main(argv: string[]): Promise<number> {
         return await metricsCommand(rest);
       case 'topics':
         return await topicsCommand(rest);
+      case 'score':
+        return await scoreCommand(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -410,7 +416,7 @@ async function simulateCommand(args: string[]): Promise<number> {
     port: num('port', 8089, 65535),
     latencyMs: num('latency', 300),
     seed: num('seed', 1),
-    faults: { rateLimit: num('rate-429', 0, 1), serverError: num('rate-5xx', 0, 1), timeout: num('rate-timeout', 0, 1), malformed: num('rate-malformed', 0, 1) },
+    faults: { rateLimit: num('rate-429', 0, 1), serverError: num('rate-5xx', 0, 1), timeout: num('rate-timeout', 0, 1), malformed: num('rate-malformed', 0, 1), persistent: num('rate-persistent', 0, 1), judgeOmit: num('rate-judge-omit', 0, 1) },
   });
   const line = { url: sim.url, env: { OPENAI_API_KEY: 'sk-simulated', OPENAI_BASE_URL: sim.url } };
   if (values.json) process.stdout.write(`${JSON.stringify(line)}\n`);
@@ -505,4 +511,61 @@ async function topicsCommand(args: string[]): Promise<number> {
     }
     return 0;
   });
+}
+
+async function scoreCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    html: { type: 'string' },
+    sequential: { type: 'boolean' },
+    calibrate: { type: 'string' },
+    concurrency: { type: 'string' },
+    runs: { type: 'boolean' },
+  });
+  const { BenchmarkError, listBenchmarks, loadBenchmark } = await import('../scoring/benchmark.ts');
+  const name = positionals[0];
+  if (!name || positionals.length > 1) throw new UsageError(`score takes exactly one BENCHMARK (known: ${listBenchmarks().join(', ') || 'none'})`);
+  const count = (flag: string, max: number) => {
+    const raw = values[flag] as string | undefined;
+    if (raw === undefined) return undefined;
+    const v = Number(raw);
+    if (!Number.isInteger(v) || v < 1 || v > max) throw new UsageError(`--${flag} must be a whole number from 1 to ${max}`);
+    return v;
+  };
+  const maxConcurrency = count('concurrency', 40);
+  const calibrateN = count('calibrate', 1000);
+  if (values.sequential && maxConcurrency) throw new UsageError('--sequential and --concurrency exclude each other');
+  let benchmark;
+  try {
+    benchmark = loadBenchmark(name);
+  } catch (err) {
+    if (err instanceof BenchmarkError) throw new InputError(err.message);
+    throw err;
+  }
+  if (values.runs) {
+    return withStack(values, false, async (rt) => {
+      const runs = await rt.scoreStore.listRuns(benchmark.name, 50);
+      if (values.json) process.stdout.write(`${JSON.stringify(runs)}\n`);
+      else if (!runs.length) process.stdout.write(`no stored runs of ${benchmark.name} yet\n`);
+      else {
+        for (const r of runs) {
+          const a = (r.accuracy ?? {}) as Record<string, number | null>;
+          const t = (r.totals ?? {}) as Record<string, number>;
+          const p = (v: number | null | undefined) => (typeof v === 'number' ? `${(v * 100).toFixed(1)}%` : 'n/a');
+          process.stdout.write(`${r.runId}  ${r.startedAt}  ${String(r.provider)}/${String(r.promptVersion)}  decision ${p(a.decision)}  cause ${p(a.causeCode)}  facts ${p(a.keyFacts)}  scored ${t.scored}/${t.items} failed ${t.failed} skipped ${t.skipped}\n`);
+        }
+      }
+      return 0;
+    });
+  }
+  const { scoreBenchmark } = await import('./score.ts');
+  return withStack(values, false, (rt) =>
+    scoreBenchmark(rt, benchmark, {
+      sequential: Boolean(values.sequential),
+      maxConcurrency,
+      calibrate: calibrateN,
+      html: values.html as string | undefined,
+      json: Boolean(values.json),
+      progress: !values.json,
+    }),
+  );
 }

@@ -9,12 +9,17 @@
 import { createHash } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { JUDGE_SCHEMA_NAME } from '../scoring/judge.ts';
 
 export interface FaultRates {
   rateLimit: number;
   serverError: number;
   timeout: number;
   malformed: number;
+  /** Share of request bodies that always get a 500, however often they are retried (a request that cannot succeed). */
+  persistent: number;
+  /** Share of multi-item judge requests whose answer leaves out one id (a malformed batch verdict). */
+  judgeOmit: number;
 }
 
 export interface SimulatorOptions {
@@ -37,7 +42,9 @@ export interface SimulatorStats {
   retries: number;
   /** Retries that arrived before the Retry-After the simulator had sent for that request. */
   earlyRetries: number;
-  outcomes: Record<'ok' | 'rateLimit' | 'serverError' | 'timeout' | 'malformed' | 'down', number>;
+  outcomes: Record<'ok' | 'rateLimit' | 'serverError' | 'timeout' | 'malformed' | 'down' | 'persistent' | 'judgeOmit', number>;
+  /** Judge calls (structured output named `judge_verdicts`) by the number of items they grade. */
+  judgeCalls: Record<number, number>;
   promptTokens: number[];
   models: Record<string, number>;
 }
@@ -60,7 +67,8 @@ function freshStats(): SimulatorStats {
     maxInFlight: 0,
     retries: 0,
     earlyRetries: 0,
-    outcomes: { ok: 0, rateLimit: 0, serverError: 0, timeout: 0, malformed: 0, down: 0 },
+    outcomes: { ok: 0, rateLimit: 0, serverError: 0, timeout: 0, malformed: 0, down: 0, persistent: 0, judgeOmit: 0 },
+    judgeCalls: {},
     promptTokens: [],
     models: {},
   };
@@ -73,7 +81,7 @@ function draw(...parts: Array<string | number>): number {
 }
 
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
-  const o = { latencyMs: 0, retryAfterSeconds: 1, seed: 1, holdMs: 60_000, down: false, ...options, faults: { rateLimit: 0, serverError: 0, timeout: 0, malformed: 0, ...options.faults } };
+  const o = { latencyMs: 0, retryAfterSeconds: 1, seed: 1, holdMs: 60_000, down: false, ...options, faults: { rateLimit: 0, serverError: 0, timeout: 0, malformed: 0, persistent: 0, judgeOmit: 0, ...options.faults } };
   let stats = freshStats();
   // Per request body: how many times it was asked, and the Retry-After deadlines still owed a retry.
   const seen = new Map<string, { attempts: number; owed: number[] }>();
@@ -126,6 +134,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         send(res, 503, { error: { message: 'the simulated provider is down', type: 'server_error' } });
         return;
       }
+      if (draw(o.seed, 'persistent', key) < o.faults.persistent) {
+        stats.outcomes.persistent += 1;
+        send(res, 500, { error: { message: 'The server had an error (simulated, this request always fails)', type: 'server_error' } });
+        return;
+      }
       const f = draw(o.seed, key, attempt);
       const { rateLimit, serverError, timeout, malformed } = o.faults;
       if (f < rateLimit) {
@@ -159,6 +172,15 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       if (f < rateLimit + serverError + timeout + malformed) {
         stats.outcomes.malformed += 1;
         content = '{"summary": "The answer was cut off';
+      } else if (body.response_format?.json_schema?.name === JUDGE_SCHEMA_NAME) {
+        const items = judgeItems(body);
+        stats.judgeCalls[items.length] = (stats.judgeCalls[items.length] ?? 0) + 1;
+        const verdicts = items.map(judgeOne);
+        if (items.length > 1 && draw(o.seed, 'judgeOmit', key) < o.faults.judgeOmit) {
+          stats.outcomes.judgeOmit += 1;
+          verdicts.pop();
+        } else stats.outcomes.ok += 1;
+        content = JSON.stringify({ verdicts });
       } else {
         stats.outcomes.ok += 1;
         content = JSON.stringify(schema ? answerFor(schema, prompt) : { text: prompt.slice(0, 200) });
@@ -262,6 +284,25 @@ export function answerFor(schema: JsonSchema, prompt: string, root: JsonSchema =
     default:
       return null;
   }
+}
+
+/** The items of a judge request: its last user message is their JSON array. */
+function judgeItems(body: ChatRequest): Array<{ id: string; expected: string[]; predicted: string }> {
+  const user = [...(body.messages ?? [])].reverse().find((m) => m.role === 'user');
+  try {
+    const items = JSON.parse(String(user?.content ?? '[]'));
+    return Array.isArray(items) ? items : [];
+  } catch {
+    return [];
+  }
+}
+
+/** A judgement from the text: pass when at least half the expected facts' words all appear in the prediction. */
+function judgeOne(item: { id: string; expected: string[]; predicted: string }) {
+  const words = new Set(String(item.predicted).toLowerCase().split(/[^a-z0-9]+/));
+  const found = item.expected.filter((f) => f.toLowerCase().split(/[^a-z0-9]+/).filter((w) => w.length > 2).every((w) => words.has(w))).length;
+  const pass = found * 2 >= item.expected.length;
+  return { id: item.id, verdict: pass ? 'pass' : 'fail', reason: `simulated judge: ${found} of ${item.expected.length} expected facts stated` };
 }
 
 function countMentions(text: string, term: string): number {

@@ -114,6 +114,8 @@ export interface LocalRuntime {
   scheduled: Record<ScheduledFunctionName, ScheduledHandler>;
   /** The handlers state machines' Task states invoke. */
   tasks: Record<TaskFunctionName, TaskHandler>;
+  /** What the score function predicts and judges with. */
+  scoring: { provider: EnrichmentProvider; judge: Judge };
   /** Score runs and their items (the runtime's own client). */
   scoreStore: ScoreStore;
   /**
@@ -318,6 +320,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       handlers,
       scheduled,
       tasks,
+      scoring,
       scoreStore: createScoreStore(clients.dynamodb, names.table),
       execute(name, input, o) {
         return machines[name].execute(input, o);
