@@ -22,13 +22,16 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Permission, permissionsOf } from '../src/topology/permissions.ts';
 import {
   type BucketName,
   type FunctionName,
   type QueueName,
+  type StateMachineName,
   ALERT_TOPIC_ENV,
   TABLE_ENV,
   type Topology,
@@ -50,6 +53,7 @@ export class SluiceStack extends Stack {
   readonly functions = {} as Record<FunctionName, NodejsFunction>;
   readonly queues = {} as Record<QueueName, { queue: sqs.Queue; dlq: sqs.Queue }>;
   readonly buckets = {} as Record<BucketName, s3.Bucket>;
+  readonly stateMachines = {} as Record<StateMachineName, sfn.StateMachine>;
   readonly table: dynamodb.Table;
   readonly alarmTopic: sns.Topic;
 
@@ -270,6 +274,41 @@ export class SluiceStack extends Stack {
       });
     }
 
+    // --- state machines: the ASL file as is, its function placeholders substituted ---
+    for (const [name, spec] of Object.entries(t.stateMachines) as Array<[StateMachineName, Topology['stateMachines'][StateMachineName]]>) {
+      const stateMachineName = resourceName(stage, name);
+      const logGroup = new logs.LogGroup(this, `${pascal(name)}StateMachineLogs`, {
+        logGroupName: `/aws/vendedlogs/states/${stateMachineName}`,
+        retention: config.logRetentionDays as logs.RetentionDays,
+        removalPolicy,
+      });
+      const machine = new sfn.StateMachine(this, `${pascal(name)}StateMachine`, {
+        stateMachineName,
+        comment: spec.description,
+        // Inline, byte for byte the file the local runtime executes (a test compares them).
+        definitionBody: sfn.DefinitionBody.fromString(readFileSync(join(REPO_ROOT, spec.definitionFile), 'utf8')),
+        definitionSubstitutions: Object.fromEntries(Object.entries(spec.functions).map(([placeholder, fn]) => [placeholder, this.functions[fn].functionArn])),
+        // Execution data stays out of the logs: states carry ids only, but the log is no place for inputs.
+        logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+        tracingEnabled: config.tracing,
+        timeout: Duration.hours(2),
+      });
+      for (const fn of new Set(Object.values(spec.functions))) {
+        this.functions[fn].grantInvoke(machine);
+        const fnId = this.getLogicalId(this.functions[fn].node.defaultChild as lambda.CfnFunction);
+        Validations.of(machine).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::<${fnId}.Arn>:*]`,
+          reason: `CDK's grantInvoke allows the function's versions and aliases (${fn}:*) besides the function itself; it is the one function the Task states name.`,
+        });
+      }
+      if (!config.tracing) {
+        Validations.of(machine).acknowledge({ id: 'AwsSolutions-SF2', reason: 'X-Ray tracing is off in this stage (cdk.json tracing: false); prod turns it on.' });
+        Validations.of(machine).acknowledge({ id: 'Serverless-StepFunctionStateMachineXray', reason: 'X-Ray tracing is off in this stage (cdk.json tracing: false); prod turns it on.' });
+      }
+      this.stateMachines[name] = machine;
+      new CfnOutput(this, `${pascal(name)}StateMachineArn`, { value: machine.stateMachineArn, description: spec.description });
+    }
+
     // The S3 notification and auto-delete custom resources are CDK's own handlers.
     Validations.of(this).acknowledge({
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
@@ -277,7 +316,7 @@ export class SluiceStack extends Stack {
     });
     Validations.of(this).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: "CDK's bucket-notification handler must call s3:PutBucketNotification on buckets it does not know at synth; X-Ray segment actions take no resource.",
+      reason: "CDK's bucket-notification handler must call s3:PutBucketNotification on buckets it does not know at synth; X-Ray segment actions and Step Functions' log delivery (logs:CreateLogDelivery and kin) take no resource.",
     });
     Validations.of(this).acknowledge({ id: 'AwsSolutions-L1', reason: "CDK's own custom-resource handlers pin their runtime; sluice's functions use Node.js 24, the latest." });
 
@@ -335,7 +374,9 @@ export class SluiceStack extends Stack {
     }
     Validations.of(fn).acknowledge({
       id: 'Serverless-LambdaDLQ',
-      reason: `${name} is invoked by an SQS event source mapping; failed messages go to the queue's own DLQ (redrive policy), not a function DLQ.`,
+      reason: spec.trigger
+        ? `${name} is invoked by an SQS event source mapping; failed messages go to the queue's own DLQ (redrive policy), not a function DLQ.`
+        : `${name} is invoked synchronously (a schedule target with its own DLQ, or a state machine's Task states, which retry and catch its errors); a function DLQ serves asynchronous invocations only.`,
     });
     Validations.of(fn).acknowledge({
       id: 'Serverless-LambdaAsyncFailureDestination',

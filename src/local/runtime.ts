@@ -123,6 +123,8 @@ export interface LocalRuntime {
    * `retryIntervalMs` replaces every Retry interval (tests); the ASL's own intervals otherwise.
    */
   execute(name: StateMachineName, input: unknown, options?: { retryIntervalMs?: number }): Promise<unknown>;
+  /** The ASL text a state machine executes here (before its placeholders are substituted). */
+  stateMachineSource(name: StateMachineName): string;
   eventSources: Partial<Record<QueueFunctionName, SqsEventSource>>;
   /** Dependencies for operator commands run in this process (backfill): the runtime's clients and provider. */
   operatorDeps(): PipelineDeps;
@@ -324,6 +326,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       scoreStore: createScoreStore(clients.dynamodb, names.table),
       execute(name, input, o) {
         return machines[name].execute(input, o);
+      },
+      stateMachineSource(name) {
+        return machines[name].source;
       },
       eventSources,
       topicNamer() {

@@ -56,6 +56,8 @@ export function taskStates(definition: { States: Record<string, StateDef> }): Ma
 export const localFunctionArn = (fn: string) => `arn:aws:lambda:us-east-1:000000000000:function:${fn}`;
 
 export interface LocalStateMachine {
+  /** The definition text executed, before substitution: the file the stack deploys. */
+  readonly source: string;
   /** Runs one execution to its end; the output, or an error named as Step Functions would name it. */
   execute(input: unknown, options?: { retryIntervalMs?: number }): Promise<unknown>;
 }
@@ -74,7 +76,8 @@ export class ExecutionFailedError extends Error {
 
 export function localStateMachine(spec: StateMachineSpec, handlers: Record<TaskFunctionName, (event: unknown) => Promise<unknown>>, functionName: (fn: TaskFunctionName) => string): LocalStateMachine {
   const arns = Object.fromEntries(Object.entries(spec.functions).map(([placeholder, fn]) => [placeholder, localFunctionArn(functionName(fn))]));
-  const definition = JSON.parse(substitute(definitionText(spec), arns)) as StateMachineDefinition & { States: Record<string, StateDef> };
+  const source = definitionText(spec);
+  const definition = JSON.parse(substitute(source, arns)) as StateMachineDefinition & { States: Record<string, StateDef> };
   const byArn = new Map(Object.values(spec.functions).map((fn) => [localFunctionArn(functionName(fn)), handlers[fn]]));
   const tasks = taskStates(definition);
   const taskResourceLocalHandlers = Object.fromEntries(
@@ -86,6 +89,7 @@ export function localStateMachine(spec: StateMachineSpec, handlers: Record<TaskF
   );
   const machine = new StateMachine(definition);
   return {
+    source,
     async execute(input, options = {}) {
       const retryIntervalOverrides = options.retryIntervalMs === undefined ? undefined : Object.fromEntries([...tasks.keys()].map((s) => [s, options.retryIntervalMs!]));
       try {

@@ -56,7 +56,7 @@ describe.each(STAGES)('stage %s', (stage) => {
         Runtime: 'nodejs24.x',
         Architectures: ['arm64'],
         TracingConfig: config.tracing ? { Mode: 'Active' } : Match.absent(),
-        ReservedConcurrentExecutions: fn.callsLlm ? config.functions[name as FunctionName]?.reservedConcurrency : Match.absent(),
+        ReservedConcurrentExecutions: (fn.callsLlm ? config.functions[name as FunctionName]?.reservedConcurrency : undefined) ?? Match.absent(),
       });
     }
   });
@@ -169,6 +169,31 @@ describe.each(STAGES)('stage %s', (stage) => {
     t.hasResourceProperties('AWS::SNS::Topic', { TopicName: resourceName(stage, 'alarms'), KmsMasterKeyId: Match.anyValue() });
   });
 
+  it('deploys each state machine from its ASL file byte for byte, the placeholders bound to the topology functions, logged and allowed to invoke them', () => {
+    for (const [name, spec] of Object.entries(expected.stateMachines)) {
+      const machines = Object.values(t.findResources('AWS::StepFunctions::StateMachine', { Properties: { StateMachineName: resourceName(stage, name) } }));
+      expect(machines).toHaveLength(1);
+      const props = machines[0]!.Properties;
+      expect(props.DefinitionString).toBe(readFileSync(spec.definitionFile, 'utf8'));
+      const placeholders = new Set([...String(props.DefinitionString).matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]));
+      expect([...placeholders].sort()).toEqual(Object.keys(spec.functions).sort());
+      for (const [placeholder, fn] of Object.entries(spec.functions)) {
+        const fnId = ref(t, 'AWS::Lambda::Function', { FunctionName: resourceName(stage, fn) });
+        expect(props.DefinitionSubstitutions[placeholder]).toEqual({ 'Fn::GetAtt': [fnId, 'Arn'] });
+        // A Task state may not outlive the function it invokes.
+        const timeouts = [...String(props.DefinitionString).matchAll(/"TimeoutSeconds": (\d+)/g)].map((m) => Number(m[1]));
+        expect(Math.max(...timeouts)).toBeLessThanOrEqual(expected.functions[fn].timeoutSeconds);
+      }
+      expect(props.LoggingConfiguration).toMatchObject({ Level: 'ALL', IncludeExecutionData: false });
+      expect(props.TracingConfiguration?.Enabled ?? false).toBe(config.tracing);
+      const role = props.RoleArn['Fn::GetAtt'][0];
+      const actions = Object.values(t.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: role }] } }))
+        .flatMap((p) => p.Properties.PolicyDocument.Statement)
+        .flatMap((st: { Action: string | string[] }) => [st.Action].flat());
+      expect(actions).toContain('lambda:InvokeFunction');
+    }
+  });
+
   it('passes the OpenAI key by secret name only, never as a value', () => {
     const env = Object.values(t.findResources('AWS::Lambda::Function')).map((f) => f.Properties.Environment?.Variables ?? {});
     const llm = env.filter((v) => v.OPENAI_SECRET_NAME);
@@ -200,6 +225,19 @@ describe('stages and drift', () => {
     const stages = { ...context['sluice:stages'], dev: { ...context['sluice:stages'].dev, schedules: { ...context['sluice:stages'].dev.schedules, nightly: { enabled: false, expression: 'rate(6 hours)' } } } };
     const disabled = synth('dev', withSchedule, { 'sluice:stages': stages }).template;
     disabled.hasResourceProperties('AWS::Events::Rule', { Name: 'sluice-dev-nightly', ScheduleExpression: 'rate(6 hours)', State: 'DISABLED' });
+  });
+
+  it('the local runtime executes the very definition the template deploys', async () => {
+    const { template } = synth('dev');
+    const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine', { Properties: { StateMachineName: resourceName('dev', 'score') } }));
+    const rt = await startLocalRuntime({ pollers: false, logLevel: 'SILENT' });
+    try {
+      const summary = (await rt.execute('score', { benchmark: 'claims-v1' })) as { totals: { items: number; scored: number } };
+      expect(summary.totals.scored).toBe(summary.totals.items);
+      expect(rt.stateMachineSource('score')).toBe(machine!.Properties.DefinitionString);
+    } finally {
+      await rt.stop();
+    }
   });
 
   it('a batch size changed in the topology changes both the template and the local runtime', async () => {
