@@ -13,6 +13,8 @@ import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts
 import { loadBenchmark } from '../../src/scoring/benchmark.ts';
 import { createOpenAiJudge } from '../../src/scoring/judge.ts';
 import { FIELDS, type ScoreReport } from '../../src/scoring/report.ts';
+import type { CallRecord } from '../../src/local/local-iam.ts';
+import { grantCheck } from '../helpers/factories.ts';
 
 const benchmark = loadBenchmark('claims-v1');
 const N = benchmark.items.length;
@@ -110,7 +112,8 @@ describe('scoring against the simulated provider', () => {
   it('with 30% of predictions failing after retries, the run completes: those items failed with their reason, accuracy over the rest', async () => {
     sim.configure({ faults: { persistent: 0.3 } });
     sim.resetStats();
-    const rt = await startLocalRuntime({ pollers: false, logLevel: 'SILENT', llm: llm(sim) });
+    const calls: CallRecord[] = [];
+    const rt = await startLocalRuntime({ pollers: false, logLevel: 'SILENT', llm: llm(sim), onAwsCall: (c) => calls.push(c) });
     try {
       const r = await score(rt);
       expectConsistent(r);
@@ -122,6 +125,8 @@ describe('scoring against the simulated provider', () => {
       // Each failed item was tried three times (the ASL's Retry: two retries after the first attempt).
       expect(sim.stats.outcomes.persistent).toBeGreaterThanOrEqual(3 * r.totals.failed);
       expect(r.fields.decision.scored).toBe(N - r.totals.failed);
+      // Local IAM: the score function made only calls its topology access grants, and used every grant.
+      expect(grantCheck(calls, 'score')).toEqual({ denied: [], unused: [] });
     } finally {
       await rt.stop();
       sim.configure({ faults: { persistent: 0 } });
