@@ -29,7 +29,7 @@ export const scoreInputSchema = z
     benchmark: z.string().min(1),
     /** Items predicted at once; the benchmark config's `scoring.predictConcurrency` (3) when absent. */
     maxConcurrency: z.int().min(1).max(40).optional(),
-    /** One item at a time in every phase (the baseline). */
+    /** One item at a time in every phase, and one item per judge call: the notebook baseline. */
     sequential: z.boolean().optional(),
     runId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
   })
@@ -118,7 +118,7 @@ export function createScoreSteps(deps: ScoreDeps) {
       };
       await deps.store.startRun(run);
       log('score run started', { runId: run.runId, benchmark: b.name, items: b.items.length });
-      return { runId: run.runId, benchmark: b.name, items: b.items.map((i) => ({ id: i.id })), concurrency, judgeBatchSize: s.judgeBatchSize };
+      return { runId: run.runId, benchmark: b.name, items: b.items.map((i) => ({ id: i.id })), concurrency, judgeBatchSize: parsed.data.sequential ? 1 : s.judgeBatchSize };
     },
 
     async predict(t: Extract<ScoreTask, { step: 'predict' }>) {
