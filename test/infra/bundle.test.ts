@@ -1,6 +1,6 @@
-// Under test: the deployable enrich bundle itself (built with the stack's esbuild settings, profiles beside
-// it) run in a fresh Node process the way Lambda runs it: configured only by its environment, it enriches
-// the groups of a real ingested file on the local emulators and passes them on to the decide queue.
+// Under test: the deployable bundles themselves (built with the stack's esbuild settings, profiles and benchmarks
+// beside them) run in a fresh Node process the way Lambda runs them, configured only by their environment: the
+// enrich bundle enriches the groups of a real ingested file; the score bundle runs Task states of a score run.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
@@ -78,5 +78,28 @@ describe('the enrich bundle', () => {
     }
     const passedOn = (await receive(rt.names.queues.decide.url, 10)).map((m) => JSON.parse(m.Body!).groupId).sort();
     expect(passedOn).toEqual(messages.map((m) => JSON.parse(m.Body!).groupId).sort());
+  });
+});
+
+describe('the score bundle', () => {
+  it('runs a Task state from its environment alone, reading the benchmark shipped beside it', async () => {
+    const bundle = await bundleFunction('score', join(REPO_ROOT, 'bench/out/test-bundles'));
+    const run = (event: unknown) =>
+      promisify(execFile)(
+        process.execPath,
+        ['--input-type=module', '-e', `const { handler } = await import(${JSON.stringify(bundle)}); process.stdout.write(JSON.stringify(await handler(JSON.parse(process.env.EVENT), {})));`],
+        {
+          encoding: 'utf8',
+          timeout: 60_000,
+          // No SLUICE_BENCHMARKS_DIR: the benchmarks folder beside the bundle serves.
+          env: { PATH: process.env.PATH, EVENT: JSON.stringify(event), AWS_REGION: LOCAL_REGION, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', AWS_ENDPOINT_URL_DYNAMODB: rt.endpoints.dynamodb, [TABLE_ENV]: rt.names.table, POWERTOOLS_LOG_LEVEL: 'ERROR' },
+        },
+      );
+    const prepared = JSON.parse((await run({ step: 'prepare', input: { benchmark: 'claims-v1', runId: 'bundle-run' } })).stdout);
+    expect(prepared.items).toHaveLength(60);
+    expect(await run({ step: 'predict', runId: 'bundle-run', benchmark: 'claims-v1', id: 'e01' }).then((r) => JSON.parse(r.stdout))).toEqual({ id: 'e01', status: 'predicted' });
+    const item = await rt.scoreStore.getItem('bundle-run', 'e01');
+    expect(item?.prediction).toMatchObject({ decision: 'yes', causeCode: 'WATER', provider: 'offline' });
+    expect((await rt.scoreStore.getRun('bundle-run'))?.status).toBe('running');
   });
 });
