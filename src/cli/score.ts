@@ -9,6 +9,7 @@ import type { Benchmark } from '../scoring/benchmark.ts';
 import { type Calibration, calibrate, calibrationInputs } from '../scoring/calibrate.ts';
 import { type TrendPoint, renderHtmlReport } from '../scoring/html-report.ts';
 import { FIELDS, type ScoreReport } from '../scoring/report.ts';
+import { judgeOptions, newRunId } from '../scoring/score-steps.ts';
 
 export interface ScoreOptions {
   sequential: boolean;
@@ -25,7 +26,7 @@ const pct = (v: number | null) => (v === null ? 'n/a' : `${(v * 100).toFixed(1)}
 
 /** Runs the state machine and returns the exit code (0 the run completed, 1 the execution failed). */
 export async function scoreBenchmark(rt: LocalRuntime, b: Benchmark, o: ScoreOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const runId = `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${Math.random().toString(16).slice(2, 10)}`;
+  const runId = newRunId();
   const input = { benchmark: b.name, runId, ...(o.sequential ? { sequential: true } : {}), ...(o.maxConcurrency ? { maxConcurrency: o.maxConcurrency } : {}) };
   const timer = o.progress ? setInterval(() => void progress(rt, runId, b.items.length), 2000) : undefined;
   try {
@@ -42,8 +43,7 @@ export async function scoreBenchmark(rt: LocalRuntime, b: Benchmark, o: ScoreOpt
   let calibration: Calibration | undefined;
   if (o.calibrate) {
     const inputs = calibrationInputs(b, await rt.scoreStore.listItems(runId), o.calibrate);
-    const spec = b.config.fields.keyFacts;
-    calibration = await calibrate(rt.scoring.judge, inputs, { batchSize: b.config.scoring.judgeBatchSize, ...('threshold' in spec ? { threshold: spec.threshold } : {}) });
+    calibration = await calibrate(rt.scoring.judge, inputs, { batchSize: b.config.scoring.judgeBatchSize, ...judgeOptions(b) });
   }
   if (o.html) {
     const runs = await rt.scoreStore.listRuns(b.name, 30);

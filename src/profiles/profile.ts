@@ -119,14 +119,18 @@ export function loadPrompt(profile: Profile, version = profile.enrichment.prompt
   return readFileSync(file, 'utf8');
 }
 
+/**
+ * Where a folder of run-time data lives (profiles, benchmarks): the environment variable's path, the
+ * repository's folder, or the folder shipped beside a bundle (`lib/bundling.ts` copies it there).
+ */
+export function runtimeDataDir(folder: string, envVar: string): string {
+  const candidates = [process.env[envVar], resolve(import.meta.dirname, '../..', folder), resolve(import.meta.dirname, folder)].filter((d): d is string => Boolean(d));
+  return candidates.find((d) => existsSync(d)) ?? candidates[0]!;
+}
+
 /** Where profiles live: `SLUICE_PROFILES_DIR`, the repository's `profiles/`, or `profiles/` beside a bundle. */
 export function profilesDir(): string {
-  const candidates = [
-    process.env.SLUICE_PROFILES_DIR,
-    resolve(import.meta.dirname, '../../profiles'),
-    resolve(import.meta.dirname, 'profiles'),
-  ].filter((d): d is string => Boolean(d));
-  return candidates.find((d) => existsSync(d)) ?? candidates[0]!;
+  return runtimeDataDir('profiles', 'SLUICE_PROFILES_DIR');
 }
 
 export function listProfiles(dir = profilesDir()): string[] {

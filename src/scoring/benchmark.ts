@@ -5,9 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import * as z from 'zod';
-import { loadProfile } from '../profiles/profile.ts';
+import { loadProfile, runtimeDataDir } from '../profiles/profile.ts';
 
 export const benchmarkItemSchema = z
   .object({
@@ -70,12 +70,7 @@ export class BenchmarkError extends Error {
 
 /** Where benchmarks live: `SLUICE_BENCHMARKS_DIR`, the repository's `benchmarks/`, or `benchmarks/` beside a bundle. */
 export function benchmarksDir(): string {
-  const candidates = [
-    process.env.SLUICE_BENCHMARKS_DIR,
-    resolve(import.meta.dirname, '../../benchmarks'),
-    resolve(import.meta.dirname, 'benchmarks'),
-  ].filter((d): d is string => Boolean(d));
-  return candidates.find((d) => existsSync(d)) ?? candidates[0]!;
+  return runtimeDataDir('benchmarks', 'SLUICE_BENCHMARKS_DIR');
 }
 
 export function listBenchmarks(dir = benchmarksDir()): string[] {

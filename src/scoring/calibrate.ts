@@ -37,9 +37,10 @@ export interface Calibration {
 /** The first `n` judged items of a run, as the judge saw them. */
 export function calibrationInputs(b: Benchmark, records: ScoreItemRecord[], n: number): JudgeInput[] {
   const expected = new Map(b.items.map((i) => [i.id, i.expected.keyFacts]));
+  const order = new Map(b.items.map((i, k) => [i.id, k]));
   return records
     .filter((r) => r.status === 'scored' && r.needsJudge && r.prediction)
-    .sort((x, y) => b.items.findIndex((i) => i.id === x.id) - b.items.findIndex((i) => i.id === y.id))
+    .sort((x, y) => order.get(x.id)! - order.get(y.id)!)
     .slice(0, n)
     .map((r) => ({ id: r.id, expected: expected.get(r.id) ?? [], predicted: r.prediction!.lossText }));
 }

@@ -69,9 +69,10 @@ export function computeReport(run: ScoreRun, benchmark: Benchmark, records: Scor
   const weighted = scored.map((r) => (r.fields ?? []).reduce((s, f) => s + benchmark.config.fields[f.field].weight * fieldScore(r, f), 0) / weights);
 
   const labels = [...new Set(benchmark.items.map((i) => i.expected.decision))].sort();
+  const expectedDecision = new Map(benchmark.items.map((i) => [i.id, i.expected.decision]));
   const counts: Record<string, Record<string, number>> = {};
   for (const r of scored) {
-    const expected = String(benchmark.items.find((i) => i.id === r.id)?.expected.decision);
+    const expected = String(expectedDecision.get(r.id));
     const predicted = String(r.prediction?.decision);
     if (!labels.includes(predicted)) labels.push(predicted);
     (counts[expected] ??= {})[predicted] = (counts[expected]?.[predicted] ?? 0) + 1;

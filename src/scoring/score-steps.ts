@@ -104,7 +104,7 @@ export function createScoreSteps(deps: ScoreDeps) {
         : { predict: parsed.data.maxConcurrency ?? s.predictConcurrency, compare: s.compareConcurrency, judge: s.judgeConcurrency };
       const profile = profileOf(b);
       const run: ScoreRun = {
-        runId: parsed.data.runId ?? `${new Date(now()).toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`,
+        runId: parsed.data.runId ?? newRunId(new Date(now())),
         benchmark: b.name,
         benchmarkVersion: b.version,
         provider: deps.provider.name,
@@ -196,7 +196,13 @@ export function createScoreSteps(deps: ScoreDeps) {
   };
 }
 
-function judgeOptions(b: Benchmark): { threshold?: number } {
+/** A run id that sorts by time: `20261125T020635-03226e6a`. */
+export function newRunId(at = new Date()): string {
+  return `${at.toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`;
+}
+
+/** What the judge needs from the benchmark config: the offline judge's key-fact threshold. */
+export function judgeOptions(b: Benchmark): { threshold?: number } {
   const spec = b.config.fields.keyFacts;
   return 'threshold' in spec ? { threshold: spec.threshold } : {};
 }
