@@ -6,6 +6,10 @@
  *   `#JOB`                       the job (status, counts, timings, results); listed via the byKind index
  *   `REC#<group>#<line>`         one accepted record (note) of a group
  *   `GRP#<group>`                a group's stage statuses, attempts, last error, enrichment and decision
+ *   `LEDGER#<shard>`             a settle-ledger shard: its group count and member sets (`src/pipeline/ledger.ts`)
+ *
+ * A job not yet ended carries `pendingPk = active_job` (sparse `pending` index), so the reconciler finds
+ * every unfinished job without a scan.
  */
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
@@ -20,6 +24,7 @@ import {
 import type { Decision } from '../domain/decide/decide-group.ts';
 import type { Enrichment, GroupNote, Mode } from '../domain/enrich/enrich-group.ts';
 import { COUNT_NAMES, GroupStatus, type Job, type JobCounts, type JobResults, JobStatus, emptyCounts } from '../domain/job.ts';
+import { type GroupMarks, type LedgerShard, groupToken, shardSettled } from '../pipeline/ledger.ts';
 import type { GroupItem, StatusStore, TopicRunRecord, TransitionResult } from '../pipeline/ports.ts';
 
 const JOB_SK = '#JOB';
@@ -27,6 +32,9 @@ const jobPk = (jobId: string) => `JOB#${jobId}`;
 const enc = (groupId: string) => encodeURIComponent(groupId);
 const recordSk = (groupId: string, line: number) => `REC#${enc(groupId)}#${String(line).padStart(10, '0')}`;
 const groupSk = (groupId: string) => `GRP#${enc(groupId)}`;
+const ledgerSk = (shard: number) => `LEDGER#${String(shard).padStart(6, '0')}`;
+export const ACTIVE_JOB_KEY = 'active_job';
+const LEDGER_SETS = { enriched: 'mEnriched', pending: 'mPending', decided: 'mDecided', failed: 'mFailed' } as const;
 
 export function createStatusStore(client: DynamoDBClient, tableName: string): StatusStore {
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true } });
@@ -71,7 +79,20 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
 
     async getJob(jobId) {
       const r = await doc.send(new GetCommand({ TableName: tableName, Key: { pk: jobPk(jobId), sk: JOB_SK }, ConsistentRead: true }));
-      return r.Item ? itemToJob(r.Item) : undefined;
+      if (!r.Item) return undefined;
+      const job = itemToJob(r.Item);
+      // Closed shards' totals are on the job; the groups of the shards still open are added up here.
+      if (job.ledger && job.ledger.closed < job.ledger.shards && !TERMINAL.has(job.status)) {
+        const closed = (r.Item.shardsClosed as Set<string> | undefined) ?? new Set<string>();
+        for (const shard of await this.readLedger(jobId)) {
+          if (closed.has(String(shard.shard))) continue;
+          job.counts.enriched += shard.enriched.size;
+          job.counts.pending += shard.pending.size;
+          job.counts.decided += shard.decided.size;
+          job.counts.failed += shard.failed.size;
+        }
+      }
+      return job;
     },
 
     async listJobs(limit) {
@@ -88,14 +109,37 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       return (r.Items ?? []).map(itemToJob);
     },
 
-    async startIngest(jobId, at, mode) {
+    async startIngest(jobId, at, mode, lease) {
       const r = await conditional(() =>
         update({
           Key: { pk: jobPk(jobId), sk: JOB_SK },
-          UpdateExpression: 'SET #s = :ingesting, ingestStartedAt = if_not_exists(ingestStartedAt, :at), #m = :mode',
-          ConditionExpression: '#s IN (:received, :ingesting)',
+          UpdateExpression: 'SET #s = :ingesting, ingestStartedAt = if_not_exists(ingestStartedAt, :at), #m = :mode, ingestOwner = :owner, ingestLeaseUntil = :until',
+          ConditionExpression: '#s = :received OR (#s = :ingesting AND (attribute_not_exists(ingestLeaseUntil) OR ingestOwner = :owner OR ingestLeaseUntil < :now))',
           ExpressionAttributeNames: { '#s': 'status', '#m': 'mode' },
-          ExpressionAttributeValues: { ':ingesting': JobStatus.INGESTING, ':received': JobStatus.RECEIVED, ':at': at, ':mode': mode },
+          ExpressionAttributeValues: {
+            ':ingesting': JobStatus.INGESTING,
+            ':received': JobStatus.RECEIVED,
+            ':at': at,
+            ':mode': mode,
+            ':owner': lease.owner,
+            ':until': lease.until,
+            ':now': lease.now,
+          },
+        }),
+      );
+      if (r) return 'started';
+      const job = await this.getJob(jobId);
+      return job?.status === JobStatus.INGESTING ? 'busy' : 'past';
+    },
+
+    async renewIngest(jobId, lease) {
+      const r = await conditional(() =>
+        update({
+          Key: { pk: jobPk(jobId), sk: JOB_SK },
+          UpdateExpression: 'SET ingestLeaseUntil = :until',
+          ConditionExpression: '#s = :ingesting AND ingestOwner = :owner',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':ingesting': JobStatus.INGESTING, ':owner': lease.owner, ':until': lease.until },
         }),
       );
       return r !== undefined;
@@ -141,7 +185,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
     async finishIngest(jobId, at) {
       const r = await update({
         Key: { pk: jobPk(jobId), sk: JOB_SK },
-        UpdateExpression: 'SET #s = :processing, ingestEndedAt = :at',
+        UpdateExpression: 'SET #s = :processing, ingestEndedAt = :at REMOVE ingestLeaseUntil',
         ConditionExpression: '#s = :ingesting',
         ExpressionAttributeNames: { '#s': 'status' },
         ExpressionAttributeValues: { ':processing': JobStatus.PROCESSING, ':ingesting': JobStatus.INGESTING, ':at': at },
@@ -153,7 +197,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
     async failJob(jobId, error, at, badInput = false) {
       await update({
         Key: { pk: jobPk(jobId), sk: JOB_SK },
-        UpdateExpression: 'SET #s = :failed, #e = :error, finishedAt = :at, badInput = :badInput',
+        UpdateExpression: 'SET #s = :failed, #e = :error, finishedAt = :at, badInput = :badInput REMOVE pendingPk, pendingSk',
         ConditionExpression: 'attribute_exists(pk) AND NOT #s IN (:complete, :completeWithErrors)',
         ExpressionAttributeNames: { '#s': 'status', '#e': 'error' },
         ExpressionAttributeValues: {
@@ -190,7 +234,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       return r.Item ? itemToGroup(r.Item) : undefined;
     },
 
-    async saveEnrichment(jobId, groupId, noteCount, enrichment: Enrichment, at) {
+    async saveEnrichment(jobId, groupId, noteCount, enrichment: Enrichment, shard, at) {
       const pendingStages = Object.entries(enrichment.stages).filter(([, s]) => s === 'pending').map(([s]) => s);
       const pendingAttrs = pendingStages.length
         ? ', pendingPk = :pendingPk, pendingSk = :pendingSk, pendingStages = :pendingStages'
@@ -198,7 +242,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       const r = await conditional(() =>
         update({
           Key: { pk: jobPk(jobId), sk: groupSk(groupId) },
-          UpdateExpression: `SET jobId = :jobId, groupId = :groupId, #s = :enriched, noteCount = :noteCount, enrichment = :enrichment, enrichStage = :stage, updatedAt = :at${pendingAttrs}`,
+          UpdateExpression: `SET jobId = :jobId, groupId = :groupId, #s = :enriched, noteCount = :noteCount, ledgerShard = :shard, enrichment = :enrichment, enrichStage = :stage, updatedAt = :at${pendingAttrs}`,
           ConditionExpression: 'attribute_not_exists(#s) OR #s = :enriched',
           ExpressionAttributeNames: { '#s': 'status' },
           ExpressionAttributeValues: {
@@ -206,6 +250,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
             ':groupId': groupId,
             ':enriched': GroupStatus.ENRICHED,
             ':noteCount': noteCount,
+            ':shard': shard,
             ':enrichment': enrichment,
             ':stage': { status: 'done', at },
             ':at': at,
@@ -239,11 +284,11 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       return r ? 'applied' : 'closed';
     },
 
-    async markGroupFailed(jobId, groupId, stage, error, at) {
+    async markGroupFailed(jobId, groupId, stage, error, shard, at) {
       const r = await conditional(() =>
         update({
           Key: { pk: jobPk(jobId), sk: groupSk(groupId) },
-          UpdateExpression: `SET jobId = :jobId, groupId = :groupId, #s = :failed, lastError = :error, ${stage}Stage = :stage, updatedAt = :at ADD attempts :one`,
+          UpdateExpression: `SET jobId = :jobId, groupId = :groupId, #s = :failed, ledgerShard = :shard, lastError = :error, ${stage}Stage = :stage, updatedAt = :at ADD attempts :one`,
           ConditionExpression: 'attribute_not_exists(#s) OR NOT #s IN (:decided, :failed)',
           ExpressionAttributeNames: { '#s': 'status' },
           ExpressionAttributeValues: {
@@ -251,6 +296,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
             ':groupId': groupId,
             ':failed': GroupStatus.FAILED,
             ':decided': GroupStatus.DECIDED,
+            ':shard': shard,
             ':error': error,
             ':stage': { status: 'failed', at, error },
             ':at': at,
@@ -276,17 +322,95 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       });
     },
 
-    async addToCounts(jobId, delta) {
-      const entries = Object.entries(delta).filter(([, v]) => v);
-      if (!entries.length) return (await this.getJob(jobId))!;
-      const r = await update({
+    async openLedger(jobId, sizes) {
+      // SET, not PUT: a retried ingest reopens the same shards without losing what they counted.
+      for (const [shard, expected] of sizes.entries()) {
+        await update({ Key: { pk: jobPk(jobId), sk: ledgerSk(shard) }, UpdateExpression: 'SET expected = :e', ExpressionAttributeValues: { ':e': expected } });
+      }
+      await update({
         Key: { pk: jobPk(jobId), sk: JOB_SK },
-        UpdateExpression: `ADD ${entries.map(([k]) => `#${k} :${k}`).join(', ')}`,
-        ExpressionAttributeNames: Object.fromEntries(entries.map(([k]) => [`#${k}`, k])),
-        ExpressionAttributeValues: Object.fromEntries(entries.map(([k, v]) => [`:${k}`, v])),
-        ReturnValues: 'ALL_NEW',
+        UpdateExpression: 'SET ledgerShards = :n',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':n': sizes.length },
       });
-      return itemToJob(r.Attributes!);
+    },
+
+    async countGroup(jobId, shard, groupId, marks: GroupMarks) {
+      const token = new Set([groupToken(groupId)]);
+      const sets: string[] = [];
+      if (marks.enriched) sets.push(LEDGER_SETS.enriched);
+      if (marks.pending) sets.push(LEDGER_SETS.pending);
+      if (marks.settled) sets.push(LEDGER_SETS[marks.settled]);
+      let item: Record<string, unknown> | undefined;
+      if (sets.length) {
+        const r = await update({
+          Key: { pk: jobPk(jobId), sk: ledgerSk(shard) },
+          UpdateExpression: `ADD ${sets.map((a) => `${a} :t`).join(', ')}`,
+          ConditionExpression: 'attribute_exists(expected)',
+          ExpressionAttributeValues: { ':t': token },
+          ReturnValues: 'ALL_NEW',
+        }).catch((err: Error) => {
+          if (err.name === 'ConditionalCheckFailedException') throw new Error(`job ${jobId} has no ledger shard ${shard}`);
+          throw err;
+        });
+        item = r.Attributes;
+      } else {
+        item = (await doc.send(new GetCommand({ TableName: tableName, Key: { pk: jobPk(jobId), sk: ledgerSk(shard) }, ConsistentRead: true }))).Item;
+      }
+      if (!item) return undefined;
+      const counted = itemToShard(item);
+      if (!shardSettled(counted)) return undefined;
+      // Close the shard into the job once: its totals are added under the guard of the closed set.
+      const closed = await conditional(() =>
+        update({
+          Key: { pk: jobPk(jobId), sk: JOB_SK },
+          UpdateExpression: 'ADD shardsClosed :sid, enriched :e, pending :p, decided :d, failed :f',
+          ConditionExpression: 'attribute_exists(pk) AND NOT contains(shardsClosed, :id)',
+          ExpressionAttributeValues: {
+            ':sid': new Set([String(shard)]),
+            ':id': String(shard),
+            ':e': counted.enriched.size,
+            ':p': counted.pending.size,
+            ':d': counted.decided.size,
+            ':f': counted.failed.size,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return closed ? itemToJob(closed.Attributes!) : this.getJob(jobId);
+    },
+
+    async readLedger(jobId) {
+      const shards: LedgerShard[] = [];
+      for await (const item of queryAll({
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': jobPk(jobId), ':prefix': 'LEDGER#' },
+        ConsistentRead: true,
+      })) {
+        shards.push(itemToShard(item));
+      }
+      return shards;
+    },
+
+    async *listActiveJobs() {
+      for await (const item of queryAll({
+        IndexName: 'pending',
+        KeyConditionExpression: 'pendingPk = :k',
+        ExpressionAttributeValues: { ':k': ACTIVE_JOB_KEY },
+      })) {
+        yield String(item.jobId);
+      }
+    },
+
+    async markReconciled(jobId, settled, at) {
+      await update({
+        Key: { pk: jobPk(jobId), sk: JOB_SK },
+        UpdateExpression: 'SET reconcileMark = :m',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':m': { settled, at } },
+      }).catch((err: Error) => {
+        if (err.name !== 'ConditionalCheckFailedException') throw err;
+      });
     },
 
     async tryStartFinalize(jobId, leaseUntil, now) {
@@ -297,6 +421,19 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
           ConditionExpression: '#s = :processing OR (#s = :finalizing AND finalizeLeaseUntil < :now)',
           ExpressionAttributeNames: { '#s': 'status' },
           ExpressionAttributeValues: { ':finalizing': JobStatus.FINALIZING, ':processing': JobStatus.PROCESSING, ':until': leaseUntil, ':now': now },
+        }),
+      );
+      return r !== undefined;
+    },
+
+    async renewFinalize(jobId, leaseUntil, newLeaseUntil) {
+      const r = await conditional(() =>
+        update({
+          Key: { pk: jobPk(jobId), sk: JOB_SK },
+          UpdateExpression: 'SET finalizeLeaseUntil = :next',
+          ConditionExpression: '#s = :finalizing AND finalizeLeaseUntil = :until',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':finalizing': JobStatus.FINALIZING, ':until': leaseUntil, ':next': newLeaseUntil },
         }),
       );
       return r !== undefined;
@@ -405,23 +542,30 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       });
     },
 
-    async completeJob(jobId, status, counts, results, at) {
-      await update({
-        Key: { pk: jobPk(jobId), sk: JOB_SK },
-        UpdateExpression: `SET #s = :status, results = :results, finishedAt = :at, ${COUNT_NAMES.map((k) => `#${k} = :${k}`).join(', ')} REMOVE finalizeLeaseUntil`,
-        ConditionExpression: '#s = :finalizing',
-        ExpressionAttributeNames: { '#s': 'status', ...Object.fromEntries(COUNT_NAMES.map((k) => [`#${k}`, k])) },
-        ExpressionAttributeValues: {
-          ':status': status,
-          ':results': results,
-          ':at': at,
-          ':finalizing': JobStatus.FINALIZING,
-          ...Object.fromEntries(COUNT_NAMES.map((k) => [`:${k}`, counts[k]])),
-        },
-      });
+    async completeJob(jobId, status, counts, results, at, leaseUntil) {
+      const r = await conditional(() =>
+        update({
+          Key: { pk: jobPk(jobId), sk: JOB_SK },
+          UpdateExpression: `SET #s = :status, results = :results, finishedAt = :at, ${COUNT_NAMES.map((k) => `#${k} = :${k}`).join(', ')} REMOVE finalizeLeaseUntil, pendingPk, pendingSk`,
+          // Only the holder of the lease ends the job: a finalizer presumed dead that wakes up changes nothing.
+          ConditionExpression: '#s = :finalizing AND finalizeLeaseUntil = :until',
+          ExpressionAttributeNames: { '#s': 'status', ...Object.fromEntries(COUNT_NAMES.map((k) => [`#${k}`, k])) },
+          ExpressionAttributeValues: {
+            ':status': status,
+            ':results': results,
+            ':at': at,
+            ':finalizing': JobStatus.FINALIZING,
+            ':until': leaseUntil,
+            ...Object.fromEntries(COUNT_NAMES.map((k) => [`:${k}`, counts[k]])),
+          },
+        }),
+      );
+      return r !== undefined;
     },
   };
 }
+
+const TERMINAL: ReadonlySet<string> = new Set([JobStatus.COMPLETE, JobStatus.COMPLETE_WITH_ERRORS, JobStatus.FAILED]);
 
 function jobToItem(job: Job): Record<string, unknown> {
   return {
@@ -429,6 +573,7 @@ function jobToItem(job: Job): Record<string, unknown> {
     sk: JOB_SK,
     kindPk: 'JOB',
     kindSk: `${job.timings.receivedAt}#${job.jobId}`,
+    ...(TERMINAL.has(job.status) ? {} : { pendingPk: ACTIVE_JOB_KEY, pendingSk: `${job.timings.receivedAt}#${job.jobId}` }),
     jobId: job.jobId,
     bucket: job.bucket,
     key: job.key,
@@ -467,6 +612,20 @@ function itemToJob(item: Record<string, unknown>): Job {
     error: item.error as string | undefined,
     badInput: item.badInput === true ? true : undefined,
     results: item.results as JobResults | undefined,
+    reconcileMark: item.reconcileMark as Job['reconcileMark'],
+    ledger: item.ledgerShards === undefined ? undefined : { shards: Number(item.ledgerShards), closed: (item.shardsClosed as Set<string> | undefined)?.size ?? 0 },
+  };
+}
+
+function itemToShard(item: Record<string, unknown>): LedgerShard {
+  const set = (name: string) => (item[name] as Set<string> | undefined) ?? new Set<string>();
+  return {
+    shard: Number(String(item.sk).slice('LEDGER#'.length)),
+    expected: Number(item.expected ?? 0),
+    enriched: set(LEDGER_SETS.enriched),
+    pending: set(LEDGER_SETS.pending),
+    decided: set(LEDGER_SETS.decided),
+    failed: set(LEDGER_SETS.failed),
   };
 }
 
@@ -485,6 +644,7 @@ function itemToGroup(item: Record<string, unknown>): GroupItem {
     stages,
     lastError: item.lastError as string | undefined,
     updatedAt: item.updatedAt as string,
+    shard: item.ledgerShard === undefined ? undefined : Number(item.ledgerShard),
   };
 }
 

@@ -313,7 +313,7 @@ async function invokeCommand(args: string[]): Promise<number> {
   } catch (err) {
     throw new InputError(`${eventFile}: not JSON (${(err as Error).message})`);
   }
-  if (fn === 'backfill' || fn === 'metrics' || fn === 'topics') {
+  if (fn === 'backfill' || fn === 'metrics' || fn === 'topics' || fn === 'reconcile') {
     const scheduled = event as ScheduledEvent;
     if (scheduled['detail-type'] !== 'Scheduled Event') throw new InputError(`${eventFile}: not an EventBridge Scheduled Event (detail-type)`);
     return withStack({ ...values, verbose: true }, false, async (rt) => {

@@ -77,6 +77,10 @@ export interface Job {
   /** The job failed because the file cannot be read at all (empty, binary, no usable header). */
   badInput?: boolean;
   results?: JobResults;
+  /** The settle ledger (see `src/pipeline/ledger.ts`): its shards, and how many have every group settled. */
+  ledger?: { shards: number; closed: number };
+  /** What the reconciler saw on its last pass over this job (settled groups, when). */
+  reconcileMark?: { settled: number; at: string };
 }
 
 /**
@@ -88,9 +92,17 @@ export function jobIdFor(bucket: string, key: string, etag: string): string {
   return `j-${createHash('sha256').update(`${bucket}\n${key}\n${normalizedEtag}`).digest('hex').slice(0, 20)}`;
 }
 
-/** Every group has an outcome (decided or failed) once ingestion has fanned all of them out. */
-export function allGroupsSettled(job: Pick<Job, 'status' | 'counts'>): boolean {
-  return job.status === JobStatus.PROCESSING && job.counts.decided + job.counts.failed >= job.counts.groups;
+/**
+ * Every group has an outcome (decided or failed) once ingestion has fanned all of them out: every shard
+ * of the job's settle ledger is closed. The ledger counts each group once, however often it is replayed.
+ */
+export function allGroupsSettled(job: Pick<Job, 'status' | 'ledger'>): boolean {
+  return job.status === JobStatus.PROCESSING && ledgerClosed(job);
+}
+
+/** The ledger has all its shards closed (a job with no groups has none). */
+export function ledgerClosed(job: Pick<Job, 'ledger'>): boolean {
+  return job.ledger !== undefined && job.ledger.closed >= job.ledger.shards;
 }
 
 /** The terminal status for final counts. Exact duplicates are not errors; rejects and failures are. */

@@ -5,6 +5,7 @@ import type { PipelineDeps } from '../pipeline/deps.ts';
 import { type Alert, type MetricsReport, computeMetrics } from '../pipeline/metrics.ts';
 import type { TopicRunRecord } from '../pipeline/ports.ts';
 import { runTopics } from '../pipeline/topics.ts';
+import { DEFAULT_STALL_MS, type ReconcileReport, reconcileJobs } from '../pipeline/reconcile.ts';
 import { listProfiles } from '../profiles/profile.ts';
 import type { TopicNamer } from '../llm/topic-namer.ts';
 
@@ -21,6 +22,20 @@ export function createBackfillHandler(deps: PipelineDeps, limit = Number(process
     deps.logger.info('scheduled backfill', { scheduledAt: event.time, ...report, jobsRefreshed: report.jobsRefreshed.length });
     deps.metrics?.add('GroupsBackfilled', report.done);
     deps.metrics?.add('GroupsStillPending', report.stillPending);
+    deps.metrics?.flush();
+    return report;
+  };
+}
+
+/**
+ * reconcile λ: finalizes settled jobs nobody finalized and replays the counts of jobs stalled for
+ * SLUICE_RECONCILE_STALL_SECONDS (default 120).
+ */
+export function createReconcileHandler(deps: PipelineDeps, stallMs = Number(process.env.SLUICE_RECONCILE_STALL_SECONDS || DEFAULT_STALL_MS / 1000) * 1000) {
+  return async (_event: ScheduledEvent, context: Context): Promise<ReconcileReport> => {
+    const remaining = context.getRemainingTimeInMillis();
+    const report = await reconcileJobs(deps, { stallMs, deadline: Date.now() + Math.max(remaining - MARGIN_MS, remaining / 2) });
+    deps.metrics?.add('JobsReconciled', report.finalized.length + report.repaired.length);
     deps.metrics?.flush();
     return report;
   };

@@ -42,7 +42,7 @@ export function createIngestHandler(deps: PipelineDeps, topology: Topology = def
     const outcomes: IngestOutcome[] = [];
     for (const object of created) {
       try {
-        outcomes.push(await ingestObject(deps, object));
+        outcomes.push(await ingestObject(deps, { ...object, delivery: record.messageId }));
       } catch (err) {
         if (isLastAttempt(record, 'ingest', topology)) {
           const jobId = jobIdFor(object.bucket, object.key, object.etag);

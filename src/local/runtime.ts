@@ -33,7 +33,8 @@ import { type TopicNamer, createTopicNamer } from '../llm/topic-namer.ts';
 import { type Job, TERMINAL_STATUSES } from '../domain/job.ts';
 import { encodeS3Key } from '../domain/s3-event.ts';
 import { type SqsHandler, createDecideHandler, createEnrichHandler, createIngestHandler } from '../lambda/sqs-steps.ts';
-import { type ScheduledHandler, createBackfillHandler, createMetricsHandler, createTopicsHandler } from '../lambda/scheduled.ts';
+import { type ScheduledHandler, createBackfillHandler, createMetricsHandler, createReconcileHandler, createTopicsHandler } from '../lambda/scheduled.ts';
+import { reconcileJobs } from '../pipeline/reconcile.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
 import type { StatusStore } from '../pipeline/ports.ts';
 import {
@@ -53,9 +54,12 @@ import { type S3Upload, startEmulators } from './emulators.ts';
 import { type CallRecord, type ResourceOf, guardClient } from './local-iam.ts';
 import { type Resource, permissionsOf } from '../topology/permissions.ts';
 import { SqsEventSource, lambdaContext } from './event-source.ts';
-import { startSchedules } from './scheduler.ts';
+import { crashPointFromEnv } from './crash-points.ts';
+import { scheduledEvent, startSchedules } from './scheduler.ts';
 
 export const LOCAL_REGION = 'us-east-1';
+/** Locally, in-flight work of a runtime that died is visible again this soon after (extended while it runs). */
+export const LOCAL_VISIBILITY_SECONDS = Number(process.env.SLUICE_LOCAL_VISIBILITY_SECONDS || 20);
 const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 export interface LocalRuntimeOptions {
@@ -86,6 +90,11 @@ export interface LocalRuntimeOptions {
   schedules?: { speed: number };
   /** What scoring predicts and judges with (tests); otherwise `llm` decides (offline without it). */
   scoring?: { provider: EnrichmentProvider; judge: Judge };
+  /**
+   * The reconciler, run by the event-source runtime: once on start over every unfinished job (whatever a
+   * dead runtime left), then every `everySeconds` (default 15; deployed it is the topology's schedule).
+   */
+  reconcile?: { everySeconds?: number; stallMs?: number };
   /** Use emulators already running (a `sluice dev` process) instead of starting them. */
   attach?: { s3: string; sqs: string; dynamodb: string };
 }
@@ -191,6 +200,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const names: LocalNames = { table: base.table, buckets: base.buckets, queues };
     const store = createStatusStore(clients.dynamodb, names.table);
     const logStream = options.logStream ?? process.stderr;
+    const crashPoint = crashPointFromEnv();
     // Each function gets clients of its own that allow only what its topology access allows (local IAM).
     const resourceOf = resourceResolver(names);
     const functionClients: Array<ReturnType<typeof localClients>> = [];
@@ -207,6 +217,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       now: () => new Date(),
       // EMF lines go with the logs (and nowhere when the logs are silenced).
       metrics: options.logLevel === 'SILENT' ? undefined : emfMetrics(`sluice-${service}`, logStream),
+      crashPoint,
     });
     const guardedClients = (fn: FunctionName) => {
       const own = localClients(emulators.endpoints);
@@ -224,10 +235,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       enrich: wrap('enrich', createEnrichHandler(deps('enrich'), topology)),
       decide: wrap('decide', createDecideHandler(deps('decide'), topology)),
     };
+    const reconcileDeps = deps('reconcile');
     const metricsDeps = deps('metrics');
     const metricsSqs = functionClients.at(-1)!.sqs; // the metrics function's own (guarded) SQS client
     const scheduled: Record<ScheduledFunctionName, ScheduledHandler> = {
       backfill: createBackfillHandler(deps('backfill')),
+      reconcile: createReconcileHandler(reconcileDeps, options.reconcile?.stallMs),
       topics: createTopicsHandler(deps('topics'), async () => (options.llm ? createTopicNamer(options.llm) : undefined)),
       metrics: createMetricsHandler(metricsDeps, {
         dlqDepths: () => dlqDepths(metricsSqs, Object.fromEntries((topology.functions.metrics.access.readsDlqDepth ?? []).map((q) => [q, queues[q].dlqUrl]))),
@@ -281,6 +294,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           timeoutSeconds: spec.timeoutSeconds,
           handler: handlers[fn],
           waitSeconds: options.waitSeconds ?? 1,
+          visibilitySeconds: Math.min(LOCAL_VISIBILITY_SECONDS, topology.queues[spec.trigger.queue].visibilityTimeoutSeconds),
           onError: (err) => {
             if (options.logLevel !== 'SILENT') {
               logStream.write(`${JSON.stringify({ level: 'WARN', service: `sluice-${fn}`, message: 'invocation failed', error: errorText(err) })}\n`);
@@ -293,6 +307,25 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       // Event sources stop before the emulators they poll.
       stops.unshift(async () => {
         await Promise.all(Object.values(eventSources).map((s) => s.stop()));
+      });
+    }
+
+    if (options.pollers !== false) {
+      // What a runtime that died left unfinished is finished now, not at the next schedule.
+      const reconcileContext = () => lambdaContext(resourceName(stage, 'reconcile'), topology.functions.reconcile.timeoutSeconds) as Context;
+      // A runtime that owns its state folder knows every lease in it belonged to a process now gone.
+      const onStart = reconcileJobs(reconcileDeps, { stallMs: 0, deadline: Date.now() + 60_000, takeOverLeases: !options.attach }).catch((err) => {
+        logStream.write(`${JSON.stringify({ level: 'ERROR', service: 'sluice-reconcile', message: 'reconcile on start failed', error: errorText(err) })}\n`);
+      });
+      let passes: Promise<unknown> = onStart;
+      const timer = setInterval(() => {
+        passes = passes.then(() => scheduled.reconcile(scheduledEvent(`arn:aws:events:${LOCAL_REGION}:000000000000:rule/${resourceName(stage, 'reconcile')}`, LOCAL_REGION, '000000000000'), reconcileContext())).catch((err) => {
+          logStream.write(`${JSON.stringify({ level: 'ERROR', service: 'sluice-reconcile', message: 'reconcile failed', error: errorText(err) })}\n`);
+        });
+      }, (options.reconcile?.everySeconds ?? 15) * 1000);
+      stops.unshift(async () => {
+        clearInterval(timer);
+        await passes;
       });
     }
 

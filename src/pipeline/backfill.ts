@@ -106,7 +106,7 @@ async function backfillGroup(deps: PipelineDeps, item: PendingItem, leaseMs: num
     return 'still_pending';
   }
   const decision = await decideGroup(profile, enrichment);
+  // The job's counts are recounted from its groups when its results are rewritten below.
   if (!(await deps.store.saveBackfill(item.jobId, item.groupId, enrichment, decision, leaseUntil, deps.now().toISOString()))) return 'skipped';
-  await deps.store.addToCounts(item.jobId, { pending: -1 });
   return 'done';
 }

@@ -28,4 +28,9 @@ export interface PipelineDeps {
   logger: StepLogger;
   now: () => Date;
   metrics?: MetricsSink;
+  /**
+   * Named points between two writes. The local runtime kills its own process at the one `SLUICE_CRASH_AT`
+   * names (the crash matrix, `test/e2e/crash.test.ts`); absent everywhere else.
+   */
+  crashPoint?: (point: string) => void;
 }

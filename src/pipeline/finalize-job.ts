@@ -5,21 +5,47 @@
  */
 import { PassThrough } from 'node:stream';
 import { stringify } from 'csv-stringify';
-import { type Job, type JobCounts, JobStatus, allGroupsSettled, finalStatus, resultKeys } from '../domain/job.ts';
+import { type Job, type JobCounts, JobStatus, allGroupsSettled, finalStatus, ledgerClosed, resultKeys } from '../domain/job.ts';
 import type { PipelineDeps } from './deps.ts';
 import type { GroupItem } from './ports.ts';
 
-const LEASE_MS = 5 * 60_000;
+/** Short, and renewed while results are written: a finalizer that died is replaced within a minute. */
+export const FINALIZE_LEASE_MS = 60_000;
+const RENEW_EVERY_MS = 15_000;
 
-/** Finalizes the job if every group is settled and nobody else holds the lease. */
-export async function maybeFinalize(deps: PipelineDeps, job: Job): Promise<boolean> {
-  const stale = job.status === JobStatus.FINALIZING;
-  if (!allGroupsSettled(job) && !stale) return false;
-  if (stale && job.counts.decided + job.counts.failed < job.counts.groups) return false;
+/**
+ * Finalizes the job if every group is settled and nobody else holds the lease. `takeOver` treats a held
+ * lease as expired: only for a local runtime starting on its own state folder, whose every lease belonged
+ * to a process that is gone.
+ */
+export async function maybeFinalize(deps: PipelineDeps, job: Job, o: { takeOver?: boolean } = {}): Promise<boolean> {
+  // FINALIZING: an earlier finalizer may have died; its lease says when it may be replaced.
+  if (!allGroupsSettled(job) && !(job.status === JobStatus.FINALIZING && ledgerClosed(job))) return false;
   const now = deps.now().getTime();
-  if (!(await deps.store.tryStartFinalize(job.jobId, now + LEASE_MS, now))) return false;
-  await finalizeJob(deps, job);
-  return true;
+  let leaseUntil = now + FINALIZE_LEASE_MS;
+  if (!(await deps.store.tryStartFinalize(job.jobId, leaseUntil, o.takeOver ? Number.MAX_SAFE_INTEGER : now))) return false;
+  deps.crashPoint?.('finalize.leased');
+  let renewing = Promise.resolve();
+  const renew = setInterval(() => {
+    const next = deps.now().getTime() + FINALIZE_LEASE_MS;
+    renewing = renewing.then(async () => {
+      if (await deps.store.renewFinalize(job.jobId, leaseUntil, next)) leaseUntil = next;
+    }).catch(() => undefined);
+  }, RENEW_EVERY_MS);
+  try {
+    const { status, counts, keys, finishedAt } = await writeResults(deps, job);
+    deps.crashPoint?.('finalize.written');
+    clearInterval(renew);
+    await renewing;
+    if (!(await deps.store.completeJob(job.jobId, status, counts, keys, finishedAt, leaseUntil))) {
+      deps.logger.warn('finalize lease lost; another finalizer ends the job', { jobId: job.jobId });
+      return false;
+    }
+    deps.logger.info('job finalized', { jobId: job.jobId, status, ...counts });
+    return true;
+  } finally {
+    clearInterval(renew);
+  }
 }
 
 /** One line of results.jsonl: a group with its enrichment and its decision (or its error). */
@@ -57,12 +83,6 @@ export function csvRow(job: Job, group: GroupItem): string[] {
     group.status === 'FAILED' ? (group.lastError ?? '') : '',
   ];
   return cells.map(neutralizeCell);
-}
-
-async function finalizeJob(deps: PipelineDeps, job: Job): Promise<void> {
-  const { status, counts, keys, finishedAt } = await writeResults(deps, job);
-  await deps.store.completeJob(job.jobId, status, counts, keys, finishedAt);
-  deps.logger.info('job finalized', { jobId: job.jobId, status, ...counts });
 }
 
 /**

@@ -12,13 +12,16 @@ import { type Job, JobStatus, TERMINAL_STATUSES, emptyCounts, jobIdFor, profileF
 import { type Profile, UnknownProfileError, loadProfile } from '../profiles/profile.ts';
 import { maybeFinalize } from './finalize-job.ts';
 import type { PipelineDeps } from './deps.ts';
-import type { GroupRef } from './ports.ts';
+import { shardOf, shardSizes } from './ledger.ts';
+import type { GroupRef, StoredObject } from './ports.ts';
 
 export interface ObjectRef {
   bucket: string;
   key: string;
   etag: string;
   size: number;
+  /** The delivery that carries this object (the SQS message id): its redelivery may take over its ingest. */
+  delivery?: string;
 }
 
 export type IngestOutcome =
@@ -36,6 +39,8 @@ export interface RejectLine {
 }
 
 const RECORD_BATCH = 100;
+/** An ingest's lease, renewed while it runs: a duplicate delivery sees it held and returns at once. */
+const INGEST_LEASE_MS = 60_000;
 const PROGRESS_EVERY = 2000;
 
 /**
@@ -80,12 +85,29 @@ export async function ingestObject(deps: PipelineDeps, ref: ObjectRef): Promise<
     return { kind: 'failed', jobId, reason };
   }
   const mode = parseMode(object.metadata['sluice-mode']) ?? deps.defaultMode;
-  if (!(await deps.store.startIngest(jobId, deps.now().toISOString(), mode))) {
+  const startedAt = deps.now();
+  const lease = { owner: ref.delivery ?? `${jobId}-${startedAt.getTime()}`, until: startedAt.getTime() + INGEST_LEASE_MS, now: startedAt.getTime() };
+  const started = await deps.store.startIngest(jobId, startedAt.toISOString(), mode, lease);
+  if (started !== 'started') {
+    // Another delivery of the same object is ingesting it (or did): this one returns at once.
     object.body.destroy();
     const current = await deps.store.getJob(jobId);
+    deps.logger.info('object is being ingested by another delivery', { jobId, status: current?.status });
     return { kind: 'duplicate', jobId, status: current?.status ?? JobStatus.PROCESSING };
   }
   deps.logger.info('ingest started', { jobId, profile: profile.name, mode, bytes: ref.size });
+  const renew = setInterval(() => {
+    lease.until = deps.now().getTime() + INGEST_LEASE_MS;
+    deps.store.renewIngest(jobId, lease).catch(() => undefined);
+  }, INGEST_LEASE_MS / 4);
+  try {
+    return await ingestLeased(deps, ref, jobId, profile, object, mode);
+  } finally {
+    clearInterval(renew);
+  }
+}
+
+async function ingestLeased(deps: PipelineDeps, ref: ObjectRef, jobId: string, profile: Profile, object: StoredObject, mode: Mode): Promise<IngestOutcome> {
 
   const rejectsKey = resultKeys(jobId).rejects;
   const rejects = new PassThrough();
@@ -106,8 +128,11 @@ export async function ingestObject(deps: PipelineDeps, ref: ObjectRef): Promise<
   await rejectsUpload;
 
   await deps.store.recordIngestCounts(jobId, { ...counts.totals, groups: counts.groups.size });
-  const refs: GroupRef[] = [...counts.groups].map(([groupId, noteCount]) => ({ jobId, groupId, profile: profile.name, mode, noteCount }));
+  deps.crashPoint?.('ingest.stored');
+  const refs: GroupRef[] = [...counts.groups].map(([groupId, noteCount], i) => ({ jobId, groupId, profile: profile.name, mode, noteCount, shard: shardOf(i) }));
+  await deps.store.openLedger(jobId, shardSizes(refs.length));
   await deps.enrichQueue.sendAll(refs);
+  deps.crashPoint?.('ingest.fanned-out');
   const after = await deps.store.finishIngest(jobId, deps.now().toISOString());
   deps.logger.info('ingest finished', { jobId, ...counts.totals, groups: counts.groups.size });
   deps.metrics?.add('RowsRead', counts.totals.rows);

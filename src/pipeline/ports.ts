@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import type { Decision } from '../domain/decide/decide-group.ts';
 import type { Enrichment, GroupNote, Mode } from '../domain/enrich/enrich-group.ts';
 import type { Job, JobCounts, JobResults, JobStatus } from '../domain/job.ts';
+import type { GroupMarks, LedgerShard } from './ledger.ts';
 
 export interface StoredObject {
   body: Readable;
@@ -27,6 +28,8 @@ export interface GroupRef {
   profile: string;
   mode: Mode;
   noteCount: number;
+  /** The group's settle-ledger shard (`src/pipeline/ledger.ts`). */
+  shard: number;
 }
 
 export interface WorkQueue {
@@ -45,6 +48,8 @@ export interface GroupItem {
   stages: Record<string, { status: string; at: string; error?: string }>;
   lastError?: string;
   updatedAt: string;
+  /** Its settle-ledger shard. */
+  shard?: number;
 }
 
 export interface TopicRunRecord {
@@ -70,13 +75,25 @@ export interface PendingItem {
 
 export type TransitionResult = 'applied' | 'repeat' | 'closed';
 
+/** Who ingests a job (the SQS message id of its notification) and until when (epoch ms). */
+export interface IngestLease {
+  owner: string;
+  until: number;
+  now: number;
+}
+
 export interface StatusStore {
   /** Creates the job unless it exists; returns the stored job either way. */
   createJob(job: Job): Promise<{ created: boolean; job: Job }>;
   getJob(jobId: string): Promise<Job | undefined>;
   listJobs(limit: number): Promise<Job[]>;
-  /** RECEIVED or INGESTING → INGESTING; `false` when the job is already past ingestion. */
-  startIngest(jobId: string, at: string, mode: Mode): Promise<boolean>;
+  /**
+   * Takes the ingest lease: RECEIVED → INGESTING, or an INGESTING job whose lease expired or is held by
+   * the same message (its redelivery). `busy`: another delivery is ingesting it now; `past`: ingested.
+   */
+  startIngest(jobId: string, at: string, mode: Mode, lease: IngestLease): Promise<'started' | 'busy' | 'past'>;
+  /** Extends an ingest lease still held; false when it was lost. */
+  renewIngest(jobId: string, lease: IngestLease): Promise<boolean>;
   reportIngestProgress(jobId: string, rowsRead: number): Promise<void>;
   putRecords(jobId: string, records: Array<{ groupId: string; note: GroupNote }>): Promise<void>;
   /** Sets the ingest counts (absolute, so a retried ingest does not double them) and the group total. */
@@ -88,17 +105,30 @@ export interface StatusStore {
   getGroupNotes(jobId: string, groupId: string): Promise<GroupNote[]>;
   getGroup(jobId: string, groupId: string): Promise<GroupItem | undefined>;
   /** Stores a group's enrichment unless the group is already decided or failed. */
-  saveEnrichment(jobId: string, groupId: string, noteCount: number, enrichment: Enrichment, at: string): Promise<TransitionResult>;
+  saveEnrichment(jobId: string, groupId: string, noteCount: number, enrichment: Enrichment, shard: number, at: string): Promise<TransitionResult>;
   /** Stores a group's decision once. */
   saveDecision(jobId: string, groupId: string, decision: Decision, at: string): Promise<TransitionResult>;
   /** Marks a group failed once (its message went to the DLQ), with the stage and the error. */
-  markGroupFailed(jobId: string, groupId: string, stage: string, error: string, at: string): Promise<TransitionResult>;
+  markGroupFailed(jobId: string, groupId: string, stage: string, error: string, shard: number, at: string): Promise<TransitionResult>;
   /** Notes an attempt that failed but will be retried. */
   recordGroupAttemptError(jobId: string, groupId: string, stage: string, error: string, at: string): Promise<void>;
-  /** Adds to job counters atomically; returns the job after the addition. */
-  addToCounts(jobId: string, delta: Partial<JobCounts>): Promise<Job>;
+  /** Opens the job's settle ledger: `sizes[i]` groups in shard i (idempotent: a retried ingest keeps the counts). */
+  openLedger(jobId: string, sizes: number[]): Promise<void>;
+  /**
+   * Counts a group's state into its ledger shard, once however often it is replayed. Returns the job when
+   * the shard is closed (every group in it settled, now or before); undefined while it is still open.
+   */
+  countGroup(jobId: string, shard: number, groupId: string, marks: GroupMarks): Promise<Job | undefined>;
+  /** Every shard of the job's ledger with the members it has counted. */
+  readLedger(jobId: string): Promise<LedgerShard[]>;
+  /** Ids of the jobs not ended yet (sparse index, no scan), oldest first. */
+  listActiveJobs(): AsyncIterable<string>;
+  /** Remembers what the reconciler saw, to tell a stalled job from a slow one on its next pass. */
+  markReconciled(jobId: string, settled: number, at: string): Promise<void>;
   /** Takes the finalize lease: PROCESSING → FINALIZING, or an expired FINALIZING lease. */
   tryStartFinalize(jobId: string, leaseUntil: number, now: number): Promise<boolean>;
+  /** Extends a finalize lease still held; false when it was lost. */
+  renewFinalize(jobId: string, leaseUntil: number, newLeaseUntil: number): Promise<boolean>;
   listGroups(jobId: string): AsyncIterable<GroupItem>;
   /**
    * Groups with pending work under one key (`pending_summary`, `pending_llm`, …), oldest first, from the
@@ -121,5 +151,6 @@ export interface StatusStore {
   putTopicRun(run: TopicRunRecord): Promise<void>;
   /** Sets a terminal job's counts after its results files were rewritten. */
   refreshJobCounts(jobId: string, counts: JobCounts, at: string): Promise<void>;
-  completeJob(jobId: string, status: JobStatus, counts: JobCounts, results: JobResults, at: string): Promise<void>;
+  /** Ends the job if the lease `leaseUntil` is still its own; false when another finalizer took over. */
+  completeJob(jobId: string, status: JobStatus, counts: JobCounts, results: JobResults, at: string, leaseUntil: number): Promise<boolean>;
 }

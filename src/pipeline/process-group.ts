@@ -6,10 +6,11 @@
 import * as z from 'zod';
 import { decideGroup } from '../domain/decide/decide-group.ts';
 import { enrichGroup } from '../domain/enrich/enrich-group.ts';
-import { GroupStatus } from '../domain/job.ts';
+import { GroupStatus, allGroupsSettled } from '../domain/job.ts';
 import { loadProfile } from '../profiles/profile.ts';
 import type { PipelineDeps } from './deps.ts';
 import { maybeFinalize } from './finalize-job.ts';
+import { type GroupMarks, marksOf } from './ledger.ts';
 import type { GroupRef } from './ports.ts';
 
 export const groupRefSchema = z.object({
@@ -18,7 +19,24 @@ export const groupRefSchema = z.object({
   profile: z.string().min(1),
   mode: z.enum(['fast', 'full']),
   noteCount: z.number().int().positive(),
+  shard: z.number().int().nonnegative(),
 });
+
+/**
+ * Counts a group's stored state into its job's ledger (idempotent) and finalizes the job if that settled
+ * it. Every step ends here, also when it finds its group already settled: a count lost to a crash
+ * between the group's write and its count is made good by the redelivery.
+ */
+export async function settleCount(deps: PipelineDeps, ref: GroupRef, marks: GroupMarks): Promise<void> {
+  const job = await deps.store.countGroup(ref.jobId, ref.shard, ref.groupId, marks);
+  deps.crashPoint?.(marks.settled ? 'settle.counted' : 'enrich.counted');
+  if (job && allGroupsSettled(job)) await maybeFinalize(deps, job);
+}
+
+async function countStoredGroup(deps: PipelineDeps, ref: GroupRef): Promise<void> {
+  const group = await deps.store.getGroup(ref.jobId, ref.groupId);
+  if (group) await settleCount(deps, ref, marksOf(group));
+}
 
 /** Enriches a group and passes it on to the decide queue. */
 export async function enrichStep(deps: PipelineDeps, ref: GroupRef): Promise<'enriched' | 'skipped'> {
@@ -29,12 +47,14 @@ export async function enrichStep(deps: PipelineDeps, ref: GroupRef): Promise<'en
   }
   const profile = loadProfile(ref.profile);
   const enrichment = await enrichGroup(profile, ref.groupId, notes, deps.provider, ref.mode);
-  const saved = await deps.store.saveEnrichment(ref.jobId, ref.groupId, ref.noteCount, enrichment, deps.now().toISOString());
-  if (saved === 'closed') return 'skipped';
-  if (saved === 'applied') {
-    const pending = Object.values(enrichment.stages).includes('pending') ? 1 : 0;
-    await deps.store.addToCounts(ref.jobId, { enriched: 1, pending });
+  const saved = await deps.store.saveEnrichment(ref.jobId, ref.groupId, ref.noteCount, enrichment, ref.shard, deps.now().toISOString());
+  deps.crashPoint?.('enrich.saved');
+  if (saved === 'closed') {
+    // Already decided or failed (a redelivery): count it again, which repairs a count a crash lost.
+    await countStoredGroup(deps, ref);
+    return 'skipped';
   }
+  await settleCount(deps, ref, marksOf({ status: 'ENRICHED', enrichment }));
   await deps.decideQueue.sendAll([ref]);
   if (saved === 'applied') {
     deps.metrics?.add('GroupsEnriched', 1);
@@ -53,25 +73,28 @@ export async function decideStep(deps: PipelineDeps, ref: GroupRef): Promise<'de
   const group = await deps.store.getGroup(ref.jobId, ref.groupId);
   if (!group?.enrichment) throw new Error(`group ${ref.groupId} has no enrichment yet`);
   if (group.status !== GroupStatus.ENRICHED) {
-    // Already settled: a redelivery. If an earlier finalizer died, its lease expires and this takes over.
-    const job = await deps.store.getJob(ref.jobId);
-    if (job) await maybeFinalize(deps, job);
+    // Already settled: a redelivery. Its count is replayed (a no-op unless a crash lost it).
+    await settleCount(deps, ref, marksOf(group));
     return 'skipped';
   }
   const profile = loadProfile(ref.profile);
   const decision = await decideGroup(profile, group.enrichment);
   const saved = await deps.store.saveDecision(ref.jobId, ref.groupId, decision, deps.now().toISOString());
-  if (saved !== 'applied') return 'skipped';
-  const job = await deps.store.addToCounts(ref.jobId, { decided: 1 });
+  deps.crashPoint?.('decide.saved');
+  if (saved !== 'applied') {
+    await countStoredGroup(deps, ref);
+    return 'skipped';
+  }
   deps.metrics?.add('GroupsDecided', 1);
   deps.logger.info('group decided', { jobId: ref.jobId, groupId: ref.groupId, outcome: decision.outcome, rule: decision.rule });
-  await maybeFinalize(deps, job);
+  await settleCount(deps, ref, marksOf({ ...group, status: GroupStatus.DECIDED }));
   return 'decided';
 }
 
 /**
- * Called when a step throws. On the last receive the group is failed and counted (its message then
- * goes to the DLQ); before that the attempt's error is recorded and the message retried.
+ * Called when a step throws. On the last receive (or at once for a permanent error) the group is failed
+ * and counted (a retryable error's message then goes to the DLQ); before that the attempt's error is
+ * recorded and the message retried.
  */
 export async function recordStepFailure(
   deps: PipelineDeps,
@@ -86,10 +109,8 @@ export async function recordStepFailure(
     await deps.store.recordGroupAttemptError(ref.jobId, ref.groupId, stage, message, at);
     return;
   }
-  const applied = await deps.store.markGroupFailed(ref.jobId, ref.groupId, stage, message, at);
-  deps.logger.error('group failed after its last attempt', { jobId: ref.jobId, groupId: ref.groupId, stage });
-  if (applied !== 'applied') return;
-  const job = await deps.store.addToCounts(ref.jobId, { failed: 1 });
-  deps.metrics?.add('GroupsFailed', 1);
-  await maybeFinalize(deps, job);
+  const applied = await deps.store.markGroupFailed(ref.jobId, ref.groupId, stage, message, ref.shard, at);
+  deps.logger.error('group failed', { jobId: ref.jobId, groupId: ref.groupId, stage, error: message });
+  if (applied === 'applied') deps.metrics?.add('GroupsFailed', 1);
+  await countStoredGroup(deps, ref);
 }

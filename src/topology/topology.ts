@@ -76,7 +76,7 @@ export interface StateMachineSpec {
 /** Functions an SQS event source invokes. */
 export type QueueFunctionName = 'ingest' | 'enrich' | 'decide';
 /** Functions an EventBridge schedule invokes. */
-export type ScheduledFunctionName = 'backfill' | 'metrics' | 'topics';
+export type ScheduledFunctionName = 'backfill' | 'metrics' | 'topics' | 'reconcile';
 /** Functions a state machine's Task states invoke. */
 export type TaskFunctionName = 'score';
 export type FunctionName = QueueFunctionName | ScheduledFunctionName | TaskFunctionName;
@@ -152,6 +152,18 @@ export const topology: Topology = {
       callsLlm: true,
       description: 'Finishes pending enrichment stages oldest first (fast mode, LLM unavailable), re-decides, rewrites results',
     },
+    reconcile: {
+      entry: 'functions/reconcile/handler.ts',
+      handlerExport: 'handler',
+      timeoutSeconds: 300,
+      memoryMb: 512,
+      // Unfinished jobs (pending index), their ledger and groups; finalizing writes the results files.
+      access: {
+        table: { actions: ['GetItem', 'UpdateItem', 'Query'], indexes: ['pending'] },
+        buckets: { results: ['PutObject', 'AbortMultipartUpload'] },
+      },
+      description: 'Finds unfinished jobs: finalizes settled ones nobody finalized, replays the counts of stalled ones',
+    },
     metrics: {
       entry: 'functions/metrics/handler.ts',
       handlerExport: 'handler',
@@ -212,6 +224,7 @@ export const topology: Topology = {
   dropPrefix: 'incoming/',
   schedules: {
     backfill: { expression: 'rate(1 hour)', target: 'backfill' },
+    reconcile: { expression: 'rate(5 minutes)', target: 'reconcile' },
     metrics: { expression: 'rate(1 day)', target: 'metrics' },
     topics: { expression: 'rate(7 days)', target: 'topics' },
   },

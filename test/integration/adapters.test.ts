@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createObjectStore } from '../../src/adapters/s3-object-store.ts';
 import { createWorkQueue } from '../../src/adapters/sqs-work-queue.ts';
 import { JobStatus, emptyCounts } from '../../src/domain/job.ts';
+import { shardOf, shardSizes } from '../../src/pipeline/ledger.ts';
 import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts';
 import { note } from '../helpers/factories.ts';
 
@@ -57,12 +58,27 @@ describe('DynamoDB status store', () => {
     expect(second.job.size).toBe(1);
   });
 
-  it('adds counters atomically: 40 concurrent adds lose nothing', async () => {
-    await rt.store.createJob(newJob('j-count'));
-    await Promise.all(Array.from({ length: 40 }, (_, i) => rt.store.addToCounts('j-count', { decided: 1, failed: i % 4 === 0 ? 1 : 0 })));
-    const job = await rt.store.getJob('j-count');
-    expect(job!.counts.decided).toBe(40);
-    expect(job!.counts.failed).toBe(10);
+  it('counts each group once in the settle ledger, however often and however concurrently it is replayed', async () => {
+    // Prepare: 600 groups in three shards (250, 250, 100)
+    await rt.store.createJob(newJob('j-ledger'));
+    const sizes = shardSizes(600);
+    await rt.store.openLedger('j-ledger', sizes);
+    const groups = Array.from({ length: 600 }, (_, i) => ({ id: `G${i}`, shard: shardOf(i), failed: i % 10 === 0 }));
+    const count = (g: (typeof groups)[number]) =>
+      rt.store.countGroup('j-ledger', g.shard, g.id, { enriched: !g.failed, pending: false, settled: g.failed ? 'failed' : 'decided' });
+    // Act: every group counted twice at once (a duplicate delivery racing the first), then the first shard replayed whole
+    await Promise.all(groups.slice(0, 599).flatMap((g) => [count(g), count(g)]));
+    const before = await rt.store.getJob('j-ledger');
+    await Promise.all(groups.slice(0, 250).map(count));
+    const last = await count(groups[599]!);
+    // Assess: the open shard is summed live, closed shards once, and the last group closes the ledger
+    expect(sizes).toEqual([250, 250, 100]);
+    expect(before!.ledger).toEqual({ shards: 3, closed: 2 });
+    expect(before!.counts).toMatchObject({ decided: 539, failed: 60, enriched: 539 });
+    expect(last!.ledger).toEqual({ shards: 3, closed: 3 });
+    expect(last!.counts).toMatchObject({ decided: 540, failed: 60, enriched: 540, pending: 0 });
+    const shards = await rt.store.readLedger('j-ledger');
+    expect(shards.map((s) => s.decided.size + s.failed.size)).toEqual([250, 250, 100]);
   });
 
   it('stores records in batches and returns a group’s notes complete and in line order', async () => {
@@ -80,7 +96,7 @@ describe('DynamoDB status store', () => {
 
   it('lets exactly one of several concurrent finalizers take the lease, and another take it once it expires', async () => {
     await rt.store.createJob(newJob('j-final'));
-    await rt.store.startIngest('j-final', new Date().toISOString(), 'full');
+    await rt.store.startIngest('j-final', new Date().toISOString(), 'full', { owner: 'm1', until: Date.now() + 60_000, now: Date.now() });
     await rt.store.finishIngest('j-final', new Date().toISOString());
     const now = Date.now();
     const taken = await Promise.all(Array.from({ length: 6 }, () => rt.store.tryStartFinalize('j-final', now + 60_000, now)));
@@ -102,11 +118,11 @@ describe('DynamoDB status store', () => {
       ineligible: [],
       provenance: { chunkIds: [] },
     };
-    expect(await rt.store.saveEnrichment('j-decide', 'G1', 1, enrichment as never, new Date().toISOString())).toBe('applied');
+    expect(await rt.store.saveEnrichment('j-decide', 'G1', 1, enrichment as never, 0, new Date().toISOString())).toBe('applied');
     const decision = { outcome: 'yes', rule: 'r', reason: 'because', rules: [], basedOn: {} };
     const results = await Promise.all([1, 2, 3].map(() => rt.store.saveDecision('j-decide', 'G1', decision as never, new Date().toISOString())));
     expect(results.filter((r) => r === 'applied')).toHaveLength(1);
-    expect(await rt.store.markGroupFailed('j-decide', 'G1', 'decide', 'boom', new Date().toISOString())).not.toBe('applied');
+    expect(await rt.store.markGroupFailed('j-decide', 'G1', 'decide', 'boom', 0, new Date().toISOString())).not.toBe('applied');
     expect((await rt.store.getGroup('j-decide', 'G1'))!.status).toBe('DECIDED');
   });
 });
