@@ -183,7 +183,7 @@ export class SluiceStack extends Stack {
       if (spec.access.table) environment[TABLE_ENV] = this.table.tableName;
       for (const b of Object.keys(spec.access.buckets ?? {}) as BucketName[]) environment[bucketEnv(b)] = this.buckets[b].bucketName;
       for (const q of spec.access.sendsTo ?? []) environment[queueUrlEnv(q)] = this.queues[q].queue.queueUrl;
-      for (const q of spec.access.readsDlqDepth ?? []) environment[dlqUrlEnv(q)] = this.queues[q].dlq.queueUrl;
+      for (const q of [...(spec.access.readsDlqDepth ?? []), ...(spec.access.sendsToDlq ?? [])]) environment[dlqUrlEnv(q)] = this.queues[q].dlq.queueUrl;
       if (spec.access.publishesAlerts) {
         environment[ALERT_TOPIC_ENV] = this.alarmTopic.topicArn;
         // The alert topic is KMS-encrypted: a publisher needs its data key.

@@ -24,6 +24,7 @@ import {
 import type { Decision } from '../domain/decide/decide-group.ts';
 import type { Enrichment, GroupNote, Mode } from '../domain/enrich/enrich-group.ts';
 import { COUNT_NAMES, GroupStatus, type Job, type JobCounts, type JobResults, JobStatus, emptyCounts } from '../domain/job.ts';
+import { PermanentError } from '../pipeline/errors.ts';
 import { type GroupMarks, type LedgerShard, groupToken, shardSettled } from '../pipeline/ledger.ts';
 import type { GroupItem, StatusStore, TopicRunRecord, TransitionResult } from '../pipeline/ports.ts';
 
@@ -350,7 +351,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
           ExpressionAttributeValues: { ':t': token },
           ReturnValues: 'ALL_NEW',
         }).catch((err: Error) => {
-          if (err.name === 'ConditionalCheckFailedException') throw new Error(`job ${jobId} has no ledger shard ${shard}`);
+          if (err.name === 'ConditionalCheckFailedException') throw new PermanentError(`job ${jobId} has no ledger shard ${shard}`);
           throw err;
         });
         item = r.Attributes;

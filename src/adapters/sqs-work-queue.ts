@@ -1,7 +1,7 @@
 /** Work queue adapter over SQS: SendMessageBatch in tens, a few sends in flight, failed entries retried. */
-import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import pLimit from 'p-limit';
-import type { WorkQueue } from '../pipeline/ports.ts';
+import type { DeadLetters, WorkQueue } from '../pipeline/ports.ts';
 
 export function createWorkQueue(client: SQSClient, queueUrl: string, concurrency = 8): WorkQueue {
   const limit = pLimit(concurrency);
@@ -23,4 +23,26 @@ async function sendBatch(client: SQSClient, queueUrl: string, batch: object[]): 
     const failed = new Set((r.Failed ?? []).map((f) => f.Id));
     entries = entries.filter((e) => failed.has(e.Id));
   }
+}
+
+/** The reason attributes a dead-lettered message carries (`sluice status` and `sluice redrive` show them). */
+export const REASON_ATTRIBUTE = 'sluice-reason';
+export const ORIGIN_ATTRIBUTE = 'sluice-origin-message';
+
+/** A DLQ as the place for poison messages: the body as it came, its reason and origin as attributes. */
+export function createDeadLetters(client: SQSClient, dlqUrl: string): DeadLetters {
+  return {
+    async send(body, reason, messageId) {
+      await client.send(
+        new SendMessageCommand({
+          QueueUrl: dlqUrl,
+          MessageBody: body || '(empty)',
+          MessageAttributes: {
+            [REASON_ATTRIBUTE]: { DataType: 'String', StringValue: reason },
+            [ORIGIN_ATTRIBUTE]: { DataType: 'String', StringValue: messageId },
+          },
+        }),
+      );
+    },
+  };
 }

@@ -14,7 +14,10 @@ import type { Readable } from 'node:stream';
 import { type Job, JobStatus, jobIdFor, resultKeys } from '../domain/job.ts';
 import { listProfiles, loadProfile } from '../profiles/profile.ts';
 import type { LocalRuntime } from '../local/runtime.ts';
-import { type FunctionName, topology } from '../topology/topology.ts';
+import { type FunctionName, type QueueName, topology } from '../topology/topology.ts';
+import { peekDlq, redriveDlq } from '../adapters/sqs-redrive.ts';
+import { dlqDepths } from '../adapters/sqs-dlq-depths.ts';
+import { jobOfMessage } from '../pipeline/dead-letters.ts';
 import { expectedEtag } from './etag.ts';
 import { openLocalStack, removeDevInfo, stateDir, writeDevInfo } from './local-stack.ts';
 import { progressView } from './progress.ts';
@@ -28,7 +31,8 @@ Usage:
   sluice results JOB [--out DIR] [--json]
   sluice invoke FUNCTION --event FILE         FUNCTION: ${Object.keys(topology.functions).join(', ')}
   sluice dev [--json] [--port N] [--dynamodb-port N] [--speed N]   fires the schedules; --speed compresses time
-  sluice backfill [--limit N] [--json]      finish pending stages (fast mode, LLM unavailable), oldest first
+  sluice backfill [--limit N] [--max-seconds S] [--json]   finish pending stages (fast mode, LLM unavailable), oldest first
+  sluice redrive QUEUE [--max N] [--json]   move a DLQ's messages back to QUEUE (ingest, enrich, decide)
   sluice topics [--profile P] [--force] [--json]   topic discovery over the enriched summaries
   sluice metrics [--day YYYY-MM-DD] [--json]   daily metrics per profile; quality gates raise alerts
   sluice score BENCHMARK [--json] [--html FILE] [--sequential] [--concurrency N] [--calibrate N]
@@ -73,6 +77,8 @@ export async function main(argv: string[]): Promise<number> {
         return await topicsCommand(rest);
       case 'score':
         return await scoreCommand(rest);
+      case 'redrive':
+        return await redriveCommand(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -266,22 +272,72 @@ async function statusCommand(args: string[]): Promise<number> {
     if (jobId) {
       const job = await rt.store.getJob(jobId);
       if (!job) throw new InputError(`no job ${jobId} (see \`sluice status\` for the list)`);
-      if (values.json) process.stdout.write(`${JSON.stringify(job)}\n`);
+      const failures = await groupFailures(rt, jobId, 20);
+      const deadLetters = await jobDeadLetters(rt, jobId);
+      if (values.json) process.stdout.write(`${JSON.stringify({ ...job, failures, deadLetters })}\n`);
       else {
         const c = job.counts;
         process.stdout.write(
           `job ${job.jobId}  ${job.status}\nsource   s3://${job.bucket}/${job.key}\nrows     ${c.rows}: accepted ${c.accepted}, rejected ${c.rejected}, duplicates ${c.duplicates}\ngroups   ${c.groups}: enriched ${c.enriched}, pending ${c.pending}, decided ${c.decided}, failed ${c.failed}\n${job.error ? `error    ${job.error}\n` : ''}`,
         );
+        for (const f of failures) process.stdout.write(`failed   group ${f.groupId} (${f.stage}): ${f.error}\n`);
+        for (const d of deadLetters) process.stdout.write(`DLQ      ${d.queue}: message ${d.messageId}${d.reason ? ` — ${d.reason}` : ` after ${d.receiveCount} receives`}  (sluice redrive ${d.queue})\n`);
       }
       return job.status === JobStatus.FAILED ? 1 : 0;
     }
     const jobs = await rt.store.listJobs(50);
+    const dlqs = await localDlqDepths(rt);
     if (values.json) {
-      process.stdout.write(`${JSON.stringify({ jobs: jobs.map((j) => ({ jobId: j.jobId, status: j.status, bucket: j.bucket, key: j.key, etag: j.etag, profile: j.profile, counts: j.counts, receivedAt: j.timings.receivedAt })) })}\n`);
+      process.stdout.write(`${JSON.stringify({ jobs: jobs.map((j) => ({ jobId: j.jobId, status: j.status, bucket: j.bucket, key: j.key, etag: j.etag, profile: j.profile, counts: j.counts, receivedAt: j.timings.receivedAt })), dlqDepths: dlqs })}\n`);
     } else if (!jobs.length) process.stdout.write('no jobs yet: try `sluice run samples/claims-notes.csv`\n');
     else {
       for (const j of jobs) process.stdout.write(`${j.jobId}  ${j.status.padEnd(20)}  ${j.timings.receivedAt}  ${j.key}  rows ${j.counts.rows}, groups ${j.counts.groups}\n`);
     }
+    const waiting = Object.entries(dlqs).filter(([, n]) => n > 0);
+    if (!values.json && waiting.length) process.stdout.write(`DLQ messages: ${waiting.map(([q, n]) => `${q} ${n}`).join(', ')}  (sluice status JOB shows whose; sluice redrive QUEUE moves them back)\n`);
+    return 0;
+  });
+}
+
+/** The first `limit` failed groups of a job, with the stage and error that failed them. */
+async function groupFailures(rt: LocalRuntime, jobId: string, limit: number) {
+  const out: Array<{ groupId: string; stage: string; error: string }> = [];
+  for await (const g of rt.store.listGroups(jobId)) {
+    if (g.status !== 'FAILED') continue;
+    const stage = Object.entries(g.stages).find(([, s]) => s.status === 'failed')?.[0] ?? 'unknown';
+    out.push({ groupId: g.groupId, stage, error: g.lastError ?? 'unknown error' });
+    if (out.length >= limit) break;
+  }
+  return out;
+}
+
+/** The messages of a job sitting in the DLQs (peeked, left in place). */
+async function jobDeadLetters(rt: LocalRuntime, jobId: string) {
+  const out: Array<{ queue: string; messageId: string; reason?: string; receiveCount: number }> = [];
+  for (const [queue, q] of Object.entries(rt.names.queues)) {
+    for (const letter of await peekDlq(rt.clients.sqs, q.dlqUrl, 1000)) {
+      if (jobOfMessage(letter.body).includes(jobId)) out.push({ queue, messageId: letter.messageId, reason: letter.reason, receiveCount: letter.receiveCount });
+    }
+  }
+  return out;
+}
+
+function localDlqDepths(rt: LocalRuntime) {
+  return dlqDepths(rt.clients.sqs, Object.fromEntries(Object.entries(rt.names.queues).map(([q, n]) => [q, n.dlqUrl])));
+}
+
+async function redriveCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { max: { type: 'string' } });
+  const queue = positionals[0] as QueueName | undefined;
+  if (!queue || !(queue in topology.queues)) throw new UsageError(`redrive takes a QUEUE: ${Object.keys(topology.queues).join(', ')}`);
+  const max = values.max === undefined ? Number.POSITIVE_INFINITY : Number(values.max);
+  if (!(max >= 1)) throw new UsageError('--max must be a number ≥ 1');
+  return withStack(values, false, async (rt) => {
+    const q = rt.names.queues[queue];
+    const result = await redriveDlq(rt.clients.sqs, { dlqUrl: q.dlqUrl, dlqArn: q.dlqArn, sourceUrl: q.url, sourceArn: q.arn }, max);
+    const left = (await localDlqDepths(rt))[queue] ?? 0;
+    if (values.json) process.stdout.write(`${JSON.stringify({ queue, ...result, left })}\n`);
+    else process.stdout.write(`${queue}: moved ${result.moved} message(s) from its DLQ back to the queue (${result.method}); ${left} left in the DLQ\n`);
     return 0;
   });
 }

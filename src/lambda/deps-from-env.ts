@@ -8,11 +8,11 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { createStatusStore } from '../adapters/dynamodb-status-store.ts';
 import { createObjectStore } from '../adapters/s3-object-store.ts';
-import { createWorkQueue } from '../adapters/sqs-work-queue.ts';
+import { createDeadLetters, createWorkQueue } from '../adapters/sqs-work-queue.ts';
 import { emfMetrics } from '../adapters/emf-metrics.ts';
 import type { EnrichmentProvider } from '../domain/enrich/enrich-group.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
-import { TABLE_ENV, bucketEnv, queueUrlEnv, topology } from '../topology/topology.ts';
+import { type FunctionName, TABLE_ENV, bucketEnv, dlqUrlEnv, queueUrlEnv, topology } from '../topology/topology.ts';
 
 function required(name: string): string {
   const v = process.env[name];
@@ -33,6 +33,8 @@ const noProvider: EnrichmentProvider = {
 export function depsFromEnv(service: string, provider: EnrichmentProvider = noProvider): PipelineDeps {
   const sqs = new SQSClient({});
   const missingQueue = { sendAll: async () => { throw new Error('this function may not send to that queue'); } };
+  const ownDlq = topology.functions[service as FunctionName]?.access.sendsToDlq?.[0];
+  const dlqUrl = ownDlq ? process.env[dlqUrlEnv(ownDlq)] : undefined;
   return {
     store: createStatusStore(new DynamoDBClient({}), required(TABLE_ENV)),
     objects: createObjectStore(new S3Client({})),
@@ -45,5 +47,6 @@ export function depsFromEnv(service: string, provider: EnrichmentProvider = noPr
     logger: new Logger({ serviceName: `sluice-${service}` }),
     now: () => new Date(),
     metrics: emfMetrics(`sluice-${service}`),
+    deadLetters: dlqUrl ? createDeadLetters(sqs, dlqUrl) : undefined,
   };
 }

@@ -7,7 +7,9 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type IngestOutcome, ingestObject } from '../pipeline/ingest-object.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
-import { decideStep, enrichStep, groupRefSchema, recordStepFailure } from '../pipeline/process-group.ts';
+import { UnknownJobError, decideStep, enrichStep, groupRefSchema, recordStepFailure } from '../pipeline/process-group.ts';
+import { PermanentError, errorReason, isPermanent } from '../pipeline/errors.ts';
+import type { GroupRef } from '../pipeline/ports.ts';
 import { parseS3Notification } from '../domain/s3-event.ts';
 import { type FunctionName, type Topology, topology as defaultTopology } from '../topology/topology.ts';
 import { jobIdFor } from '../domain/job.ts';
@@ -20,12 +22,21 @@ function isLastAttempt(record: SQSRecord, fn: FunctionName, topology: Topology):
   return Number(record.attributes?.ApproximateReceiveCount ?? '1') >= max;
 }
 
-function batchHandler(deps: PipelineDeps, recordHandler: (record: SQSRecord) => Promise<unknown>): SqsHandler {
+function batchHandler(deps: PipelineDeps, fn: FunctionName, recordHandler: (record: SQSRecord) => Promise<unknown>): SqsHandler {
+  // Each failed record is logged with its own error (the batch processor's summary names none).
+  const logged = async (record: SQSRecord) => {
+    try {
+      return await recordHandler(record);
+    } catch (err) {
+      deps.logger.warn('message failed; it will be retried', { function: fn, messageId: record.messageId, receiveCount: Number(record.attributes?.ApproximateReceiveCount ?? 1), error: errorReason(err) });
+      throw err;
+    }
+  };
   // A processor per invocation: it holds the batch's state, and the local runtime (like a handler reused
   // by any host that runs invocations concurrently) would otherwise mix the failures of parallel batches.
   return async (event, context) => {
     try {
-      const response = await processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), { context });
+      const response = await processPartialResponse(event, logged, new BatchProcessor(EventType.SQS), { context });
       deps.metrics?.add('BatchItemFailures', response.batchItemFailures.length);
       return response;
     } finally {
@@ -34,21 +45,44 @@ function batchHandler(deps: PipelineDeps, recordHandler: (record: SQSRecord) => 
   };
 }
 
+/**
+ * A message no retry can help (not parseable, or for a job that does not exist) goes to the function's
+ * DLQ at once with its reason, instead of being retried until its receive count runs out.
+ */
+async function deadLetter(deps: PipelineDeps, fn: FunctionName, record: SQSRecord, err: unknown): Promise<'dead-lettered'> {
+  const reason = errorReason(err);
+  if (!deps.deadLetters) throw err;
+  await deps.deadLetters.send(record.body, reason, record.messageId);
+  deps.logger.error('poison message moved to the DLQ', { function: fn, messageId: record.messageId, error: reason });
+  deps.metrics?.add('MessagesDeadLettered', 1);
+  return 'dead-lettered';
+}
+
 /** ingest λ: one S3 notification per message, possibly with several records. */
 export function createIngestHandler(deps: PipelineDeps, topology: Topology = defaultTopology): SqsHandler {
-  return batchHandler(deps, async (record) => {
-    const { created, ignored } = parseS3Notification(record.body);
+  return batchHandler(deps, 'ingest', async (record) => {
+    let parsed;
+    try {
+      parsed = parseS3Notification(record.body);
+    } catch (err) {
+      return deadLetter(deps, 'ingest', record, new PermanentError((err as Error).message));
+    }
+    const { created, ignored } = parsed;
     if (ignored.length) deps.logger.info('S3 events ignored', { events: ignored });
     const outcomes: IngestOutcome[] = [];
     for (const object of created) {
       try {
         outcomes.push(await ingestObject(deps, { ...object, delivery: record.messageId }));
       } catch (err) {
-        if (isLastAttempt(record, 'ingest', topology)) {
+        const permanent = isPermanent(err);
+        if (permanent || isLastAttempt(record, 'ingest', topology)) {
           const jobId = jobIdFor(object.bucket, object.key, object.etag);
-          await deps.store.failJob(jobId, `ingest failed after its last attempt: ${(err as Error).message}`, deps.now().toISOString());
+          const why = permanent ? 'ingest failed' : 'ingest failed after its last attempt';
+          await deps.store.failJob(jobId, `${why}: ${errorReason(err)}`, deps.now().toISOString());
+          deps.logger.error(why, { jobId, error: errorReason(err) });
         }
-        throw err;
+        if (!permanent) throw err;
+        outcomes.push({ kind: 'failed', jobId: jobIdFor(object.bucket, object.key, object.etag), reason: errorReason(err) });
       }
     }
     return outcomes;
@@ -57,12 +91,21 @@ export function createIngestHandler(deps: PipelineDeps, topology: Topology = def
 
 function groupStepHandler(deps: PipelineDeps, fn: 'enrich' | 'decide', topology: Topology): SqsHandler {
   const step = fn === 'enrich' ? enrichStep : decideStep;
-  return batchHandler(deps, async (record) => {
-    const ref = groupRefSchema.parse(JSON.parse(record.body));
+  return batchHandler(deps, fn, async (record) => {
+    let ref: GroupRef;
+    try {
+      ref = groupRefSchema.parse(JSON.parse(record.body));
+    } catch (err) {
+      return deadLetter(deps, fn, record, err);
+    }
     try {
       return await step(deps, ref);
     } catch (err) {
-      await recordStepFailure(deps, ref, fn, err, isLastAttempt(record, fn, topology));
+      if (err instanceof UnknownJobError) return deadLetter(deps, fn, record, err);
+      const permanent = isPermanent(err);
+      // A permanent error fails the group now, with its reason; a retryable one on its last receive.
+      await recordStepFailure(deps, ref, fn, err, permanent || isLastAttempt(record, fn, topology));
+      if (permanent) return 'failed';
       throw err;
     }
   });

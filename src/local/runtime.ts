@@ -19,7 +19,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, ScheduledEvent } from 'aws-lambda';
 import { createStatusStore } from '../adapters/dynamodb-status-store.ts';
 import { createObjectStore } from '../adapters/s3-object-store.ts';
-import { createWorkQueue } from '../adapters/sqs-work-queue.ts';
+import { createDeadLetters, createWorkQueue } from '../adapters/sqs-work-queue.ts';
 import { emfMetrics } from '../adapters/emf-metrics.ts';
 import { dlqDepths } from '../adapters/sqs-dlq-depths.ts';
 import type { EnrichmentProvider, Mode } from '../domain/enrich/enrich-group.ts';
@@ -105,6 +105,7 @@ export interface QueueNames {
   arn: string;
   dlqName: string;
   dlqUrl: string;
+  dlqArn: string;
 }
 
 export interface LocalNames {
@@ -204,6 +205,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     // Each function gets clients of its own that allow only what its topology access allows (local IAM).
     const resourceOf = resourceResolver(names);
     const functionClients: Array<ReturnType<typeof localClients>> = [];
+    const dlqOf = (service: string) => (topology.functions as Record<string, { access: { sendsToDlq?: QueueName[] } }>)[service]?.access.sendsToDlq?.[0];
     const depsOver = (c: ReturnType<typeof localClients>, service: string): PipelineDeps => ({
       store: createStatusStore(c.dynamodb, names.table),
       objects: createObjectStore(c.s3),
@@ -218,6 +220,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       // EMF lines go with the logs (and nowhere when the logs are silenced).
       metrics: options.logLevel === 'SILENT' ? undefined : emfMetrics(`sluice-${service}`, logStream),
       crashPoint,
+      deadLetters: dlqOf(service) ? createDeadLetters(c.sqs, queues[dlqOf(service)!].dlqUrl) : undefined,
     });
     const guardedClients = (fn: FunctionName) => {
       const own = localClients(emulators.endpoints);
@@ -497,7 +500,7 @@ async function createQueueWithDlq(client: SQSClient, name: string, spec: Topolog
     MessageRetentionPeriod: String(spec.retentionDays * 86400),
     RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: String(spec.maxReceiveCount) }),
   });
-  return { name, url, arn: await queueArn(client, url), dlqName, dlqUrl };
+  return { name, url, arn: await queueArn(client, url), dlqName, dlqUrl, dlqArn };
 }
 
 async function ensureQueue(client: SQSClient, name: string, attributes: Record<string, string>): Promise<string> {

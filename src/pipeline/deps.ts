@@ -1,6 +1,6 @@
 /** What every pipeline step is given: ports, names and a clock. Handlers and the local runtime build it. */
 import type { EnrichmentProvider, Mode } from '../domain/enrich/enrich-group.ts';
-import type { ObjectStore, StatusStore, WorkQueue } from './ports.ts';
+import type { DeadLetters, ObjectStore, StatusStore, WorkQueue } from './ports.ts';
 
 /** The part of Powertools' Logger the steps use; logs carry ids, counts and timings, never note text. */
 export interface StepLogger {
@@ -28,6 +28,8 @@ export interface PipelineDeps {
   logger: StepLogger;
   now: () => Date;
   metrics?: MetricsSink;
+  /** The function's own DLQ, for messages that can never succeed (poison); absent for scheduled functions. */
+  deadLetters?: DeadLetters;
   /**
    * Named points between two writes. The local runtime kills its own process at the one `SLUICE_CRASH_AT`
    * names (the crash matrix, `test/e2e/crash.test.ts`); absent everywhere else.

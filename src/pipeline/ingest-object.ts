@@ -41,6 +41,8 @@ export interface RejectLine {
 const RECORD_BATCH = 100;
 /** An ingest's lease, renewed while it runs: a duplicate delivery sees it held and returns at once. */
 const INGEST_LEASE_MS = 60_000;
+/** DynamoDB's item limit is 400 KB, keys and attribute names included: leave room for them. */
+const MAX_RECORD_BYTES = 380_000;
 const PROGRESS_EVERY = 2000;
 
 /**
@@ -221,11 +223,19 @@ async function readAndStore(
       });
       continue;
     }
-    totals.accepted += 1;
     const { [profile.textField]: text, ...values } = v.record.values;
     const groupId = values[profile.groupKey]!;
     const noteId = noteKeyFields.map((f) => values[f]).join('/') || String(row.line);
-    batch.push({ groupId, note: { noteId, text: text!, line: row.line, values, attributes: v.record.attributes } });
+    const note = { noteId, text: text!, line: row.line, values, attributes: v.record.attributes };
+    // The store refuses an item over 400 KB for good: such a row is rejected, never retried.
+    const bytes = Buffer.byteLength(JSON.stringify(note));
+    if (bytes > MAX_RECORD_BYTES) {
+      totals.rejected += 1;
+      await reject({ file, line: row.line, record: row.record, field: null, reason: `the record is ${Math.ceil(bytes / 1024)} KB; at most ${MAX_RECORD_BYTES / 1000} KB fit in one stored item` });
+      continue;
+    }
+    totals.accepted += 1;
+    batch.push({ groupId, note });
     groups.set(groupId, (groups.get(groupId) ?? 0) + 1);
     if (batch.length >= RECORD_BATCH) await flush();
   }

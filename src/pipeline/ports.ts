@@ -32,6 +32,11 @@ export interface GroupRef {
   shard: number;
 }
 
+/** Where a message that can never succeed goes at once: its function's DLQ, with the reason. */
+export interface DeadLetters {
+  send(body: string, reason: string, messageId: string): Promise<void>;
+}
+
 export interface WorkQueue {
   /** Sends messages in batches of 10 (SendMessageBatch), retrying entries SQS reports as failed. */
   sendAll(bodies: object[]): Promise<void>;

@@ -10,8 +10,21 @@ import { GroupStatus, allGroupsSettled } from '../domain/job.ts';
 import { loadProfile } from '../profiles/profile.ts';
 import type { PipelineDeps } from './deps.ts';
 import { maybeFinalize } from './finalize-job.ts';
+import { PermanentError, errorReason } from './errors.ts';
 import { type GroupMarks, marksOf } from './ledger.ts';
 import type { GroupRef } from './ports.ts';
+
+/** A message for a job the store does not know: nothing to fail or count, so it goes to the DLQ. */
+export class UnknownJobError extends PermanentError {
+  constructor(jobId: string) {
+    super(`unknown job ${jobId}`);
+    this.name = 'UnknownJobError';
+  }
+}
+
+async function requireJob(deps: PipelineDeps, jobId: string): Promise<void> {
+  if (!(await deps.store.getJob(jobId))) throw new UnknownJobError(jobId);
+}
 
 export const groupRefSchema = z.object({
   jobId: z.string().min(1),
@@ -42,6 +55,7 @@ async function countStoredGroup(deps: PipelineDeps, ref: GroupRef): Promise<void
 export async function enrichStep(deps: PipelineDeps, ref: GroupRef): Promise<'enriched' | 'skipped'> {
   const started = Date.now();
   const notes = await deps.store.getGroupNotes(ref.jobId, ref.groupId);
+  if (notes.length === 0) await requireJob(deps, ref.jobId);
   if (notes.length !== ref.noteCount) {
     throw new Error(`group ${ref.groupId}: expected ${ref.noteCount} stored records, found ${notes.length}`);
   }
@@ -71,6 +85,7 @@ export async function enrichStep(deps: PipelineDeps, ref: GroupRef): Promise<'en
 /** Decides an enriched group; the group that settles the job finalizes it. */
 export async function decideStep(deps: PipelineDeps, ref: GroupRef): Promise<'decided' | 'skipped'> {
   const group = await deps.store.getGroup(ref.jobId, ref.groupId);
+  if (!group) await requireJob(deps, ref.jobId);
   if (!group?.enrichment) throw new Error(`group ${ref.groupId} has no enrichment yet`);
   if (group.status !== GroupStatus.ENRICHED) {
     // Already settled: a redelivery. Its count is replayed (a no-op unless a crash lost it).
@@ -103,7 +118,7 @@ export async function recordStepFailure(
   error: unknown,
   lastAttempt: boolean,
 ): Promise<void> {
-  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const message = errorReason(error);
   const at = deps.now().toISOString();
   if (!lastAttempt) {
     await deps.store.recordGroupAttemptError(ref.jobId, ref.groupId, stage, message, at);

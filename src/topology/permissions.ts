@@ -30,6 +30,7 @@ export function permissionsOf(access: FunctionAccess): Permission[] {
   }
   for (const q of access.sendsTo ?? []) out.push({ action: 'sqs:SendMessage', resource: { kind: 'queue', name: q } });
   for (const q of access.readsDlqDepth ?? []) out.push({ action: 'sqs:GetQueueAttributes', resource: { kind: 'dlq', name: q } });
+  for (const q of access.sendsToDlq ?? []) out.push({ action: 'sqs:SendMessage', resource: { kind: 'dlq', name: q } });
   if (access.publishesAlerts) out.push({ action: 'sns:Publish', resource: { kind: 'alertTopic' } });
   return out;
 }

@@ -20,6 +20,8 @@ export interface FunctionAccess {
   sendsTo?: QueueName[];
   /** Reads the depth of these queues' DLQs (GetQueueAttributes). */
   readsDlqDepth?: QueueName[];
+  /** Moves a message that can never succeed straight to this queue's DLQ (SendMessage), with its reason. */
+  sendsToDlq?: QueueName[];
   /** Publishes alerts to the stage's alert topic (SNS). */
   publishesAlerts?: boolean;
 }
@@ -108,6 +110,7 @@ export const topology: Topology = {
         table: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query', 'BatchWriteItem'] },
         buckets: { drop: ['GetObject'], results: ['PutObject', 'AbortMultipartUpload'] },
         sendsTo: ['enrich'],
+        sendsToDlq: ['ingest'],
       },
       description: 'Streams a dropped file: parse, validate, clean, de-duplicate, group, store, fan out',
     },
@@ -123,6 +126,7 @@ export const topology: Topology = {
         table: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'] },
         buckets: { results: ['PutObject', 'AbortMultipartUpload'] },
         sendsTo: ['decide'],
+        sendsToDlq: ['enrich'],
       },
       callsLlm: true,
       description: 'Enriches one group of records (summary, loss description, cause code, sentiment, entities)',
@@ -136,6 +140,7 @@ export const topology: Topology = {
       access: {
         table: { actions: ['GetItem', 'UpdateItem', 'Query'] },
         buckets: { results: ['PutObject', 'AbortMultipartUpload'] },
+        sendsToDlq: ['decide'],
       },
       description: "Runs the profile's rules over a group with evidence; the last group finalizes the job",
     },

@@ -1,7 +1,10 @@
 // Under test: a handler that throws for one message on the local runtime: only that message is retried, it reaches the DLQ after maxReceiveCount, and the job counts it as failed and still ends.
+// Poison and permanent errors: a message no retry can help goes to its DLQ within one receive with its
+// reason; a permanent error fails its group at once; DLQ messages are attributed to their job and
+// `redriveDlq` moves them back without changing any count.
 // And local IAM: across this run (the success path and the failure path that finalizes from enrich) every
 // handler calls exactly what its topology access grants — nothing denied, nothing granted unused.
-import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../src/domain/job.ts';
@@ -11,9 +14,14 @@ import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts
 import type { CallRecord } from '../../src/local/local-iam.ts';
 import { describeResource } from '../../src/topology/permissions.ts';
 import { grantCheck } from '../helpers/factories.ts';
+import { PermanentError } from '../../src/pipeline/errors.ts';
+import { peekDlq, redriveDlq } from '../../src/adapters/sqs-redrive.ts';
+import { jobOfMessage } from '../../src/pipeline/dead-letters.ts';
 import { type FunctionName, topology, withOverrides } from '../../src/topology/topology.ts';
 
 const POISON = 'C-POISON';
+const PERMANENT = 'C-PERMANENT';
+const enrichCalls = new Map<string, number>();
 let rt: LocalRuntime;
 const failuresSeen: string[][] = [];
 const calls: CallRecord[] = [];
@@ -34,7 +42,9 @@ beforeAll(async () => {
     provider: {
       ...offline,
       enrich: async (request) => {
+        enrichCalls.set(request.groupId, (enrichCalls.get(request.groupId) ?? 0) + 1);
         if (request.groupId === POISON) throw new Error('poisoned group');
+        if (request.groupId === PERMANENT) throw new PermanentError('the answer can never validate');
         return offline.enrich(request);
       },
     },
@@ -63,14 +73,20 @@ describe('a message that keeps failing', () => {
   it('goes to the DLQ after maxReceiveCount, is counted failed with its error, and the job still ends', async () => {
     // Prepare
     const note = (claim: string, id: string) => `${claim},${id},"Water leak from a burst pipe damaged the kitchen ceiling and the drywall; plumber attended the same day.",15,2025-01-0${id}`;
-    const csv = ['CLAIMNO,NOTEID,FN_TEXT,LOBCD,FN_CRT_DT', note('C-1', '1'), note(POISON, '1'), note('C-2', '1'), note('C-2', '2')].join('\n');
+    const csv = ['CLAIMNO,NOTEID,FN_TEXT,LOBCD,FN_CRT_DT', note('C-1', '1'), note(POISON, '1'), note('C-2', '1'), note('C-2', '2'), note(PERMANENT, '1')].join('\n');
     // Act
     const key = 'incoming/claims/poison.csv';
     const put = await rt.clients.s3.send(new PutObjectCommand({ Bucket: rt.names.buckets.drop, Key: key, Body: csv }));
     const job = await rt.waitForJob(jobIdFor(rt.names.buckets.drop, key, put.ETag!), { timeoutMs: 60_000 });
     // Assess
     expect(job.status).toBe('COMPLETE_WITH_ERRORS');
-    expect(job.counts).toMatchObject({ groups: 3, decided: 2, failed: 1 });
+    expect(job.counts).toMatchObject({ groups: 4, decided: 2, failed: 2 });
+    // The permanent error failed its group on the first receive, with its reason, and was not retried.
+    const permanent = await rt.store.getGroup(job.jobId, PERMANENT);
+    expect(permanent).toMatchObject({ status: 'FAILED', attempts: 1 });
+    expect(permanent?.lastError).toBe('PermanentError: the answer can never validate');
+    expect(enrichCalls.get(PERMANENT)).toBe(1);
+    jobId = job.jobId;
     const group = await rt.store.getGroup(job.jobId, POISON);
     expect(group?.status).toBe('FAILED');
     expect(group?.lastError).toContain('poisoned group');
@@ -78,16 +94,65 @@ describe('a message that keeps failing', () => {
     // The queue moves the message to the DLQ once its visibility lapses after the last receive.
     let inDlq: string[] = [];
     for (const deadline = Date.now() + 15_000; !inDlq.length && Date.now() < deadline; ) {
-      const dlq = await rt.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: rt.names.queues.enrich.dlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-      inDlq = (dlq.Messages ?? []).map((m) => JSON.parse(m.Body!).groupId);
+      inDlq = (await peekDlq(rt.clients.sqs, rt.names.queues.enrich.dlqUrl, 10)).map((l) => JSON.parse(l.body).groupId);
+      if (!inDlq.length) await new Promise((r) => setTimeout(r, 500));
     }
     expect(inDlq).toEqual([POISON]);
     // Only the poisoned message ever came back as a batch item failure: once per receive.
     const failedIds = failuresSeen.flat();
+    expect(enrichCalls.get(POISON)).toBe(2);
     expect(failedIds.length).toBe(2);
     expect(new Set(failedIds).size).toBe(1);
     const main = await rt.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: rt.names.queues.enrich.url, AttributeNames: ['ApproximateNumberOfMessages'] }));
     expect(main.Attributes?.ApproximateNumberOfMessages).toBe('0');
+  });
+});
+
+let jobId = '';
+
+describe('poison messages and redrive', () => {
+  it('moves a message no retry can help to its DLQ within one receive, with its reason, on every queue', async () => {
+    // Prepare: not an S3 event; not a group reference; a reference to a job that does not exist
+    const poison = {
+      ingest: 'this is not JSON',
+      enrich: JSON.stringify({ hello: 'world' }),
+      decide: JSON.stringify({ jobId: 'j-nosuchjob', groupId: 'G-1', profile: 'claims', mode: 'full', noteCount: 1, shard: 0 }),
+    };
+    // Act
+    for (const [q, body] of Object.entries(poison)) await rt.clients.sqs.send(new SendMessageCommand({ QueueUrl: rt.names.queues[q as 'ingest'].url, MessageBody: body }));
+    // Assess: each arrives in its DLQ with its reason, before any retry could have happened
+    const started = Date.now();
+    const found: Record<string, string | undefined> = {};
+    for (const deadline = Date.now() + 20_000; Object.keys(found).length < 3 && Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+      for (const [q, body] of Object.entries(poison)) {
+        const letter = (await peekDlq(rt.clients.sqs, rt.names.queues[q as 'ingest'].dlqUrl, 20)).find((l) => l.body === body);
+        if (letter) found[q] = letter.reason;
+      }
+    }
+    expect(Date.now() - started).toBeLessThan(topology.queues.ingest.visibilityTimeoutSeconds * 1000);
+    expect(found.ingest).toMatch(/^PermanentError: message body is not JSON/);
+    expect(found.enrich).toMatch(/^ZodError/);
+    expect(found.decide).toBe('UnknownJobError: unknown job j-nosuchjob');
+  });
+
+  it('names the job of a retried-out message in a DLQ, and redrive returns it without changing a count', async () => {
+    // Prepare
+    const before = await rt.store.getJob(jobId);
+    const q = rt.names.queues.enrich;
+    const letters = await peekDlq(rt.clients.sqs, q.dlqUrl, 100);
+    expect(letters.filter((l) => jobOfMessage(l.body).includes(jobId)).map((l) => JSON.parse(l.body).groupId)).toEqual([POISON]);
+    // Act
+    const moved = await redriveDlq(rt.clients.sqs, { dlqUrl: q.dlqUrl, dlqArn: q.dlqArn, sourceUrl: q.url, sourceArn: q.arn }, 100);
+    // Assess: both back on the queue; the failed group's message changes nothing, the poison one returns to the DLQ
+    expect(moved).toEqual({ moved: 2, method: 'receive-send' });
+    let back: string[] = [];
+    for (const deadline = Date.now() + 20_000; back.length !== 1 && Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
+      back = (await peekDlq(rt.clients.sqs, q.dlqUrl, 100)).map((l) => l.body);
+    }
+    expect(back).toEqual([JSON.stringify({ hello: 'world' })]);
+    const after = await rt.store.getJob(jobId);
+    expect(after?.counts).toEqual(before?.counts);
+    expect(after?.status).toBe(before?.status);
   });
 });
 
