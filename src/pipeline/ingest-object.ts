@@ -242,7 +242,6 @@ async function readAndStore(
   await flush();
   await Promise.all(writes);
   if (writeError) throw writeError;
-  if (totals.rows === 0) throw new UnreadableFileError('the file has no data rows');
   return { totals, groups };
 }
 

@@ -67,6 +67,8 @@ const profileFileSchema = z.object({
   cleaning: z.object({
     unicode: z.enum(['NFC', 'NFKC']).optional(),
     collapseWhitespace: z.boolean(),
+    /** `keep`: line breaks stay (CRLF and CR become LF) and collapsing works within each line; `collapse`: they become spaces. */
+    lineBreaks: z.enum(['keep', 'collapse']).default('keep'),
     stripPatterns: z.array(z.string()).default([]),
   }),
   eligibility: z.object({

@@ -95,6 +95,7 @@ describe('bad input', () => {
   it.each([
     ['an empty file', 'incoming/claims/empty.csv', '', 'the file is empty'],
     ['a header without the note column', 'incoming/claims/nohead.csv', 'CLAIMNO,NOTEID\nC1,1\n', 'lacks required column(s): note'],
+    ['a file of blank lines', 'incoming/claims/blank.csv', '\r\n  \r\n\r\n', 'the file is empty'],
     ['a binary file', 'incoming/claims/blob.csv', Buffer.from([0x50, 0x4b, 0x03, 0x04, 0, 0, 0]), 'binary'],
   ])('fails %s with the file and the reason, and the job still ends', async (_n, key, body, reason) => {
     const job = await drop(key, body);
@@ -102,6 +103,30 @@ describe('bad input', () => {
     expect(job.badInput).toBe(true);
     expect(job.error).toContain(key);
     expect(job.error).toContain(reason);
+  });
+
+  it('completes a file with a NUL byte in one row: that row is in the rejects with its line and field, every other row accepted', async () => {
+    // Prepare
+    const text = 'Water leak from a burst pipe damaged the kitchen ceiling and the drywall; plumber attended the same day.';
+    const csv = `CLAIMNO,NOTEID,FN_TEXT,LOBCD\r\nC-N1,1,${text},15\r\nC-N1,2,${text.replace('pipe', 'pi\u0000pe')},15\r\nC-N2,1,${text},15\r\n`;
+    // Act
+    const job = await drop('incoming/claims/nul.csv', csv);
+    // Assess
+    expect(job.status).toBe('COMPLETE_WITH_ERRORS');
+    expect(job.counts).toMatchObject({ rows: 3, accepted: 2, rejected: 1, duplicates: 0, groups: 2, decided: 2, failed: 0 });
+    const rejects = (await read(job.results!.rejects)).trim().split('\n').map((l) => JSON.parse(l));
+    expect(rejects).toEqual([{ file: 'incoming/claims/nul.csv', line: 3, record: 2, field: 'note', reason: 'control character U+0000 at position 27' }]);
+  });
+
+  it('completes a file with a header and no data rows with 0 rows and empty results', async () => {
+    // Act
+    const job = await drop('incoming/claims/header-only.csv', 'CLAIMNO,NOTEID,FN_TEXT,LOBCD\r\n');
+    // Assess
+    expect(job.status).toBe('COMPLETE');
+    expect(job.counts).toEqual({ rows: 0, accepted: 0, rejected: 0, duplicates: 0, groups: 0, enriched: 0, pending: 0, decided: 0, failed: 0 });
+    expect(await read(job.results!.jsonl)).toBe('');
+    expect((await read(job.results!.csv)).trim().split('\n')).toHaveLength(1);
+    expect(await read(job.results!.rejects)).toBe('');
   });
 
   it('fails a file under an unknown profile, listing the known ones', async () => {

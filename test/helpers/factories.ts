@@ -17,6 +17,12 @@ export async function rowsOf(content: string | Buffer, key = 'incoming/claims/f.
   return out;
 }
 
+/** A CSV `id,note` with rows `1,note 1` … `count,note count`; `replace` swaps whole rows by their 1-based number. */
+export function numberedCsv(count: number, replace: Record<number, string> = {}): string {
+  const rows = Array.from({ length: count }, (_, i) => replace[i + 1] ?? `${i + 1},note ${i + 1}`);
+  return `id,note\n${rows.join('\n')}\n`;
+}
+
 export function note(text: string, overrides: Partial<GroupNote> & { lob?: string; date?: string } = {}): GroupNote {
   const { lob = '15', date = '2025-01-01', ...rest } = overrides;
   return { noteId: 'n1', line: 2, values: { lob_code: lob, created_at: date }, attributes: {}, text, ...rest };

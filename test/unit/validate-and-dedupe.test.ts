@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Deduplicator } from '../../src/domain/records/dedupe.ts';
 import { mapHeaders, validateRecord } from '../../src/domain/records/validate-record.ts';
 import { loadProfile } from '../../src/profiles/profile.ts';
+import { rowsOf } from '../helpers/factories.ts';
 
 const claims = loadProfile('claims');
 const row = (fields: Record<string, string | Buffer>) => Object.entries(fields) as Array<[string, string | Buffer]>;
@@ -23,6 +24,7 @@ describe('validateRecord', () => {
   it.each([
     ['invalid UTF-8', { fn_text: Buffer.from([0x61, 0xff, 0x62]) }, 'note', 'invalid UTF-8'],
     ['a control character', { fn_text: 'bell \u0007 here' }, 'note', 'control character U+0007'],
+    ['a NUL byte', { fn_text: Buffer.from('stray \u0000 byte') }, 'note', 'control character U+0000 at position 7'],
     ['an impossible date', { FN_CRT_DT: '2025-02-30' }, 'created_at', 'not an ISO 8601 date'],
     ['a missing required value', { CLAIMNO: '   ' }, 'claim_id', 'required value is missing'],
     ['an over-long id', { CLAIMNO: 'C'.repeat(65) }, 'claim_id', 'longer than 64'],
@@ -32,6 +34,46 @@ describe('validateRecord', () => {
     expect(v.ok).toBe(false);
     expect(v).toMatchObject({ field });
     expect(!v.ok && v.reason).toContain(reason);
+  });
+
+  it.each([
+    ['CSV', 'incoming/claims/f.csv', 'CLAIMNO,NOTEID,FN_TEXT\nC-1,1,Roof leak\nC-1,2,Tarp\u0000fitted\nC-2,1,Hail\n', 3],
+    ['JSONL', 'incoming/claims/f.jsonl', '{"CLAIMNO":"C-1","NOTEID":"1","FN_TEXT":"Roof leak"}\n{"CLAIMNO":"C-1","NOTEID":"2","FN_TEXT":"Tarp\u0000fitted"}\n{"CLAIMNO":"C-2","NOTEID":"1","FN_TEXT":"Hail"}\n', 2],
+    ['JSON array', 'incoming/claims/f.json', '[{"CLAIMNO":"C-1","NOTEID":"1","FN_TEXT":"Roof leak"},\n{"CLAIMNO":"C-1","NOTEID":"2","FN_TEXT":"Tarp\u0000fitted"},\n{"CLAIMNO":"C-2","NOTEID":"1","FN_TEXT":"Hail"}]\n', 2],
+  ])('a NUL byte in one row of a %s file rejects only that row, by its line and field', async (_format, key, content, badLine) => {
+    // Prepare
+    const rows = (await rowsOf(content, key)).filter((r) => r.kind === 'row');
+    // Act
+    const verdicts = rows.map((r) => {
+      const v = validateRecord(claims, r.kind === 'row' ? r.fields : []);
+      return [r.line, v.ok || `${v.field}: ${v.reason}`];
+    });
+    // Assess
+    expect(verdicts).toEqual([
+      [badLine - 1, true],
+      [badLine, 'note: control character U+0000 at position 5'],
+      [badLine + 1, true],
+    ]);
+  });
+
+  it('keeps line breaks in a note, collapsing spaces and trimming within each line', () => {
+    // Prepare
+    const fields = row({ ...good, fn_text: '  Water   leak\r\n  in the kitchen\t\n\n tarp  fitted \r\n' });
+    // Act
+    const v = validateRecord(claims, fields);
+    // Assess
+    expect(claims.cleaning.lineBreaks).toBe('keep');
+    expect(v.ok && v.record.values.note).toBe('Water leak\nin the kitchen\n\ntarp fitted');
+  });
+
+  it('turns line breaks into spaces when the profile\'s cleaning says lineBreaks: collapse', () => {
+    // Prepare
+    const collapsing = { ...claims, cleaning: { ...claims.cleaning, lineBreaks: 'collapse' as const } };
+    const fields = row({ ...good, fn_text: '  Water   leak\r\n  in the kitchen\t\n\n tarp  fitted \r\n' });
+    // Act
+    const v = validateRecord(collapsing, fields);
+    // Assess
+    expect(v.ok && v.record.values.note).toBe('Water leak in the kitchen tarp fitted');
   });
 
   it('reports missing required columns from the header, naming their aliases', () => {

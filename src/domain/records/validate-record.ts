@@ -107,15 +107,22 @@ function decodeValue(raw: RawValue): { ok: true; text: string } | { ok: false; r
 
 const stripCache = new WeakMap<Profile, RegExp[]>();
 
-/** The profile's cleaning: Unicode normalisation, boilerplate patterns, whitespace. */
+/**
+ * The profile's cleaning: Unicode normalisation, boilerplate patterns, line breaks, whitespace.
+ * @example cleanText(claims, ' Roof  leak\r\n  tarp fitted ') // 'Roof leak\ntarp fitted' (lineBreaks: keep)
+ */
 export function cleanText(profile: Profile, text: string): string {
-  let out = profile.cleaning.unicode ? text.normalize(profile.cleaning.unicode) : text;
+  const { unicode, collapseWhitespace, lineBreaks } = profile.cleaning;
+  let out = unicode ? text.normalize(unicode) : text;
   let patterns = stripCache.get(profile);
   if (!patterns) {
     patterns = profile.cleaning.stripPatterns.map((p) => new RegExp(p, 'gi'));
     stripCache.set(profile, patterns);
   }
   for (const p of patterns) out = out.replace(p, ' ');
-  if (profile.cleaning.collapseWhitespace) out = out.replace(/\s+/g, ' ');
+  out = out.replace(/\r\n?/g, '\n');
+  if (lineBreaks === 'collapse') out = out.replace(/\n/g, ' ');
+  // Runs of whitespace other than line breaks become one space, and each line is trimmed.
+  if (collapseWhitespace) out = out.replace(/[^\S\n]+/g, ' ').replace(/ ?\n ?/g, '\n');
   return out.trim();
 }
