@@ -24,7 +24,7 @@ afterAll(async () => {
 async function drop(key: string, claims: number, seed: number) {
   const generated = generateClaims({ seed, claims, notesPerClaim: 1, longNoteShare: 0, invalidRows: 0, duplicateRows: 0, conflictRows: 0 });
   const put = await rt.clients.s3.send(new PutObjectCommand({ Bucket: rt.names.buckets.drop, Key: key, Body: toCsv(generated.header, generated.rows) }));
-  const job = await rt.waitForJob(jobIdFor(rt.names.buckets.drop, key, put.ETag!), { timeoutMs: 240_000 });
+  const job = await rt.waitForJob(jobIdFor(rt.names.buckets.drop, key, put.ETag!), { timeoutMs: 420_000 });
   return { job, generated };
 }
 
@@ -68,5 +68,5 @@ describe('sluice topics', () => {
     // The next run has nothing new to cluster, and says so.
     const again = await runTopics(rt.operatorDeps(), { profile: 'claims', force: true });
     expect(again).toMatchObject({ skipped: true, reason: expect.stringContaining('since the last topic run') });
-  }, 300_000);
+  }, 480_000);
 });
