@@ -1,6 +1,6 @@
 /**
  * Object store adapter over S3: streamed reads, and streamed writes through lib-storage's Upload
- * (multipart above 8 MiB, which also keeps every request under the local emulator's 11 MiB body limit).
+ * (multipart above 8 MiB, so no request body is larger than one part).
  */
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';

@@ -30,7 +30,7 @@ Usage:
   sluice status [JOB] [--json]
   sluice results JOB [--out DIR] [--json]
   sluice invoke FUNCTION --event FILE         FUNCTION: ${Object.keys(topology.functions).join(', ')}
-  sluice dev [--json] [--port N] [--dynamodb-port N] [--speed N]   fires the schedules; --speed compresses time
+  sluice dev [--json] [--port N] [--sqs-port N] [--dynamodb-port N] [--speed N]   fires the schedules; --speed compresses time
   sluice backfill [--limit N] [--max-seconds S] [--json]   finish pending stages (fast mode, LLM unavailable), oldest first
   sluice redrive QUEUE [--max N] [--json]   move a DLQ's messages back to QUEUE (ingest, enrich, decide)
   sluice topics [--profile P] [--force] [--json]   topic discovery over the enriched summaries
@@ -393,7 +393,7 @@ async function invokeCommand(args: string[]): Promise<number> {
 }
 
 async function devCommand(args: string[]): Promise<number> {
-  const { values } = parse(args, { port: { type: 'string' }, 'dynamodb-port': { type: 'string' }, speed: { type: 'string' } });
+  const { values } = parse(args, { port: { type: 'string' }, 'sqs-port': { type: 'string' }, 'dynamodb-port': { type: 'string' }, speed: { type: 'string' } });
   const state = stateDir(values.state as string | undefined);
   mkdirSync(state, { recursive: true });
   const speed = values.speed === undefined ? 1 : Number(values.speed);
@@ -406,7 +406,7 @@ async function devCommand(args: string[]): Promise<number> {
   const { startLocalRuntime } = await import('../local/runtime.ts');
   const rt = await startLocalRuntime({
     stateDir: state,
-    ports: { aws: port(values.port, 4566), dynamodb: port(values['dynamodb-port'], 4567) },
+    ports: { aws: port(values.port, 4566), sqs: port(values['sqs-port'], 4568), dynamodb: port(values['dynamodb-port'], 4567) },
     logStream: process.stderr,
     logLevel: values.verbose ? 'INFO' : 'WARN',
     llm: llmFor(values),
@@ -426,7 +426,8 @@ async function devCommand(args: string[]): Promise<number> {
     process.stdout.write(
       [
         'sluice dev: local stack up (Ctrl-C to stop)',
-        `  S3 + SQS  ${rt.endpoints.s3}`,
+        `  S3        ${rt.endpoints.s3}`,
+        `  SQS       ${rt.endpoints.sqs}`,
         `  DynamoDB  ${rt.endpoints.dynamodb}`,
         `  drop bucket     ${rt.names.buckets.drop}   (files under ${topology.dropPrefix}<profile>/ are ingested)`,
         `  results bucket  ${rt.names.buckets.results}`,

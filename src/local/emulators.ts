@@ -1,10 +1,12 @@
 /**
- * The embedded AWS emulators, in this process and on loopback only: dynalite (DynamoDB) and fauxqs
- * (S3 + SQS). In memory for tests; on disk under a state folder for `npm start` and `sluice dev`, so a
- * restart keeps jobs, objects and queued messages.
+ * The embedded AWS emulators, in this process and on loopback only: sluice's disk-backed S3 server
+ * (`disk-s3.ts`), fauxqs (SQS) and dynalite (DynamoDB), each on its own port. In memory for tests (S3 in a
+ * temp folder); on disk under a state folder for `npm start` and `sluice dev`, so a restart keeps jobs,
+ * objects and queued messages.
  *
  * fauxqs's `startFauxqs` binds 0.0.0.0, so its stores and app are assembled here the same way and bound
  * to 127.0.0.1. Its stores are not in the package's export map, hence the file imports (fauxqs is pinned).
+ * fauxqs serves S3 too, from memory; that store is left unused (S3 is the disk server) and not persisted.
  */
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo, Server } from 'node:net';
@@ -12,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import dynalite from 'dynalite';
 import { buildApp } from 'fauxqs';
+import { startDiskS3 } from './disk-s3.ts';
 
 export interface S3Upload {
   bucket: string;
@@ -29,69 +32,74 @@ export interface Emulators {
 export interface EmulatorOptions {
   /** Folder for on-disk state; in memory when absent. */
   stateDir?: string;
+  /** The S3 port (`sluice dev --port`); any free port when absent. */
   awsPort?: number;
+  /** The SQS port; any free port when absent. */
+  sqsPort?: number;
   dynamodbPort?: number;
-  /** Called synchronously for every object created in S3 (PUT, multipart completion, copy). */
+  /** Called synchronously for every object created in S3 (PUT, multipart completion). */
   onObjectCreated?: (upload: S3Upload) => void;
 }
 
 const fauxqsDist = dirname(fileURLToPath(import.meta.resolve('fauxqs')));
 const load = async (rel: string) => import(pathToFileURL(join(fauxqsDist, rel)).href);
 
-interface StoredS3Object {
-  etag: string;
-  contentLength: number;
-  partChecksums?: unknown;
-}
-
+/**
+ * Starts the three emulators; if one fails to start, those already up are stopped.
+ * @example const emu = await startEmulators({ stateDir: '.sluice', awsPort: 4566 }); emu.endpoints.s3; await emu.stop();
+ * @throws Error when a port is taken or another process serves the state folder.
+ */
 export async function startEmulators(options: EmulatorOptions = {}): Promise<Emulators> {
-  const [{ SqsStore }, { SnsStore }, { S3Store }, { PersistenceManager }] = await Promise.all([
-    load('sqs/sqsStore.js'),
-    load('sns/snsStore.js'),
-    load('s3/s3Store.js'),
-    load('persistence.js'),
-  ]);
-  const sqsStore = new SqsStore();
-  const snsStore = new SnsStore();
-  const s3Store = new S3Store();
-  let persistence: { close(): void; load(a: unknown, b: unknown, c: unknown): void } | undefined;
-  if (options.stateDir) {
-    const dir = join(options.stateDir, 'fauxqs');
-    mkdirSync(dir, { recursive: true });
-    persistence = new PersistenceManager(dir);
-    persistence!.load(sqsStore, snsStore, s3Store);
-    sqsStore.persistence = persistence;
-    snsStore.persistence = persistence;
-    for (const queue of sqsStore.allQueues()) queue.persistence = persistence;
-    s3Store.persistence = persistence;
-  }
-  // fauxqs reports every S3 write to its spy; this one turns uploads into S3 event notifications.
-  s3Store.spy = {
-    addMessage(event: { service: string; bucket: string; key: string; status: string }) {
-      if (event.service !== 's3' || event.status !== 'uploaded' || !options.onObjectCreated) return;
-      const obj = s3Store.buckets.get(event.bucket)?.get(event.key) as StoredS3Object | undefined;
-      if (!obj) return;
-      const etag = obj.etag.replace(/"/g, '');
-      options.onObjectCreated({ bucket: event.bucket, key: event.key, etag, size: obj.contentLength, multipart: /-\d+$/.test(etag) });
-    },
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of [...stops].reverse()) await stop();
   };
-  const app = buildApp({ logger: false, stores: { sqsStore, snsStore, s3Store } });
-  if (persistence) app.addHook('preClose', () => persistence!.close());
-  const awsAddress = await app.listen({ port: options.awsPort ?? 0, host: '127.0.0.1' });
+  try {
+    // S3 first: its folder lock tells at once when another process serves this state folder.
+    const s3 = await startDiskS3({
+      dir: options.stateDir ? join(options.stateDir, 's3') : undefined,
+      port: options.awsPort ?? 0,
+      onObjectCreated: options.onObjectCreated,
+    });
+    stops.push(() => s3.close());
 
-  if (options.stateDir) mkdirSync(join(options.stateDir, 'dynamodb'), { recursive: true });
-  const ddb: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(options.stateDir ? { path: join(options.stateDir, 'dynamodb') } : {}) });
-  await new Promise<void>((resolve, reject) => {
-    ddb.once('error', reject);
-    ddb.listen(options.dynamodbPort ?? 0, '127.0.0.1', () => resolve());
-  });
-  const ddbPort = (ddb.address() as AddressInfo).port;
-  const aws = awsAddress.replace('localhost', '127.0.0.1');
-  return {
-    endpoints: { s3: aws, sqs: aws, dynamodb: `http://127.0.0.1:${ddbPort}` },
-    async stop() {
-      await app.close();
-      await new Promise<void>((resolve) => ddb.close(() => resolve()));
-    },
-  };
+    const [{ SqsStore }, { SnsStore }, { S3Store }, { PersistenceManager }] = await Promise.all([
+      load('sqs/sqsStore.js'),
+      load('sns/snsStore.js'),
+      load('s3/s3Store.js'),
+      load('persistence.js'),
+    ]);
+    const sqsStore = new SqsStore();
+    const snsStore = new SnsStore();
+    let persistence: { close(): void; loadSqsAndSns(sqs: unknown, sns: unknown): void } | undefined;
+    if (options.stateDir) {
+      const dir = join(options.stateDir, 'fauxqs');
+      mkdirSync(dir, { recursive: true });
+      persistence = new PersistenceManager(dir);
+      persistence!.loadSqsAndSns(sqsStore, snsStore);
+      sqsStore.persistence = persistence;
+      snsStore.persistence = persistence;
+      for (const queue of sqsStore.allQueues()) queue.persistence = persistence;
+    }
+    const app = buildApp({ logger: false, stores: { sqsStore, snsStore, s3Store: new S3Store() } });
+    if (persistence) app.addHook('preClose', () => persistence!.close());
+    const sqsAddress = await app.listen({ port: options.sqsPort ?? 0, host: '127.0.0.1' });
+    stops.push(() => app.close());
+
+    if (options.stateDir) mkdirSync(join(options.stateDir, 'dynamodb'), { recursive: true });
+    const ddb: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(options.stateDir ? { path: join(options.stateDir, 'dynamodb') } : {}) });
+    await new Promise<void>((resolve, reject) => {
+      ddb.once('error', reject);
+      ddb.listen(options.dynamodbPort ?? 0, '127.0.0.1', () => resolve());
+    });
+    stops.push(() => new Promise<void>((resolve) => ddb.close(() => resolve())));
+
+    return {
+      endpoints: { s3: s3.endpoint, sqs: sqsAddress.replace('localhost', '127.0.0.1'), dynamodb: `http://127.0.0.1:${(ddb.address() as AddressInfo).port}` },
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
 }

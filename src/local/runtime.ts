@@ -77,7 +77,8 @@ export interface LocalRuntimeOptions {
   /** Where handler logs go (JSON lines); stderr by default so stdout stays the CLI's. */
   logStream?: Writable;
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
-  ports?: { aws?: number; dynamodb?: number };
+  /** Emulator ports (`aws`: S3); any free port for those absent. */
+  ports?: { aws?: number; sqs?: number; dynamodb?: number };
   /** Wraps a handler (tests inject failures this way). */
   wrapHandler?: (fn: QueueFunctionName, handler: SqsHandler) => SqsHandler;
   /** Long-poll wait of the event sources, in seconds. */
@@ -186,6 +187,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     : await startEmulators({
         stateDir: options.stateDir,
         awsPort: options.ports?.aws,
+        sqsPort: options.ports?.sqs,
         dynamodbPort: options.ports?.dynamodb,
         onObjectCreated: (u) => notify?.(u),
       });

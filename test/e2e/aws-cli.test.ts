@@ -18,7 +18,7 @@ describe.skipIf(!hasAws && !process.env.CI)('the AWS CLI against sluice dev', ()
   let devStderr = '';
 
   beforeAll(async () => {
-    dev = spawn(process.execPath, ['bin/sluice.mjs', 'dev', '--json', '--port', '0', '--dynamodb-port', '0', '--state', state], {
+    dev = spawn(process.execPath, ['bin/sluice.mjs', 'dev', '--json', '--port', '0', '--sqs-port', '0', '--dynamodb-port', '0', '--state', state], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     dev.stderr!.on('data', (d) => {

@@ -1,4 +1,4 @@
-// Under test: files dropped into the local runtime (dynalite + fauxqs on loopback) flowing ingest → enrich → decide, with status, rejects, results and idempotency.
+// Under test: files dropped into the local runtime (dynalite, fauxqs and the disk S3 server on loopback) flowing ingest → enrich → decide, with status, rejects, results and idempotency.
 import { readFileSync } from 'node:fs';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
