@@ -1,0 +1,63 @@
+// Under test: nothing doubled. Every message of a run is delivered twice at once to its handler (SQS's
+// at-least-once delivery, at its worst), and the file's S3 notification is sent twice at once: the job ends
+// with the counts, outcomes and result files of a run where each message came once.
+import { readFileSync } from 'node:fs';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Job, jobIdFor } from '../../src/domain/job.ts';
+import type { SqsHandler } from '../../src/lambda/sqs-steps.ts';
+import { type LocalRuntime, s3Notification, startLocalRuntime } from '../../src/local/runtime.ts';
+
+const sample = readFileSync('samples/claims-notes.csv');
+const KEY = 'incoming/claims/claims-notes.csv';
+let once: LocalRuntime;
+let twice: LocalRuntime;
+const deliveries = { ingest: 0, enrich: 0, decide: 0 };
+
+// Each batch is handed to the handler twice, concurrently, as two pollers receiving the same messages would.
+const doubled = (fn: keyof typeof deliveries, handler: SqsHandler): SqsHandler => async (event, context) => {
+  deliveries[fn] += event.Records.length * 2;
+  const [first, second] = await Promise.all([handler(event, context), handler(event, context)]);
+  return { batchItemFailures: [...first.batchItemFailures, ...second.batchItemFailures] };
+};
+
+beforeAll(async () => {
+  [once, twice] = await Promise.all([
+    startLocalRuntime({ logLevel: 'SILENT' }),
+    startLocalRuntime({ logLevel: 'SILENT', wrapHandler: doubled }),
+  ]);
+});
+afterAll(async () => {
+  await Promise.all([once?.stop(), twice?.stop()]);
+});
+
+async function run(rt: LocalRuntime, extraNotification: boolean): Promise<{ job: Job; results: string[]; rejects: string[]; summary: Record<string, unknown> }> {
+  const put = await rt.clients.s3.send(new PutObjectCommand({ Bucket: rt.names.buckets.drop, Key: KEY, Body: sample }));
+  const etag = put.ETag!.replace(/"/g, '');
+  if (extraNotification) {
+    // The same object's event again, at once: a duplicate ingest racing the first.
+    const body = JSON.stringify(s3Notification({ bucket: rt.names.buckets.drop, key: KEY, etag, size: sample.length, multipart: false }, '0000000000000000AA'));
+    await rt.clients.sqs.send(new SendMessageCommand({ QueueUrl: rt.names.queues.ingest.url, MessageBody: body }));
+  }
+  const job = await rt.waitForJob(jobIdFor(rt.names.buckets.drop, KEY, etag), { timeoutMs: 120_000 });
+  const text = async (key: string) => (await (await rt.clients.s3.send(new GetObjectCommand({ Bucket: rt.names.buckets.results, Key: key }))).Body!.transformToString());
+  const lines = (t: string) => t.split('\n').filter(Boolean).sort();
+  const { timings: _timings, ...summary } = JSON.parse(await text(job.results!.summary)) as Record<string, unknown>;
+  return { job, results: lines(await text(job.results!.jsonl)), rejects: lines(await text(job.results!.rejects)), summary };
+}
+
+describe('every message delivered twice at once', () => {
+  it('changes no count, no outcome and no result line', async () => {
+    // Act
+    const [single, double] = await Promise.all([run(once, false), run(twice, true)]);
+    // Assess
+    expect(deliveries.enrich).toBeGreaterThanOrEqual(2 * single.job.counts.groups);
+    expect(deliveries.decide).toBeGreaterThanOrEqual(2 * single.job.counts.groups);
+    expect(double.job.status).toBe(single.job.status);
+    expect(double.job.counts).toEqual(single.job.counts);
+    expect(double.results).toEqual(single.results);
+    expect(double.rejects).toEqual(single.rejects);
+    expect(double.summary).toEqual(single.summary);
+  });
+});
