@@ -50,7 +50,7 @@ import {
   topology as defaultTopology,
   validateTopology,
 } from '../topology/topology.ts';
-import { type S3Upload, startEmulators } from './emulators.ts';
+import { type S3Upload, startEmulators, startEmulatorsInWorker } from './emulators.ts';
 import { type CallRecord, type ResourceOf, guardClient } from './local-iam.ts';
 import { type Resource, permissionsOf } from '../topology/permissions.ts';
 import { SqsEventSource, lambdaContext } from './event-source.ts';
@@ -96,6 +96,11 @@ export interface LocalRuntimeOptions {
    * dead runtime left), then every `everySeconds` (default 15; deployed it is the topology's schedule).
    */
   reconcile?: { everySeconds?: number; stallMs?: number };
+  /**
+   * The emulators run on a worker thread of their own (default), so they and the handlers use both cores;
+   * `false` keeps them on this thread.
+   */
+  emulatorThread?: boolean;
   /** Use emulators already running (a `sluice dev` process) instead of starting them. */
   attach?: { s3: string; sqs: string; dynamodb: string };
 }
@@ -184,7 +189,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   let notify: ((u: S3Upload) => void) | undefined;
   const emulators = options.attach
     ? { endpoints: options.attach, stop: async () => undefined }
-    : await startEmulators({
+    : await (options.emulatorThread === false ? startEmulators : startEmulatorsInWorker)({
         stateDir: options.stateDir,
         awsPort: options.ports?.aws,
         sqsPort: options.ports?.sqs,
