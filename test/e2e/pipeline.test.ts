@@ -118,6 +118,26 @@ describe('bad input', () => {
     expect(rejects).toEqual([{ file: 'incoming/claims/nul.csv', line: 3, record: 2, field: 'note', reason: 'control character U+0000 at position 27' }]);
   });
 
+  it('rejects a row too large for one stored item with its line and reason, and keeps the others', async () => {
+    // Prepare: 2,000 extra columns of 200 characters each, kept as attributes, make row 2 ~400 KB
+    const text = 'Hail broke the roof tiles and water came through the ceiling of the upstairs bedroom; roofer attended.';
+    const extra = Array.from({ length: 2000 }, (_, i) => `EXTRA_${i}`);
+    const big = Array.from({ length: 2000 }, () => 'x'.repeat(200));
+    const csv = [
+      ['CLAIMNO', 'NOTEID', 'FN_TEXT', 'LOBCD', ...extra].join(','),
+      ['C-B1', '1', text, '15', ...big].join(','),
+      ['C-B2', '1', text, '15', ...extra.map(() => '')].join(','),
+    ].join('\r\n');
+    // Act
+    const job = await drop('incoming/claims/wide.csv', csv);
+    // Assess
+    expect(job.status).toBe('COMPLETE_WITH_ERRORS');
+    expect(job.counts).toMatchObject({ rows: 2, accepted: 1, rejected: 1, groups: 1, decided: 1 });
+    const [reject] = (await read(job.results!.rejects)).trim().split('\n').map((l) => JSON.parse(l));
+    expect(reject).toMatchObject({ line: 2, record: 1, field: null });
+    expect(reject.reason).toMatch(/^the record is \d+ KB; at most 380 KB fit in one stored item$/);
+  });
+
   it('completes a file with a header and no data rows with 0 rows and empty results', async () => {
     // Act
     const job = await drop('incoming/claims/header-only.csv', 'CLAIMNO,NOTEID,FN_TEXT,LOBCD\r\n');
