@@ -24,7 +24,7 @@ export interface DevProcess {
 
 /** Starts `sluice dev` on a state folder (ports chosen by the system) and waits for its endpoints. */
 export async function startDev(state: string, env: Record<string, string | undefined> = {}): Promise<DevProcess> {
-  const child = spawn(NODE, [join(ROOT, 'bin', 'sluice.mjs'), 'dev', '--json', '--port', '0', '--dynamodb-port', '0', '--state', state], {
+  const child = spawn(NODE, [join(ROOT, 'bin', 'sluice.mjs'), 'dev', '--json', '--port', '0', '--sqs-port', '0', '--dynamodb-port', '0', '--state', state], {
     cwd: ROOT,
     env: { ...process.env, OPENAI_API_KEY: undefined, OPENAI_BASE_URL: undefined, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
