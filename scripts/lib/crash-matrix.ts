@@ -102,12 +102,22 @@ export async function readOutcome(dev: DevProcess, job: Job): Promise<JobOutcome
   const outcome = {
     status: job.status,
     counts: job.counts,
-    results: lines(await text(keys.jsonl)),
+    results: lines(await text(keys.jsonl)).map(withoutUsage).sort(),
     rejects: lines(await text(keys.rejects)),
     csvRows: lines(await text(keys.csv)).length,
   };
   s3.destroy();
   return outcome;
+}
+
+/**
+ * A result line without its LLM usage: after a restart, groups enriched before the crash are answered from
+ * the cache (`cached: true`, fewer calls), which is the point of the cache, not a different result.
+ */
+function withoutUsage(line: string): string {
+  const value = JSON.parse(line) as { enrichment?: { usage?: unknown } | null };
+  if (value.enrichment) delete value.enrichment.usage;
+  return JSON.stringify(value);
 }
 
 export interface CrashCase {
