@@ -66,11 +66,30 @@ function binaryReason(head: Buffer): string | undefined {
 }
 
 /**
- * Reads rows from a byte stream.
+ * Where a chunk of a file starts (`src/domain/records/plan-chunks.ts`): its format, the physical line and
+ * record number of its first row, and for CSV the file's header. Rows read from it are numbered as in the
+ * whole file; the file's first bytes were checked when its first chunk was read.
+ */
+export interface ReadFrom {
+  format: FileFormat;
+  line: number;
+  record: number;
+  headers?: string[];
+}
+
+/**
+ * Reads rows from a byte stream (a whole file, or one chunk of it with `from`).
  * @throws UnreadableFileError when the file is empty, binary or has no header.
  * @example for await (const row of readRows(stream, 'notes.csv')) { ... }
  */
-export async function* readRows(body: Readable, key: string): AsyncGenerator<RawRow> {
+export async function* readRows(body: Readable, key: string, from?: ReadFrom): AsyncGenerator<RawRow> {
+  if (from) {
+    const chunks = body as AsyncIterable<Buffer>;
+    if (from.format === 'csv') yield* readCsv(chunks, from);
+    else if (from.format === 'jsonl') yield* readJsonLines(chunks, from);
+    else throw new Error('a JSON array is read whole, never from a chunk');
+    return;
+  }
   const iterator = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   // Peek at the first bytes to decide the format and refuse what is clearly not text.
   const headChunks: Buffer[] = [];
@@ -109,10 +128,10 @@ export async function* readRows(body: Readable, key: string): AsyncGenerator<Raw
  * undoubled quote, a wrong field count) is reported on its first line; when it runs over several
  * lines, those lines are read again as rows, so that one stray quote never hides the rows after it.
  */
-async function* readCsv(chunks: AsyncIterable<Buffer>): AsyncGenerator<RawRow> {
-  const records = csvRecords(chunks);
-  let header: string[] | undefined;
-  let record = 0;
+async function* readCsv(chunks: AsyncIterable<Buffer>, from?: ReadFrom): AsyncGenerator<RawRow> {
+  const records = csvRecords(chunks, from?.line ?? 1);
+  let header: string[] | undefined = from?.headers;
+  let record = (from?.record ?? 1) - 1;
   let readAgain = false;
   try {
     for (;;) {
@@ -185,7 +204,7 @@ interface CsvRecord {
 
 // A quoted field still open after this many line breaks is taken as unterminated (a legitimate
 // multi-line note is far shorter): its record is cut there and its later lines are read again.
-const MAX_QUOTED_LINES = 10_000;
+export const MAX_QUOTED_LINES = 10_000;
 
 const QUOTE = 0x22;
 const COMMA = 0x2c;
@@ -209,13 +228,13 @@ const CLOSED_CR = 5;
  * one field; with skip_records_with_error it cannot tell where the next record starts, and
  * max_record_size with skip_records_with_error stops reading the chunk), and later rows must not be lost.
  */
-async function* csvRecords(chunks: AsyncIterable<Buffer>): AsyncGenerator<CsvRecord, void, boolean | undefined> {
+async function* csvRecords(chunks: AsyncIterable<Buffer>, firstLine: number): AsyncGenerator<CsvRecord, void, boolean | undefined> {
   const source = chunks[Symbol.asyncIterator]();
   let sourceDone = false;
   /** Bytes to scan before the rest of the source: a malformed record's later lines, then what followed it. */
   const replay: Buffer[] = [];
-  let line = 1;
-  let start = 1;
+  let line = firstLine;
+  let start = firstLine;
   let fields: Buffer[] = [];
   let parts: Buffer[] = [];
   /** The record's bytes after its first line break, kept in case they must be read again. */
@@ -368,9 +387,9 @@ function stripCr(b: Buffer): Buffer {
   return b.length && b[b.length - 1] === 13 ? b.subarray(0, b.length - 1) : b;
 }
 
-async function* readJsonLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<RawRow> {
-  let line = 0;
-  let record = 0;
+async function* readJsonLines(chunks: AsyncIterable<Buffer>, from?: ReadFrom): AsyncGenerator<RawRow> {
+  let line = (from?.line ?? 1) - 1;
+  let record = (from?.record ?? 1) - 1;
   for await (const bytes of splitLines(chunks)) {
     line += 1;
     const text = decodeLenient(line === 1 ? stripBom(bytes) : bytes);
