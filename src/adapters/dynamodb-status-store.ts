@@ -4,7 +4,7 @@
  *
  * Items, all under the job's partition `JOB#<jobId>`:
  *   `#JOB`                       the job (status, counts, timings, results); listed via the byKind index
- *   `REC#<group>#<line>`         one accepted record (note) of a group
+ *   `CHUNK#<n>`, `PART#<n>`      what each chunk and partition of the file gave (`src/pipeline/ingest-chunks.ts`)
  *   `GRP#<group>`                a group's stage statuses, attempts, last error, enrichment and decision
  *   `LEDGER#<shard>`             a settle-ledger shard: its group count and member sets (`src/pipeline/ledger.ts`)
  *
@@ -13,7 +13,6 @@
  */
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
-  BatchWriteCommand,
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -22,16 +21,17 @@ import {
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { Decision } from '../domain/decide/decide-group.ts';
-import type { Enrichment, GroupNote, Mode } from '../domain/enrich/enrich-group.ts';
+import type { Enrichment, Mode } from '../domain/enrich/enrich-group.ts';
 import { COUNT_NAMES, GroupStatus, type Job, type JobCounts, type JobResults, JobStatus, emptyCounts } from '../domain/job.ts';
 import { PermanentError } from '../pipeline/errors.ts';
 import { type GroupMarks, type LedgerShard, groupToken, shardSettled } from '../pipeline/ledger.ts';
-import type { GroupItem, StatusStore, TopicRunRecord, TransitionResult } from '../pipeline/ports.ts';
+import type { ChunkSummary, GroupItem, PartitionSummary, StatusStore, TopicRunRecord, TransitionResult } from '../pipeline/ports.ts';
 
 const JOB_SK = '#JOB';
 const jobPk = (jobId: string) => `JOB#${jobId}`;
 const enc = (groupId: string) => encodeURIComponent(groupId);
-const recordSk = (groupId: string, line: number) => `REC#${enc(groupId)}#${String(line).padStart(10, '0')}`;
+const chunkSk = (chunk: number) => `CHUNK#${String(chunk).padStart(6, '0')}`;
+const partitionSk = (partition: number) => `PART#${String(partition).padStart(4, '0')}`;
 const groupSk = (groupId: string) => `GRP#${enc(groupId)}`;
 const ledgerSk = (shard: number) => `LEDGER#${String(shard).padStart(6, '0')}`;
 export const ACTIVE_JOB_KEY = 'active_job';
@@ -50,6 +50,23 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       if (err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException') return undefined;
       throw err;
     }
+  }
+
+  /** Adds `member` to the job's number set `set` once (and `rows` to its rows read with it); returns the set's size. */
+  async function countDone(jobId: string, set: 'chunksDone' | 'partitionsDone', member: number, rows: number): Promise<number> {
+    const r = await conditional(() =>
+      update({
+        Key: { pk: jobPk(jobId), sk: JOB_SK },
+        UpdateExpression: `ADD ${set} :m, rowsRead :rows`,
+        ConditionExpression: `attribute_exists(pk) AND NOT contains(${set}, :id)`,
+        ExpressionAttributeValues: { ':m': new Set([member]), ':id': member, ':rows': rows },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    if (r) return (r.Attributes?.[set] as Set<number>).size;
+    const item = (await doc.send(new GetCommand({ TableName: tableName, Key: { pk: jobPk(jobId), sk: JOB_SK }, ConsistentRead: true }))).Item;
+    if (!item) throw new PermanentError(`unknown job ${jobId}`);
+    return (item[set] as Set<number> | undefined)?.size ?? 0;
   }
 
   async function* queryAll(input: Omit<QueryCommandInput, 'TableName'>): AsyncGenerator<Record<string, unknown>> {
@@ -154,24 +171,40 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       });
     },
 
-    async putRecords(jobId, records) {
-      for (let i = 0; i < records.length; i += 25) {
-        let requests = records.slice(i, i + 25).map(({ groupId, note }) => ({
-          PutRequest: { Item: { pk: jobPk(jobId), sk: recordSk(groupId, note.line), groupId, ...note } },
-        }));
-        for (let attempt = 0; requests.length; attempt++) {
-          if (attempt > 8) throw new Error(`DynamoDB left ${requests.length} record writes unprocessed after retries`);
-          if (attempt) await sleep(Math.min(2000, 25 * 2 ** attempt) * (0.5 + Math.random() / 2));
-          const r = await doc.send(new BatchWriteCommand({ RequestItems: { [tableName]: requests } }));
-          requests = (r.UnprocessedItems?.[tableName] ?? []) as typeof requests;
-        }
-      }
+    async saveChunk(jobId, chunk, summary) {
+      await doc.send(new PutCommand({ TableName: tableName, Item: { pk: jobPk(jobId), sk: chunkSk(chunk), chunk, ...summary } }));
+      return countDone(jobId, 'chunksDone', chunk, summary.rows);
     },
 
-    async recordIngestCounts(jobId, counts) {
+    async savePartition(jobId, partition, summary) {
+      await doc.send(new PutCommand({ TableName: tableName, Item: { pk: jobPk(jobId), sk: partitionSk(partition), partition, ...summary } }));
+      return countDone(jobId, 'partitionsDone', partition, 0);
+    },
+
+    async readIngestParts(jobId) {
+      const parts = async (prefix: string) => {
+        const items: Array<Record<string, unknown>> = [];
+        for await (const item of queryAll({
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': jobPk(jobId), ':prefix': prefix },
+          ConsistentRead: true,
+        })) {
+          const { pk: _pk, sk: _sk, ...rest } = item;
+          items.push(rest);
+        }
+        return items;
+      };
+      const [chunks, partitions] = await Promise.all([parts('CHUNK#'), parts('PART#')]);
+      return {
+        chunks: chunks.map((c) => ({ ...(c as never as ChunkSummary & { chunk: number }), partitions: ((c.partitions as number[]) ?? []).map(Number) })),
+        partitions: partitions as never as Array<PartitionSummary & { partition: number }>,
+      };
+    },
+
+    async recordIngestCounts(jobId, counts, ledgerShards) {
       await update({
         Key: { pk: jobPk(jobId), sk: JOB_SK },
-        UpdateExpression: 'SET #rows = :rows, accepted = :accepted, rejected = :rejected, duplicates = :duplicates, #groups = :groups, rowsRead = :rows',
+        UpdateExpression: 'SET #rows = :rows, accepted = :accepted, rejected = :rejected, duplicates = :duplicates, #groups = :groups, rowsRead = :rows, ledgerShards = :shards',
         ExpressionAttributeNames: { '#rows': 'rows', '#groups': 'groups' },
         ExpressionAttributeValues: {
           ':rows': counts.rows,
@@ -179,20 +212,21 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
           ':rejected': counts.rejected,
           ':duplicates': counts.duplicates,
           ':groups': counts.groups,
+          ':shards': ledgerShards,
         },
       });
     },
 
     async finishIngest(jobId, at) {
-      const r = await update({
+      const r = await conditional(() => update({
         Key: { pk: jobPk(jobId), sk: JOB_SK },
         UpdateExpression: 'SET #s = :processing, ingestEndedAt = :at REMOVE ingestLeaseUntil',
         ConditionExpression: '#s = :ingesting',
         ExpressionAttributeNames: { '#s': 'status' },
         ExpressionAttributeValues: { ':processing': JobStatus.PROCESSING, ':ingesting': JobStatus.INGESTING, ':at': at },
         ReturnValues: 'ALL_NEW',
-      });
-      return itemToJob(r.Attributes!);
+      }));
+      return r ? itemToJob(r.Attributes!) : undefined;
     },
 
     async failJob(jobId, error, at, badInput = false) {
@@ -212,30 +246,12 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       });
     },
 
-    async getGroupNotes(jobId, groupId) {
-      const notes: GroupNote[] = [];
-      for await (const item of queryAll({
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': jobPk(jobId), ':prefix': `REC#${enc(groupId)}#` },
-        ConsistentRead: true,
-      })) {
-        notes.push({
-          noteId: item.noteId as string,
-          text: item.text as string,
-          line: item.line as number,
-          values: (item.values ?? {}) as Record<string, string>,
-          attributes: (item.attributes ?? {}) as Record<string, string>,
-        });
-      }
-      return notes;
-    },
-
     async getGroup(jobId, groupId) {
       const r = await doc.send(new GetCommand({ TableName: tableName, Key: { pk: jobPk(jobId), sk: groupSk(groupId) }, ConsistentRead: true }));
       return r.Item ? itemToGroup(r.Item) : undefined;
     },
 
-    async saveEnrichment(jobId, groupId, noteCount, enrichment: Enrichment, shard, at) {
+    async saveEnrichment(jobId, groupId, noteCount, enrichment: Enrichment, shard, notes, at) {
       const pendingStages = Object.entries(enrichment.stages).filter(([, s]) => s === 'pending').map(([s]) => s);
       const pendingAttrs = pendingStages.length
         ? ', pendingPk = :pendingPk, pendingSk = :pendingSk, pendingStages = :pendingStages'
@@ -243,7 +259,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       const r = await conditional(() =>
         update({
           Key: { pk: jobPk(jobId), sk: groupSk(groupId) },
-          UpdateExpression: `SET jobId = :jobId, groupId = :groupId, #s = :enriched, noteCount = :noteCount, ledgerShard = :shard, enrichment = :enrichment, enrichStage = :stage, updatedAt = :at${pendingAttrs}`,
+          UpdateExpression: `SET jobId = :jobId, groupId = :groupId, #s = :enriched, noteCount = :noteCount, ledgerShard = :shard, notes = :notes, enrichment = :enrichment, enrichStage = :stage, updatedAt = :at${pendingAttrs}`,
           ConditionExpression: 'attribute_not_exists(#s) OR #s = :enriched',
           ExpressionAttributeNames: { '#s': 'status' },
           ExpressionAttributeValues: {
@@ -252,6 +268,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
             ':enriched': GroupStatus.ENRICHED,
             ':noteCount': noteCount,
             ':shard': shard,
+            ':notes': notes,
             ':enrichment': enrichment,
             ':stage': { status: 'done', at },
             ':at': at,
@@ -323,17 +340,11 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       });
     },
 
-    async openLedger(jobId, sizes) {
+    async openLedger(jobId, shards) {
       // SET, not PUT: a retried ingest reopens the same shards without losing what they counted.
-      for (const [shard, expected] of sizes.entries()) {
+      for (const { shard, expected } of shards) {
         await update({ Key: { pk: jobPk(jobId), sk: ledgerSk(shard) }, UpdateExpression: 'SET expected = :e', ExpressionAttributeValues: { ':e': expected } });
       }
-      await update({
-        Key: { pk: jobPk(jobId), sk: JOB_SK },
-        UpdateExpression: 'SET ledgerShards = :n',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':n': sizes.length },
-      });
     },
 
     async countGroup(jobId, shard, groupId, marks: GroupMarks) {
@@ -646,11 +657,9 @@ function itemToGroup(item: Record<string, unknown>): GroupItem {
     lastError: item.lastError as string | undefined,
     updatedAt: item.updatedAt as string,
     shard: item.ledgerShard === undefined ? undefined : Number(item.ledgerShard),
+    notes: item.notes as GroupItem['notes'],
   };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 export type { JobCounts };

@@ -4,13 +4,15 @@
  */
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { ObjectStore } from '../pipeline/ports.ts';
 
 export function createObjectStore(client: S3Client): ObjectStore {
   return {
-    async get(bucket, key) {
-      const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    async get(bucket, key, range) {
+      // An empty range asks for nothing: S3 would refuse `bytes=n-(n-1)`.
+      if (range && range.end <= range.start) return { body: Readable.from([]), etag: '', size: 0, metadata: {} };
+      const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(range ? { Range: `bytes=${range.start}-${range.end - 1}` } : {}) }));
       return {
         body: r.Body as Readable,
         etag: (r.ETag ?? '').replace(/"/g, ''),

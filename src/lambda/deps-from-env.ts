@@ -38,6 +38,7 @@ export function depsFromEnv(service: string, provider: EnrichmentProvider = noPr
   return {
     store: createStatusStore(new DynamoDBClient({}), required(TABLE_ENV)),
     objects: createObjectStore(new S3Client({})),
+    chunkQueue: process.env[queueUrlEnv('chunks')] ? createWorkQueue(sqs, required(queueUrlEnv('chunks'))) : missingQueue,
     enrichQueue: process.env[queueUrlEnv('enrich')] ? createWorkQueue(sqs, required(queueUrlEnv('enrich'))) : missingQueue,
     decideQueue: process.env[queueUrlEnv('decide')] ? createWorkQueue(sqs, required(queueUrlEnv('decide'))) : missingQueue,
     provider,

@@ -6,6 +6,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type IngestOutcome, ingestObject } from '../pipeline/ingest-object.ts';
+import { type IngestPart, ingestPartSchema, ingestPartStep } from '../pipeline/ingest-chunks.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
 import { UnknownJobError, decideStep, enrichStep, groupRefSchema, recordStepFailure } from '../pipeline/process-group.ts';
 import { PermanentError, errorReason, isPermanent } from '../pipeline/errors.ts';
@@ -86,6 +87,33 @@ export function createIngestHandler(deps: PipelineDeps, topology: Topology = def
       }
     }
     return outcomes;
+  });
+}
+
+/** chunk λ: one chunk or partition of a file being ingested per message (`src/pipeline/ingest-chunks.ts`). */
+export function createChunkHandler(deps: PipelineDeps, topology: Topology = defaultTopology): SqsHandler {
+  return batchHandler(deps, 'chunk', async (record) => {
+    let part: IngestPart;
+    try {
+      part = ingestPartSchema.parse(JSON.parse(record.body));
+    } catch (err) {
+      return deadLetter(deps, 'chunk', record, err);
+    }
+    try {
+      return await ingestPartStep(deps, part);
+    } catch (err) {
+      if (err instanceof UnknownJobError) return deadLetter(deps, 'chunk', record, err);
+      const permanent = isPermanent(err);
+      if (permanent || isLastAttempt(record, 'chunk', topology)) {
+        // Without this part the job's rows cannot all be accounted for: the job fails, with the reason.
+        const what = part.kind === 'chunk' ? `chunk ${part.chunk + 1} of ${part.chunks}` : `partition ${part.partition + 1} of ${part.partitions}`;
+        const why = `ingest of ${what} failed${permanent ? '' : ' after its last attempt'}: ${errorReason(err)}`;
+        await deps.store.failJob(part.jobId, why, deps.now().toISOString());
+        deps.logger.error('ingest part failed', { jobId: part.jobId, part: what, error: errorReason(err) });
+      }
+      if (!permanent) throw err;
+      return 'failed';
+    }
   });
 }
 

@@ -32,7 +32,8 @@ import { type LocalStateMachine, localStateMachine } from './state-machines.ts';
 import { type TopicNamer, createTopicNamer } from '../llm/topic-namer.ts';
 import { type Job, TERMINAL_STATUSES } from '../domain/job.ts';
 import { encodeS3Key } from '../domain/s3-event.ts';
-import { type SqsHandler, createDecideHandler, createEnrichHandler, createIngestHandler } from '../lambda/sqs-steps.ts';
+import { type Chunking, DEFAULT_CHUNKING } from '../pipeline/ingest-chunks.ts';
+import { type SqsHandler, createChunkHandler, createDecideHandler, createEnrichHandler, createIngestHandler } from '../lambda/sqs-steps.ts';
 import { type ScheduledHandler, createBackfillHandler, createMetricsHandler, createReconcileHandler, createTopicsHandler } from '../lambda/scheduled.ts';
 import { reconcileJobs } from '../pipeline/reconcile.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
@@ -74,6 +75,8 @@ export interface LocalRuntimeOptions {
   /** LLM settings (the OpenAI provider, cache and breaker); the offline provider when absent. Never read from env here. */
   llm?: LlmSettings;
   defaultMode?: Mode;
+  /** Chunk and partition sizes of the ingest (tests cut small files into many chunks); else `SLUICE_CHUNK_BYTES`, else the defaults. */
+  chunking?: Partial<Chunking>;
   /** Where handler logs go (JSON lines); stderr by default so stdout stays the CLI's. */
   logStream?: Writable;
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
@@ -209,6 +212,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const store = createStatusStore(clients.dynamodb, names.table);
     const logStream = options.logStream ?? process.stderr;
     const crashPoint = crashPointFromEnv();
+    const chunkBytesEnv = Number(process.env.SLUICE_CHUNK_BYTES) || undefined;
+    const chunking: Chunking = { ...DEFAULT_CHUNKING, ...(chunkBytesEnv ? { chunkBytes: chunkBytesEnv, partitionBytes: chunkBytesEnv } : {}), ...options.chunking };
     // Each function gets clients of its own that allow only what its topology access allows (local IAM).
     const resourceOf = resourceResolver(names);
     const functionClients: Array<ReturnType<typeof localClients>> = [];
@@ -216,12 +221,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const depsOver = (c: ReturnType<typeof localClients>, service: string): PipelineDeps => ({
       store: createStatusStore(c.dynamodb, names.table),
       objects: createObjectStore(c.s3),
+      chunkQueue: createWorkQueue(c.sqs, queues.chunks.url),
       enrichQueue: createWorkQueue(c.sqs, queues.enrich.url),
       decideQueue: createWorkQueue(c.sqs, queues.decide.url),
       provider: options.provider ?? buildProvider(options.llm, c.dynamodb, names.table),
       resultsBucket: names.buckets.results,
       dropPrefix: topology.dropPrefix,
       defaultMode: options.defaultMode ?? 'full',
+      chunking,
       logger: streamLogger(`sluice-${service}`, logStream, options.logLevel ?? 'INFO'),
       now: () => new Date(),
       // EMF lines go with the logs (and nowhere when the logs are silenced).
@@ -242,6 +249,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const wrap = options.wrapHandler ?? ((_fn: QueueFunctionName, h: SqsHandler) => h);
     const handlers: Record<QueueFunctionName, SqsHandler> = {
       ingest: wrap('ingest', createIngestHandler(deps('ingest'), topology)),
+      chunk: wrap('chunk', createChunkHandler(deps('chunk'), topology)),
       enrich: wrap('enrich', createEnrichHandler(deps('enrich'), topology)),
       decide: wrap('decide', createDecideHandler(deps('decide'), topology)),
     };

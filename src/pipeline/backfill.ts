@@ -10,6 +10,7 @@ import { enrichGroup } from '../domain/enrich/enrich-group.ts';
 import { TERMINAL_STATUSES } from '../domain/job.ts';
 import { enrichmentStageNames, loadProfile, listProfiles } from '../profiles/profile.ts';
 import type { PipelineDeps } from './deps.ts';
+import { readNotes } from './process-group.ts';
 import { writeResults } from './finalize-job.ts';
 import type { PendingItem } from './ports.ts';
 
@@ -92,7 +93,13 @@ async function backfillGroup(deps: PipelineDeps, item: PendingItem, leaseMs: num
   const leaseUntil = now + leaseMs;
   if (!(await deps.store.leasePending(item.jobId, item.groupId, leaseUntil, now))) return 'skipped';
   const profile = loadProfile(job.profile);
-  const notes = await deps.store.getGroupNotes(item.jobId, item.groupId);
+  const group = await deps.store.getGroup(item.jobId, item.groupId);
+  if (!group?.notes) {
+    await deps.store.releasePending(item.jobId, item.groupId, leaseUntil);
+    deps.logger.warn('a pending group has no stored notes; it stays pending', { jobId: item.jobId, groupId: item.groupId });
+    return 'error';
+  }
+  const notes = await readNotes(deps, group.notes);
   let enrichment;
   try {
     enrichment = await enrichGroup(profile, item.groupId, notes, deps.provider, 'full');

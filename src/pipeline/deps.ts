@@ -1,5 +1,6 @@
 /** What every pipeline step is given: ports, names and a clock. Handlers and the local runtime build it. */
 import type { EnrichmentProvider, Mode } from '../domain/enrich/enrich-group.ts';
+import type { Chunking } from './ingest-chunks.ts';
 import type { DeadLetters, ObjectStore, StatusStore, WorkQueue } from './ports.ts';
 
 /** The part of Powertools' Logger the steps use; logs carry ids, counts and timings, never note text. */
@@ -19,12 +20,16 @@ export interface MetricsSink {
 export interface PipelineDeps {
   store: StatusStore;
   objects: ObjectStore;
+  /** The ingest's own fan-out: chunk and partition messages (`src/pipeline/ingest-chunks.ts`). */
+  chunkQueue: WorkQueue;
   enrichQueue: WorkQueue;
   decideQueue: WorkQueue;
   provider: EnrichmentProvider;
   resultsBucket: string;
   dropPrefix: string;
   defaultMode: Mode;
+  /** Chunk and partition sizes; DEFAULT_CHUNKING unless set (tests cut small files into many chunks). */
+  chunking?: Chunking;
   logger: StepLogger;
   now: () => Date;
   metrics?: MetricsSink;

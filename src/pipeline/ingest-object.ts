@@ -1,19 +1,16 @@
 /**
- * Ingest step: one dropped object becomes one job. Streams the file row by row (never whole): validate,
- * clean, de-duplicate, group; stores accepted records, writes every rejected or duplicate row to the
- * rejects file with its line, record, field and reason, and fans out one reference per group.
+ * Ingest step (the plan): one dropped object becomes one job. One pass over the file cuts it into chunks
+ * at row boundaries and sends one message per chunk to the `chunks` queue; the chunks are then read,
+ * validated, de-duplicated and grouped in parallel (`ingest-chunks.ts`). A file of one chunk is not scanned.
  */
-import { PassThrough } from 'node:stream';
-import { Deduplicator } from '../domain/records/dedupe.ts';
-import { type RawRow, UnreadableFileError, readRows } from '../domain/records/read-rows.ts';
-import { mapHeaders, validateRecord } from '../domain/records/validate-record.ts';
-import type { GroupNote, Mode } from '../domain/enrich/enrich-group.ts';
-import { type Job, JobStatus, TERMINAL_STATUSES, emptyCounts, jobIdFor, profileFromKey, resultKeys } from '../domain/job.ts';
+import type { Mode } from '../domain/enrich/enrich-group.ts';
+import { planChunks } from '../domain/records/plan-chunks.ts';
+import { type FileFormat, UnreadableFileError, detectFormat } from '../domain/records/read-rows.ts';
+import { type Job, JobStatus, TERMINAL_STATUSES, emptyCounts, jobIdFor, profileFromKey } from '../domain/job.ts';
 import { type Profile, UnknownProfileError, loadProfile } from '../profiles/profile.ts';
-import { maybeFinalize } from './finalize-job.ts';
 import type { PipelineDeps } from './deps.ts';
-import { shardOf, shardSizes } from './ledger.ts';
-import type { GroupRef, StoredObject } from './ports.ts';
+import { DEFAULT_CHUNKING, chunkMessages, partitionsFor } from './ingest-chunks.ts';
+import type { StoredObject } from './ports.ts';
 
 export interface ObjectRef {
   bucket: string;
@@ -28,22 +25,10 @@ export type IngestOutcome =
   | { kind: 'ignored'; reason: string }
   | { kind: 'duplicate'; jobId: string; status: JobStatus }
   | { kind: 'failed'; jobId: string; reason: string }
-  | { kind: 'ingested'; jobId: string; groups: number; rows: number };
+  | { kind: 'planned'; jobId: string; chunks: number; partitions: number };
 
-export interface RejectLine {
-  file: string;
-  line: number;
-  record: number;
-  field: string | null;
-  reason: string;
-}
-
-const RECORD_BATCH = 100;
-/** An ingest's lease, renewed while it runs: a duplicate delivery sees it held and returns at once. */
+/** An ingest's lease, renewed while it plans: a duplicate delivery sees it held and returns at once. */
 const INGEST_LEASE_MS = 60_000;
-/** DynamoDB's item limit is 400 KB, keys and attribute names included: leave room for them. */
-const MAX_RECORD_BYTES = 380_000;
-const PROGRESS_EVERY = 2000;
 
 /**
  * Ingests one object.
@@ -98,6 +83,8 @@ export async function ingestObject(deps: PipelineDeps, ref: ObjectRef): Promise<
     return { kind: 'duplicate', jobId, status: current?.status ?? JobStatus.PROCESSING };
   }
   deps.logger.info('ingest started', { jobId, profile: profile.name, mode, bytes: ref.size });
+  // The lease is held while the file is planned (and lapses after): a redelivery then plans it again,
+  // which sends the same chunk messages and changes nothing, as each chunk's work is idempotent.
   const renew = setInterval(() => {
     lease.until = deps.now().getTime() + INGEST_LEASE_MS;
     deps.store.renewIngest(jobId, lease).catch(() => undefined);
@@ -110,139 +97,57 @@ export async function ingestObject(deps: PipelineDeps, ref: ObjectRef): Promise<
 }
 
 async function ingestLeased(deps: PipelineDeps, ref: ObjectRef, jobId: string, profile: Profile, object: StoredObject, mode: Mode): Promise<IngestOutcome> {
-
-  const rejectsKey = resultKeys(jobId).rejects;
-  const rejects = new PassThrough();
-  const rejectsUpload = deps.objects.put(deps.resultsBucket, rejectsKey, rejects, 'application/x-ndjson');
-  let counts;
+  const chunking = deps.chunking ?? DEFAULT_CHUNKING;
+  const size = object.size || ref.size;
+  const partitions = partitionsFor(profile, size, chunking);
+  let plan;
+  let format: FileFormat;
   try {
-    counts = await readAndStore(deps, jobId, ref.key, profile, object.body, rejects);
+    const { head, rest } = await peek(object.body, 4096);
+    format = detectFormat(ref.key, head);
+    plan = await planChunks(rest, format, size, chunking.chunkBytes);
   } catch (err) {
-    rejects.end();
-    await rejectsUpload;
+    object.body.destroy();
     if (!(err instanceof UnreadableFileError)) throw err;
     const reason = `${ref.key}: ${err.message}`;
     await deps.store.failJob(jobId, reason, deps.now().toISOString(), true);
     deps.logger.warn('file cannot be read', { jobId, reason: err.message });
     return { kind: 'failed', jobId, reason };
   }
-  rejects.end();
-  await rejectsUpload;
-
-  await deps.store.recordIngestCounts(jobId, { ...counts.totals, groups: counts.groups.size });
-  deps.crashPoint?.('ingest.stored');
-  const refs: GroupRef[] = [...counts.groups].map(([groupId, noteCount], i) => ({ jobId, groupId, profile: profile.name, mode, noteCount, shard: shardOf(i) }));
-  await deps.store.openLedger(jobId, shardSizes(refs.length));
-  await deps.enrichQueue.sendAll(refs);
-  deps.crashPoint?.('ingest.fanned-out');
-  const after = await deps.store.finishIngest(jobId, deps.now().toISOString());
-  deps.logger.info('ingest finished', { jobId, ...counts.totals, groups: counts.groups.size });
-  deps.metrics?.add('RowsRead', counts.totals.rows);
-  deps.metrics?.add('RowsRejected', counts.totals.rejected);
-  deps.metrics?.add('RowsDuplicate', counts.totals.duplicates);
-  deps.metrics?.add('GroupsFannedOut', counts.groups.size);
-  await maybeFinalize(deps, after);
-  return { kind: 'ingested', jobId, groups: counts.groups.size, rows: counts.totals.rows };
+  object.body.destroy();
+  const messages = chunkMessages({ jobId, bucket: ref.bucket, key: ref.key, etag: ref.etag, profile: profile.name, mode }, format, plan.headerEnd, plan.chunks, partitions);
+  await deps.chunkQueue.sendAll(messages);
+  deps.crashPoint?.('ingest.planned');
+  deps.logger.info('ingest planned', { jobId, chunks: messages.length, partitions, ...(plan.stoppedAt ? { serialFromLine: plan.stoppedAt.line } : {}) });
+  deps.metrics?.add('ChunksPlanned', messages.length);
+  return { kind: 'planned', jobId, chunks: messages.length, partitions };
 }
 
 function parseMode(value: string | undefined): Mode | undefined {
   return value === 'fast' || value === 'full' ? value : undefined;
 }
 
-async function readAndStore(
-  deps: PipelineDeps,
-  jobId: string,
-  file: string,
-  profile: Profile,
-  body: NodeJS.ReadableStream,
-  rejects: PassThrough,
-) {
-  const totals = { rows: 0, accepted: 0, rejected: 0, duplicates: 0 };
-  const groups = new Map<string, number>();
-  const dedupe = new Deduplicator(profile.recordKey);
-  const noteKeyFields = profile.recordKey.filter((f) => f !== profile.groupKey);
-  let batch: Array<{ groupId: string; note: GroupNote }> = [];
-  const writes = new Set<Promise<void>>();
-  let writeError: unknown;
-
-  const reject = async (line: RejectLine) => {
-    if (!rejects.write(`${JSON.stringify(line)}\n`)) await new Promise((r) => rejects.once('drain', r));
-  };
-  const flush = async () => {
-    if (!batch.length) return;
-    const records = batch;
-    batch = [];
-    const p = deps.store.putRecords(jobId, records).catch((err) => {
-      writeError ??= err;
-    });
-    writes.add(p);
-    void p.finally(() => writes.delete(p));
-    if (writes.size >= 4) await Promise.race(writes);
-    if (writeError) throw writeError;
-  };
-
-  for await (const row of readRows(body as never, file) as AsyncGenerator<RawRow>) {
-    if (row.kind === 'header') {
-      const { missing } = mapHeaders(profile, row.headers);
-      if (missing.length) {
-        const accepted = missing.map((m) => {
-          const column = profile.columns.find((c) => c.name === m)!;
-          return `${m} (or ${column.aliases.join(', ')})`;
-        });
-        throw new UnreadableFileError(`the header lacks required column(s): ${accepted.join('; ')}`);
-      }
-      continue;
+/** The first `bytes` of a stream, and the whole stream again (head included) to read on. */
+async function peek(body: AsyncIterable<Buffer>, bytes: number): Promise<{ head: Buffer; rest: AsyncIterable<Buffer> }> {
+  const iterator = body[Symbol.asyncIterator]();
+  const taken: Buffer[] = [];
+  let length = 0;
+  let done = false;
+  while (length < bytes) {
+    const next = await iterator.next();
+    if (next.done) {
+      done = true;
+      break;
     }
-    totals.rows += 1;
-    if (totals.rows % PROGRESS_EVERY === 0) await deps.store.reportIngestProgress(jobId, totals.rows);
-    if (row.kind === 'bad') {
-      totals.rejected += 1;
-      await reject({ file, line: row.line, record: row.record, field: null, reason: row.reason });
-      continue;
-    }
-    const v = validateRecord(profile, row.fields);
-    if (!v.ok) {
-      totals.rejected += 1;
-      await reject({ file, line: row.line, record: row.record, field: v.field, reason: v.reason });
-      continue;
-    }
-    const verdict = dedupe.check(v.record, row.line);
-    if (verdict.kind === 'duplicate') {
-      totals.duplicates += 1;
-      await reject({ file, line: row.line, record: row.record, field: null, reason: `duplicate of line ${verdict.firstLine}` });
-      continue;
-    }
-    if (verdict.kind === 'conflict') {
-      totals.rejected += 1;
-      await reject({
-        file,
-        line: row.line,
-        record: row.record,
-        field: verdict.field,
-        reason: `conflicts with line ${verdict.firstLine}: same ${profile.recordKey.join(' and ')}, different ${verdict.field}`,
-      });
-      continue;
-    }
-    const { [profile.textField]: text, ...values } = v.record.values;
-    const groupId = values[profile.groupKey]!;
-    const noteId = noteKeyFields.map((f) => values[f]).join('/') || String(row.line);
-    const note = { noteId, text: text!, line: row.line, values, attributes: v.record.attributes };
-    // The store refuses an item over 400 KB for good: such a row is rejected, never retried.
-    const bytes = Buffer.byteLength(JSON.stringify(note));
-    if (bytes > MAX_RECORD_BYTES) {
-      totals.rejected += 1;
-      await reject({ file, line: row.line, record: row.record, field: null, reason: `the record is ${Math.ceil(bytes / 1024)} KB; at most ${MAX_RECORD_BYTES / 1000} KB fit in one stored item` });
-      continue;
-    }
-    totals.accepted += 1;
-    batch.push({ groupId, note });
-    groups.set(groupId, (groups.get(groupId) ?? 0) + 1);
-    if (batch.length >= RECORD_BATCH) await flush();
+    taken.push(next.value);
+    length += next.value.length;
   }
-  await flush();
-  await Promise.all(writes);
-  if (writeError) throw writeError;
-  return { totals, groups };
+  const rest = (async function* () {
+    yield* taken;
+    if (done) return;
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+  })();
+  return { head: Buffer.concat(taken), rest };
 }
 
 export function isTerminal(job: Job): boolean {

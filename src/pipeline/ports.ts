@@ -4,7 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { Decision } from '../domain/decide/decide-group.ts';
-import type { Enrichment, GroupNote, Mode } from '../domain/enrich/enrich-group.ts';
+import type { Enrichment, Mode } from '../domain/enrich/enrich-group.ts';
 import type { Job, JobCounts, JobResults, JobStatus } from '../domain/job.ts';
 import type { GroupMarks, LedgerShard } from './ledger.ts';
 
@@ -16,9 +16,17 @@ export interface StoredObject {
 }
 
 export interface ObjectStore {
-  get(bucket: string, key: string): Promise<StoredObject>;
+  /** Streams an object, or the byte range [start, end) of it. */
+  get(bucket: string, key: string, range?: { start: number; end: number }): Promise<StoredObject>;
   /** Streams a body into an object (multipart when large); never buffers it whole. */
   put(bucket: string, key: string, body: Readable | string, contentType: string): Promise<void>;
+}
+
+/** Where a group's notes are: bytes [start, end) of a records file in the results bucket, one JSON array. */
+export interface NotesRange {
+  key: string;
+  start: number;
+  end: number;
 }
 
 /** The message that fans a group out to the enrich and decide stages: a reference, never the payload. */
@@ -30,6 +38,7 @@ export interface GroupRef {
   noteCount: number;
   /** The group's settle-ledger shard (`src/pipeline/ledger.ts`). */
   shard: number;
+  notes: NotesRange;
 }
 
 /** Where a message that can never succeed goes at once: its function's DLQ, with the reason. */
@@ -55,6 +64,29 @@ export interface GroupItem {
   updatedAt: string;
   /** Its settle-ledger shard. */
   shard?: number;
+  /** Where its notes are stored (set when it is enriched). */
+  notes?: NotesRange;
+}
+
+/** What one chunk of a file gave (`src/pipeline/ingest-chunks.ts`). */
+export interface ChunkSummary {
+  rows: number;
+  rejected: number;
+  /** The partitions it wrote records for, ascending. */
+  partitions: number[];
+  /** It wrote a rejects part. */
+  rejects: boolean;
+}
+
+/** What one partition of a job's records gave, once de-duplicated and grouped. */
+export interface PartitionSummary {
+  accepted: number;
+  rejected: number;
+  duplicates: number;
+  groups: number;
+  /** Its settle-ledger shards. */
+  shards: number;
+  rejects: boolean;
 }
 
 export interface TopicRunRecord {
@@ -99,26 +131,34 @@ export interface StatusStore {
   startIngest(jobId: string, at: string, mode: Mode, lease: IngestLease): Promise<'started' | 'busy' | 'past'>;
   /** Extends an ingest lease still held; false when it was lost. */
   renewIngest(jobId: string, lease: IngestLease): Promise<boolean>;
+  /** Rows read so far by a job's only chunk (a job of several chunks counts its rows as each chunk is done). */
   reportIngestProgress(jobId: string, rowsRead: number): Promise<void>;
-  putRecords(jobId: string, records: Array<{ groupId: string; note: GroupNote }>): Promise<void>;
-  /** Sets the ingest counts (absolute, so a retried ingest does not double them) and the group total. */
-  recordIngestCounts(jobId: string, counts: Pick<JobCounts, 'rows' | 'accepted' | 'rejected' | 'duplicates' | 'groups'>): Promise<void>;
-  /** INGESTING → PROCESSING once every group is fanned out; returns the job as stored after the change. */
-  finishIngest(jobId: string, at: string): Promise<Job>;
+  /**
+   * Stores what a chunk gave and counts it done once (its rows added to the job's rows read once);
+   * returns how many of the job's chunks are done.
+   */
+  saveChunk(jobId: string, chunk: number, summary: ChunkSummary): Promise<number>;
+  /** Stores what a partition gave and counts it done once; returns how many partitions are done. */
+  savePartition(jobId: string, partition: number, summary: PartitionSummary): Promise<number>;
+  /** Every chunk's and partition's summary so far, in order. */
+  readIngestParts(jobId: string): Promise<{ chunks: Array<ChunkSummary & { chunk: number }>; partitions: Array<PartitionSummary & { partition: number }> }>;
+  /** Sets the ingest counts (absolute, so a retried ingest does not double them), the group total and the ledger's shard count. */
+  recordIngestCounts(jobId: string, counts: Pick<JobCounts, 'rows' | 'accepted' | 'rejected' | 'duplicates' | 'groups'>, ledgerShards: number): Promise<void>;
+  /** INGESTING → PROCESSING once every group is fanned out; returns the job as stored after the change (undefined: it had ended already). */
+  finishIngest(jobId: string, at: string): Promise<Job | undefined>;
   /** Ends the job as FAILED; `badInput` when the file itself cannot be read (the CLI exits 2). */
   failJob(jobId: string, error: string, at: string, badInput?: boolean): Promise<void>;
-  getGroupNotes(jobId: string, groupId: string): Promise<GroupNote[]>;
   getGroup(jobId: string, groupId: string): Promise<GroupItem | undefined>;
-  /** Stores a group's enrichment unless the group is already decided or failed. */
-  saveEnrichment(jobId: string, groupId: string, noteCount: number, enrichment: Enrichment, shard: number, at: string): Promise<TransitionResult>;
+  /** Stores a group's enrichment (and where its notes are) unless the group is already decided or failed. */
+  saveEnrichment(jobId: string, groupId: string, noteCount: number, enrichment: Enrichment, shard: number, notes: NotesRange, at: string): Promise<TransitionResult>;
   /** Stores a group's decision once. */
   saveDecision(jobId: string, groupId: string, decision: Decision, at: string): Promise<TransitionResult>;
   /** Marks a group failed once (its message went to the DLQ), with the stage and the error. */
   markGroupFailed(jobId: string, groupId: string, stage: string, error: string, shard: number, at: string): Promise<TransitionResult>;
   /** Notes an attempt that failed but will be retried. */
   recordGroupAttemptError(jobId: string, groupId: string, stage: string, error: string, at: string): Promise<void>;
-  /** Opens the job's settle ledger: `sizes[i]` groups in shard i (idempotent: a retried ingest keeps the counts). */
-  openLedger(jobId: string, sizes: number[]): Promise<void>;
+  /** Opens settle-ledger shards, each with the number of groups it holds (idempotent: a retry keeps their counts). */
+  openLedger(jobId: string, shards: Array<{ shard: number; expected: number }>): Promise<void>;
   /**
    * Counts a group's state into its ledger shard, once however often it is replayed. Returns the job when
    * the shard is closed (every group in it settled, now or before); undefined while it is still open.

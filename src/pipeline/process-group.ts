@@ -5,14 +5,14 @@
  */
 import * as z from 'zod';
 import { decideGroup } from '../domain/decide/decide-group.ts';
-import { enrichGroup } from '../domain/enrich/enrich-group.ts';
+import { type GroupNote, enrichGroup } from '../domain/enrich/enrich-group.ts';
 import { GroupStatus, allGroupsSettled } from '../domain/job.ts';
 import { loadProfile } from '../profiles/profile.ts';
 import type { PipelineDeps } from './deps.ts';
 import { maybeFinalize } from './finalize-job.ts';
 import { PermanentError, errorReason } from './errors.ts';
 import { type GroupMarks, marksOf } from './ledger.ts';
-import type { GroupRef } from './ports.ts';
+import type { GroupRef, NotesRange } from './ports.ts';
 
 /** A message for a job the store does not know: nothing to fail or count, so it goes to the DLQ. */
 export class UnknownJobError extends PermanentError {
@@ -33,7 +33,16 @@ export const groupRefSchema = z.object({
   mode: z.enum(['fast', 'full']),
   noteCount: z.number().int().positive(),
   shard: z.number().int().nonnegative(),
+  notes: z.object({ key: z.string().min(1), start: z.number().int().nonnegative(), end: z.number().int().nonnegative() }),
 });
+
+/** A group's notes, from the byte range of its records file that its reference (or its item) names. */
+export async function readNotes(deps: PipelineDeps, range: NotesRange): Promise<GroupNote[]> {
+  const object = await deps.objects.get(deps.resultsBucket, range.key, { start: range.start, end: range.end });
+  const parts: Buffer[] = [];
+  for await (const part of object.body) parts.push(part as Buffer);
+  return JSON.parse(Buffer.concat(parts).toString('utf8')) as GroupNote[];
+}
 
 /**
  * Counts a group's stored state into its job's ledger (idempotent) and finalizes the job if that settled
@@ -54,14 +63,17 @@ async function countStoredGroup(deps: PipelineDeps, ref: GroupRef): Promise<void
 /** Enriches a group and passes it on to the decide queue. */
 export async function enrichStep(deps: PipelineDeps, ref: GroupRef): Promise<'enriched' | 'skipped'> {
   const started = Date.now();
-  const notes = await deps.store.getGroupNotes(ref.jobId, ref.groupId);
-  if (notes.length === 0) await requireJob(deps, ref.jobId);
+  const notes = await readNotes(deps, ref.notes).catch(async (err) => {
+    // Notes that are not there: a reference for a job the store does not know is poison, else retried.
+    await requireJob(deps, ref.jobId);
+    throw err;
+  });
   if (notes.length !== ref.noteCount) {
     throw new Error(`group ${ref.groupId}: expected ${ref.noteCount} stored records, found ${notes.length}`);
   }
   const profile = loadProfile(ref.profile);
   const enrichment = await enrichGroup(profile, ref.groupId, notes, deps.provider, ref.mode);
-  const saved = await deps.store.saveEnrichment(ref.jobId, ref.groupId, ref.noteCount, enrichment, ref.shard, deps.now().toISOString());
+  const saved = await deps.store.saveEnrichment(ref.jobId, ref.groupId, ref.noteCount, enrichment, ref.shard, ref.notes, deps.now().toISOString());
   deps.crashPoint?.('enrich.saved');
   if (saved === 'closed') {
     // Already decided or failed (a redelivery): count it again, which repairs a count a crash lost.

@@ -76,13 +76,13 @@ export interface StateMachineSpec {
 }
 
 /** Functions an SQS event source invokes. */
-export type QueueFunctionName = 'ingest' | 'enrich' | 'decide';
+export type QueueFunctionName = 'ingest' | 'chunk' | 'enrich' | 'decide';
 /** Functions an EventBridge schedule invokes. */
 export type ScheduledFunctionName = 'backfill' | 'metrics' | 'topics' | 'reconcile';
 /** Functions a state machine's Task states invoke. */
 export type TaskFunctionName = 'score';
 export type FunctionName = QueueFunctionName | ScheduledFunctionName | TaskFunctionName;
-export type QueueName = 'ingest' | 'enrich' | 'decide';
+export type QueueName = 'ingest' | 'chunks' | 'enrich' | 'decide';
 export type BucketName = 'drop' | 'results';
 
 export interface Topology {
@@ -107,12 +107,28 @@ export const topology: Topology = {
       memoryMb: 1024,
       trigger: { queue: 'ingest', batchSize: 1, batchingWindowSeconds: 0, maxConcurrency: 2 },
       access: {
-        table: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query', 'BatchWriteItem'] },
-        buckets: { drop: ['GetObject'], results: ['PutObject', 'AbortMultipartUpload'] },
-        sendsTo: ['enrich'],
+        table: { actions: ['GetItem', 'PutItem', 'UpdateItem'] },
+        buckets: { drop: ['GetObject'] },
+        sendsTo: ['chunks'],
         sendsToDlq: ['ingest'],
       },
-      description: 'Streams a dropped file: parse, validate, clean, de-duplicate, group, store, fan out',
+      description: 'Plans a dropped file: one pass cuts it into chunks at row boundaries, one message per chunk',
+    },
+    chunk: {
+      entry: 'functions/chunk/handler.ts',
+      handlerExport: 'handler',
+      timeoutSeconds: 300,
+      memoryMb: 1024,
+      trigger: { queue: 'chunks', batchSize: 1, batchingWindowSeconds: 0, maxConcurrency: 4 },
+      // A chunk: parse, validate, clean, partition by group. A partition: de-duplicate, group, store, fan out;
+      // the last partition writes the rejects file and, for a job with nothing to enrich, its results.
+      access: {
+        table: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'] },
+        buckets: { drop: ['GetObject'], results: ['GetObject', 'PutObject', 'AbortMultipartUpload'] },
+        sendsTo: ['chunks', 'enrich'],
+        sendsToDlq: ['chunks'],
+      },
+      description: "Ingests a file's chunks in parallel, then de-duplicates and groups each partition of its records",
     },
     enrich: {
       entry: 'functions/enrich/handler.ts',
@@ -124,7 +140,7 @@ export const topology: Topology = {
       access: {
         // GetItem and PutItem: the LLM answer cache and the shared circuit breaker.
         table: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'] },
-        buckets: { results: ['PutObject', 'AbortMultipartUpload'] },
+        buckets: { results: ['GetObject', 'PutObject', 'AbortMultipartUpload'] },
         sendsTo: ['decide'],
         sendsToDlq: ['enrich'],
       },
@@ -152,7 +168,7 @@ export const topology: Topology = {
       // Pages the sparse pending index; GetItem/PutItem also serve the LLM cache and breaker.
       access: {
         table: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'], indexes: ['pending'] },
-        buckets: { results: ['PutObject', 'AbortMultipartUpload'] },
+        buckets: { results: ['GetObject', 'PutObject', 'AbortMultipartUpload'] },
       },
       callsLlm: true,
       description: 'Finishes pending enrichment stages oldest first (fast mode, LLM unavailable), re-decides, rewrites results',
@@ -177,7 +193,7 @@ export const topology: Topology = {
       // Jobs of the day (byKind), the backlog (pending), each job's groups; alerts are stored and published.
       access: {
         table: { actions: ['Query', 'PutItem'], indexes: ['byKind', 'pending'] },
-        readsDlqDepth: ['ingest', 'enrich', 'decide'],
+        readsDlqDepth: ['ingest', 'chunks', 'enrich', 'decide'],
         publishesAlerts: true,
       },
       description: "Daily metrics per profile (counts, coverage, backlog, DLQs, LLM use, latencies) and the profiles' quality gates",
@@ -209,12 +225,13 @@ export const topology: Topology = {
   },
   queues: {
     ingest: { visibilityTimeoutSeconds: 1800, maxReceiveCount: 3, retentionDays: 4, dlqRetentionDays: 14 },
+    chunks: { visibilityTimeoutSeconds: 1800, maxReceiveCount: 3, retentionDays: 4, dlqRetentionDays: 14 },
     enrich: { visibilityTimeoutSeconds: 720, maxReceiveCount: 5, retentionDays: 4, dlqRetentionDays: 14 },
     decide: { visibilityTimeoutSeconds: 720, maxReceiveCount: 5, retentionDays: 4, dlqRetentionDays: 14 },
   },
   buckets: {
     drop: { description: 'Files dropped under incoming/<profile>/', versioned: true },
-    results: { description: 'Results, rejects and summaries per job', versioned: false, expiringPrefixes: ['rejects/'] },
+    results: { description: 'Results, rejects and summaries per job', versioned: false, expiringPrefixes: ['rejects/', 'staging/'] },
   },
   table: {
     partitionKey: 'pk',

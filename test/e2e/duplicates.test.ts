@@ -1,6 +1,7 @@
 // Under test: nothing doubled. Every message of a run is delivered twice at once to its handler (SQS's
 // at-least-once delivery, at its worst), and the file's S3 notification is sent twice at once: the job ends
-// with the counts, outcomes and result files of a run where each message came once.
+// with the counts, outcomes and result files of a run where each message came once. And the same file cut
+// into 15 chunks and 9 partitions (parallel ingest; a malformed quote near its end leaves the rest one chunk) ends exactly as one chunk of it does.
 import { readFileSync } from 'node:fs';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
@@ -13,7 +14,10 @@ const sample = readFileSync('samples/claims-notes.csv');
 const KEY = 'incoming/claims/claims-notes.csv';
 let once: LocalRuntime;
 let twice: LocalRuntime;
-const deliveries = { ingest: 0, enrich: 0, decide: 0 };
+let chunked: LocalRuntime;
+/** Small chunks and partitions: the 137 KB sample becomes 15 chunks and 9 partitions. */
+const SMALL = { chunkBytes: 8 * 1024, partitionBytes: 16 * 1024 };
+const deliveries = { ingest: 0, chunk: 0, enrich: 0, decide: 0 };
 
 // Each batch is handed to the handler twice, concurrently, as two pollers receiving the same messages would.
 const doubled = (fn: keyof typeof deliveries, handler: SqsHandler): SqsHandler => async (event, context) => {
@@ -23,13 +27,14 @@ const doubled = (fn: keyof typeof deliveries, handler: SqsHandler): SqsHandler =
 };
 
 beforeAll(async () => {
-  [once, twice] = await Promise.all([
-    startLocalRuntime({ logLevel: 'SILENT' }),
-    startLocalRuntime({ logLevel: 'SILENT', wrapHandler: doubled }),
+  [once, twice, chunked] = await Promise.all([
+    startLocalRuntime({ logLevel: 'SILENT', chunking: { chunkBytes: 1 << 30 } }),
+    startLocalRuntime({ logLevel: 'SILENT', wrapHandler: doubled, chunking: SMALL }),
+    startLocalRuntime({ logLevel: 'SILENT', chunking: SMALL }),
   ]);
 });
 afterAll(async () => {
-  await Promise.all([once?.stop(), twice?.stop()]);
+  await Promise.all([once?.stop(), twice?.stop(), chunked?.stop()]);
 });
 
 async function run(rt: LocalRuntime, extraNotification: boolean): Promise<{ job: Job; results: string[]; rejects: string[]; summary: Record<string, unknown> }> {
@@ -44,14 +49,32 @@ async function run(rt: LocalRuntime, extraNotification: boolean): Promise<{ job:
   const text = async (key: string) => (await (await rt.clients.s3.send(new GetObjectCommand({ Bucket: rt.names.buckets.results, Key: key }))).Body!.transformToString());
   const lines = (t: string) => t.split('\n').filter(Boolean).sort();
   const { timings: _timings, ...summary } = JSON.parse(await text(job.results!.summary)) as Record<string, unknown>;
-  return { job, results: lines(await text(job.results!.jsonl)), rejects: lines(await text(job.results!.rejects)), summary };
+  return { job, results: lines(await text(job.results!.jsonl)), rejects: (await text(job.results!.rejects)).split('\n').filter(Boolean), summary };
 }
+
+describe('a file cut into chunks and partitions', () => {
+  it('ends with the counts, outcomes, results and rejects (in line order) of the file read as one chunk', async () => {
+    const [whole, parts] = await Promise.all([run(once, false), run(chunked, false)]);
+    const parsed = await chunked.store.readIngestParts(parts.job.jobId);
+    expect(parsed.chunks).toHaveLength(15);
+    expect(parsed.partitions).toHaveLength(9);
+    expect((await once.store.readIngestParts(whole.job.jobId)).chunks).toHaveLength(1);
+    expect(parts.job.status).toBe(whole.job.status);
+    expect(parts.job.counts).toEqual(whole.job.counts);
+    expect(parts.results).toEqual(whole.results);
+    expect(parts.rejects).toEqual(whole.rejects);
+    const lines = parts.rejects.map((l) => (JSON.parse(l) as { line: number }).line);
+    expect(lines).toEqual([...lines].sort((a, b) => a - b));
+    expect(parts.summary).toEqual(whole.summary);
+  });
+});
 
 describe('every message delivered twice at once', () => {
   it('changes no count, no outcome and no result line', async () => {
     // Act
     const [single, double] = await Promise.all([run(once, false), run(twice, true)]);
     // Assess
+    expect(deliveries.chunk).toBeGreaterThanOrEqual(2 * (15 + 9));
     expect(deliveries.enrich).toBeGreaterThanOrEqual(2 * single.job.counts.groups);
     expect(deliveries.decide).toBeGreaterThanOrEqual(2 * single.job.counts.groups);
     expect(double.job.status).toBe(single.job.status);

@@ -118,7 +118,7 @@ describe('bad input', () => {
     expect(rejects).toEqual([{ file: 'incoming/claims/nul.csv', line: 3, record: 2, field: 'note', reason: 'control character U+0000 at position 27' }]);
   });
 
-  it('rejects a row too large for one stored item with its line and reason, and keeps the others', async () => {
+  it('rejects a row too large for one stored enrichment with its line and reason, and keeps the others', async () => {
     // Prepare: 2,000 extra columns of 200 characters each, kept as attributes, make row 2 ~400 KB
     const text = 'Hail broke the roof tiles and water came through the ceiling of the upstairs bedroom; roofer attended.';
     const extra = Array.from({ length: 2000 }, (_, i) => `EXTRA_${i}`);
@@ -135,7 +135,7 @@ describe('bad input', () => {
     expect(job.counts).toMatchObject({ rows: 2, accepted: 1, rejected: 1, groups: 1, decided: 1 });
     const [reject] = (await read(job.results!.rejects)).trim().split('\n').map((l) => JSON.parse(l));
     expect(reject).toMatchObject({ line: 2, record: 1, field: null });
-    expect(reject.reason).toMatch(/^the record is \d+ KB; at most 380 KB fit in one stored item$/);
+    expect(reject.reason).toMatch(/^the record is \d+ KB; at most 380 KB are taken per record$/);
   });
 
   it('completes a file with a header and no data rows with 0 rows and empty results', async () => {

@@ -62,7 +62,8 @@ describe('DynamoDB status store', () => {
     // Prepare: 600 groups in three shards (250, 250, 100)
     await rt.store.createJob(newJob('j-ledger'));
     const sizes = shardSizes(600);
-    await rt.store.openLedger('j-ledger', sizes);
+    await rt.store.openLedger('j-ledger', sizes.map((expected, shard) => ({ shard, expected })));
+    await rt.store.recordIngestCounts('j-ledger', { rows: 600, accepted: 600, rejected: 0, duplicates: 0, groups: 600 }, sizes.length);
     const groups = Array.from({ length: 600 }, (_, i) => ({ id: `G${i}`, shard: shardOf(i), failed: i % 10 === 0 }));
     const count = (g: (typeof groups)[number]) =>
       rt.store.countGroup('j-ledger', g.shard, g.id, { enriched: !g.failed, pending: false, settled: g.failed ? 'failed' : 'decided' });
@@ -81,17 +82,23 @@ describe('DynamoDB status store', () => {
     expect(shards.map((s) => s.decided.size + s.failed.size)).toEqual([250, 250, 100]);
   });
 
-  it('stores records in batches and returns a group’s notes complete and in line order', async () => {
-    await rt.store.createJob(newJob('j-records'));
-    const records = Array.from({ length: 130 }, (_, i) => ({
-      groupId: i % 2 ? 'CLM/odd #1' : 'CLM-even',
-      note: note(`note text ${i}`, { noteId: `n${i}`, line: 1000 - i }),
-    }));
-    await rt.store.putRecords('j-records', records);
-    const odd = await rt.store.getGroupNotes('j-records', 'CLM/odd #1');
-    expect(odd).toHaveLength(65);
-    expect(odd.map((n) => n.line)).toEqual([...odd.map((n) => n.line)].sort((a, b) => a - b));
-    expect(odd.every((n) => Number(n.noteId.slice(1)) % 2 === 1)).toBe(true);
+  it('counts each chunk and partition of an ingest done once, its rows read once, however often it is saved', async () => {
+    // Prepare
+    await rt.store.createJob(newJob('j-parts'));
+    const chunk = (i: number) => ({ rows: 100 + i, rejected: i, partitions: [0, i % 3], rejects: i % 2 === 1 });
+    // Act: four chunks, each saved twice at once (a redelivery racing the first), then chunk 2 a third time
+    const done = await Promise.all([0, 1, 2, 3].flatMap((i) => [rt.store.saveChunk('j-parts', i, chunk(i)), rt.store.saveChunk('j-parts', i, chunk(i))]));
+    const again = await rt.store.saveChunk('j-parts', 2, chunk(2));
+    const partitions = await Promise.all([0, 1, 1].map((p) => rt.store.savePartition('j-parts', p, { accepted: 5, rejected: 0, duplicates: 1, groups: 2, shards: 1, rejects: true })));
+    // Assess
+    expect(Math.max(...done)).toBe(4);
+    expect(again).toBe(4);
+    expect(Math.max(...partitions)).toBe(2);
+    expect((await rt.store.getJob('j-parts'))!.rowsRead).toBe(100 + 101 + 102 + 103);
+    const parts = await rt.store.readIngestParts('j-parts');
+    expect(parts.chunks.map((c) => [c.chunk, c.rows, c.partitions])).toEqual([[0, 100, [0, 0]], [1, 101, [0, 1]], [2, 102, [0, 2]], [3, 103, [0, 0]]]);
+    expect(parts.partitions.map((p) => p.partition)).toEqual([0, 1]);
+    await expect(rt.store.saveChunk('j-unknown', 0, chunk(0))).rejects.toThrow(/unknown job/);
   });
 
   it('lets exactly one of several concurrent finalizers take the lease, and another take it once it expires', async () => {
@@ -107,7 +114,6 @@ describe('DynamoDB status store', () => {
 
   it('applies a decision once; a failure after it is refused', async () => {
     await rt.store.createJob(newJob('j-decide'));
-    await rt.store.putRecords('j-decide', [{ groupId: 'G1', note: note('x'.repeat(120)) }]);
     const enrichment = {
       provider: 'offline',
       model: 'm',
@@ -118,7 +124,7 @@ describe('DynamoDB status store', () => {
       ineligible: [],
       provenance: { chunkIds: [] },
     };
-    expect(await rt.store.saveEnrichment('j-decide', 'G1', 1, enrichment as never, 0, new Date().toISOString())).toBe('applied');
+    expect(await rt.store.saveEnrichment('j-decide', 'G1', 1, enrichment as never, 0, { key: 'records/j-decide/p0000.jsonl', start: 0, end: 10 }, new Date().toISOString())).toBe('applied');
     const decision = { outcome: 'yes', rule: 'r', reason: 'because', rules: [], basedOn: {} };
     const results = await Promise.all([1, 2, 3].map(() => rt.store.saveDecision('j-decide', 'G1', decision as never, new Date().toISOString())));
     expect(results.filter((r) => r === 'applied')).toHaveLength(1);

@@ -1,0 +1,339 @@
+/**
+ * Parallel, resumable ingest of a file of any size, through SQS fan-out (the `chunks` queue):
+ *
+ * 1. **plan** (`ingest-object.ts`): one pass cuts the file into chunks at row boundaries.
+ * 2. **chunk** (one message each, in parallel): a ranged read of its bytes; every row is validated and
+ *    cleaned, rejects go to the chunk's rejects part, accepted records to partition files by hash(group)
+ *    (`staging/<job>/c<chunk>/p<partition>.jsonl`). The last chunk done fans out one message per partition.
+ * 3. **partition** (in parallel): reads its files from every chunk in file order, de-duplicates (every
+ *    record of a group is in one partition, so first-line-wins holds across the file), writes each group's
+ *    notes contiguously to `records/<job>/p<partition>.jsonl`, opens its ledger shards and fans out one
+ *    reference per group carrying its byte range. The last partition done merges the rejects file in line
+ *    order, sets the job's counts and ends its ingest.
+ *
+ * Each message is a checkpoint: retried whole, its outputs rewritten under the same keys with the same
+ * bytes, and counted once (a number set on the job). A crash between any two writes is repaired by the
+ * redelivery; nothing on the heap grows with the file beyond one chunk or one partition.
+ */
+import { createHash } from 'node:crypto';
+import { PassThrough, Readable } from 'node:stream';
+import { createInterface } from 'node:readline';
+import * as z from 'zod';
+import pLimit from 'p-limit';
+import type { ChunkSpan } from '../domain/records/plan-chunks.ts';
+import { Deduplicator } from '../domain/records/dedupe.ts';
+import { type FileFormat, type RawRow, UnreadableFileError, readRows } from '../domain/records/read-rows.ts';
+import { mapHeaders, validateRecord } from '../domain/records/validate-record.ts';
+import type { GroupNote, Mode } from '../domain/enrich/enrich-group.ts';
+import { JobStatus, resultKeys } from '../domain/job.ts';
+import { type Profile, loadProfile } from '../profiles/profile.ts';
+import type { PipelineDeps } from './deps.ts';
+import { maybeFinalize } from './finalize-job.ts';
+import { GROUPS_PER_SHARD, shardSizes } from './ledger.ts';
+import type { ChunkSummary, GroupRef, NotesRange, PartitionSummary } from './ports.ts';
+import { UnknownJobError } from './process-group.ts';
+
+/** Chunk and partition sizes: a chunk's work and a partition's heap stay bounded whatever the file's size. */
+export interface Chunking {
+  chunkBytes: number;
+  /** Bytes of the file per partition of its records (the partition step holds one partition's notes). */
+  partitionBytes: number;
+  maxPartitions: number;
+}
+
+export const DEFAULT_CHUNKING: Chunking = { chunkBytes: 32 * 1024 * 1024, partitionBytes: 16 * 1024 * 1024, maxPartitions: 256 };
+
+/** Shard ids of a partition start at partition × this (a partition holds at most 25 M groups). */
+const SHARDS_PER_PARTITION = 100_000;
+/** DynamoDB's item limit is 400 KB and an enrichment quotes its notes: a larger record is refused. */
+const MAX_RECORD_BYTES = 380_000;
+const PROGRESS_EVERY = 2000;
+
+export interface RejectLine {
+  file: string;
+  line: number;
+  record: number;
+  field: string | null;
+  reason: string;
+}
+
+const common = { jobId: z.string().min(1), profile: z.string().min(1), mode: z.enum(['fast', 'full']), chunks: z.number().int().positive(), partitions: z.number().int().positive() };
+
+export const ingestPartSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('chunk'),
+    ...common,
+    bucket: z.string().min(1),
+    key: z.string().min(1),
+    etag: z.string(),
+    format: z.enum(['csv', 'jsonl', 'json']),
+    headerEnd: z.number().int().nonnegative(),
+    chunk: z.number().int().nonnegative(),
+    span: z.object({ start: z.number().int().nonnegative(), end: z.number().int().nonnegative(), firstLine: z.number().int().positive(), firstRecord: z.number().int().positive() }),
+  }),
+  z.object({ kind: z.literal('partition'), ...common, key: z.string().min(1), partition: z.number().int().nonnegative() }),
+]);
+
+export type IngestPart = z.infer<typeof ingestPartSchema>;
+export type ChunkMessage = Extract<IngestPart, { kind: 'chunk' }>;
+type PartitionMessage = Extract<IngestPart, { kind: 'partition' }>;
+
+/** The chunk messages of a planned file. */
+export function chunkMessages(
+  job: { jobId: string; bucket: string; key: string; etag: string; profile: string; mode: Mode },
+  format: FileFormat,
+  headerEnd: number,
+  spans: ChunkSpan[],
+  partitions: number,
+): ChunkMessage[] {
+  return spans.map((span, chunk) => ({ kind: 'chunk', ...job, format, headerEnd, chunk, span, chunks: spans.length, partitions }));
+}
+
+/** How many partitions a file of `size` bytes gets; one when a record's key does not hold its group. */
+export function partitionsFor(profile: Profile, size: number, chunking: Chunking): number {
+  if (!profile.recordKey.includes(profile.groupKey)) return 1;
+  return Math.max(1, Math.min(chunking.maxPartitions, Math.ceil(size / chunking.partitionBytes)));
+}
+
+const partitionOf = (groupId: string, partitions: number) => (partitions === 1 ? 0 : createHash('md5').update(groupId).digest().readUInt32BE(0) % partitions);
+const stagingKey = (jobId: string, name: string) => `staging/${jobId}/${name}`;
+const recordsKey = (jobId: string, partition: number) => `records/${jobId}/p${String(partition).padStart(4, '0')}.jsonl`;
+
+/** Runs one message of the `chunks` queue. */
+export async function ingestPartStep(deps: PipelineDeps, part: IngestPart): Promise<'done' | 'skipped' | 'failed'> {
+  const job = await deps.store.getJob(part.jobId);
+  if (!job) throw new UnknownJobError(part.jobId);
+  // A job that failed (bad header, changed object) or whose ingest already ended has nothing left to do here.
+  if (job.status !== JobStatus.INGESTING) return 'skipped';
+  return part.kind === 'chunk' ? chunkStep(deps, part) : partitionStep(deps, part);
+}
+
+/** A stored accepted record in a partition file: its group, line, record number and note. */
+interface StagedRecord {
+  g: string;
+  r: number;
+  n: GroupNote;
+}
+
+async function chunkStep(deps: PipelineDeps, msg: ChunkMessage): Promise<'done' | 'failed'> {
+  const started = Date.now();
+  const profile = loadProfile(msg.profile);
+  const file = msg.key;
+  const { span } = msg;
+  const object = await deps.objects.get(msg.bucket, msg.key, msg.chunks === 1 ? undefined : { start: span.start, end: span.end });
+  if (object.etag && object.etag !== msg.etag.replace(/"/g, '')) {
+    object.body.destroy();
+    const reason = 'the object changed after this event; its newer version is ingested as its own job';
+    await deps.store.failJob(msg.jobId, `${file}: ${reason}`, deps.now().toISOString());
+    return 'failed';
+  }
+  const partitions = new Map<number, string[]>();
+  const rejects: string[] = [];
+  let rows = 0;
+  let rejected = 0;
+  const reject = (line: RejectLine) => {
+    rejected += 1;
+    rejects.push(JSON.stringify(line));
+  };
+  const noteKeyFields = profile.recordKey.filter((f) => f !== profile.groupKey);
+  try {
+    let source: AsyncGenerator<RawRow>;
+    if (msg.chunk === 0) source = readRows(object.body, file);
+    else {
+      const headers = msg.format === 'csv' ? await readHeader(deps, msg) : undefined;
+      source = readRows(object.body, file, { format: msg.format, line: span.firstLine, record: span.firstRecord, headers });
+    }
+    for await (const row of source) {
+      if (row.kind === 'header') {
+        checkHeader(profile, row.headers);
+        continue;
+      }
+      rows += 1;
+      if (msg.chunks === 1 && rows % PROGRESS_EVERY === 0) await deps.store.reportIngestProgress(msg.jobId, rows);
+      if (row.kind === 'bad') {
+        reject({ file, line: row.line, record: row.record, field: null, reason: row.reason });
+        continue;
+      }
+      const v = validateRecord(profile, row.fields);
+      if (!v.ok) {
+        reject({ file, line: row.line, record: row.record, field: v.field, reason: v.reason });
+        continue;
+      }
+      const { [profile.textField]: text, ...values } = v.record.values;
+      const groupId = values[profile.groupKey]!;
+      const noteId = noteKeyFields.map((f) => values[f]).join('/') || String(row.line);
+      const staged = JSON.stringify({ g: groupId, r: row.record, n: { noteId, text: text!, line: row.line, values, attributes: v.record.attributes } } satisfies StagedRecord);
+      const bytes = Buffer.byteLength(staged);
+      if (bytes > MAX_RECORD_BYTES) {
+        reject({ file, line: row.line, record: row.record, field: null, reason: `the record is ${Math.ceil(bytes / 1024)} KB; at most ${MAX_RECORD_BYTES / 1000} KB are taken per record` });
+        continue;
+      }
+      const p = partitionOf(groupId, msg.partitions);
+      const list = partitions.get(p);
+      if (list) list.push(staged);
+      else partitions.set(p, [staged]);
+    }
+  } catch (err) {
+    if (!(err instanceof UnreadableFileError)) throw err;
+    const reason = `${file}: ${err.message}`;
+    await deps.store.failJob(msg.jobId, reason, deps.now().toISOString(), true);
+    deps.logger.warn('file cannot be read', { jobId: msg.jobId, reason: err.message });
+    return 'failed';
+  }
+  const limit = pLimit(4);
+  const written = [...partitions.keys()].sort((a, b) => a - b);
+  await Promise.all([
+    ...written.map((p) => limit(() => deps.objects.put(deps.resultsBucket, stagingKey(msg.jobId, `c${msg.chunk}/p${p}.jsonl`), linesBody(partitions.get(p)!), 'application/x-ndjson'))),
+    ...(rejects.length ? [limit(() => deps.objects.put(deps.resultsBucket, stagingKey(msg.jobId, `c${msg.chunk}/rejects.jsonl`), linesBody(rejects), 'application/x-ndjson'))] : []),
+  ]);
+  deps.crashPoint?.('ingest.chunked');
+  const summary: ChunkSummary = { rows, rejected, partitions: written, rejects: rejects.length > 0 };
+  const done = await deps.store.saveChunk(msg.jobId, msg.chunk, summary);
+  deps.logger.info('chunk ingested', { jobId: msg.jobId, chunk: msg.chunk, of: msg.chunks, rows, rejected, ms: Date.now() - started });
+  deps.metrics?.add('ChunksIngested', 1);
+  if (done >= msg.chunks) {
+    // Every chunk is in: one message per partition (a replay sends them again; partitions are idempotent).
+    const common = { jobId: msg.jobId, profile: msg.profile, mode: msg.mode, chunks: msg.chunks, partitions: msg.partitions, key: msg.key };
+    await deps.chunkQueue.sendAll(Array.from({ length: msg.partitions }, (_, partition) => ({ kind: 'partition', ...common, partition }) satisfies PartitionMessage));
+  }
+  return 'done';
+}
+
+function checkHeader(profile: Profile, headers: string[]): void {
+  const { missing } = mapHeaders(profile, headers);
+  if (!missing.length) return;
+  const accepted = missing.map((m) => {
+    const column = profile.columns.find((c) => c.name === m)!;
+    return `${m} (or ${column.aliases.join(', ')})`;
+  });
+  throw new UnreadableFileError(`the header lacks required column(s): ${accepted.join('; ')}`);
+}
+
+/** The file's CSV header, read from its first bytes (the plan noted where it ends). */
+async function readHeader(deps: PipelineDeps, msg: ChunkMessage): Promise<string[]> {
+  const head = await deps.objects.get(msg.bucket, msg.key, { start: 0, end: msg.headerEnd });
+  for await (const row of readRows(head.body, msg.key)) if (row.kind === 'header') return row.headers;
+  throw new UnreadableFileError('the CSV file has no header row');
+}
+
+function linesBody(lines: string[]): Readable {
+  // One string per line, never joined: a chunk's partition is read back line by line.
+  return Readable.from((function* () {
+    for (const l of lines) yield `${l}\n`;
+  })());
+}
+
+async function* readLines(deps: PipelineDeps, key: string): AsyncGenerator<string> {
+  const object = await deps.objects.get(deps.resultsBucket, key);
+  for await (const line of createInterface({ input: object.body, crlfDelay: Infinity })) if (line) yield line;
+}
+
+async function partitionStep(deps: PipelineDeps, msg: PartitionMessage): Promise<'done'> {
+  const started = Date.now();
+  const profile = loadProfile(msg.profile);
+  const { chunks } = await deps.store.readIngestParts(msg.jobId);
+  if (chunks.length < msg.chunks) throw new Error(`partition ${msg.partition}: ${chunks.length} of ${msg.chunks} chunks stored`);
+  const dedupe = new Deduplicator(profile.recordKey);
+  const groups = new Map<string, GroupNote[]>();
+  const rejects: string[] = [];
+  const counts = { accepted: 0, rejected: 0, duplicates: 0 };
+  for (const chunk of chunks) {
+    if (!chunk.partitions.includes(msg.partition)) continue;
+    for await (const line of readLines(deps, stagingKey(msg.jobId, `c${chunk.chunk}/p${msg.partition}.jsonl`))) {
+      const { g, r, n } = JSON.parse(line) as StagedRecord;
+      const verdict = dedupe.check({ values: { ...n.values, [profile.textField]: n.text }, attributes: n.attributes }, n.line);
+      if (verdict.kind === 'duplicate') {
+        counts.duplicates += 1;
+        rejects.push(JSON.stringify({ file: msg.key, line: n.line, record: r, field: null, reason: `duplicate of line ${verdict.firstLine}` } satisfies RejectLine));
+        continue;
+      }
+      if (verdict.kind === 'conflict') {
+        counts.rejected += 1;
+        const reason = `conflicts with line ${verdict.firstLine}: same ${profile.recordKey.join(' and ')}, different ${verdict.field}`;
+        rejects.push(JSON.stringify({ file: msg.key, line: n.line, record: r, field: verdict.field, reason } satisfies RejectLine));
+        continue;
+      }
+      counts.accepted += 1;
+      const notes = groups.get(g);
+      if (notes) notes.push(n);
+      else groups.set(g, [n]);
+    }
+  }
+  // Each group's notes, one JSON array per line; its reference carries the line's byte range.
+  const key = recordsKey(msg.jobId, msg.partition);
+  const refs: GroupRef[] = [];
+  const body = new PassThrough();
+  const upload = deps.objects.put(deps.resultsBucket, key, body, 'application/x-ndjson');
+  let offset = 0;
+  let index = 0;
+  for (const [groupId, notes] of groups) {
+    const line = `${JSON.stringify(notes)}\n`;
+    const bytes = Buffer.byteLength(line);
+    const notesRange: NotesRange = { key, start: offset, end: offset + bytes - 1 };
+    offset += bytes;
+    refs.push({ jobId: msg.jobId, groupId, profile: msg.profile, mode: msg.mode, noteCount: notes.length, shard: msg.partition * SHARDS_PER_PARTITION + Math.floor(index / GROUPS_PER_SHARD), notes: notesRange });
+    index += 1;
+    if (!body.write(line)) await new Promise((r) => body.once('drain', r));
+  }
+  body.end();
+  await upload;
+  groups.clear();
+  if (rejects.length) await deps.objects.put(deps.resultsBucket, stagingKey(msg.jobId, `p${msg.partition}/rejects.jsonl`), linesBody(rejects), 'application/x-ndjson');
+  const sizes = shardSizes(refs.length);
+  await deps.store.openLedger(msg.jobId, sizes.map((expected, k) => ({ shard: msg.partition * SHARDS_PER_PARTITION + k, expected })));
+  deps.crashPoint?.('ingest.stored');
+  await deps.enrichQueue.sendAll(refs);
+  deps.crashPoint?.('ingest.fanned-out');
+  const summary: PartitionSummary = { ...counts, groups: refs.length, shards: sizes.length, rejects: rejects.length > 0 };
+  const done = await deps.store.savePartition(msg.jobId, msg.partition, summary);
+  deps.logger.info('partition grouped', { jobId: msg.jobId, partition: msg.partition, of: msg.partitions, groups: refs.length, ms: Date.now() - started });
+  if (done >= msg.partitions) await completeIngest(deps, msg);
+  return 'done';
+}
+
+/** The last partition in: the rejects file in line order, the job's counts, the end of its ingest. */
+async function completeIngest(deps: PipelineDeps, msg: PartitionMessage): Promise<void> {
+  const { chunks, partitions } = await deps.store.readIngestParts(msg.jobId);
+  const totals = { rows: 0, accepted: 0, rejected: 0, duplicates: 0, groups: 0 };
+  let shards = 0;
+  for (const c of chunks) {
+    totals.rows += c.rows;
+    totals.rejected += c.rejected;
+  }
+  for (const p of partitions) {
+    totals.accepted += p.accepted;
+    totals.rejected += p.rejected;
+    totals.duplicates += p.duplicates;
+    totals.groups += p.groups;
+    shards += p.shards;
+  }
+  const parts = [
+    ...chunks.filter((c) => c.rejects).map((c) => stagingKey(msg.jobId, `c${c.chunk}/rejects.jsonl`)),
+    ...partitions.filter((p) => p.rejects).map((p) => stagingKey(msg.jobId, `p${p.partition}/rejects.jsonl`)),
+  ];
+  await deps.objects.put(deps.resultsBucket, resultKeys(msg.jobId).rejects, Readable.from(mergeByLine(parts.map((k) => readLines(deps, k)))), 'application/x-ndjson');
+  await deps.store.recordIngestCounts(msg.jobId, totals, shards);
+  const after = (await deps.store.finishIngest(msg.jobId, deps.now().toISOString())) ?? (await deps.store.getJob(msg.jobId));
+  deps.logger.info('ingest finished', { jobId: msg.jobId, ...totals, chunks: chunks.length, partitions: partitions.length });
+  deps.metrics?.add('RowsRead', totals.rows);
+  deps.metrics?.add('RowsRejected', totals.rejected);
+  deps.metrics?.add('RowsDuplicate', totals.duplicates);
+  deps.metrics?.add('GroupsFannedOut', totals.groups);
+  if (after) await maybeFinalize(deps, after);
+}
+
+/** Merges reject lines, each source already in line order, into one stream in line order. */
+async function* mergeByLine(sources: AsyncGenerator<string>[]): AsyncGenerator<string> {
+  // A few hundred sources at most (chunks + partitions): a linear pick of the smallest head is enough.
+  const heads = await Promise.all(sources.map((s) => s.next()));
+  const lineOf = (r: IteratorResult<string>) => (r.done ? Infinity : (JSON.parse(r.value) as RejectLine).line);
+  const lines = heads.map(lineOf);
+  for (;;) {
+    let best = -1;
+    for (let i = 0; i < lines.length; i++) if (lines[i]! !== Infinity && (best < 0 || lines[i]! < lines[best]!)) best = i;
+    if (best < 0) return;
+    yield `${(heads[best] as IteratorYieldResult<string>).value}\n`;
+    heads[best] = await sources[best]!.next();
+    lines[best] = lineOf(heads[best]!);
+  }
+}
