@@ -25,13 +25,13 @@ const { values } = parseArgs({
 const claims = Number(values.claims);
 const groups = claims; // one group per claim
 const MOMENTS = [
-  'ingest.stored@1',
-  'ingest.fanned-out@1',
+  'ingest.chunked@3',
+  'ingest.stored@2',
+  'ingest.fanned-out@4',
   `enrich.saved@${Math.round(groups * 0.1)}`,
   `enrich.counted@${Math.round(groups * 0.3)}`,
   `decide.saved@${Math.round(groups * 0.2)}`,
   `settle.counted@${Math.round(groups * 0.5)}`,
-  `enrich.saved@${Math.round(groups * 0.7)}`,
   `decide.saved@${Math.round(groups * 0.9)}`,
   'finalize.leased@1',
   'finalize.written@1',
@@ -45,7 +45,8 @@ const report: Record<string, unknown> = { claims, rows: rows.length, visibilityS
 const sim = values.modes.includes('llm') ? await startSimulator({ latencyMs: 20, seed: 9, faults: { rateLimit: 0.2, serverError: 0.05 } }) : undefined;
 try {
   for (const mode of values.modes.split(',')) {
-    const env: Record<string, string> = { SLUICE_LOCAL_VISIBILITY_SECONDS: String(values.visibility) };
+    // Chunks of 64 KiB: the file is ingested as a dozen chunks and partitions in parallel.
+    const env: Record<string, string> = { SLUICE_LOCAL_VISIBILITY_SECONDS: String(values.visibility), SLUICE_CHUNK_BYTES: String(64 * 1024) };
     // The breaker would open on runs of faults at moments that depend on timing, deferring different groups in
     // each run; its threshold is raised here so that retries alone carry the faults (as in llm-faults.test.ts).
     if (mode === 'llm') Object.assign(env, { OPENAI_API_KEY: 'sk-simulated', OPENAI_BASE_URL: sim!.url, SLUICE_BREAKER_THRESHOLD: '1000' });

@@ -131,6 +131,8 @@ export interface CrashResult {
   crashed: boolean;
   /** Time from the restart to the job's end. */
   recoveryMs: number;
+  /** Chunks the file was ingested as. */
+  chunks: number;
   outcome: JobOutcome;
 }
 
@@ -154,7 +156,10 @@ export async function crashRun(o: { file: string; state: string; crashAt?: strin
     if (!job) throw new Error('the restarted sluice dev died');
   }
   try {
-    return { crashAt: o.crashAt ?? 'none', crashed, recoveryMs, outcome: await readOutcome(dev, job!) };
+    const { dynamodb } = localClients(dev.endpoints);
+    const { chunks } = await createStatusStore(dynamodb, dev.table).readIngestParts(jobId);
+    dynamodb.destroy();
+    return { crashAt: o.crashAt ?? 'none', crashed, recoveryMs, chunks: chunks.length, outcome: await readOutcome(dev, job!) };
   } finally {
     await stopDev(dev);
   }

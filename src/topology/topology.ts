@@ -107,7 +107,7 @@ export const topology: Topology = {
       memoryMb: 1024,
       trigger: { queue: 'ingest', batchSize: 1, batchingWindowSeconds: 0, maxConcurrency: 2 },
       access: {
-        table: { actions: ['GetItem', 'PutItem', 'UpdateItem'] },
+        table: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'] },
         buckets: { drop: ['GetObject'] },
         sendsTo: ['chunks'],
         sendsToDlq: ['ingest'],

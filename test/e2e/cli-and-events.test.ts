@@ -8,6 +8,7 @@ import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../src/domain/job.ts';
 import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts';
+import { runChunks } from '../helpers/factories.ts';
 
 const event = (name: string) => JSON.parse(readFileSync(`events/${name}`, 'utf8')) as SQSEvent;
 
@@ -31,6 +32,7 @@ describe('events/ on the ingest handler', () => {
     await rt.clients.s3.send(new PutObjectCommand({ Bucket: 'sluice-local-drop', Key: 'incoming/claims/March notes (final).csv', Body: '' }));
     const r = await rt.invoke('ingest', event('ingest-s3-multi-record.json'));
     expect(r.batchItemFailures).toEqual([]);
+    expect(await runChunks(rt)).toBe(3); // the sample: one chunk, then one partition; the empty file fails at its chunk
     const jobs = await rt.store.listJobs(5);
     expect(jobs.map((j) => j.key).sort()).toEqual(['incoming/claims/March notes (final).csv', 'incoming/claims/claims-notes.csv']);
     const empty = jobs.find((j) => j.key.startsWith('incoming/claims/March'))!;
@@ -40,6 +42,7 @@ describe('events/ on the ingest handler', () => {
     expect(sample.status).toBe('PROCESSING'); // no event sources here: the groups wait in the enrich queue
     // the same event again ingests nothing twice
     await rt.invoke('ingest', event('ingest-s3-put.json'));
+    expect(await runChunks(rt)).toBe(0);
     expect((await rt.store.getJob(sample.jobId))!.timings.ingestEndedAt).toBe(sample.timings.ingestEndedAt);
   });
 });

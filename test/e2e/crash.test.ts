@@ -13,8 +13,9 @@ import { type CrashResult, crashRun } from '../../scripts/lib/crash-matrix.ts';
 const dirs: string[] = [];
 let file: string;
 let clean: CrashResult;
-// A short local visibility timeout keeps the test quick; the runtime's default is 20 s.
-const env = { SLUICE_LOCAL_VISIBILITY_SECONDS: '6' };
+// A short local visibility timeout keeps the test quick; the runtime's default is 20 s. Chunks of 8 KiB cut
+// the ~100 KB file into a dozen chunks and partitions, so that a crash lands amid a parallel ingest.
+const env = { SLUICE_LOCAL_VISIBILITY_SECONDS: '6', SLUICE_CHUNK_BYTES: '8192' };
 
 function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'sluice-crash-'));
@@ -37,15 +38,16 @@ describe('kill -9 between two writes, then a restart', () => {
   it('the clean run accounts for every row and group', () => {
     const { counts } = clean.outcome;
     expect(clean.crashed).toBe(false);
+    expect(clean.chunks).toBeGreaterThan(5);
     expect(counts.rows).toBe(counts.accepted + counts.rejected + counts.duplicates);
     expect(counts.decided + counts.failed).toBe(counts.groups);
     expect(clean.outcome.results).toHaveLength(counts.groups);
     expect(clean.outcome.csvRows).toBe(counts.groups + 1);
   });
 
-  // Spread over the stages: after the records are stored, between a group's state change and its count
+  // Spread over the stages: after a chunk's partition files are written, after a partition's records are stored, between a group's state change and its count
   // (enrich and decide), after a count, and between the results files and the job's final status.
-  it.each([['ingest.stored@1'], ['enrich.saved@40'], ['decide.saved@30'], ['settle.counted@70'], ['finalize.written@1']])(
+  it.each([['ingest.chunked@3'], ['ingest.stored@2'], ['enrich.saved@40'], ['decide.saved@30'], ['settle.counted@70'], ['finalize.written@1']])(
     'crashed at %s, the job ends exactly as the clean run did, promptly after the restart',
     async (crashAt) => {
       // Act

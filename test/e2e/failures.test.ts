@@ -112,18 +112,19 @@ let jobId = '';
 
 describe('poison messages and redrive', () => {
   it('moves a message no retry can help to its DLQ within one receive, with its reason, on every queue', async () => {
-    // Prepare: not an S3 event; not a group reference; a reference to a job that does not exist
+    // Prepare: not an S3 event; not a chunk; not a group reference; a reference to a job that does not exist
     const poison = {
       ingest: 'this is not JSON',
+      chunks: JSON.stringify({ kind: 'chunk', jobId: 'j-1' }),
       enrich: JSON.stringify({ hello: 'world' }),
-      decide: JSON.stringify({ jobId: 'j-nosuchjob', groupId: 'G-1', profile: 'claims', mode: 'full', noteCount: 1, shard: 0 }),
+      decide: JSON.stringify({ jobId: 'j-nosuchjob', groupId: 'G-1', profile: 'claims', mode: 'full', noteCount: 1, shard: 0, notes: { key: 'records/j-nosuchjob/p0000.jsonl', start: 0, end: 10 } }),
     };
     // Act
     for (const [q, body] of Object.entries(poison)) await rt.clients.sqs.send(new SendMessageCommand({ QueueUrl: rt.names.queues[q as 'ingest'].url, MessageBody: body }));
     // Assess: each arrives in its DLQ with its reason, before any retry could have happened
     const started = Date.now();
     const found: Record<string, string | undefined> = {};
-    for (const deadline = Date.now() + 20_000; Object.keys(found).length < 3 && Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+    for (const deadline = Date.now() + 20_000; Object.keys(found).length < 4 && Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
       for (const [q, body] of Object.entries(poison)) {
         const letter = (await peekDlq(rt.clients.sqs, rt.names.queues[q as 'ingest'].dlqUrl, 20)).find((l) => l.body === body);
         if (letter) found[q] = letter.reason;
@@ -131,6 +132,7 @@ describe('poison messages and redrive', () => {
     }
     expect(Date.now() - started).toBeLessThan(topology.queues.ingest.visibilityTimeoutSeconds * 1000);
     expect(found.ingest).toMatch(/^PermanentError: message body is not JSON/);
+    expect(found.chunks).toMatch(/^ZodError/);
     expect(found.enrich).toMatch(/^ZodError/);
     expect(found.decide).toBe('UnknownJobError: unknown job j-nosuchjob');
   });

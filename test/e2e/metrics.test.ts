@@ -71,7 +71,7 @@ describe('the daily metrics λ', () => {
     const today = (await rt.invokeScheduled('metrics', { ...event, time: new Date(midnight + 86_400_000 + 60_000).toISOString() })) as MetricsReport;
     expect(today.day).toBe(day());
     expect(today.profiles.find((p) => p.profile === 'claims')!.rows).toBe(jobs[0]!.counts.rows + jobs[1]!.counts.rows);
-    expect(today.dlq).toEqual({ ingest: 0, enrich: 0, decide: 0 });
+    expect(today.dlq).toEqual({ ingest: 0, chunks: 0, enrich: 0, decide: 0 });
     // Fired three days on: the fast job's pending summaries are now more than 24 h old.
     const later = (await rt.invokeScheduled('metrics', { ...event, time: new Date(midnight + 3 * 86_400_000).toISOString() })) as MetricsReport;
     expect(later.alerts.map((a) => a.gate)).toEqual(['backlog-age']);

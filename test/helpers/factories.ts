@@ -1,6 +1,8 @@
 /** Small factories for test inputs: rows, notes, SQS records and S3 notifications. */
 import { Readable } from 'node:stream';
 import type { SQSRecord } from 'aws-lambda';
+import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import type { LocalRuntime } from '../../src/local/runtime.ts';
 import type { CallRecord } from '../../src/local/local-iam.ts';
 import { describeResource, permissionsOf } from '../../src/topology/permissions.ts';
 import { type FunctionName, topology } from '../../src/topology/topology.ts';
@@ -72,4 +74,23 @@ export function grantCheck(calls: CallRecord[], fn: FunctionName, except: string
       .map(key)
       .filter((g) => !used.has(g)),
   };
+}
+
+/**
+ * Without event sources (`pollers: false`): hands every message of the chunks queue to the chunk handler
+ * until the queue is empty (chunks, then the partitions they fan out), as its event source would.
+ */
+export async function runChunks(rt: LocalRuntime): Promise<number> {
+  let handled = 0;
+  for (;;) {
+    const got = await rt.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: rt.names.queues.chunks.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    const messages = got.Messages ?? [];
+    if (!messages.length) return handled;
+    for (const m of messages) {
+      const r = await rt.invoke('chunk', { Records: [sqsRecord(m.Body!, 1, m.MessageId!)] });
+      if (r.batchItemFailures.length) throw new Error(`chunk message ${m.MessageId} failed`);
+      await rt.clients.sqs.send(new DeleteMessageCommand({ QueueUrl: rt.names.queues.chunks.url, ReceiptHandle: m.ReceiptHandle! }));
+      handled += 1;
+    }
+  }
 }

@@ -12,7 +12,7 @@ import { REPO_ROOT } from '../../lib/bundling.ts';
 import { bundleFunction } from '../../scripts/bundles.ts';
 import { type LocalRuntime, LOCAL_REGION, s3Notification, startLocalRuntime } from '../../src/local/runtime.ts';
 import { TABLE_ENV, bucketEnv, queueUrlEnv } from '../../src/topology/topology.ts';
-import { sqsRecord } from '../helpers/factories.ts';
+import { runChunks, sqsRecord } from '../helpers/factories.ts';
 
 let rt: LocalRuntime;
 beforeAll(async () => {
@@ -35,6 +35,7 @@ describe('the enrich bundle', () => {
     await receive(rt.names.queues.ingest.url, 10); // the notification the runtime queued; ingest is invoked directly instead
     const notification = s3Notification({ bucket: rt.names.buckets.drop, key, etag: put.ETag!.replace(/"/g, ''), size: 0, multipart: false }, '0A');
     expect((await rt.invoke('ingest', { Records: [sqsRecord(notification)] })).batchItemFailures).toEqual([]);
+    await runChunks(rt);
     const messages = await receive(rt.names.queues.enrich.url, 3);
     expect(messages).toHaveLength(3);
     const event = { Records: messages.map((m) => sqsRecord(m.Body!, 1, m.MessageId!)) };
@@ -56,6 +57,7 @@ describe('the enrich bundle', () => {
         AWS_SECRET_ACCESS_KEY: 'local',
         AWS_ENDPOINT_URL_DYNAMODB: rt.endpoints.dynamodb,
         AWS_ENDPOINT_URL_SQS: rt.endpoints.sqs,
+        AWS_ENDPOINT_URL_S3: rt.endpoints.s3,
         [TABLE_ENV]: rt.names.table,
         // fauxqs names queues on a virtual host the SDK would resolve; the same queue on the loopback endpoint:
         [queueUrlEnv('decide')]: new URL(new URL(rt.names.queues.decide.url).pathname, rt.endpoints.sqs).href,
