@@ -69,6 +69,12 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
     return (item[set] as Set<number> | undefined)?.size ?? 0;
   }
 
+  /** The job item alone (its status; the counts of ledger shards still open are not added): one GetItem. */
+  async function jobAsStored(jobId: string): Promise<Job | undefined> {
+    const r = await doc.send(new GetCommand({ TableName: tableName, Key: { pk: jobPk(jobId), sk: JOB_SK }, ConsistentRead: true }));
+    return r.Item ? itemToJob(r.Item) : undefined;
+  }
+
   async function* queryAll(input: Omit<QueryCommandInput, 'TableName'>): AsyncGenerator<Record<string, unknown>> {
     let ExclusiveStartKey: Record<string, unknown> | undefined;
     do {
@@ -90,7 +96,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
         ),
       );
       if (created) return { created: true, job };
-      const existing = await this.getJob(job.jobId);
+      const existing = await jobAsStored(job.jobId);
       if (!existing) throw new Error(`job ${job.jobId} vanished while being created`);
       return { created: false, job: existing };
     },
@@ -145,9 +151,9 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
           },
         }),
       );
-      if (r) return 'started';
-      const job = await this.getJob(jobId);
-      return job?.status === JobStatus.INGESTING ? 'busy' : 'past';
+      if (r) return { outcome: 'started', status: JobStatus.INGESTING };
+      const status = (await jobAsStored(jobId))?.status ?? JobStatus.PROCESSING;
+      return { outcome: status === JobStatus.INGESTING ? 'busy' : 'past', status };
     },
 
     async renewIngest(jobId, lease) {

@@ -75,12 +75,11 @@ export async function ingestObject(deps: PipelineDeps, ref: ObjectRef): Promise<
   const startedAt = deps.now();
   const lease = { owner: ref.delivery ?? `${jobId}-${startedAt.getTime()}`, until: startedAt.getTime() + INGEST_LEASE_MS, now: startedAt.getTime() };
   const started = await deps.store.startIngest(jobId, startedAt.toISOString(), mode, lease);
-  if (started !== 'started') {
+  if (started.outcome !== 'started') {
     // Another delivery of the same object is ingesting it (or did): this one returns at once.
     object.body.destroy();
-    const current = await deps.store.getJob(jobId);
-    deps.logger.info('object is being ingested by another delivery', { jobId, status: current?.status });
-    return { kind: 'duplicate', jobId, status: current?.status ?? JobStatus.PROCESSING };
+    deps.logger.info('object is being ingested by another delivery', { jobId, status: started.status });
+    return { kind: 'duplicate', jobId, status: started.status };
   }
   deps.logger.info('ingest started', { jobId, profile: profile.name, mode, bytes: ref.size });
   // The lease is held while the file is planned (and lapses after): a redelivery then plans it again,

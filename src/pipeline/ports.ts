@@ -120,15 +120,16 @@ export interface IngestLease {
 }
 
 export interface StatusStore {
-  /** Creates the job unless it exists; returns the stored job either way. */
+  /** Creates the job unless it exists; returns the job item as stored either way (open ledger shards not summed). */
   createJob(job: Job): Promise<{ created: boolean; job: Job }>;
   getJob(jobId: string): Promise<Job | undefined>;
   listJobs(limit: number): Promise<Job[]>;
   /**
    * Takes the ingest lease: RECEIVED → INGESTING, or an INGESTING job whose lease expired or is held by
    * the same message (its redelivery). `busy`: another delivery is ingesting it now; `past`: ingested.
+   * `status` is the job's status after the attempt.
    */
-  startIngest(jobId: string, at: string, mode: Mode, lease: IngestLease): Promise<'started' | 'busy' | 'past'>;
+  startIngest(jobId: string, at: string, mode: Mode, lease: IngestLease): Promise<{ outcome: 'started' | 'busy' | 'past'; status: JobStatus }>;
   /** Extends an ingest lease still held; false when it was lost. */
   renewIngest(jobId: string, lease: IngestLease): Promise<boolean>;
   /** Rows read so far by a job's only chunk (a job of several chunks counts its rows as each chunk is done). */

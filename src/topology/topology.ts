@@ -107,7 +107,8 @@ export const topology: Topology = {
       memoryMb: 1024,
       trigger: { queue: 'ingest', batchSize: 1, batchingWindowSeconds: 0, maxConcurrency: 2 },
       access: {
-        table: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'] },
+        // The job item alone (status and lease): no ledger read.
+        table: { actions: ['GetItem', 'PutItem', 'UpdateItem'] },
         buckets: { drop: ['GetObject'] },
         sendsTo: ['chunks'],
         sendsToDlq: ['ingest'],
