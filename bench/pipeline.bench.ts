@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: the local pipeline (ingest → enrich → decide through dynalite + fauxqs + the SQS event
  * sources) against a direct in-process loop over the same domain functions, on one generated file.
- * The pipeline runs twice: on in-memory emulators (as the tests) and on-disk state (as `npm start`).
+ * The pipeline runs three times: on in-memory emulators (as the tests) and on-disk state (as `npm start`),
+ * both with the CLI's handler threads, and in memory with every handler on the main thread.
  * Each run is a child process of its own (so peak RSS is that run's), the two alternate, and the
  * medians are compared as a ratio. Options: --notes N (default 10000), --rounds R (default 3), --out FILE.
  */
@@ -19,11 +20,11 @@ import { jobIdFor } from '../src/domain/job.ts';
 import { Deduplicator } from '../src/domain/records/dedupe.ts';
 import { readRows } from '../src/domain/records/read-rows.ts';
 import { mapHeaders, validateRecord } from '../src/domain/records/validate-record.ts';
-import { startLocalRuntime } from '../src/local/runtime.ts';
+import { defaultHandlerThreads, startLocalRuntime } from '../src/local/runtime.ts';
 import { loadProfile } from '../src/profiles/profile.ts';
 import { generateClaims, toCsv } from '../scripts/lib/claims-generator.ts';
 
-type Kind = 'loop' | 'pipeline' | 'pipeline-disk' | 'pipeline-one-thread';
+type Kind = 'loop' | 'pipeline' | 'pipeline-disk' | 'pipeline-main-thread';
 
 interface RunResult {
   kind: Kind;
@@ -55,10 +56,12 @@ if (values.child) {
 
 /** The local pipeline: drop the file into the in-memory emulators and wait for the job to end. */
 async function runPipeline(file: string, kind: Exclude<Kind, 'loop'>): Promise<Omit<RunResult, 'peakRssMb'>> {
-  // On disk is what `npm start` and `sluice run` use; in memory is what the tests use. One thread: the
-  // emulators on the handlers' thread, as before they had a worker thread of their own.
+  // On disk is what `npm start` and `sluice run` use; in memory is what the tests use. Both run the handlers
+  // on the CLI's handler threads; main-thread runs every handler on the main thread (the emulators still on
+  // a thread of their own), as before the handler threads.
   const stateDir = kind === 'pipeline-disk' ? mkdtempSync(join(tmpdir(), 'sluice-bench-')) : undefined;
-  const rt = await startLocalRuntime({ logLevel: 'SILENT', waitSeconds: 1, stateDir, emulatorThread: kind !== 'pipeline-one-thread' });
+  const handlerThreads = kind === 'pipeline-main-thread' ? [] : defaultHandlerThreads();
+  const rt = await startLocalRuntime({ logLevel: 'SILENT', waitSeconds: 1, stateDir, handlerThreads });
   try {
     const started = performance.now();
     const key = 'incoming/claims/bench.csv';
@@ -137,7 +140,7 @@ async function orchestrate() {
 
   const runs: RunResult[] = [];
   for (let r = 1; r <= Number(values.rounds); r++) {
-    for (const kind of ['loop', 'pipeline', 'pipeline-disk', 'pipeline-one-thread'] as const) {
+    for (const kind of ['loop', 'pipeline', 'pipeline-disk', 'pipeline-main-thread'] as const) {
       const result = child(kind, file);
       runs.push(result);
       process.stderr.write(`  round ${r} ${kind.padEnd(13)} ${(result.wallMs / 1000).toFixed(2)} s, ${result.rows} rows, ${result.decided}/${result.groups} groups decided, peak RSS ${result.peakRssMb} MB\n`);
@@ -158,7 +161,7 @@ async function orchestrate() {
   const loop = summary('loop');
   const pipeline = summary('pipeline');
   const pipelineDisk = summary('pipeline-disk');
-  const pipelineOneThread = summary('pipeline-one-thread');
+  const pipelineMainThread = summary('pipeline-main-thread');
   const report = {
     command: `npm run bench:pipeline -- --notes ${target} --rounds ${values.rounds}`,
     date: new Date().toISOString(),
@@ -167,8 +170,9 @@ async function orchestrate() {
     loop,
     pipeline,
     pipelineDisk,
-    pipelineOneThread,
-    ratioOneThread: +(pipelineOneThread.medianWallSeconds / loop.medianWallSeconds).toFixed(2),
+    pipelineMainThread,
+    handlerThreads: defaultHandlerThreads().length,
+    ratioMainThread: +(pipelineMainThread.medianWallSeconds / loop.medianWallSeconds).toFixed(2),
     ratio: +(pipeline.medianWallSeconds / loop.medianWallSeconds).toFixed(2),
     ratioDisk: +(pipelineDisk.medianWallSeconds / loop.medianWallSeconds).toFixed(2),
     targets: { ratioAtMost: 1.5, peakRssMbBelow: 400 },

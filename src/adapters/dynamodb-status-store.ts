@@ -17,6 +17,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  BatchGetCommand,
   UpdateCommand,
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
@@ -257,6 +258,23 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       return r.Item ? itemToGroup(r.Item) : undefined;
     },
 
+    async getGroups(keys) {
+      // BatchGetItem refuses a key twice: each distinct key is asked once, 100 at a time, until none is left unprocessed.
+      const wanted = [...new Map(keys.map((k) => [`${k.jobId}\n${k.groupId}`, { pk: jobPk(k.jobId), sk: groupSk(k.groupId) }])).values()];
+      const found = new Map<string, GroupItem>();
+      for (let i = 0; i < wanted.length; i += 100) {
+        let Keys: Array<Record<string, unknown>> = wanted.slice(i, i + 100);
+        for (let attempt = 0; Keys.length; attempt++) {
+          if (attempt > 8) throw new Error(`DynamoDB left ${Keys.length} group reads unprocessed after retries`);
+          if (attempt) await new Promise((r) => setTimeout(r, 25 * 2 ** attempt));
+          const r = await doc.send(new BatchGetCommand({ RequestItems: { [tableName]: { Keys, ConsistentRead: true } } }));
+          for (const item of r.Responses?.[tableName] ?? []) found.set(`${item.pk}\n${item.sk}`, itemToGroup(item));
+          Keys = r.UnprocessedKeys?.[tableName]?.Keys ?? [];
+        }
+      }
+      return keys.map((k) => found.get(`${jobPk(k.jobId)}\n${groupSk(k.groupId)}`));
+    },
+
     async saveEnrichment(jobId, groupId, noteCount, enrichment: Enrichment, shard, notes, at) {
       const pendingStages = Object.entries(enrichment.stages).filter(([, s]) => s === 'pending').map(([s]) => s);
       const pendingAttrs = pendingStages.length
@@ -353,19 +371,24 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       }
     },
 
-    async countGroup(jobId, shard, groupId, marks: GroupMarks) {
-      const token = new Set([groupToken(groupId)]);
-      const sets: string[] = [];
-      if (marks.enriched) sets.push(LEDGER_SETS.enriched);
-      if (marks.pending) sets.push(LEDGER_SETS.pending);
-      if (marks.settled) sets.push(LEDGER_SETS[marks.settled]);
+    async countGroups(jobId, shard, members: Array<{ groupId: string; marks: GroupMarks }>) {
+      // One ADD per set for all the members: a batch of groups costs one write per shard.
+      const tokens = new Map<string, Set<string>>();
+      const add = (set: string, token: string) => (tokens.get(set) ?? tokens.set(set, new Set()).get(set)!).add(token);
+      for (const { groupId, marks } of members) {
+        const token = groupToken(groupId);
+        if (marks.enriched) add(LEDGER_SETS.enriched, token);
+        if (marks.pending) add(LEDGER_SETS.pending, token);
+        if (marks.settled) add(LEDGER_SETS[marks.settled], token);
+      }
+      const sets = [...tokens.keys()];
       let item: Record<string, unknown> | undefined;
       if (sets.length) {
         const r = await update({
           Key: { pk: jobPk(jobId), sk: ledgerSk(shard) },
-          UpdateExpression: `ADD ${sets.map((a) => `${a} :t`).join(', ')}`,
+          UpdateExpression: `ADD ${sets.map((a, i) => `${a} :t${i}`).join(', ')}`,
           ConditionExpression: 'attribute_exists(expected)',
-          ExpressionAttributeValues: { ':t': token },
+          ExpressionAttributeValues: Object.fromEntries(sets.map((a, i) => [`:t${i}`, tokens.get(a)!])),
           ReturnValues: 'ALL_NEW',
         }).catch((err: Error) => {
           if (err.name === 'ConditionalCheckFailedException') throw new PermanentError(`job ${jobId} has no ledger shard ${shard}`);

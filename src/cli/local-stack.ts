@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import { type LocalRuntime, type LocalRuntimeOptions, startLocalRuntime } from '../local/runtime.ts';
+import { type LocalRuntime, type LocalRuntimeOptions, defaultHandlerThreads, startLocalRuntime } from '../local/runtime.ts';
 
 export interface DevInfo {
   pid: number;
@@ -60,7 +60,14 @@ export async function openLocalStack(o: OpenOptions): Promise<{ runtime: LocalRu
     return { runtime, attached: true };
   }
   try {
-    const runtime = await startLocalRuntime({ stateDir: o.state, pollers: o.pollers, logStream: o.logStream, logLevel: o.logLevel, llm: o.llm });
+    const runtime = await startLocalRuntime({
+      stateDir: o.state,
+      pollers: o.pollers,
+      logStream: o.logStream,
+      logLevel: o.logLevel,
+      llm: o.llm,
+      handlerThreads: o.pollers ? defaultHandlerThreads() : undefined,
+    });
     return { runtime, attached: false };
   } catch (err) {
     if (/lock/i.test(String((err as Error).message)) || /LEVEL_DATABASE_NOT_OPEN|LEVEL_LOCKED/.test(String((err as { code?: string }).code))) {

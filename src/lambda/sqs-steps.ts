@@ -8,7 +8,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { type IngestOutcome, ingestObject } from '../pipeline/ingest-object.ts';
 import { type IngestPart, ingestPartSchema, ingestPartStep } from '../pipeline/ingest-chunks.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
-import { UnknownJobError, decideStep, enrichStep, groupRefSchema, recordStepFailure } from '../pipeline/process-group.ts';
+import { UnknownJobError, decideGroups, enrichGroups, groupRefSchema, recordStepFailure } from '../pipeline/process-group.ts';
 import { PermanentError, errorReason, isPermanent } from '../pipeline/errors.ts';
 import type { GroupRef } from '../pipeline/ports.ts';
 import { parseS3Notification } from '../domain/s3-event.ts';
@@ -118,33 +118,41 @@ export function createChunkHandler(deps: PipelineDeps, topology: Topology = defa
 }
 
 function groupStepHandler(deps: PipelineDeps, fn: 'enrich' | 'decide', topology: Topology): SqsHandler {
-  const step = fn === 'enrich' ? enrichStep : decideStep;
-  return batchHandler(deps, fn, async (record) => {
-    let ref: GroupRef;
-    try {
-      ref = groupRefSchema.parse(JSON.parse(record.body));
-    } catch (err) {
-      return deadLetter(deps, fn, record, err);
+  const steps = fn === 'enrich' ? enrichGroups : decideGroups;
+  return async (event, context) => {
+    // The batch's groups are stepped together (one settle per batch); each message's result is then its own.
+    const refs = new Map<string, GroupRef>();
+    const unparsed = new Map<string, unknown>();
+    for (const record of event.Records) {
+      try {
+        refs.set(record.messageId, groupRefSchema.parse(JSON.parse(record.body)));
+      } catch (err) {
+        unparsed.set(record.messageId, err);
+      }
     }
-    try {
-      return await step(deps, ref);
-    } catch (err) {
+    const results = await steps(deps, [...refs.values()]);
+    const resultOf = new Map([...refs.keys()].map((id, i) => [id, results[i]!]));
+    return batchHandler(deps, fn, async (record) => {
+      if (unparsed.has(record.messageId)) return deadLetter(deps, fn, record, unparsed.get(record.messageId));
+      const result = resultOf.get(record.messageId)!;
+      if (result.status === 'fulfilled') return result.value;
+      const err: unknown = result.reason;
       if (err instanceof UnknownJobError) return deadLetter(deps, fn, record, err);
       const permanent = isPermanent(err);
       // A permanent error fails the group now, with its reason; a retryable one on its last receive.
-      await recordStepFailure(deps, ref, fn, err, permanent || isLastAttempt(record, fn, topology));
+      await recordStepFailure(deps, refs.get(record.messageId)!, fn, err, permanent || isLastAttempt(record, fn, topology));
       if (permanent) return 'failed';
       throw err;
-    }
-  });
+    })(event, context);
+  };
 }
 
-/** enrich λ: one group reference per message. */
+/** enrich λ: one group reference per message, a batch of them stepped together. */
 export function createEnrichHandler(deps: PipelineDeps, topology: Topology = defaultTopology): SqsHandler {
   return groupStepHandler(deps, 'enrich', topology);
 }
 
-/** decide λ: one group reference per message. */
+/** decide λ: one group reference per message, a batch of them stepped together. */
 export function createDecideHandler(deps: PipelineDeps, topology: Topology = defaultTopology): SqsHandler {
   return groupStepHandler(deps, 'decide', topology);
 }

@@ -10,6 +10,7 @@
  * seconds of its restart instead of after the queue's visibility timeout (6× the function's timeout).
  */
 import { ChangeMessageVisibilityBatchCommand, DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import { threadId } from 'node:worker_threads';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 
 export interface EventSourceOptions {
@@ -183,7 +184,7 @@ export function lambdaContext(functionName: string, timeoutSeconds: number, work
     functionVersion: '$LATEST',
     invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
     memoryLimitInMB: '1024',
-    awsRequestId: `local-${process.pid}-${worker}-${requestCounter}`,
+    awsRequestId: `local-${process.pid}-${threadId}-${worker}-${requestCounter}`,
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: `local/${worker}`,
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),

@@ -4,7 +4,9 @@
  * all running the same handlers as Lambda. No AWS account, no network beyond loopback.
  */
 import { Console } from 'node:console';
+import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import {
@@ -56,6 +58,7 @@ import { type CallRecord, type ResourceOf, guardClient } from './local-iam.ts';
 import { type Resource, permissionsOf } from '../topology/permissions.ts';
 import { SqsEventSource, lambdaContext } from './event-source.ts';
 import { crashPointFromEnv } from './crash-points.ts';
+import type { HandlerWorkerMessage } from './handler-worker.ts';
 import { scheduledEvent, startSchedules } from './scheduler.ts';
 
 export const LOCAL_REGION = 'us-east-1';
@@ -98,7 +101,19 @@ export interface LocalRuntimeOptions {
    * The reconciler, run by the event-source runtime: once on start over every unfinished job (whatever a
    * dead runtime left), then every `everySeconds` (default 15; deployed it is the topology's schedule).
    */
-  reconcile?: { everySeconds?: number; stallMs?: number };
+  reconcile?: { everySeconds?: number; stallMs?: number } | false;
+  /** The queue functions whose event sources this thread runs (default all). */
+  functions?: QueueFunctionName[];
+  /**
+   * Queue functions whose event sources also run on worker threads of their own, one thread per list, each
+   * a runtime attached to these emulators (as more Lambda instances): the pipeline then uses every core.
+   * A function run by n instances gets 1/n of its trigger's maxConcurrency on each, so the topology's cap holds.
+   * Only plain-data options reach them (no `provider`, `wrapHandler`, `onAwsCall` or `logStream` object;
+   * their logs come back to this runtime's log stream). The CLI uses `defaultHandlerThreads()`.
+   */
+  handlerThreads?: QueueFunctionName[][];
+  /** Event-source concurrency per function instead of its trigger's maxConcurrency (set by the runtime on handler threads). */
+  concurrency?: Partial<Record<QueueFunctionName, number>>;
   /**
    * The emulators run on a worker thread of their own (default), so they and the handlers use both cores;
    * `false` keeps them on this thread.
@@ -258,7 +273,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const metricsSqs = functionClients.at(-1)!.sqs; // the metrics function's own (guarded) SQS client
     const scheduled: Record<ScheduledFunctionName, ScheduledHandler> = {
       backfill: createBackfillHandler(deps('backfill')),
-      reconcile: createReconcileHandler(reconcileDeps, options.reconcile?.stallMs),
+      reconcile: createReconcileHandler(reconcileDeps, options.reconcile ? options.reconcile.stallMs : undefined),
       topics: createTopicsHandler(deps('topics'), async () => (options.llm ? createTopicNamer(options.llm) : undefined)),
       metrics: createMetricsHandler(metricsDeps, {
         dlqDepths: () => dlqDepths(metricsSqs, Object.fromEntries((topology.functions.metrics.access.readsDlqDepth ?? []).map((q) => [q, queues[q].dlqUrl]))),
@@ -297,9 +312,47 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     });
 
     const eventSources: Partial<Record<QueueFunctionName, SqsEventSource>> = {};
+    const threadLists = options.pollers === false ? [] : (options.handlerThreads ?? []).filter((list) => list.length);
+    const onMain = (fn: QueueFunctionName) => !options.functions || options.functions.includes(fn);
+    // A function's maxConcurrency is shared by the instances running it here (this thread and handler threads).
+    const share = (fn: QueueFunctionName) => {
+      const instances = (onMain(fn) ? 1 : 0) + threadLists.filter((list) => list.includes(fn)).length;
+      return Math.max(1, Math.floor(topology.functions[fn].trigger!.maxConcurrency / instances));
+    };
+    if (threadLists.length) {
+      // Not awaited: this thread's event sources start now, and the threads join as they come up.
+      const threads = Promise.allSettled(
+        threadLists.map((functions) =>
+          startHandlerThread(
+            {
+              attach: emulators.endpoints,
+              functions,
+              concurrency: Object.fromEntries(functions.map((fn) => [fn, share(fn)])),
+              stage: options.stage,
+              llm: options.llm,
+              defaultMode: options.defaultMode,
+              chunking,
+              logLevel: options.logLevel,
+              waitSeconds: options.waitSeconds,
+              allowShortVisibility: options.allowShortVisibility,
+              topology: options.topology,
+            },
+            logStream,
+          ),
+        ),
+      );
+      void threads.then((started) => {
+        for (const t of started) {
+          if (t.status === 'rejected') logStream.write(`${JSON.stringify({ level: 'ERROR', message: 'a handler thread did not start', error: errorText(t.reason) })}\n`);
+        }
+      });
+      stops.unshift(async () => {
+        await Promise.all((await threads).map((t) => (t.status === 'fulfilled' ? t.value.stop() : undefined)));
+      });
+    }
     if (options.pollers !== false) {
       for (const [fn, spec] of Object.entries(topology.functions) as Array<[QueueFunctionName, Topology['functions'][FunctionName]]>) {
-        if (!spec.trigger) continue;
+        if (!spec.trigger || !onMain(fn)) continue;
         const q = queues[spec.trigger.queue];
         const source = new SqsEventSource({
           name: resourceName(stage, fn),
@@ -308,7 +361,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           queueArn: q.arn,
           batchSize: spec.trigger.batchSize,
           batchingWindowSeconds: spec.trigger.batchingWindowSeconds,
-          maxConcurrency: spec.trigger.maxConcurrency,
+          maxConcurrency: options.concurrency?.[fn] ?? share(fn),
           timeoutSeconds: spec.timeoutSeconds,
           handler: handlers[fn],
           waitSeconds: options.waitSeconds ?? 1,
@@ -328,7 +381,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       });
     }
 
-    if (options.pollers !== false) {
+    if (options.pollers !== false && options.reconcile !== false) {
       // What a runtime that died left unfinished is finished now, not at the next schedule.
       const reconcileContext = () => lambdaContext(resourceName(stage, 'reconcile'), topology.functions.reconcile.timeoutSeconds) as Context;
       // A runtime that owns its state folder knows every lease in it belonged to a process now gone.
@@ -340,7 +393,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         passes = passes.then(() => scheduled.reconcile(scheduledEvent(`arn:aws:events:${LOCAL_REGION}:000000000000:rule/${resourceName(stage, 'reconcile')}`, LOCAL_REGION, '000000000000'), reconcileContext())).catch((err) => {
           logStream.write(`${JSON.stringify({ level: 'ERROR', service: 'sluice-reconcile', message: 'reconcile failed', error: errorText(err) })}\n`);
         });
-      }, (options.reconcile?.everySeconds ?? 15) * 1000);
+      }, ((options.reconcile && options.reconcile.everySeconds) || 15) * 1000);
       stops.unshift(async () => {
         clearInterval(timer);
         await passes;
@@ -534,4 +587,37 @@ async function ensureQueue(client: SQSClient, name: string, attributes: Record<s
 async function queueArn(client: SQSClient, url: string): Promise<string> {
   const r = await client.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
   return r.Attributes!.QueueArn!;
+}
+
+/**
+ * The handler threads `sluice run` and `sluice dev` start beside the main thread, which runs every handler
+ * too (so a small file is done before a thread has loaded): one per core less one, or
+ * `SLUICE_HANDLER_THREADS` (0: every handler on the main thread only). Each runs the chunk, enrich and decide
+ * event sources; the ingest's one-pass planning stays on the main thread.
+ */
+export function defaultHandlerThreads(env: NodeJS.ProcessEnv = process.env): QueueFunctionName[][] {
+  const n = env.SLUICE_HANDLER_THREADS === undefined || env.SLUICE_HANDLER_THREADS === '' ? availableParallelism() - 1 : Number(env.SLUICE_HANDLER_THREADS);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`SLUICE_HANDLER_THREADS must be a whole number ≥ 0, not ${env.SLUICE_HANDLER_THREADS}`);
+  return Array.from({ length: n }, () => ['chunk', 'enrich', 'decide']);
+}
+
+/** Starts a handler thread (`handler-worker.ts`) and waits until its event sources run. */
+async function startHandlerThread(options: LocalRuntimeOptions, logStream: Writable): Promise<{ stop(): Promise<void> }> {
+  const worker = new Worker(new URL('./handler-worker.ts', import.meta.url), { workerData: options });
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    worker.on('message', (m: HandlerWorkerMessage) => {
+      if (m.kind === 'up') resolve();
+      else if (m.kind === 'failed') reject(new Error(`a handler thread (${options.functions?.join(', ')}) did not start: ${m.message}`));
+      else logStream.write(m.text);
+    });
+    worker.once('error', reject);
+    void exited.then(() => reject(new Error('a handler thread exited while starting')));
+  });
+  return {
+    async stop() {
+      worker.postMessage('stop');
+      await exited;
+    },
+  };
 }

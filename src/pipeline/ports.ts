@@ -150,6 +150,8 @@ export interface StatusStore {
   /** Ends the job as FAILED; `badInput` when the file itself cannot be read (the CLI exits 2). */
   failJob(jobId: string, error: string, at: string, badInput?: boolean): Promise<void>;
   getGroup(jobId: string, groupId: string): Promise<GroupItem | undefined>;
+  /** Several groups at once (a batch's), in the order asked; undefined where a group is not stored. */
+  getGroups(keys: Array<{ jobId: string; groupId: string }>): Promise<Array<GroupItem | undefined>>;
   /** Stores a group's enrichment (and where its notes are) unless the group is already decided or failed. */
   saveEnrichment(jobId: string, groupId: string, noteCount: number, enrichment: Enrichment, shard: number, notes: NotesRange, at: string): Promise<TransitionResult>;
   /** Stores a group's decision once. */
@@ -161,10 +163,10 @@ export interface StatusStore {
   /** Opens settle-ledger shards, each with the number of groups it holds (idempotent: a retry keeps their counts). */
   openLedger(jobId: string, shards: Array<{ shard: number; expected: number }>): Promise<void>;
   /**
-   * Counts a group's state into its ledger shard, once however often it is replayed. Returns the job when
-   * the shard is closed (every group in it settled, now or before); undefined while it is still open.
+   * Counts groups' states into one ledger shard (one write), each once however often it is replayed. Returns
+   * the job when the shard is closed (every group in it settled, now or before); undefined while it is open.
    */
-  countGroup(jobId: string, shard: number, groupId: string, marks: GroupMarks): Promise<Job | undefined>;
+  countGroups(jobId: string, shard: number, members: Array<{ groupId: string; marks: GroupMarks }>): Promise<Job | undefined>;
   /** Every shard of the job's ledger with the members it has counted. */
   readLedger(jobId: string): Promise<LedgerShard[]>;
   /** Ids of the jobs not ended yet (sparse index, no scan), oldest first. */

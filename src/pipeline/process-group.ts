@@ -1,18 +1,20 @@
 /**
- * The enrich and decide steps for one group reference, and what happens when a group's message has
- * used its last receive: the group is failed with its error and counted, so the job still ends.
- * Each step is idempotent: a redelivered message changes nothing twice and counts nothing twice.
+ * The enrich and decide steps over a batch of group references, and what happens when a group's message
+ * has used its last receive: the group is failed with its error and counted, so the job still ends.
+ * Each step is idempotent: a redelivered message changes nothing twice and counts nothing twice. A batch's
+ * groups are stepped at once and settled together: their counts are one write per ledger shard, their
+ * decide messages one send, their items (for decide) one read.
  */
 import * as z from 'zod';
 import { decideGroup } from '../domain/decide/decide-group.ts';
 import { type GroupNote, enrichGroup } from '../domain/enrich/enrich-group.ts';
-import { GroupStatus, allGroupsSettled } from '../domain/job.ts';
+import { GroupStatus, type Job, allGroupsSettled } from '../domain/job.ts';
 import { loadProfile } from '../profiles/profile.ts';
 import type { PipelineDeps } from './deps.ts';
 import { maybeFinalize } from './finalize-job.ts';
 import { PermanentError, errorReason } from './errors.ts';
 import { type GroupMarks, marksOf } from './ledger.ts';
-import type { GroupRef, NotesRange } from './ports.ts';
+import type { GroupItem, GroupRef, NotesRange } from './ports.ts';
 
 /** A message for a job the store does not know: nothing to fail or count, so it goes to the DLQ. */
 export class UnknownJobError extends PermanentError {
@@ -36,86 +38,172 @@ export const groupRefSchema = z.object({
   notes: z.object({ key: z.string().min(1), start: z.number().int().nonnegative(), end: z.number().int().nonnegative() }),
 });
 
-/** A group's notes, from the byte range of its records file that its reference (or its item) names. */
-export async function readNotes(deps: PipelineDeps, range: NotesRange): Promise<GroupNote[]> {
+async function readRange(deps: PipelineDeps, range: NotesRange): Promise<Buffer> {
   const object = await deps.objects.get(deps.resultsBucket, range.key, { start: range.start, end: range.end });
   const parts: Buffer[] = [];
   for await (const part of object.body) parts.push(part as Buffer);
-  return JSON.parse(Buffer.concat(parts).toString('utf8')) as GroupNote[];
+  return Buffer.concat(parts);
+}
+
+/** A group's notes, from the byte range of its records file that its reference (or its item) names. */
+export async function readNotes(deps: PipelineDeps, range: NotesRange): Promise<GroupNote[]> {
+  return JSON.parse((await readRange(deps, range)).toString('utf8')) as GroupNote[];
+}
+
+/** Ranges closer than this in one records file are read with one GET (the bytes between are read and dropped). */
+const COALESCE_GAP_BYTES = 64 * 1024;
+const COALESCE_MAX_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The notes of several groups, one promise per range in the order given: groups fanned out one after the
+ * other sit side by side in their records file, so a batch's ranges are read with a few GETs, not one each.
+ */
+export function readNotesOf(deps: PipelineDeps, ranges: NotesRange[]): Array<Promise<GroupNote[]>> {
+  const order = ranges.map((range, i) => ({ range, i })).sort((a, b) => a.range.key.localeCompare(b.range.key) || a.range.start - b.range.start);
+  const runs: Array<{ span: NotesRange; members: typeof order }> = [];
+  for (const m of order) {
+    const run = runs.at(-1);
+    if (run && run.span.key === m.range.key && m.range.start - run.span.end <= COALESCE_GAP_BYTES && Math.max(run.span.end, m.range.end) - run.span.start <= COALESCE_MAX_BYTES) {
+      run.span.end = Math.max(run.span.end, m.range.end);
+      run.members.push(m);
+    } else runs.push({ span: { ...m.range }, members: [m] });
+  }
+  const out = new Array<Promise<GroupNote[]>>(ranges.length);
+  for (const run of runs) {
+    const bytes = readRange(deps, run.span);
+    for (const { range, i } of run.members) {
+      out[i] = bytes.then((b) => JSON.parse(b.subarray(range.start - run.span.start, range.end - run.span.start).toString('utf8')) as GroupNote[]);
+    }
+  }
+  // A failed read is seen by each of its groups; none is left unhandled while the others are awaited.
+  for (const p of out) p.catch(() => undefined);
+  return out;
+}
+
+/** What a step leaves for the end of its batch: the group's marks to count and, after enrich, its decide message. */
+interface Settle {
+  ref: GroupRef;
+  marks: GroupMarks;
+  forward: boolean;
 }
 
 /**
- * Counts a group's stored state into its job's ledger (idempotent) and finalizes the job if that settled
- * it. Every step ends here, also when it finds its group already settled: a count lost to a crash
- * between the group's write and its count is made good by the redelivery.
+ * Counts groups' stored states into their jobs' ledgers (one write per job and shard), finalizes each job
+ * that this settled, then passes the enriched groups on to the decide queue (one batched send). Every step
+ * ends here, also when it finds its group already settled: a count lost to a crash between the group's
+ * write and its count is made good by the redelivery.
  */
+async function settleAll(deps: PipelineDeps, settles: Settle[]): Promise<void> {
+  const shards = new Map<string, Settle[]>();
+  for (const s of settles) {
+    const key = `${s.ref.jobId}\n${s.ref.shard}`;
+    (shards.get(key) ?? shards.set(key, []).get(key)!).push(s);
+  }
+  const settledJobs = new Map<string, Job>();
+  await Promise.all(
+    [...shards.values()].map(async (members) => {
+      const { jobId, shard } = members[0]!.ref;
+      const job = await deps.store.countGroups(jobId, shard, members.map((m) => ({ groupId: m.ref.groupId, marks: m.marks })));
+      for (const m of members) deps.crashPoint?.(m.marks.settled ? 'settle.counted' : 'enrich.counted');
+      if (job && allGroupsSettled(job)) settledJobs.set(jobId, job);
+    }),
+  );
+  for (const job of settledJobs.values()) await maybeFinalize(deps, job);
+  const forward = settles.filter((s) => s.forward).map((s) => s.ref);
+  if (forward.length) await deps.decideQueue.sendAll(forward);
+}
+
+/** Counts one group's marks (a failure's, or a group found settled); the job it settles is finalized. */
 export async function settleCount(deps: PipelineDeps, ref: GroupRef, marks: GroupMarks): Promise<void> {
-  const job = await deps.store.countGroup(ref.jobId, ref.shard, ref.groupId, marks);
-  deps.crashPoint?.(marks.settled ? 'settle.counted' : 'enrich.counted');
-  if (job && allGroupsSettled(job)) await maybeFinalize(deps, job);
+  await settleAll(deps, [{ ref, marks, forward: false }]);
+}
+
+async function storedMarks(deps: PipelineDeps, ref: GroupRef): Promise<Settle[]> {
+  const group = await deps.store.getGroup(ref.jobId, ref.groupId);
+  return group ? [{ ref, marks: marksOf(group), forward: false }] : [];
 }
 
 async function countStoredGroup(deps: PipelineDeps, ref: GroupRef): Promise<void> {
-  const group = await deps.store.getGroup(ref.jobId, ref.groupId);
-  if (group) await settleCount(deps, ref, marksOf(group));
+  await settleAll(deps, await storedMarks(deps, ref));
 }
 
-/** Enriches a group and passes it on to the decide queue. */
-export async function enrichStep(deps: PipelineDeps, ref: GroupRef): Promise<'enriched' | 'skipped'> {
-  const started = Date.now();
-  const notes = await readNotes(deps, ref.notes).catch(async (err) => {
-    // Notes that are not there: a reference for a job the store does not know is poison, else retried.
-    await requireJob(deps, ref.jobId);
-    throw err;
+/**
+ * Runs a step over each group of a batch at once, then settles what they left in one go. The result of
+ * each group is in the order given; a group whose step or settle failed has its error there.
+ */
+async function runBatch<T>(deps: PipelineDeps, refs: GroupRef[], step: (ref: GroupRef, index: number) => Promise<{ outcome: T; settles: Settle[] }>): Promise<Array<PromiseSettledResult<T>>> {
+  const stepped = await Promise.allSettled(refs.map(step));
+  const settles = stepped.flatMap((r) => (r.status === 'fulfilled' ? r.value.settles : []));
+  const settled = await settleAll(deps, settles).then(
+    () => undefined,
+    (err: unknown) => err ?? new Error('settle failed'),
+  );
+  return stepped.map((r) => {
+    if (r.status === 'rejected') return r;
+    if (settled !== undefined && r.value.settles.length) return { status: 'rejected', reason: settled };
+    return { status: 'fulfilled', value: r.value.outcome };
   });
-  if (notes.length !== ref.noteCount) {
-    throw new Error(`group ${ref.groupId}: expected ${ref.noteCount} stored records, found ${notes.length}`);
-  }
-  const profile = loadProfile(ref.profile);
-  const enrichment = await enrichGroup(profile, ref.groupId, notes, deps.provider, ref.mode);
-  const saved = await deps.store.saveEnrichment(ref.jobId, ref.groupId, ref.noteCount, enrichment, ref.shard, ref.notes, deps.now().toISOString());
-  deps.crashPoint?.('enrich.saved');
-  if (saved === 'closed') {
-    // Already decided or failed (a redelivery): count it again, which repairs a count a crash lost.
-    await countStoredGroup(deps, ref);
-    return 'skipped';
-  }
-  await settleCount(deps, ref, marksOf({ status: 'ENRICHED', enrichment }));
-  await deps.decideQueue.sendAll([ref]);
-  if (saved === 'applied') {
-    deps.metrics?.add('GroupsEnriched', 1);
-    deps.metrics?.add('EnrichMs', Date.now() - started, 'Milliseconds');
-    deps.metrics?.add('LlmCalls', enrichment.usage?.calls ?? 0);
-    deps.metrics?.add('PromptTokens', enrichment.usage?.promptTokens ?? 0);
-    deps.metrics?.add('LlmCacheHits', enrichment.usage?.cached ? 1 : 0);
-    deps.metrics?.add('GroupsDeferred', enrichment.deferred ? 1 : 0);
-  }
-  deps.logger.info('group enriched', { jobId: ref.jobId, groupId: ref.groupId, notes: notes.length, ms: Date.now() - started });
-  return 'enriched';
 }
 
-/** Decides an enriched group; the group that settles the job finalizes it. */
-export async function decideStep(deps: PipelineDeps, ref: GroupRef): Promise<'decided' | 'skipped'> {
-  const group = await deps.store.getGroup(ref.jobId, ref.groupId);
-  if (!group) await requireJob(deps, ref.jobId);
-  if (!group?.enrichment) throw new Error(`group ${ref.groupId} has no enrichment yet`);
-  if (group.status !== GroupStatus.ENRICHED) {
-    // Already settled: a redelivery. Its count is replayed (a no-op unless a crash lost it).
-    await settleCount(deps, ref, marksOf(group));
-    return 'skipped';
+/** Enriches a batch of groups and passes them on to the decide queue. */
+export async function enrichGroups(deps: PipelineDeps, refs: GroupRef[]): Promise<Array<PromiseSettledResult<'enriched' | 'skipped'>>> {
+  const reads = readNotesOf(deps, refs.map((r) => r.notes));
+  return runBatch(deps, refs, async (ref, i) => {
+    const started = Date.now();
+    const notes = await reads[i]!.catch(async (err) => {
+      // Notes that are not there: a reference for a job the store does not know is poison, else retried.
+      await requireJob(deps, ref.jobId);
+      throw err;
+    });
+    if (notes.length !== ref.noteCount) {
+      throw new Error(`group ${ref.groupId}: expected ${ref.noteCount} stored records, found ${notes.length}`);
+    }
+    const profile = loadProfile(ref.profile);
+    const enrichment = await enrichGroup(profile, ref.groupId, notes, deps.provider, ref.mode);
+    const saved = await deps.store.saveEnrichment(ref.jobId, ref.groupId, ref.noteCount, enrichment, ref.shard, ref.notes, deps.now().toISOString());
+    deps.crashPoint?.('enrich.saved');
+    if (saved === 'closed') {
+      // Already decided or failed (a redelivery): count it again, which repairs a count a crash lost.
+      return { outcome: 'skipped' as const, settles: await storedMarks(deps, ref) };
+    }
+    if (saved === 'applied') {
+      deps.metrics?.add('GroupsEnriched', 1);
+      deps.metrics?.add('EnrichMs', Date.now() - started, 'Milliseconds');
+      deps.metrics?.add('LlmCalls', enrichment.usage?.calls ?? 0);
+      deps.metrics?.add('PromptTokens', enrichment.usage?.promptTokens ?? 0);
+      deps.metrics?.add('LlmCacheHits', enrichment.usage?.cached ? 1 : 0);
+      deps.metrics?.add('GroupsDeferred', enrichment.deferred ? 1 : 0);
+    }
+    deps.logger.info('group enriched', { jobId: ref.jobId, groupId: ref.groupId, notes: notes.length, ms: Date.now() - started });
+    return { outcome: 'enriched' as const, settles: [{ ref, marks: marksOf({ status: 'ENRICHED', enrichment }), forward: true }] };
+  });
+}
+
+/** Decides a batch of enriched groups (their items read in one call); the group that settles a job finalizes it. */
+export async function decideGroups(deps: PipelineDeps, refs: GroupRef[]): Promise<Array<PromiseSettledResult<'decided' | 'skipped'>>> {
+  let groups: Array<GroupItem | undefined>;
+  try {
+    groups = await deps.store.getGroups(refs.map((r) => ({ jobId: r.jobId, groupId: r.groupId })));
+  } catch (err) {
+    return refs.map(() => ({ status: 'rejected', reason: err }));
   }
-  const profile = loadProfile(ref.profile);
-  const decision = await decideGroup(profile, group.enrichment);
-  const saved = await deps.store.saveDecision(ref.jobId, ref.groupId, decision, deps.now().toISOString());
-  deps.crashPoint?.('decide.saved');
-  if (saved !== 'applied') {
-    await countStoredGroup(deps, ref);
-    return 'skipped';
-  }
-  deps.metrics?.add('GroupsDecided', 1);
-  deps.logger.info('group decided', { jobId: ref.jobId, groupId: ref.groupId, outcome: decision.outcome, rule: decision.rule });
-  await settleCount(deps, ref, marksOf({ ...group, status: GroupStatus.DECIDED }));
-  return 'decided';
+  return runBatch(deps, refs, async (ref, i) => {
+    const group = groups[i];
+    if (!group) await requireJob(deps, ref.jobId);
+    if (!group?.enrichment) throw new Error(`group ${ref.groupId} has no enrichment yet`);
+    if (group.status !== GroupStatus.ENRICHED) {
+      // Already settled: a redelivery. Its count is replayed (a no-op unless a crash lost it).
+      return { outcome: 'skipped' as const, settles: [{ ref, marks: marksOf(group), forward: false }] };
+    }
+    const profile = loadProfile(ref.profile);
+    const decision = await decideGroup(profile, group.enrichment);
+    const saved = await deps.store.saveDecision(ref.jobId, ref.groupId, decision, deps.now().toISOString());
+    deps.crashPoint?.('decide.saved');
+    if (saved !== 'applied') return { outcome: 'skipped' as const, settles: await storedMarks(deps, ref) };
+    deps.metrics?.add('GroupsDecided', 1);
+    deps.logger.info('group decided', { jobId: ref.jobId, groupId: ref.groupId, outcome: decision.outcome, rule: decision.rule });
+    return { outcome: 'decided' as const, settles: [{ ref, marks: marksOf({ ...group, status: GroupStatus.DECIDED }), forward: false }] };
+  });
 }
 
 /**

@@ -8,7 +8,7 @@
 import { JobStatus, TERMINAL_STATUSES, allGroupsSettled, ledgerClosed } from '../domain/job.ts';
 import type { PipelineDeps } from './deps.ts';
 import { FINALIZE_LEASE_MS, maybeFinalize } from './finalize-job.ts';
-import { groupToken, marksOf, shardHolds } from './ledger.ts';
+import { type GroupMarks, groupToken, marksOf, shardHolds } from './ledger.ts';
 
 export interface ReconcileOptions {
   /** A job whose settled count has not moved for this long is replayed; 0 replays every active job. */
@@ -72,15 +72,25 @@ export async function reconcileJobs(deps: PipelineDeps, o: ReconcileOptions): Pr
 /** Counts again every stored group whose state its ledger shard does not hold yet. */
 async function replayLedger(deps: PipelineDeps, jobId: string): Promise<{ groups: number }> {
   const shards = new Map((await deps.store.readLedger(jobId)).map((s) => [s.shard, s]));
+  // Missing counts are gathered per shard and written 100 members at a time.
+  const missing = new Map<number, Array<{ groupId: string; marks: GroupMarks }>>();
+  const flush = async (shard: number) => {
+    const members = missing.get(shard) ?? [];
+    missing.delete(shard);
+    if (members.length) await deps.store.countGroups(jobId, shard, members);
+  };
   let groups = 0;
   for await (const group of deps.store.listGroups(jobId)) {
     if (group.shard === undefined) continue;
     const shard = shards.get(group.shard);
     const marks = marksOf(group);
     if (!shard || shardHolds(shard, groupToken(group.groupId), marks)) continue;
-    await deps.store.countGroup(jobId, group.shard, group.groupId, marks);
+    const members = missing.get(group.shard) ?? missing.set(group.shard, []).get(group.shard)!;
+    members.push({ groupId: group.groupId, marks });
     groups += 1;
+    if (members.length >= 100) await flush(group.shard);
   }
+  for (const shard of [...missing.keys()]) await flush(shard);
   return { groups };
 }
 

@@ -155,7 +155,8 @@ export const topology: Topology = {
       memoryMb: 512,
       trigger: { queue: 'decide', batchSize: 10, batchingWindowSeconds: 1, maxConcurrency: 2 },
       access: {
-        table: { actions: ['GetItem', 'UpdateItem', 'Query'] },
+        // BatchGetItem: a batch's groups read in one call.
+        table: { actions: ['GetItem', 'BatchGetItem', 'UpdateItem', 'Query'] },
         buckets: { results: ['PutObject', 'AbortMultipartUpload'] },
         sendsToDlq: ['decide'],
       },

@@ -66,7 +66,7 @@ describe('DynamoDB status store', () => {
     await rt.store.recordIngestCounts('j-ledger', { rows: 600, accepted: 600, rejected: 0, duplicates: 0, groups: 600 }, sizes.length);
     const groups = Array.from({ length: 600 }, (_, i) => ({ id: `G${i}`, shard: shardOf(i), failed: i % 10 === 0 }));
     const count = (g: (typeof groups)[number]) =>
-      rt.store.countGroup('j-ledger', g.shard, g.id, { enriched: !g.failed, pending: false, settled: g.failed ? 'failed' : 'decided' });
+      rt.store.countGroups('j-ledger', g.shard, [{ groupId: g.id, marks: { enriched: !g.failed, pending: false, settled: g.failed ? 'failed' : 'decided' } }]);
     // Act: every group counted twice at once (a duplicate delivery racing the first), then the first shard replayed whole
     await Promise.all(groups.slice(0, 599).flatMap((g) => [count(g), count(g)]));
     const before = await rt.store.getJob('j-ledger');

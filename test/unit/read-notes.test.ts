@@ -1,0 +1,60 @@
+// Under test: reading a batch's group notes from records files with as few ranged GETs as their layout allows.
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import type { PipelineDeps } from '../../src/pipeline/deps.ts';
+import type { NotesRange } from '../../src/pipeline/ports.ts';
+import { readNotesOf } from '../../src/pipeline/process-group.ts';
+import { note } from '../helpers/factories.ts';
+
+/** Records files laid out as the partition step writes them: one JSON array per group, side by side. */
+function recordsFile(key: string, groups: string[], gapBytes = 0) {
+  let body = '';
+  const ranges: Record<string, NotesRange> = {};
+  for (const g of groups) {
+    const json = JSON.stringify([note(`Notes of ${g}: the roof leaks.`, { noteId: `${g}-1` })]);
+    ranges[g] = { key, start: Buffer.byteLength(body), end: Buffer.byteLength(body) + Buffer.byteLength(json) };
+    body += `${json}\n${' '.repeat(gapBytes)}`;
+  }
+  return { body: Buffer.from(body), ranges };
+}
+
+function depsOver(files: Record<string, Buffer>, failKey?: string) {
+  const gets: Array<{ key: string; start: number; end: number }> = [];
+  const deps = {
+    resultsBucket: 'results',
+    objects: {
+      async get(_bucket: string, key: string, range?: { start: number; end: number }) {
+        gets.push({ key, ...range! });
+        if (key === failKey) throw new Error('SlowDown');
+        return { body: Readable.from([files[key]!.subarray(range!.start, range!.end)]), etag: '', size: range!.end - range!.start, metadata: {} };
+      },
+      async put() {},
+    },
+  } as unknown as PipelineDeps;
+  return { deps, gets };
+}
+
+describe('readNotesOf', () => {
+  it('reads groups side by side in one file with one GET, in any order asked, each group its own notes', async () => {
+    // Prepare
+    const a = recordsFile('records/a.jsonl', ['G1', 'G2', 'G3', 'G4']);
+    const { deps, gets } = depsOver({ 'records/a.jsonl': a.body });
+    // Act
+    const notes = await Promise.all(readNotesOf(deps, [a.ranges.G3!, a.ranges.G1!, a.ranges.G4!]));
+    // Assess
+    expect(notes.map((n) => n[0]!.noteId)).toEqual(['G3-1', 'G1-1', 'G4-1']);
+    expect(gets).toEqual([{ key: 'records/a.jsonl', start: a.ranges.G1!.start, end: a.ranges.G4!.end }]);
+  });
+
+  it('reads each file, and ranges far apart in one file, with GETs of their own; a failed GET fails only its groups', async () => {
+    // Prepare: 100 KB between groups of file b, more than the gap worth reading through
+    const a = recordsFile('records/a.jsonl', ['A1', 'A2']);
+    const b = recordsFile('records/b.jsonl', ['B1', 'B2'], 100 * 1024);
+    const { deps, gets } = depsOver({ 'records/a.jsonl': a.body, 'records/b.jsonl': b.body }, 'records/a.jsonl');
+    // Act
+    const results = await Promise.allSettled(readNotesOf(deps, [b.ranges.B2!, a.ranges.A1!, b.ranges.B1!, a.ranges.A2!]));
+    // Assess
+    expect(gets).toHaveLength(3);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value[0]!.noteId : `failed: ${(r.reason as Error).message}`))).toEqual(['B2-1', 'failed: SlowDown', 'B1-1', 'failed: SlowDown']);
+  });
+});
