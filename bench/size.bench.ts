@@ -19,6 +19,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { JobStatus, TERMINAL_STATUSES, jobIdFor } from '../src/domain/job.ts';
 import { defaultHandlerThreads, startLocalRuntime } from '../src/local/runtime.ts';
 import { generateClaims, toCsv } from '../scripts/lib/claims-generator.ts';
+import type { QueueFunctionName } from '../src/topology/topology.ts';
 
 const MiB = 1024 * 1024;
 
@@ -45,6 +46,7 @@ const { values } = parseArgs({
     sizes: { type: 'string', default: '100,1024' },
     mode: { type: 'string', default: 'fast' },
     complete: { type: 'boolean', default: false },
+    'ingest-only': { type: 'boolean', default: false },
     out: { type: 'string', default: 'docs/benchmarks/size.json' },
   },
 });
@@ -80,8 +82,10 @@ async function generateFile(file: string, mib: number): Promise<void> {
 /** One file through the local runtime on disk, as `sluice run` does it, in this (child) process. */
 async function runFile(file: string): Promise<SizeResult> {
   const stateDir = mkdtempSync(join(tmpdir(), 'sluice-bench-size-'));
-  const handlerThreads = defaultHandlerThreads();
-  const rt = await startLocalRuntime({ stateDir, logLevel: 'SILENT', handlerThreads });
+  // --ingest-only: the enrich and decide event sources do not run, so the ingest has the machine to itself.
+  const ingestOnly = Boolean(values['ingest-only']);
+  const handlerThreads = ingestOnly ? defaultHandlerThreads().map(() => ['chunk' as const]) : defaultHandlerThreads();
+  const rt = await startLocalRuntime({ stateDir, logLevel: 'SILENT', handlerThreads, ...(ingestOnly ? { functions: ['ingest', 'chunk'] as const satisfies QueueFunctionName[] } : {}) });
   try {
     const bytes = statSync(file).size;
     const bucket = rt.names.buckets.drop;

@@ -8,7 +8,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { type IngestOutcome, ingestObject } from '../pipeline/ingest-object.ts';
 import { type IngestPart, ingestPartSchema, ingestPartStep } from '../pipeline/ingest-chunks.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
-import { UnknownJobError, decideGroups, enrichGroups, groupRefSchema, recordStepFailure } from '../pipeline/process-group.ts';
+import { UnknownJobError, decideGroups, enrichGroups, groupMessageSchema, recordStepFailure, unpackGroups } from '../pipeline/process-group.ts';
 import { PermanentError, errorReason, isPermanent } from '../pipeline/errors.ts';
 import type { GroupRef } from '../pipeline/ports.ts';
 import { parseS3Notification } from '../domain/s3-event.ts';
@@ -120,39 +120,57 @@ export function createChunkHandler(deps: PipelineDeps, topology: Topology = defa
 function groupStepHandler(deps: PipelineDeps, fn: 'enrich' | 'decide', topology: Topology): SqsHandler {
   const steps = fn === 'enrich' ? enrichGroups : decideGroups;
   return async (event, context) => {
-    // The batch's groups are stepped together (one settle per batch); each message's result is then its own.
-    const refs = new Map<string, GroupRef>();
+    // Every group of every message is stepped together (one settle per batch); each message's result is then
+    // its groups' results.
+    const refs = new Map<string, GroupRef[]>();
     const unparsed = new Map<string, unknown>();
     for (const record of event.Records) {
       try {
-        refs.set(record.messageId, groupRefSchema.parse(JSON.parse(record.body)));
+        refs.set(record.messageId, unpackGroups(groupMessageSchema.parse(JSON.parse(record.body))));
       } catch (err) {
         unparsed.set(record.messageId, err);
       }
     }
-    const results = await steps(deps, [...refs.values()]);
-    const resultOf = new Map([...refs.keys()].map((id, i) => [id, results[i]!]));
+    const results = await steps(deps, [...refs.values()].flat());
+    const resultsOf = new Map<string, typeof results>();
+    let at = 0;
+    for (const [id, mine] of refs) {
+      resultsOf.set(id, results.slice(at, at + mine.length));
+      at += mine.length;
+    }
     return batchHandler(deps, fn, async (record) => {
       if (unparsed.has(record.messageId)) return deadLetter(deps, fn, record, unparsed.get(record.messageId));
-      const result = resultOf.get(record.messageId)!;
-      if (result.status === 'fulfilled') return result.value;
-      const err: unknown = result.reason;
-      if (err instanceof UnknownJobError) return deadLetter(deps, fn, record, err);
-      const permanent = isPermanent(err);
-      // A permanent error fails the group now, with its reason; a retryable one on its last receive.
-      await recordStepFailure(deps, refs.get(record.messageId)!, fn, err, permanent || isLastAttempt(record, fn, topology));
-      if (permanent) return 'failed';
-      throw err;
+      const mine = refs.get(record.messageId)!;
+      const outcomes = resultsOf.get(record.messageId)!;
+      const unknown = outcomes.find((r) => r.status === 'rejected' && r.reason instanceof UnknownJobError);
+      if (unknown) return deadLetter(deps, fn, record, (unknown as PromiseRejectedResult).reason);
+      let retry: unknown;
+      const tally: Record<string, number> = {};
+      for (const [i, outcome] of outcomes.entries()) {
+        if (outcome.status === 'fulfilled') {
+          tally[outcome.value] = (tally[outcome.value] ?? 0) + 1;
+          continue;
+        }
+        const err: unknown = outcome.reason;
+        const permanent = isPermanent(err);
+        // A permanent error fails its group now, with its reason; a retryable one on the message's last receive.
+        await recordStepFailure(deps, mine[i]!, fn, err, permanent || isLastAttempt(record, fn, topology));
+        if (permanent) tally.failed = (tally.failed ?? 0) + 1;
+        else retry ??= err;
+      }
+      // A retryable failure retries the whole message; its other groups are found done and only counted again.
+      if (retry !== undefined) throw retry;
+      return tally;
     })(event, context);
   };
 }
 
-/** enrich λ: one group reference per message, a batch of them stepped together. */
+/** enrich λ: up to ten group references per message, a batch's groups stepped together. */
 export function createEnrichHandler(deps: PipelineDeps, topology: Topology = defaultTopology): SqsHandler {
   return groupStepHandler(deps, 'enrich', topology);
 }
 
-/** decide λ: one group reference per message, a batch of them stepped together. */
+/** decide λ: up to ten group references per message, a batch's groups stepped together. */
 export function createDecideHandler(deps: PipelineDeps, topology: Topology = defaultTopology): SqsHandler {
   return groupStepHandler(deps, 'decide', topology);
 }

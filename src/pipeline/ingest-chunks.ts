@@ -31,7 +31,7 @@ import type { PipelineDeps } from './deps.ts';
 import { maybeFinalize } from './finalize-job.ts';
 import { GROUPS_PER_SHARD, shardSizes } from './ledger.ts';
 import type { ChunkSummary, GroupRef, NotesRange, PartitionSummary } from './ports.ts';
-import { UnknownJobError } from './process-group.ts';
+import { UnknownJobError, packGroups } from './process-group.ts';
 
 /** Chunk and partition sizes: a chunk's work and a partition's heap stay bounded whatever the file's size. */
 export interface Chunking {
@@ -282,7 +282,7 @@ async function partitionStep(deps: PipelineDeps, msg: PartitionMessage): Promise
   const sizes = shardSizes(refs.length);
   await deps.store.openLedger(msg.jobId, sizes.map((expected, k) => ({ shard: msg.partition * SHARDS_PER_PARTITION + k, expected })));
   deps.crashPoint?.('ingest.stored');
-  await deps.enrichQueue.sendAll(refs);
+  await deps.enrichQueue.sendAll(packGroups(refs));
   deps.crashPoint?.('ingest.fanned-out');
   const summary: PartitionSummary = { ...counts, groups: refs.length, shards: sizes.length, rejects: rejects.length > 0 };
   const done = await deps.store.savePartition(msg.jobId, msg.partition, summary);

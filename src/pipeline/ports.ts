@@ -29,7 +29,7 @@ export interface NotesRange {
   end: number;
 }
 
-/** The message that fans a group out to the enrich and decide stages: a reference, never the payload. */
+/** A group as the enrich and decide stages see it: a reference, never the payload (messages carry ten: `GroupMessage`). */
 export interface GroupRef {
   jobId: string;
   groupId: string;

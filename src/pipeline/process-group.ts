@@ -28,15 +28,56 @@ async function requireJob(deps: PipelineDeps, jobId: string): Promise<void> {
   if (!(await deps.store.getJob(jobId))) throw new UnknownJobError(jobId);
 }
 
-export const groupRefSchema = z.object({
+/** Groups per message of the enrich and decide queues: a partition's groups go out ten to a message. */
+export const GROUPS_PER_MESSAGE = 10;
+/** A message's size at most, so that ten of them fit one SendMessageBatch (256 KB). */
+const MESSAGE_BYTES = 24 * 1024;
+
+/**
+ * The message of the enrich and decide queues: up to GROUPS_PER_MESSAGE groups of one job whose notes are
+ * in one records file, each with its ledger shard and the byte range [start, end) of its notes.
+ */
+export const groupMessageSchema = z.object({
   jobId: z.string().min(1),
-  groupId: z.string().min(1),
   profile: z.string().min(1),
   mode: z.enum(['fast', 'full']),
-  noteCount: z.number().int().positive(),
-  shard: z.number().int().nonnegative(),
-  notes: z.object({ key: z.string().min(1), start: z.number().int().nonnegative(), end: z.number().int().nonnegative() }),
+  key: z.string().min(1),
+  groups: z
+    .array(z.object({ groupId: z.string().min(1), noteCount: z.number().int().positive(), shard: z.number().int().nonnegative(), start: z.number().int().nonnegative(), end: z.number().int().nonnegative() }))
+    .min(1)
+    .max(GROUPS_PER_MESSAGE),
 });
+
+export type GroupMessage = z.infer<typeof groupMessageSchema>;
+
+/** The group references a message carries, in its order. */
+export function unpackGroups(message: GroupMessage): GroupRef[] {
+  const { jobId, profile, mode, key } = message;
+  return message.groups.map((g) => ({ jobId, profile, mode, groupId: g.groupId, noteCount: g.noteCount, shard: g.shard, notes: { key, start: g.start, end: g.end } }));
+}
+
+/**
+ * Packs group references into messages: consecutive references of one job, mode and records file share a
+ * message, up to GROUPS_PER_MESSAGE of them and MESSAGE_BYTES.
+ * @example packGroups(refs).length // ⌈refs.length / 10⌉ for one partition's groups
+ */
+export function packGroups(refs: GroupRef[]): GroupMessage[] {
+  const out: GroupMessage[] = [];
+  let bytes = 0;
+  for (const ref of refs) {
+    const group = { groupId: ref.groupId, noteCount: ref.noteCount, shard: ref.shard, start: ref.notes.start, end: ref.notes.end };
+    const size = JSON.stringify(group).length + 1;
+    const last = out.at(-1);
+    if (last && last.jobId === ref.jobId && last.profile === ref.profile && last.mode === ref.mode && last.key === ref.notes.key && last.groups.length < GROUPS_PER_MESSAGE && bytes + size <= MESSAGE_BYTES) {
+      last.groups.push(group);
+      bytes += size;
+    } else {
+      out.push({ jobId: ref.jobId, profile: ref.profile, mode: ref.mode, key: ref.notes.key, groups: [group] });
+      bytes = 200 + ref.jobId.length + ref.notes.key.length + size;
+    }
+  }
+  return out;
+}
 
 async function readRange(deps: PipelineDeps, range: NotesRange): Promise<Buffer> {
   const object = await deps.objects.get(deps.resultsBucket, range.key, { start: range.start, end: range.end });
@@ -110,7 +151,7 @@ async function settleAll(deps: PipelineDeps, settles: Settle[]): Promise<void> {
   );
   for (const job of settledJobs.values()) await maybeFinalize(deps, job);
   const forward = settles.filter((s) => s.forward).map((s) => s.ref);
-  if (forward.length) await deps.decideQueue.sendAll(forward);
+  if (forward.length) await deps.decideQueue.sendAll(packGroups(forward));
 }
 
 /** Counts one group's marks (a failure's, or a group found settled); the job it settles is finalized. */
@@ -145,12 +186,28 @@ async function runBatch<T>(deps: PipelineDeps, refs: GroupRef[], step: (ref: Gro
   });
 }
 
-/** Enriches a batch of groups and passes them on to the decide queue. */
+/**
+ * Enriches a batch of groups and passes them on to the decide queue. A group already enriched or settled (a
+ * redelivery, or a message retried for another of its groups) is not enriched again: its stored state is
+ * counted (and, if only enriched, passed on) again.
+ */
 export async function enrichGroups(deps: PipelineDeps, refs: GroupRef[]): Promise<Array<PromiseSettledResult<'enriched' | 'skipped'>>> {
-  const reads = readNotesOf(deps, refs.map((r) => r.notes));
+  let stored: Array<GroupItem | undefined>;
+  try {
+    stored = await deps.store.getGroups(refs.map((r) => ({ jobId: r.jobId, groupId: r.groupId })));
+  } catch (err) {
+    return refs.map(() => ({ status: 'rejected', reason: err }));
+  }
+  const done = (g: GroupItem | undefined) => g !== undefined && (g.enrichment !== undefined || g.status === GroupStatus.DECIDED || g.status === GroupStatus.FAILED);
+  const fresh = refs.filter((_, i) => !done(stored[i]));
+  const reads = new Map(readNotesOf(deps, fresh.map((r) => r.notes)).map((read, i) => [fresh[i]!, read]));
   return runBatch(deps, refs, async (ref, i) => {
+    const group = stored[i];
+    if (group && done(group)) {
+      return { outcome: 'skipped' as const, settles: [{ ref, marks: marksOf(group), forward: group.status === GroupStatus.ENRICHED }] };
+    }
     const started = Date.now();
-    const notes = await reads[i]!.catch(async (err) => {
+    const notes = await reads.get(ref)!.catch(async (err) => {
       // Notes that are not there: a reference for a job the store does not know is poison, else retried.
       await requireJob(deps, ref.jobId);
       throw err;

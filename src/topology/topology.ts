@@ -139,14 +139,14 @@ export const topology: Topology = {
       trigger: { queue: 'enrich', batchSize: 10, batchingWindowSeconds: 1, maxConcurrency: 4 },
       // The enrich step that fails a job's last group finalizes it, so it writes results too.
       access: {
-        // GetItem and PutItem: the LLM answer cache and the shared circuit breaker.
-        table: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'] },
+        // GetItem and PutItem: the LLM answer cache and the shared circuit breaker; BatchGetItem: a batch's groups.
+        table: { actions: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem', 'Query'] },
         buckets: { results: ['GetObject', 'PutObject', 'AbortMultipartUpload'] },
         sendsTo: ['decide'],
         sendsToDlq: ['enrich'],
       },
       callsLlm: true,
-      description: 'Enriches one group of records (summary, loss description, cause code, sentiment, entities)',
+      description: 'Enriches groups of records, ten to a message (summary, loss description, cause code, sentiment, entities)',
     },
     decide: {
       entry: 'functions/decide/handler.ts',
@@ -160,7 +160,7 @@ export const topology: Topology = {
         buckets: { results: ['PutObject', 'AbortMultipartUpload'] },
         sendsToDlq: ['decide'],
       },
-      description: "Runs the profile's rules over a group with evidence; the last group finalizes the job",
+      description: "Runs the profile's rules over groups with evidence, ten to a message; the last group finalizes the job",
     },
     backfill: {
       entry: 'functions/backfill/handler.ts',

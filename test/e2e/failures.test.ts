@@ -1,4 +1,6 @@
-// Under test: a handler that throws for one message on the local runtime: only that message is retried, it reaches the DLQ after maxReceiveCount, and the job counts it as failed and still ends.
+// Under test: a handler that throws for one group on the local runtime: only the message that carries it is
+// retried (its other groups are not enriched again), it reaches the DLQ after maxReceiveCount, and the job counts
+// the group as failed and still ends.
 // Poison and permanent errors: a message no retry can help goes to its DLQ within one receive with its
 // reason; a permanent error fails its group at once; DLQ messages are attributed to their job and
 // `redriveDlq` moves them back without changing any count.
@@ -17,6 +19,7 @@ import { grantCheck } from '../helpers/factories.ts';
 import { PermanentError } from '../../src/pipeline/errors.ts';
 import { peekDlq, redriveDlq } from '../../src/adapters/sqs-redrive.ts';
 import { jobOfMessage } from '../../src/pipeline/dead-letters.ts';
+import { unpackGroups } from '../../src/pipeline/process-group.ts';
 import { type FunctionName, topology, withOverrides } from '../../src/topology/topology.ts';
 
 const POISON = 'C-POISON';
@@ -73,14 +76,16 @@ describe('a message that keeps failing', () => {
   it('goes to the DLQ after maxReceiveCount, is counted failed with its error, and the job still ends', async () => {
     // Prepare
     const note = (claim: string, id: string) => `${claim},${id},"Water leak from a burst pipe damaged the kitchen ceiling and the drywall; plumber attended the same day.",15,2025-01-0${id}`;
-    const csv = ['CLAIMNO,NOTEID,FN_TEXT,LOBCD,FN_CRT_DT', note('C-1', '1'), note(POISON, '1'), note('C-2', '1'), note('C-2', '2'), note(PERMANENT, '1')].join('\n');
+    // 14 claims: two messages of ten groups at most, the poisoned and the permanent claim among the others.
+    const others = Array.from({ length: 12 }, (_, i) => `C-${i + 1}`);
+    const csv = ['CLAIMNO,NOTEID,FN_TEXT,LOBCD,FN_CRT_DT', note(others[0]!, '1'), note(POISON, '1'), note(others[1]!, '1'), note(others[1]!, '2'), note(PERMANENT, '1'), ...others.slice(2).map((c) => note(c, '1'))].join('\n');
     // Act
     const key = 'incoming/claims/poison.csv';
     const put = await rt.clients.s3.send(new PutObjectCommand({ Bucket: rt.names.buckets.drop, Key: key, Body: csv }));
     const job = await rt.waitForJob(jobIdFor(rt.names.buckets.drop, key, put.ETag!), { timeoutMs: 60_000 });
     // Assess
     expect(job.status).toBe('COMPLETE_WITH_ERRORS');
-    expect(job.counts).toMatchObject({ groups: 4, decided: 2, failed: 2 });
+    expect(job.counts).toMatchObject({ groups: 14, decided: 12, failed: 2 });
     // The permanent error failed its group on the first receive, with its reason, and was not retried.
     const permanent = await rt.store.getGroup(job.jobId, PERMANENT);
     expect(permanent).toMatchObject({ status: 'FAILED', attempts: 1 });
@@ -92,17 +97,20 @@ describe('a message that keeps failing', () => {
     expect(group?.lastError).toContain('poisoned group');
     expect(group?.attempts).toBe(2);
     // The queue moves the message to the DLQ once its visibility lapses after the last receive.
-    let inDlq: string[] = [];
+    let inDlq: string[][] = [];
     for (const deadline = Date.now() + 15_000; !inDlq.length && Date.now() < deadline; ) {
-      inDlq = (await peekDlq(rt.clients.sqs, rt.names.queues.enrich.dlqUrl, 10)).map((l) => JSON.parse(l.body).groupId);
+      inDlq = (await peekDlq(rt.clients.sqs, rt.names.queues.enrich.dlqUrl, 10)).map((l) => unpackGroups(JSON.parse(l.body)).map((r) => r.groupId));
       if (!inDlq.length) await new Promise((r) => setTimeout(r, 500));
     }
-    expect(inDlq).toEqual([POISON]);
-    // Only the poisoned message ever came back as a batch item failure: once per receive.
+    expect(inDlq).toHaveLength(1);
+    expect(inDlq[0]).toContain(POISON);
+    // Only the message carrying the poisoned group ever came back as a batch item failure: once per receive.
     const failedIds = failuresSeen.flat();
     expect(enrichCalls.get(POISON)).toBe(2);
     expect(failedIds.length).toBe(2);
     expect(new Set(failedIds).size).toBe(1);
+    // Its other groups were enriched once: the retry found them done and only counted them again.
+    expect(others.map((c) => enrichCalls.get(c))).toEqual(others.map(() => 1));
     const main = await rt.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: rt.names.queues.enrich.url, AttributeNames: ['ApproximateNumberOfMessages'] }));
     expect(main.Attributes?.ApproximateNumberOfMessages).toBe('0');
   });
@@ -117,7 +125,7 @@ describe('poison messages and redrive', () => {
       ingest: 'this is not JSON',
       chunks: JSON.stringify({ kind: 'chunk', jobId: 'j-1' }),
       enrich: JSON.stringify({ hello: 'world' }),
-      decide: JSON.stringify({ jobId: 'j-nosuchjob', groupId: 'G-1', profile: 'claims', mode: 'full', noteCount: 1, shard: 0, notes: { key: 'records/j-nosuchjob/p0000.jsonl', start: 0, end: 10 } }),
+      decide: JSON.stringify({ jobId: 'j-nosuchjob', profile: 'claims', mode: 'full', key: 'records/j-nosuchjob/p0000.jsonl', groups: [{ groupId: 'G-1', noteCount: 1, shard: 0, start: 0, end: 10 }] }),
     };
     // Act
     for (const [q, body] of Object.entries(poison)) await rt.clients.sqs.send(new SendMessageCommand({ QueueUrl: rt.names.queues[q as 'ingest'].url, MessageBody: body }));
@@ -142,7 +150,9 @@ describe('poison messages and redrive', () => {
     const before = await rt.store.getJob(jobId);
     const q = rt.names.queues.enrich;
     const letters = await peekDlq(rt.clients.sqs, q.dlqUrl, 100);
-    expect(letters.filter((l) => jobOfMessage(l.body).includes(jobId)).map((l) => JSON.parse(l.body).groupId)).toEqual([POISON]);
+    const mine = letters.filter((l) => jobOfMessage(l.body).includes(jobId));
+    expect(mine).toHaveLength(1);
+    expect(unpackGroups(JSON.parse(mine[0]!.body)).map((r) => r.groupId)).toContain(POISON);
     // Act
     const moved = await redriveDlq(rt.clients.sqs, { dlqUrl: q.dlqUrl, dlqArn: q.dlqArn, sourceUrl: q.url, sourceArn: q.arn }, 100);
     // Assess: both back on the queue; the failed group's message changes nothing, the poison one returns to the DLQ

@@ -13,6 +13,7 @@ import { bundleFunction } from '../../scripts/bundles.ts';
 import { type LocalRuntime, LOCAL_REGION, s3Notification, startLocalRuntime } from '../../src/local/runtime.ts';
 import { TABLE_ENV, bucketEnv, queueUrlEnv } from '../../src/topology/topology.ts';
 import { runChunks, sqsRecord } from '../helpers/factories.ts';
+import { unpackGroups } from '../../src/pipeline/process-group.ts';
 
 let rt: LocalRuntime;
 beforeAll(async () => {
@@ -72,14 +73,15 @@ describe('the enrich bundle', () => {
     expect(JSON.parse(lines.at(-1)!)).toEqual({ batchItemFailures: [] });
     const emf = lines.slice(0, -1).map((l) => JSON.parse(l));
     expect(emf.some((e) => e._aws?.CloudWatchMetrics?.[0]?.Namespace === 'sluice' && e.GroupsEnriched !== undefined)).toBe(true);
-    for (const m of messages) {
-      const ref = JSON.parse(m.Body!);
+    const refs = messages.flatMap((m) => unpackGroups(JSON.parse(m.Body!)));
+    expect(refs).toHaveLength(30); // ten groups to a message
+    for (const ref of refs) {
       const group = await rt.store.getGroup(ref.jobId, ref.groupId);
       expect(group?.status).toBe('ENRICHED');
       expect(group?.enrichment?.provider).toBe('offline');
     }
-    const passedOn = (await receive(rt.names.queues.decide.url, 10)).map((m) => JSON.parse(m.Body!).groupId).sort();
-    expect(passedOn).toEqual(messages.map((m) => JSON.parse(m.Body!).groupId).sort());
+    const passedOn = (await receive(rt.names.queues.decide.url, 10)).flatMap((m) => unpackGroups(JSON.parse(m.Body!))).map((r) => r.groupId).sort();
+    expect(passedOn).toEqual(refs.map((r) => r.groupId).sort());
   });
 });
 

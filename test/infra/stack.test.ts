@@ -254,11 +254,12 @@ describe('stages and drift', () => {
       wrapHandler: (fn, h) => (fn === 'enrich' ? async (event, ctx) => (batches.push(event.Records.length), h(event, ctx)) : h),
     });
     try {
-      const rows = Array.from({ length: 30 }, (_, i) => `C-${i},1,The roof was damaged by hail and water came through the ceiling of the bedroom.,15`);
+      // 90 claims: nine messages of ten groups, more than one batch of seven.
+      const rows = Array.from({ length: 90 }, (_, i) => `C-${i},1,The roof was damaged by hail and water came through the ceiling of the bedroom.,15`);
       const Key = 'incoming/claims/batch.csv';
       const put = await rt.clients.s3.send(new PutObjectCommand({ Bucket: rt.names.buckets.drop, Key, Body: ['CLAIMNO,NOTEID,FN_TEXT,LOBCD', ...rows].join('\n') }));
       const job = await rt.waitForJob(jobIdFor(rt.names.buckets.drop, Key, put.ETag!), { timeoutMs: 60_000 });
-      expect(job.counts.decided).toBe(30);
+      expect(job.counts.decided).toBe(90);
       expect(Math.max(...batches)).toBe(7);
     } finally {
       await rt.stop();

@@ -1,9 +1,10 @@
-// Under test: reading a batch's group notes from records files with as few ranged GETs as their layout allows.
+// Under test: reading a batch's group notes from records files with as few ranged GETs as their layout allows,
+// and packing group references ten to a message of the enrich and decide queues.
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { PipelineDeps } from '../../src/pipeline/deps.ts';
-import type { NotesRange } from '../../src/pipeline/ports.ts';
-import { readNotesOf } from '../../src/pipeline/process-group.ts';
+import type { GroupRef, NotesRange } from '../../src/pipeline/ports.ts';
+import { groupMessageSchema, packGroups, readNotesOf, unpackGroups } from '../../src/pipeline/process-group.ts';
 import { note } from '../helpers/factories.ts';
 
 /** Records files laid out as the partition step writes them: one JSON array per group, side by side. */
@@ -56,5 +57,32 @@ describe('readNotesOf', () => {
     // Assess
     expect(gets).toHaveLength(3);
     expect(results.map((r) => (r.status === 'fulfilled' ? r.value[0]!.noteId : `failed: ${(r.reason as Error).message}`))).toEqual(['B2-1', 'failed: SlowDown', 'B1-1', 'failed: SlowDown']);
+  });
+});
+
+describe('packGroups', () => {
+  const ref = (i: number, key = 'records/j/p0000.jsonl', jobId = 'j'): GroupRef => ({ jobId, groupId: `G${i}`, profile: 'claims', mode: 'full', noteCount: 1, shard: 0, notes: { key, start: i * 100, end: i * 100 + 99 } });
+
+  it('puts a partition’s groups ten to a message, and a message gives back exactly its references', () => {
+    // Prepare
+    const refs = Array.from({ length: 25 }, (_, i) => ref(i));
+    // Act
+    const messages = packGroups(refs);
+    // Assess
+    expect(messages.map((m) => m.groups.length)).toEqual([10, 10, 5]);
+    expect(messages.flatMap(unpackGroups)).toEqual(refs);
+    for (const m of messages) expect(groupMessageSchema.parse(JSON.parse(JSON.stringify(m)))).toEqual(m);
+  });
+
+  it('never mixes jobs or records files in one message, and keeps a message small enough for a batch of ten', () => {
+    // Prepare: long group ids, two files, two jobs
+    const long = (i: number): GroupRef => ({ ...ref(i), groupId: `G${i}-${'x'.repeat(5000)}` });
+    const refs = [ref(0), ref(1, 'records/j/p0001.jsonl'), ref(2, 'records/j/p0001.jsonl', 'k'), ...Array.from({ length: 10 }, (_, i) => long(i))];
+    // Act
+    const messages = packGroups(refs);
+    // Assess
+    expect(messages.slice(0, 3).map((m) => [m.jobId, m.key, m.groups.length])).toEqual([['j', 'records/j/p0000.jsonl', 1], ['j', 'records/j/p0001.jsonl', 1], ['k', 'records/j/p0001.jsonl', 1]]);
+    expect(messages.flatMap(unpackGroups)).toEqual(refs);
+    expect(Math.max(...messages.map((m) => JSON.stringify(m).length))).toBeLessThanOrEqual(24 * 1024);
   });
 });
