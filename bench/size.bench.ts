@@ -146,7 +146,7 @@ async function orchestrate() {
     const file = `bench/out/claims-${mib}MiB.csv`;
     await generateFile(file, mib);
     process.stderr.write(`bench: ${file} (${(statSync(file).size / MiB).toFixed(0)} MiB)\n`);
-    const out = execFileSync(process.execPath, [import.meta.filename, '--child', file, '--mode', values.mode!, ...(values.complete ? ['--complete'] : [])], {
+    const out = execFileSync(process.execPath, [import.meta.filename, '--child', file, '--mode', values.mode!, ...(values.complete ? ['--complete'] : []), ...(values['ingest-only'] ? ['--ingest-only'] : [])], {
       encoding: 'utf8',
       maxBuffer: 1 << 20,
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -160,7 +160,8 @@ async function orchestrate() {
   const largest = results.at(-1)!;
   const smallest = results[0]!;
   const report = {
-    command: `npm run bench:size -- --sizes ${values.sizes} --mode ${values.mode}${values.complete ? ' --complete' : ''}`,
+    command: `npm run bench:size -- --sizes ${values.sizes} --mode ${values.mode}${values.complete ? ' --complete' : ''}${values['ingest-only'] ? ' --ingest-only' : ''}`,
+    ingestOnly: Boolean(values['ingest-only']),
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
     results,

@@ -57,7 +57,7 @@ import { type S3Upload, startEmulators, startEmulatorsInWorker } from './emulato
 import { type CallRecord, type ResourceOf, guardClient } from './local-iam.ts';
 import { type Resource, permissionsOf } from '../topology/permissions.ts';
 import { SqsEventSource, lambdaContext } from './event-source.ts';
-import { crashPointFromEnv } from './crash-points.ts';
+import { crashPointFromEnv, newCrashCounter } from './crash-points.ts';
 import type { HandlerWorkerMessage } from './handler-worker.ts';
 import { scheduledEvent, startSchedules } from './scheduler.ts';
 
@@ -112,6 +112,8 @@ export interface LocalRuntimeOptions {
    * their logs come back to this runtime's log stream). The CLI uses `defaultHandlerThreads()`.
    */
   handlerThreads?: QueueFunctionName[][];
+  /** The crash points' pass counter, shared with the handler threads (set by the runtime on them). */
+  crashCounter?: Int32Array;
   /** Event-source concurrency per function instead of its trigger's maxConcurrency (set by the runtime on handler threads). */
   concurrency?: Partial<Record<QueueFunctionName, number>>;
   /**
@@ -226,7 +228,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const names: LocalNames = { table: base.table, buckets: base.buckets, queues };
     const store = createStatusStore(clients.dynamodb, names.table);
     const logStream = options.logStream ?? process.stderr;
-    const crashPoint = crashPointFromEnv();
+    const crashCounter = options.crashCounter ?? newCrashCounter();
+    const crashPoint = crashPointFromEnv(process.env.SLUICE_CRASH_AT, crashCounter);
     const chunkBytesEnv = Number(process.env.SLUICE_CHUNK_BYTES) || undefined;
     const chunking: Chunking = { ...DEFAULT_CHUNKING, ...(chunkBytesEnv ? { chunkBytes: chunkBytesEnv, partitionBytes: chunkBytesEnv } : {}), ...options.chunking };
     // Each function gets clients of its own that allow only what its topology access allows (local IAM).
@@ -336,6 +339,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
               waitSeconds: options.waitSeconds,
               allowShortVisibility: options.allowShortVisibility,
               topology: options.topology,
+              crashCounter,
             },
             logStream,
           ),

@@ -44,7 +44,7 @@ const SPACE = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20]);
 /**
  * Plans the chunks of a file of `size` bytes: each ends at the first row boundary at or after a multiple
  * of `chunkBytes` from its start. A file of one chunk is not scanned.
- * @example const plan = await planChunks(body, 'csv', size, 32 * 1024 * 1024)
+ * @example const plan = await planChunks(body, 'csv', size, 16 * 1024 * 1024)
  */
 export async function planChunks(body: AsyncIterable<Buffer>, format: FileFormat, size: number, chunkBytes: number): Promise<ChunkPlan> {
   if (size <= chunkBytes || format === 'json') {
