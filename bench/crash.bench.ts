@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { startSimulator } from '../src/llm/simulator.ts';
 import { generateClaims, toCsv } from '../scripts/lib/claims-generator.ts';
-import { crashRun } from '../scripts/lib/crash-matrix.ts';
+import { type CrashResult, crashRun } from '../scripts/lib/crash-matrix.ts';
 
 const { values } = parseArgs({
   options: {
@@ -61,7 +61,7 @@ try {
       sim?.resetStats();
       const run = await crashRun({ file, state: state(), crashAt, timeoutMs: 30 * 60_000, env });
       const identical = isDeepStrictEqual(run.outcome, clean.outcome);
-      runs.push({ crashAt, crashed: run.crashed, identical, recoverySeconds: Math.round(run.recoveryMs / 100) / 10 });
+      runs.push({ crashAt, crashed: run.crashed, identical, recoverySeconds: Math.round(run.recoveryMs / 100) / 10, ...(identical ? {} : { differences: differences(clean.outcome, run.outcome) }) });
       process.stderr.write(`${mode} ${crashAt}: crashed ${run.crashed}, identical ${identical}, recovery ${(run.recoveryMs / 1000).toFixed(1)} s\n`);
     }
     (report.modes as Record<string, unknown>)[mode] = { cleanSeconds: Math.round(cleanMs / 1000), counts: clean.outcome.counts, status: clean.outcome.status, runs };
@@ -74,3 +74,17 @@ report.command = `npm run bench:crash -- --claims ${claims} --visibility ${value
 report.at = new Date().toISOString();
 writeFileSync(values.out, `${JSON.stringify(report, null, 2)}\n`);
 process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+
+/** What differs from the clean run: the counts that differ, and how many result lines each run has that the other lacks. */
+function differences(clean: CrashResult['outcome'], run: CrashResult['outcome']) {
+  const counts = Object.fromEntries(
+    Object.entries(clean.counts)
+      .filter(([k, v]) => (run.counts as unknown as Record<string, number>)[k] !== v)
+      .map(([k, v]) => [k, { clean: v, crashed: (run.counts as unknown as Record<string, number>)[k] }]),
+  );
+  const only = (a: string[], b: string[]) => {
+    const set = new Set(b);
+    return a.filter((l) => !set.has(l)).length;
+  };
+  return { status: clean.status === run.status ? undefined : { clean: clean.status, crashed: run.status }, counts, resultLinesOnlyInClean: only(clean.results, run.results), resultLinesOnlyInCrashed: only(run.results, clean.results), rejectsDiffer: !isDeepStrictEqual(clean.rejects, run.rejects) };
+}
