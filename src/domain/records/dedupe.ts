@@ -1,7 +1,8 @@
 /**
  * Finds exact repeats and key conflicts within one file. An exact repeat (same key, same content) is
  * a duplicate; the same key with different content is a conflict, reported with the field that differs.
- * Memory is one short hash per field per distinct key, never the records themselves.
+ * Memory per distinct key is each field's value when short (ids, codes, dates) or a 12-character hash of it
+ * (the text), never the records themselves.
  */
 // crypto.hash: one call per digest, ~1.6× faster than createHash for short inputs (measured here).
 import { hash } from 'node:crypto';
@@ -46,6 +47,10 @@ function hashFields(record: CleanRecord): Map<string, string> {
   return out;
 }
 
+/** A value up to this long is kept as it is: hashing it would cost more and save nothing. */
+const KEEP_AS_IS = 24;
+
 function shortHash(s: string): string {
-  return hash('sha1', s, 'base64').slice(0, 12);
+  // `=` prefixes a value kept as is, so it can never equal a hash (base64 has no `=` before the 12th character).
+  return s.length <= KEEP_AS_IS ? `=${s}` : hash('sha1', s, 'base64').slice(0, 12);
 }
