@@ -90,4 +90,16 @@ describe('Deduplicator', () => {
     expect(d.check(rec('a'), 5)).toEqual({ kind: 'duplicate', firstLine: 2 });
     expect(d.check(rec('b'), 9)).toEqual({ kind: 'conflict', firstLine: 2, field: 'note' });
   });
+
+  it('tells long texts apart by their digest and short fields by their value, whichever field differs', () => {
+    // Prepare: texts longer than a value kept as is; a short field that looks like a digest
+    const d = new Deduplicator(claims.recordKey);
+    const long = 'The roof was damaged by hail and the ceiling leaks. '.repeat(4);
+    const rec = (note: string, attributes: Record<string, string> = {}) => ({ values: { claim_id: 'C', note_id: '1', note }, attributes });
+    // Act + Assess
+    expect(d.check(rec(long, { author: 'AB12cd34EF56' }), 3)).toEqual({ kind: 'new' });
+    expect(d.check(rec(long, { author: 'AB12cd34EF56' }), 4)).toEqual({ kind: 'duplicate', firstLine: 3 });
+    expect(d.check(rec(`${long}!`, { author: 'AB12cd34EF56' }), 5)).toEqual({ kind: 'conflict', firstLine: 3, field: 'note' });
+    expect(d.check(rec(long, { author: 'AB12cd34EF57' }), 6)).toEqual({ kind: 'conflict', firstLine: 3, field: 'author' });
+  });
 });
