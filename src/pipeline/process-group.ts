@@ -168,12 +168,21 @@ async function countStoredGroup(deps: PipelineDeps, ref: GroupRef): Promise<void
   await settleAll(deps, await storedMarks(deps, ref));
 }
 
+type GroupStep<T> = (ref: GroupRef, index: number) => Promise<{ outcome: T; settles: Settle[] }>;
+
 /**
- * Runs a step over each group of a batch at once, then settles what they left in one go. The result of
- * each group is in the order given; a group whose step or settle failed has its error there.
+ * Reads a batch's group items in one call, runs the step `stepFor` makes of them over each group at once,
+ * then settles what they left in one go. The result of each group is in the order given; a group whose
+ * read, step or settle failed has its error there.
  */
-async function runBatch<T>(deps: PipelineDeps, refs: GroupRef[], step: (ref: GroupRef, index: number) => Promise<{ outcome: T; settles: Settle[] }>): Promise<Array<PromiseSettledResult<T>>> {
-  const stepped = await Promise.allSettled(refs.map(step));
+async function runBatch<T>(deps: PipelineDeps, refs: GroupRef[], stepFor: (stored: Array<GroupItem | undefined>) => GroupStep<T>): Promise<Array<PromiseSettledResult<T>>> {
+  let stored: Array<GroupItem | undefined>;
+  try {
+    stored = await deps.store.getGroups(refs.map((r) => ({ jobId: r.jobId, groupId: r.groupId })));
+  } catch (err) {
+    return refs.map(() => ({ status: 'rejected', reason: err }));
+  }
+  const stepped = await Promise.allSettled(refs.map(stepFor(stored)));
   const settles = stepped.flatMap((r) => (r.status === 'fulfilled' ? r.value.settles : []));
   const settled = await settleAll(deps, settles).then(
     () => undefined,
@@ -192,59 +201,51 @@ async function runBatch<T>(deps: PipelineDeps, refs: GroupRef[], step: (ref: Gro
  * counted (and, if only enriched, passed on) again.
  */
 export async function enrichGroups(deps: PipelineDeps, refs: GroupRef[]): Promise<Array<PromiseSettledResult<'enriched' | 'skipped'>>> {
-  let stored: Array<GroupItem | undefined>;
-  try {
-    stored = await deps.store.getGroups(refs.map((r) => ({ jobId: r.jobId, groupId: r.groupId })));
-  } catch (err) {
-    return refs.map(() => ({ status: 'rejected', reason: err }));
-  }
   const done = (g: GroupItem | undefined) => g !== undefined && (g.enrichment !== undefined || g.status === GroupStatus.DECIDED || g.status === GroupStatus.FAILED);
-  const fresh = refs.filter((_, i) => !done(stored[i]));
-  const reads = new Map(readNotesOf(deps, fresh.map((r) => r.notes)).map((read, i) => [fresh[i]!, read]));
-  return runBatch(deps, refs, async (ref, i) => {
-    const group = stored[i];
-    if (group && done(group)) {
-      return { outcome: 'skipped' as const, settles: [{ ref, marks: marksOf(group), forward: group.status === GroupStatus.ENRICHED }] };
-    }
-    const started = Date.now();
-    const notes = await reads.get(ref)!.catch(async (err) => {
-      // Notes that are not there: a reference for a job the store does not know is poison, else retried.
-      await requireJob(deps, ref.jobId);
-      throw err;
-    });
-    if (notes.length !== ref.noteCount) {
-      throw new Error(`group ${ref.groupId}: expected ${ref.noteCount} stored records, found ${notes.length}`);
-    }
-    const profile = loadProfile(ref.profile);
-    const enrichment = await enrichGroup(profile, ref.groupId, notes, deps.provider, ref.mode);
-    const saved = await deps.store.saveEnrichment(ref.jobId, ref.groupId, ref.noteCount, enrichment, ref.shard, ref.notes, deps.now().toISOString());
-    deps.crashPoint?.('enrich.saved');
-    if (saved === 'closed') {
-      // Already decided or failed (a redelivery): count it again, which repairs a count a crash lost.
-      return { outcome: 'skipped' as const, settles: await storedMarks(deps, ref) };
-    }
-    if (saved === 'applied') {
-      deps.metrics?.add('GroupsEnriched', 1);
-      deps.metrics?.add('EnrichMs', Date.now() - started, 'Milliseconds');
-      deps.metrics?.add('LlmCalls', enrichment.usage?.calls ?? 0);
-      deps.metrics?.add('PromptTokens', enrichment.usage?.promptTokens ?? 0);
-      deps.metrics?.add('LlmCacheHits', enrichment.usage?.cached ? 1 : 0);
-      deps.metrics?.add('GroupsDeferred', enrichment.deferred ? 1 : 0);
-    }
-    deps.logger.info('group enriched', { jobId: ref.jobId, groupId: ref.groupId, notes: notes.length, ms: Date.now() - started });
-    return { outcome: 'enriched' as const, settles: [{ ref, marks: marksOf({ status: 'ENRICHED', enrichment }), forward: true }] };
+  return runBatch(deps, refs, (stored) => {
+    const fresh = refs.filter((_, i) => !done(stored[i]));
+    const reads = new Map(readNotesOf(deps, fresh.map((r) => r.notes)).map((read, i) => [fresh[i]!, read]));
+    return (ref, i) => enrichOne(deps, ref, stored[i], reads.get(ref));
   });
+}
+
+/** One group of an enrich batch: its stored item (if any) and the read of its notes (if it needs them). */
+async function enrichOne(deps: PipelineDeps, ref: GroupRef, group: GroupItem | undefined, read: Promise<GroupNote[]> | undefined): Promise<{ outcome: 'enriched' | 'skipped'; settles: Settle[] }> {
+  if (group && !read) {
+    return { outcome: 'skipped' as const, settles: [{ ref, marks: marksOf(group), forward: group.status === GroupStatus.ENRICHED }] };
+  }
+  const started = Date.now();
+  const notes = await read!.catch(async (err) => {
+    // Notes that are not there: a reference for a job the store does not know is poison, else retried.
+    await requireJob(deps, ref.jobId);
+    throw err;
+  });
+  if (notes.length !== ref.noteCount) {
+    throw new Error(`group ${ref.groupId}: expected ${ref.noteCount} stored records, found ${notes.length}`);
+  }
+  const profile = loadProfile(ref.profile);
+  const enrichment = await enrichGroup(profile, ref.groupId, notes, deps.provider, ref.mode);
+  const saved = await deps.store.saveEnrichment(ref.jobId, ref.groupId, ref.noteCount, enrichment, ref.shard, ref.notes, deps.now().toISOString());
+  deps.crashPoint?.('enrich.saved');
+  if (saved === 'closed') {
+    // Already decided or failed (a redelivery): count it again, which repairs a count a crash lost.
+    return { outcome: 'skipped' as const, settles: await storedMarks(deps, ref) };
+  }
+  if (saved === 'applied') {
+    deps.metrics?.add('GroupsEnriched', 1);
+    deps.metrics?.add('EnrichMs', Date.now() - started, 'Milliseconds');
+    deps.metrics?.add('LlmCalls', enrichment.usage?.calls ?? 0);
+    deps.metrics?.add('PromptTokens', enrichment.usage?.promptTokens ?? 0);
+    deps.metrics?.add('LlmCacheHits', enrichment.usage?.cached ? 1 : 0);
+    deps.metrics?.add('GroupsDeferred', enrichment.deferred ? 1 : 0);
+  }
+  deps.logger.info('group enriched', { jobId: ref.jobId, groupId: ref.groupId, notes: notes.length, ms: Date.now() - started });
+  return { outcome: 'enriched' as const, settles: [{ ref, marks: marksOf({ status: 'ENRICHED', enrichment }), forward: true }] };
 }
 
 /** Decides a batch of enriched groups (their items read in one call); the group that settles a job finalizes it. */
 export async function decideGroups(deps: PipelineDeps, refs: GroupRef[]): Promise<Array<PromiseSettledResult<'decided' | 'skipped'>>> {
-  let groups: Array<GroupItem | undefined>;
-  try {
-    groups = await deps.store.getGroups(refs.map((r) => ({ jobId: r.jobId, groupId: r.groupId })));
-  } catch (err) {
-    return refs.map(() => ({ status: 'rejected', reason: err }));
-  }
-  return runBatch(deps, refs, async (ref, i) => {
+  return runBatch(deps, refs, (groups) => async (ref, i) => {
     const group = groups[i];
     if (!group) await requireJob(deps, ref.jobId);
     if (!group?.enrichment) throw new Error(`group ${ref.groupId} has no enrichment yet`);
