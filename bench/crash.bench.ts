@@ -61,8 +61,8 @@ try {
       sim?.resetStats();
       const run = await crashRun({ file, state: state(), crashAt, timeoutMs: 30 * 60_000, env });
       const identical = isDeepStrictEqual(run.outcome, clean.outcome);
-      runs.push({ crashAt, crashed: run.crashed, identical, recoverySeconds: Math.round(run.recoveryMs / 100) / 10, ...(identical ? {} : { differences: differences(clean.outcome, run.outcome) }) });
-      process.stderr.write(`${mode} ${crashAt}: crashed ${run.crashed}, identical ${identical}, recovery ${(run.recoveryMs / 1000).toFixed(1)} s\n`);
+      runs.push({ crashAt, crashed: run.crashed, orphans: run.orphans, identical, recoverySeconds: Math.round(run.recoveryMs / 100) / 10, ...(identical ? {} : { differences: differences(clean.outcome, run.outcome) }) });
+      process.stderr.write(`${mode} ${crashAt}: crashed ${run.crashed}, orphans ${run.orphans}, identical ${identical}, recovery ${(run.recoveryMs / 1000).toFixed(1)} s\n`);
     }
     (report.modes as Record<string, unknown>)[mode] = { cleanSeconds: Math.round(cleanMs / 1000), counts: clean.outcome.counts, status: clean.outcome.status, runs };
   }

@@ -2,7 +2,7 @@
  * `npm run bench`: the local pipeline (ingest → enrich → decide through dynalite + fauxqs + the SQS event
  * sources) against a direct in-process loop over the same domain functions, on one generated file.
  * The pipeline runs three times: on in-memory emulators (as the tests) and on-disk state (as `npm start`),
- * both with the CLI's handler threads, and in memory with every handler on the main thread.
+ * both with the CLI's handler processes, and in memory with every handler in the main process.
  * Each run is a child process of its own (so peak RSS is that run's), the two alternate, and the
  * medians are compared as a ratio. Options: --notes N (default 10000), --rounds R (default 3), --out FILE.
  */
@@ -20,11 +20,12 @@ import { jobIdFor } from '../src/domain/job.ts';
 import { Deduplicator } from '../src/domain/records/dedupe.ts';
 import { readRows } from '../src/domain/records/read-rows.ts';
 import { mapHeaders, validateRecord } from '../src/domain/records/validate-record.ts';
-import { defaultHandlerThreads, startLocalRuntime } from '../src/local/runtime.ts';
+import { handlerLayout, startLocalRuntime } from '../src/local/runtime.ts';
 import { loadProfile } from '../src/profiles/profile.ts';
 import { generateClaims, toCsv } from '../scripts/lib/claims-generator.ts';
+import { rssByProcess } from './lib/process-rss.ts';
 
-type Kind = 'loop' | 'pipeline' | 'pipeline-disk' | 'pipeline-main-thread';
+type Kind = 'loop' | 'pipeline' | 'pipeline-disk' | 'pipeline-one-process';
 
 interface RunResult {
   kind: Kind;
@@ -32,7 +33,10 @@ interface RunResult {
   rows: number;
   groups: number;
   decided: number;
+  /** The largest peak RSS of the run's processes. */
   peakRssMb: number;
+  /** Each process's peak RSS (MB): main, emulators, handler processes (the loop: main only). */
+  processes?: Record<string, number>;
 }
 
 const { values } = parseArgs({
@@ -48,7 +52,8 @@ const { values } = parseArgs({
 if (values.child) {
   const kind = values.child as Kind;
   const result = kind === 'loop' ? await runLoop(values.file!) : await runPipeline(values.file!, kind);
-  process.stdout.write(`${JSON.stringify({ ...result, peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) })}\n`);
+  const processes = result.processes ?? { main: Math.round(process.resourceUsage().maxRSS / 1024) };
+  process.stdout.write(`${JSON.stringify({ ...result, processes, peakRssMb: Math.max(...Object.values(processes)) })}\n`);
   process.exit(0);
 } else {
   await orchestrate();
@@ -57,18 +62,18 @@ if (values.child) {
 /** The local pipeline: drop the file into the in-memory emulators and wait for the job to end. */
 async function runPipeline(file: string, kind: Exclude<Kind, 'loop'>): Promise<Omit<RunResult, 'peakRssMb'>> {
   // On disk is what `npm start` and `sluice run` use; in memory is what the tests use. Both run the handlers
-  // on the CLI's handler threads; main-thread runs every handler on the main thread (the emulators still on
-  // a thread of their own), as before the handler threads.
+  // in the CLI's handler processes; one-process runs every handler in the main process (the emulators still in
+  // a process of their own), as before the handler processes.
   const stateDir = kind === 'pipeline-disk' ? mkdtempSync(join(tmpdir(), 'sluice-bench-')) : undefined;
-  const handlerThreads = kind === 'pipeline-main-thread' ? [] : defaultHandlerThreads();
-  const rt = await startLocalRuntime({ logLevel: 'SILENT', waitSeconds: 1, stateDir, handlerThreads });
+  const layout = kind === 'pipeline-one-process' ? { handlerProcesses: [] } : handlerLayout();
+  const rt = await startLocalRuntime({ logLevel: 'SILENT', waitSeconds: 1, stateDir, ...layout });
   try {
     const started = performance.now();
     const key = 'incoming/claims/bench.csv';
     const put = await rt.clients.s3.send(new PutObjectCommand({ Bucket: rt.names.buckets.drop, Key: key, Body: readFileSync(file) }));
     const job = await rt.waitForJob(jobIdFor(rt.names.buckets.drop, key, put.ETag!), { timeoutMs: 30 * 60_000, intervalMs: 50 });
     const wallMs = performance.now() - started;
-    return { kind, wallMs, rows: job.counts.rows, groups: job.counts.groups, decided: job.counts.decided };
+    return { kind, wallMs, rows: job.counts.rows, groups: job.counts.groups, decided: job.counts.decided, processes: rssByProcess(rt.pids()) };
   } finally {
     await rt.stop();
     if (stateDir) rmSync(stateDir, { recursive: true, force: true });
@@ -140,10 +145,10 @@ async function orchestrate() {
 
   const runs: RunResult[] = [];
   for (let r = 1; r <= Number(values.rounds); r++) {
-    for (const kind of ['loop', 'pipeline', 'pipeline-disk', 'pipeline-main-thread'] as const) {
+    for (const kind of ['loop', 'pipeline', 'pipeline-disk', 'pipeline-one-process'] as const) {
       const result = child(kind, file);
       runs.push(result);
-      process.stderr.write(`  round ${r} ${kind.padEnd(13)} ${(result.wallMs / 1000).toFixed(2)} s, ${result.rows} rows, ${result.decided}/${result.groups} groups decided, peak RSS ${result.peakRssMb} MB\n`);
+      process.stderr.write(`  round ${r} ${kind.padEnd(13)} ${(result.wallMs / 1000).toFixed(2)} s, ${result.rows} rows, ${result.decided}/${result.groups} groups decided, peak RSS ${JSON.stringify(result.processes)} MB\n`);
     }
   }
   const summary = (kind: RunResult['kind']) => {
@@ -153,6 +158,7 @@ async function orchestrate() {
       medianWallSeconds: +(wallMs / 1000).toFixed(2),
       notesPerSecond: Math.round(mine[0]!.rows / (wallMs / 1000)),
       peakRssMb: Math.max(...mine.map((x) => x.peakRssMb)),
+      processes: Object.fromEntries(Object.keys(mine[0]!.processes ?? {}).map((p) => [p, Math.max(...mine.map((x) => x.processes?.[p] ?? 0))])),
       rows: mine[0]!.rows,
       groups: mine[0]!.groups,
       decided: mine[0]!.decided,
@@ -161,7 +167,7 @@ async function orchestrate() {
   const loop = summary('loop');
   const pipeline = summary('pipeline');
   const pipelineDisk = summary('pipeline-disk');
-  const pipelineMainThread = summary('pipeline-main-thread');
+  const pipelineOneProcess = summary('pipeline-one-process');
   const report = {
     command: `npm run bench:pipeline -- --notes ${target} --rounds ${values.rounds}`,
     date: new Date().toISOString(),
@@ -170,9 +176,9 @@ async function orchestrate() {
     loop,
     pipeline,
     pipelineDisk,
-    pipelineMainThread,
-    handlerThreads: defaultHandlerThreads().length,
-    ratioMainThread: +(pipelineMainThread.medianWallSeconds / loop.medianWallSeconds).toFixed(2),
+    pipelineOneProcess,
+    handlerProcesses: handlerLayout().handlerProcesses!.length,
+    ratioOneProcess: +(pipelineOneProcess.medianWallSeconds / loop.medianWallSeconds).toFixed(2),
     ratio: +(pipeline.medianWallSeconds / loop.medianWallSeconds).toFixed(2),
     ratioDisk: +(pipelineDisk.medianWallSeconds / loop.medianWallSeconds).toFixed(2),
     targets: { ratioAtMost: 1.5, peakRssMbBelow: 400 },

@@ -3,7 +3,7 @@
  * `sluice dev` as a separate process that kills itself (SIGKILL) at a named point between two writes,
  * then a restart on the same state folder; the job must end exactly as a clean run of the same file.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -131,6 +131,8 @@ export interface CrashResult {
   crashed: boolean;
   /** Time from the restart to the job's end. */
   recoveryMs: number;
+  /** Helper processes (emulators, handlers) of the killed runtime still running 5 s after it died. */
+  orphans: number;
   /** Chunks the file was ingested as. */
   chunks: number;
   outcome: JobOutcome;
@@ -146,9 +148,11 @@ export async function crashRun(o: { file: string; state: string; crashAt?: strin
   let job = await waitForEnd(dev, jobId, o.timeoutMs);
   const crashed = job === undefined;
   let recoveryMs = 0;
+  let orphans = 0;
   if (crashed) {
     const { signal } = await dev.exited;
     if (signal !== 'SIGKILL') throw new Error(`sluice dev ended by ${signal}, not by its crash point`);
+    orphans = await helpersOutliving(dev.child.pid!, 5000);
     const restarted = Date.now();
     dev = await startDev(o.state, o.env);
     job = await waitForEnd(dev, jobId, o.timeoutMs);
@@ -159,8 +163,15 @@ export async function crashRun(o: { file: string; state: string; crashAt?: strin
     const { dynamodb } = localClients(dev.endpoints);
     const { chunks } = await createStatusStore(dynamodb, dev.table).readIngestParts(jobId);
     dynamodb.destroy();
-    return { crashAt: o.crashAt ?? 'none', crashed, recoveryMs, chunks: chunks.length, outcome: await readOutcome(dev, job!) };
+    return { crashAt: o.crashAt ?? 'none', crashed, recoveryMs, orphans, chunks: chunks.length, outcome: await readOutcome(dev, job!) };
   } finally {
     await stopDev(dev);
   }
+}
+
+/** How many processes started by `pid` (the runtime's helpers, `--sluice-helper-of=PID`) still run after `graceMs`. */
+async function helpersOutliving(pid: number, graceMs: number): Promise<number> {
+  const count = () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((line) => line.includes(`--sluice-helper-of=${pid}`)).length;
+  for (let waited = 0; waited < graceMs && count() > 0; waited += 100) await new Promise((r) => setTimeout(r, 100));
+  return count();
 }

@@ -5,12 +5,14 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import { type LocalRuntime, type LocalRuntimeOptions, defaultHandlerThreads, startLocalRuntime } from '../local/runtime.ts';
+import { type LocalRuntime, type LocalRuntimeOptions, handlerLayout, startLocalRuntime } from '../local/runtime.ts';
 
 export interface DevInfo {
   pid: number;
   endpoints: { s3: string; sqs: string; dynamodb: string };
   startedAt: string;
+  /** The enrichment provider the dev process runs with (`offline`, or `openai <model> at <base URL>`). */
+  provider?: string;
 }
 
 export function stateDir(flag?: string): string {
@@ -52,12 +54,12 @@ export interface OpenOptions {
  * Opens the local stack for a command.
  * @throws Error with a clear message when another process holds the state folder.
  */
-export async function openLocalStack(o: OpenOptions): Promise<{ runtime: LocalRuntime; attached: boolean }> {
+export async function openLocalStack(o: OpenOptions): Promise<{ runtime: LocalRuntime; dev?: DevInfo }> {
   const dev = runningDev(o.state);
   if (dev) {
     // The dev process runs the event sources; this one only drops files and reads status.
     const runtime = await startLocalRuntime({ attach: dev.endpoints, pollers: false, logStream: o.logStream, logLevel: o.logLevel });
-    return { runtime, attached: true };
+    return { runtime, dev };
   }
   try {
     const runtime = await startLocalRuntime({
@@ -66,9 +68,9 @@ export async function openLocalStack(o: OpenOptions): Promise<{ runtime: LocalRu
       logStream: o.logStream,
       logLevel: o.logLevel,
       llm: o.llm,
-      handlerThreads: o.pollers ? defaultHandlerThreads() : undefined,
+      ...(o.pollers ? handlerLayout() : {}),
     });
-    return { runtime, attached: false };
+    return { runtime };
   } catch (err) {
     if (/lock/i.test(String((err as Error).message)) || /LEVEL_DATABASE_NOT_OPEN|LEVEL_LOCKED/.test(String((err as { code?: string }).code))) {
       throw new Error(`the state folder ${o.state} is in use by another sluice process; stop it, or run \`sluice dev\` and let commands attach to it`);

@@ -403,10 +403,10 @@ async function devCommand(args: string[]): Promise<number> {
     if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`not a port: ${String(v)}`);
     return n;
   };
-  const { defaultHandlerThreads, startLocalRuntime } = await import('../local/runtime.ts');
+  const { handlerLayout, startLocalRuntime } = await import('../local/runtime.ts');
   const rt = await startLocalRuntime({
     stateDir: state,
-    handlerThreads: defaultHandlerThreads(),
+    ...handlerLayout(),
     ports: { aws: port(values.port, 4566), sqs: port(values['sqs-port'], 4568), dynamodb: port(values['dynamodb-port'], 4567) },
     logStream: process.stderr,
     logLevel: values.verbose ? 'INFO' : 'WARN',

@@ -1,19 +1,30 @@
 /**
- * Crash injection for the crash matrix: `SLUICE_CRASH_AT=<point>@<n>` makes the local runtime kill its
- * own process (SIGKILL: no cleanup, no flush) the n-th time a handler passes that named point, which sits
- * between two writes (`enrich.saved`, `settle.counted`, `finalize.written`, …). The count is the process's:
- * the main thread and its handler threads share it (a SharedArrayBuffer). Unset, it is absent.
+ * Crash injection for the crash matrix: `SLUICE_CRASH_AT=<point>@<n>` makes the local runtime die at once
+ * (SIGKILL: no cleanup, no flush) the n-th time a handler passes that named point, which sits between two
+ * writes (`enrich.saved`, `settle.counted`, `finalize.written`, …). The count is the runtime's: its handler
+ * processes count in the same file (one byte appended per pass; an append is atomic). A handler process
+ * that reaches the n-th pass kills the runtime that started it, then itself. Unset, it is absent.
  */
-export function crashPointFromEnv(spec = process.env.SLUICE_CRASH_AT, counter: Int32Array = newCrashCounter()): ((point: string) => void) | undefined {
+import { appendFileSync, mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export function crashPointFromEnv(spec = process.env.SLUICE_CRASH_AT, counterFile?: string, isHelper = false): ((point: string) => void) | undefined {
   if (!spec) return undefined;
   const [name, nth] = spec.split('@');
   const at = Number(nth ?? 1);
+  const file = counterFile ?? newCrashCounterFile();
   return (point) => {
-    if (point === name && Atomics.add(counter, 0, 1) + 1 === at) process.kill(process.pid, 'SIGKILL');
+    if (point !== name) return;
+    appendFileSync(file, '.');
+    // ≥, not =: two processes appending at once may both read the count past n; both then die, as one crash.
+    if (statSync(file).size < at) return;
+    if (isHelper) process.kill(process.ppid, 'SIGKILL');
+    process.kill(process.pid, 'SIGKILL');
   };
 }
 
-/** A pass counter that threads can share (passed to a worker in its workerData). */
-export function newCrashCounter(): Int32Array {
-  return new Int32Array(new SharedArrayBuffer(4));
+/** A new, empty pass counter file (passed to the handler processes). */
+export function newCrashCounterFile(): string {
+  return join(mkdtempSync(join(tmpdir(), 'sluice-crash-')), 'passes');
 }

@@ -235,6 +235,8 @@ async function lockFolder(root: string): Promise<void> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     const holder = Number(await readFile(path, 'utf8').catch(() => ''));
+    // The emulator process of a runtime just killed exits within moments of its parent: wait for it, briefly.
+    for (let waited = 0; holder > 0 && holder !== process.pid && isAlive(holder) && waited < 5000; waited += 100) await new Promise((r) => setTimeout(r, 100));
     if (holder > 0 && holder !== process.pid && isAlive(holder)) throw locked(holder);
     await writeFile(path, String(process.pid)); // left by a process gone (killed, or crashed before close)
   }

@@ -9,12 +9,12 @@
  * fauxqs serves S3 too, from memory; that store is left unused (S3 is the disk server) and not persisted.
  */
 import { mkdirSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
 import type { AddressInfo, Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import dynalite from 'dynalite';
 import { buildApp } from 'fauxqs';
+import { startHelper } from './child-process.ts';
 import { startDiskS3 } from './disk-s3.ts';
 
 export interface S3Upload {
@@ -27,7 +27,9 @@ export interface S3Upload {
 
 export interface Emulators {
   endpoints: { s3: string; sqs: string; dynamodb: string };
-  stop(): Promise<void>;
+  /** The emulators' process when they run in one of their own. */
+  pid?: number;
+  stop(): Promise<unknown>;
 }
 
 export interface EmulatorOptions {
@@ -43,38 +45,22 @@ export interface EmulatorOptions {
 }
 
 /**
- * Starts the emulators on a worker thread of their own, so they take the second core and the handlers keep
- * the first; `onObjectCreated` is then called on this thread as each upload's notice arrives.
- * @example const emu = await startEmulatorsInWorker({ stateDir: '.sluice' }); await emu.stop();
+ * Starts the emulators in a process of their own, so their memory (dynalite's, fauxqs's messages) is not the
+ * handlers' and they take a core of their own; `onObjectCreated` is called here as each upload's notice arrives.
+ * The process exits when this one does, killed or not.
+ * @example const emu = await startEmulatorsInProcess({ stateDir: '.sluice' }); await emu.stop();
  * @throws Error (with the original's message and code) when an emulator cannot start.
  */
-export async function startEmulatorsInWorker(options: EmulatorOptions = {}): Promise<Emulators> {
+export async function startEmulatorsInProcess(options: EmulatorOptions = {}): Promise<Emulators> {
   const { onObjectCreated, ...rest } = options;
-  const worker = new Worker(new URL('./emulator-worker.ts', import.meta.url), { workerData: rest });
-  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-  const endpoints = await new Promise<Emulators['endpoints']>((resolve, reject) => {
-    worker.on('message', (m: WorkerMessage) => {
-      if (m.kind === 'up') resolve(m.endpoints);
-      else if (m.kind === 'failed') reject(Object.assign(new Error(m.message), { code: m.code }));
-      else if (m.kind === 'created') onObjectCreated?.(m.upload);
-    });
-    worker.once('error', reject);
-    void exited.then(() => reject(new Error('the emulator thread exited while starting')));
-  });
-  return {
-    endpoints,
-    async stop() {
-      worker.postMessage('stop');
-      await exited;
-    },
-  };
+  const { helper, up } = await startHelper<{ endpoints: Emulators['endpoints'] }, { kind: 'created'; upload: S3Upload }>(
+    new URL('./emulator-process.ts', import.meta.url),
+    rest,
+    (m) => onObjectCreated?.(m.upload),
+    'emulator',
+  );
+  return { endpoints: up.endpoints, pid: helper.pid, stop: () => helper.stop() };
 }
-
-/** What the emulator thread tells the thread that started it. */
-export type WorkerMessage =
-  | { kind: 'up'; endpoints: Emulators['endpoints'] }
-  | { kind: 'failed'; message: string; code?: string }
-  | { kind: 'created'; upload: S3Upload };
 
 const fauxqsDist = dirname(fileURLToPath(import.meta.resolve('fauxqs')));
 const load = async (rel: string) => import(pathToFileURL(join(fauxqsDist, rel)).href);

@@ -6,7 +6,6 @@
 import { Console } from 'node:console';
 import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
-import { Worker } from 'node:worker_threads';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import {
@@ -53,12 +52,12 @@ import {
   topology as defaultTopology,
   validateTopology,
 } from '../topology/topology.ts';
-import { type S3Upload, startEmulators, startEmulatorsInWorker } from './emulators.ts';
+import { type S3Upload, startEmulators, startEmulatorsInProcess } from './emulators.ts';
 import { type CallRecord, type ResourceOf, guardClient } from './local-iam.ts';
 import { type Resource, permissionsOf } from '../topology/permissions.ts';
 import { SqsEventSource, lambdaContext } from './event-source.ts';
-import { crashPointFromEnv, newCrashCounter } from './crash-points.ts';
-import type { HandlerWorkerMessage } from './handler-worker.ts';
+import { crashPointFromEnv, newCrashCounterFile } from './crash-points.ts';
+import { type Helper, startHelper } from './child-process.ts';
 import { scheduledEvent, startSchedules } from './scheduler.ts';
 
 export const LOCAL_REGION = 'us-east-1';
@@ -105,22 +104,22 @@ export interface LocalRuntimeOptions {
   /** The queue functions whose event sources this thread runs (default all). */
   functions?: QueueFunctionName[];
   /**
-   * Queue functions whose event sources also run on worker threads of their own, one thread per list, each
+   * Queue functions whose event sources also run in processes of their own, one process per list, each
    * a runtime attached to these emulators (as more Lambda instances): the pipeline then uses every core.
    * A function run by n instances gets 1/n of its trigger's maxConcurrency on each, so the topology's cap holds.
    * Only plain-data options reach them (no `provider`, `wrapHandler`, `onAwsCall` or `logStream` object;
-   * their logs come back to this runtime's log stream). The CLI uses `defaultHandlerThreads()`.
+   * their logs come back to this runtime's log stream). The CLI uses `defaultHandlerProcesses()`.
    */
-  handlerThreads?: QueueFunctionName[][];
-  /** The crash points' pass counter, shared with the handler threads (set by the runtime on them). */
-  crashCounter?: Int32Array;
-  /** Event-source concurrency per function instead of its trigger's maxConcurrency (set by the runtime on handler threads). */
+  handlerProcesses?: QueueFunctionName[][];
+  /** The file counting crash-point passes, shared with the handler processes (set by the runtime on them). */
+  crashCounterFile?: string;
+  /** Event-source concurrency per function instead of its trigger's maxConcurrency (set by the runtime on handler processes). */
   concurrency?: Partial<Record<QueueFunctionName, number>>;
   /**
-   * The emulators run on a worker thread of their own (default), so they and the handlers use both cores;
-   * `false` keeps them on this thread.
+   * The emulators run in a process of their own (default), so they and the handlers use every core and
+   * their memory is not this process's; `false` keeps them in this process.
    */
-  emulatorThread?: boolean;
+  emulatorProcess?: boolean;
   /** Use emulators already running (a `sluice dev` process) instead of starting them. */
   attach?: { s3: string; sqs: string; dynamodb: string };
 }
@@ -162,6 +161,8 @@ export interface LocalRuntime {
   /** The ASL text a state machine executes here (before its placeholders are substituted). */
   stateMachineSource(name: StateMachineName): string;
   eventSources: Partial<Record<QueueFunctionName, SqsEventSource>>;
+  /** The processes this runtime runs in: its own, the emulators' and the handler processes' (as they come up). */
+  pids(): { main: number; emulators?: number; handlers: number[] };
   /** Dependencies for operator commands run in this process (backfill): the runtime's clients and provider. */
   operatorDeps(): PipelineDeps;
   /** The LLM topic namer when LLM settings were given. */
@@ -209,7 +210,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   let notify: ((u: S3Upload) => void) | undefined;
   const emulators = options.attach
     ? { endpoints: options.attach, stop: async () => undefined }
-    : await (options.emulatorThread === false ? startEmulators : startEmulatorsInWorker)({
+    : await (options.emulatorProcess === false ? startEmulators : startEmulatorsInProcess)({
         stateDir: options.stateDir,
         awsPort: options.ports?.aws,
         sqsPort: options.ports?.sqs,
@@ -223,13 +224,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     for (const bucket of Object.values(base.buckets)) await createBucket(clients.s3, bucket);
     const queues = {} as Record<QueueName, QueueNames>;
     for (const [q, spec] of Object.entries(topology.queues) as Array<[QueueName, Topology['queues'][QueueName]]>) {
-      queues[q] = await createQueueWithDlq(clients.sqs, base.queueNames[q], spec);
+      queues[q] = await createQueueWithDlq(clients.sqs, emulators.endpoints.sqs, base.queueNames[q], spec);
     }
     const names: LocalNames = { table: base.table, buckets: base.buckets, queues };
     const store = createStatusStore(clients.dynamodb, names.table);
     const logStream = options.logStream ?? process.stderr;
-    const crashCounter = options.crashCounter ?? newCrashCounter();
-    const crashPoint = crashPointFromEnv(process.env.SLUICE_CRASH_AT, crashCounter);
+    const crashCounterFile = process.env.SLUICE_CRASH_AT ? (options.crashCounterFile ?? newCrashCounterFile()) : undefined;
+    const crashPoint = crashPointFromEnv(process.env.SLUICE_CRASH_AT, crashCounterFile, options.crashCounterFile !== undefined);
     const chunkBytesEnv = Number(process.env.SLUICE_CHUNK_BYTES) || undefined;
     const chunking: Chunking = { ...DEFAULT_CHUNKING, ...(chunkBytesEnv ? { chunkBytes: chunkBytesEnv, partitionBytes: chunkBytesEnv } : {}), ...options.chunking };
     // Each function gets clients of its own that allow only what its topology access allows (local IAM).
@@ -315,18 +316,19 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     });
 
     const eventSources: Partial<Record<QueueFunctionName, SqsEventSource>> = {};
-    const threadLists = options.pollers === false ? [] : (options.handlerThreads ?? []).filter((list) => list.length);
+    const processLists = options.pollers === false ? [] : (options.handlerProcesses ?? []).filter((list) => list.length);
     const onMain = (fn: QueueFunctionName) => !options.functions || options.functions.includes(fn);
-    // A function's maxConcurrency is shared by the instances running it here (this thread and handler threads).
+    // A function's maxConcurrency is shared by the instances running it here (this process and its handler processes).
     const share = (fn: QueueFunctionName) => {
-      const instances = (onMain(fn) ? 1 : 0) + threadLists.filter((list) => list.includes(fn)).length;
+      const instances = (onMain(fn) ? 1 : 0) + processLists.filter((list) => list.includes(fn)).length;
       return Math.max(1, Math.floor(topology.functions[fn].trigger!.maxConcurrency / instances));
     };
-    if (threadLists.length) {
-      // Not awaited: this thread's event sources start now, and the threads join as they come up.
-      const threads = Promise.allSettled(
-        threadLists.map((functions) =>
-          startHandlerThread(
+    const handlerPids: number[] = [];
+    if (processLists.length) {
+      // Not awaited: this process's event sources start now, and the handler processes join as they come up.
+      const helpers = Promise.allSettled(
+        processLists.map((functions) =>
+          startHandlerProcess(
             {
               attach: emulators.endpoints,
               functions,
@@ -339,19 +341,20 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
               waitSeconds: options.waitSeconds,
               allowShortVisibility: options.allowShortVisibility,
               topology: options.topology,
-              crashCounter,
+              crashCounterFile,
             },
             logStream,
           ),
         ),
       );
-      void threads.then((started) => {
+      void helpers.then((started) => {
         for (const t of started) {
-          if (t.status === 'rejected') logStream.write(`${JSON.stringify({ level: 'ERROR', message: 'a handler thread did not start', error: errorText(t.reason) })}\n`);
+          if (t.status === 'rejected') logStream.write(`${JSON.stringify({ level: 'ERROR', message: 'a handler process did not start', error: errorText(t.reason) })}\n`);
+          else handlerPids.push(t.value.pid);
         }
       });
       stops.unshift(async () => {
-        await Promise.all((await threads).map((t) => (t.status === 'fulfilled' ? t.value.stop() : undefined)));
+        await Promise.all((await helpers).map((t) => (t.status === 'fulfilled' ? t.value.stop() : undefined)));
       });
     }
     if (options.pollers !== false) {
@@ -439,6 +442,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         return machines[name].source;
       },
       eventSources,
+      pids: () => ({ main: process.pid, emulators: emulators.pid, handlers: [...handlerPids] }),
       topicNamer() {
         return options.llm ? createTopicNamer(options.llm) : undefined;
       },
@@ -563,15 +567,18 @@ async function createBucket(client: S3Client, bucket: string): Promise<void> {
   }
 }
 
-async function createQueueWithDlq(client: SQSClient, name: string, spec: Topology['queues'][QueueName]): Promise<QueueNames> {
+async function createQueueWithDlq(client: SQSClient, endpoint: string, name: string, spec: Topology['queues'][QueueName]): Promise<QueueNames> {
   const dlqName = `${name}-dlq`;
-  const dlqUrl = await ensureQueue(client, dlqName, { MessageRetentionPeriod: String(spec.dlqRetentionDays * 86400) });
+  // fauxqs answers with URLs on the host and port it first saw (sqs.<region>.localhost, a port of an earlier run):
+  // the URLs given out are the endpoint's own, which any client reaches.
+  const onEndpoint = (url: string) => `${endpoint}${new URL(url).pathname}`;
+  const dlqUrl = onEndpoint(await ensureQueue(client, dlqName, { MessageRetentionPeriod: String(spec.dlqRetentionDays * 86400) }));
   const dlqArn = await queueArn(client, dlqUrl);
-  const url = await ensureQueue(client, name, {
+  const url = onEndpoint(await ensureQueue(client, name, {
     VisibilityTimeout: String(spec.visibilityTimeoutSeconds),
     MessageRetentionPeriod: String(spec.retentionDays * 86400),
     RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: String(spec.maxReceiveCount) }),
-  });
+  }));
   return { name, url, arn: await queueArn(client, url), dlqName, dlqUrl, dlqArn };
 }
 
@@ -594,34 +601,25 @@ async function queueArn(client: SQSClient, url: string): Promise<string> {
 }
 
 /**
- * The handler threads `sluice run` and `sluice dev` start beside the main thread, which runs every handler
- * too (so a small file is done before a thread has loaded): one per core less one, or
- * `SLUICE_HANDLER_THREADS` (0: every handler on the main thread only). Each runs the chunk, enrich and decide
- * event sources; the ingest's one-pass planning stays on the main thread.
+ * Where `sluice run` and `sluice dev` run the handlers: one handler process per core, each running the chunk,
+ * enrich and decide event sources as another Lambda instance would, while the main process runs the ingest's
+ * one-pass planning (and the CLI), so it holds no records and no NLP working set. `SLUICE_HANDLER_PROCESSES`
+ * sets the count; 0 runs every handler in the main process.
+ * @example startLocalRuntime({ stateDir, ...handlerLayout() })
  */
-export function defaultHandlerThreads(env: NodeJS.ProcessEnv = process.env): QueueFunctionName[][] {
-  const n = env.SLUICE_HANDLER_THREADS === undefined || env.SLUICE_HANDLER_THREADS === '' ? availableParallelism() - 1 : Number(env.SLUICE_HANDLER_THREADS);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`SLUICE_HANDLER_THREADS must be a whole number ≥ 0, not ${env.SLUICE_HANDLER_THREADS}`);
-  return Array.from({ length: n }, () => ['chunk', 'enrich', 'decide']);
+export function handlerLayout(env: NodeJS.ProcessEnv = process.env): Pick<LocalRuntimeOptions, 'functions' | 'handlerProcesses'> {
+  const n = env.SLUICE_HANDLER_PROCESSES === undefined || env.SLUICE_HANDLER_PROCESSES === '' ? availableParallelism() : Number(env.SLUICE_HANDLER_PROCESSES);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`SLUICE_HANDLER_PROCESSES must be a whole number ≥ 0, not ${env.SLUICE_HANDLER_PROCESSES}`);
+  if (n === 0) return { handlerProcesses: [] };
+  return { functions: ['ingest'], handlerProcesses: Array.from({ length: n }, () => ['chunk', 'enrich', 'decide']) };
 }
 
-/** Starts a handler thread (`handler-worker.ts`) and waits until its event sources run. */
-async function startHandlerThread(options: LocalRuntimeOptions, logStream: Writable): Promise<{ stop(): Promise<void> }> {
-  const worker = new Worker(new URL('./handler-worker.ts', import.meta.url), { workerData: options });
-  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    worker.on('message', (m: HandlerWorkerMessage) => {
-      if (m.kind === 'up') resolve();
-      else if (m.kind === 'failed') reject(new Error(`a handler thread (${options.functions?.join(', ')}) did not start: ${m.message}`));
-      else logStream.write(m.text);
-    });
-    worker.once('error', reject);
-    void exited.then(() => reject(new Error('a handler thread exited while starting')));
-  });
-  return {
-    async stop() {
-      worker.postMessage('stop');
-      await exited;
-    },
-  };
+/** Starts a handler process (`handler-process.ts`) and waits until its event sources run. */
+async function startHandlerProcess(options: LocalRuntimeOptions, logStream: Writable): Promise<Helper> {
+  try {
+    const { helper } = await startHelper<object, { kind: 'log'; text: string }>(new URL('./handler-process.ts', import.meta.url), options, (m) => logStream.write(m.text), 'handler');
+    return helper;
+  } catch (err) {
+    throw new Error(`a handler process (${options.functions?.join(', ')}) did not start: ${(err as Error).message}`);
+  }
 }

@@ -54,6 +54,7 @@ describe('kill -9 between two writes, then a restart', () => {
       const run = await crashRun({ file, state: tempDir(), crashAt, timeoutMs: 120_000, env });
       // Assess
       expect(run.crashed).toBe(true);
+      expect(run.orphans).toBe(0); // the killed runtime's emulator and handler processes died with it
       expect(run.outcome.status).toBe(clean.outcome.status);
       expect(run.outcome.counts).toEqual(clean.outcome.counts);
       expect(run.outcome.results).toEqual(clean.outcome.results);

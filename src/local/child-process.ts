@@ -1,0 +1,80 @@
+/**
+ * The local runtime's helper processes (the emulators, handler instances): each a Node process of its own, as
+ * separate Lambda instances and AWS's services are, so no process holds the others' memory and every core works.
+ * A helper exits as soon as the process that started it is gone (stopped or killed), so nothing is orphaned;
+ * its command line names that process (`--sluice-helper-of=PID`), so a check can tell.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+
+/** What every helper tells the process that started it: up, failed to start, or something of its own. */
+export type HelperMessage<Up, Other> = ({ kind: 'up' } & Up) | { kind: 'failed'; message: string; code?: string } | Other;
+
+export interface Helper {
+  pid: number;
+  /** Asks the helper to stop and waits for its exit (with its peak RSS in MB). */
+  stop(): Promise<{ peakRssMb?: number }>;
+}
+
+/**
+ * Forks `module` with `init` as its first message and resolves when it reports `up`.
+ * @example const { helper, up } = await startHelper(new URL('./emulator-process.ts', import.meta.url), options, onOther);
+ * @throws Error with the helper's own message (and code) when it fails or exits while starting.
+ */
+export async function startHelper<Up extends object, Other extends { kind: string }>(
+  module: URL,
+  init: unknown,
+  onOther: (m: Other) => void,
+  what: string,
+): Promise<{ helper: Helper; up: Up }> {
+  // execArgv is not inherited: a test runner's loaders and flags are not the helper's.
+  const child: ChildProcess = fork(module, [`--sluice-helper-of=${process.pid}`], { serialization: 'advanced', execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let peakRssMb: number | undefined;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const up = await new Promise<Up>((resolve, reject) => {
+    child.on('message', (m: HelperMessage<Up, Other | { kind: 'stopped'; peakRssMb: number }>) => {
+      if (m.kind === 'up') resolve(m as Up);
+      else if (m.kind === 'failed') reject(Object.assign(new Error((m as { message: string }).message), { code: (m as { code?: string }).code }));
+      else if (m.kind === 'stopped') peakRssMb = (m as { peakRssMb: number }).peakRssMb;
+      else onOther(m as Other);
+    });
+    child.once('error', reject);
+    void exited.then(() => reject(new Error(`the ${what} process exited while starting`)));
+    child.send(init as object);
+  });
+  return {
+    up,
+    helper: {
+      pid: child.pid!,
+      async stop() {
+        if (child.connected) child.send('stop');
+        await exited;
+        return { peakRssMb };
+      },
+    },
+  };
+}
+
+/**
+ * The helper's side: waits for its init message, runs `start`, reports `up` (or `failed`), stops on request
+ * (reporting its peak RSS), and exits at once when its parent is gone.
+ */
+export function runHelper<Init, Up extends object, Other>(start: (init: Init, send: (m: Other) => void) => Promise<{ up: Up; stop(): Promise<unknown> }>): void {
+  const send = (m: unknown) => {
+    if (process.connected) process.send!(m);
+  };
+  // The starting process died (kill -9, a crash point) or stopped: this helper dies with it, as a crash would.
+  process.on('disconnect', () => process.exit(0));
+  process.once('message', async (init: Init) => {
+    try {
+      const running = await start(init, send);
+      process.on('message', async (m) => {
+        if (m !== 'stop') return;
+        await running.stop();
+        process.send!({ kind: 'stopped', peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }, () => process.exit(0));
+      });
+      send({ kind: 'up', ...running.up });
+    } catch (err) {
+      process.send!({ kind: 'failed', message: (err as Error).message ?? String(err), code: (err as { code?: string }).code }, () => process.exit(1));
+    }
+  });
+}
