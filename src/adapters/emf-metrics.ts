@@ -10,17 +10,14 @@ import type { MetricsSink } from '../pipeline/deps.ts';
 export function emfMetrics(serviceName: string, stream?: Writable): MetricsSink {
   const metrics = new Metrics({ namespace: 'sluice', serviceName });
   if (stream) (metrics as unknown as { console: Console }).console = new Console({ stdout: stream, stderr: stream });
-  let stored = 0;
   return {
     add(name, value, unit = 'Count') {
       if (!value) return;
       metrics.addMetric(name, unit === 'Milliseconds' ? MetricUnit.Milliseconds : MetricUnit.Count, value);
-      stored += 1;
     },
     flush() {
-      if (!stored) return;
-      stored = 0;
-      metrics.publishStoredMetrics();
+      // Powertools publishes on its own at 100 stored metrics; an empty publish would only warn.
+      if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
     },
   };
 }

@@ -58,7 +58,8 @@ export async function openLocalStack(o: OpenOptions): Promise<{ runtime: LocalRu
   const dev = runningDev(o.state);
   if (dev) {
     // The dev process runs the event sources; this one only drops files and reads status.
-    const runtime = await startLocalRuntime({ attach: dev.endpoints, pollers: false, logStream: o.logStream, logLevel: o.logLevel });
+    // What this process runs itself (scoring, backfill, topics) uses the caller's LLM settings.
+    const runtime = await startLocalRuntime({ attach: dev.endpoints, pollers: false, logStream: o.logStream, logLevel: o.logLevel, llm: o.llm });
     return { runtime, dev };
   }
   try {

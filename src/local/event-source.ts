@@ -147,7 +147,8 @@ export class SqsEventSource {
   }
 }
 
-function toRecord(m: Message, queueArn: string): SQSRecord {
+/** An SQS message as the Lambda event source hands it to a function (one record of an SQSEvent). */
+export function toRecord(m: Message, queueArn: string): SQSRecord {
   const a = m.Attributes ?? {};
   return {
     messageId: m.MessageId!,

@@ -64,7 +64,16 @@ export async function ingestObject(deps: PipelineDeps, ref: ObjectRef): Promise<
     await deps.store.failJob(jobId, `${ref.key}: ${err.message}`, deps.now().toISOString(), true);
     return { kind: 'failed', jobId, reason: err.message };
   }
-  const object = await deps.objects.get(ref.bucket, ref.key);
+  let object;
+  try {
+    object = await deps.objects.get(ref.bucket, ref.key);
+  } catch (err) {
+    // Deleted after its event (or an event for an object that never was): no retry brings it back.
+    if ((err as Error).name !== 'NoSuchKey' && (err as Error).name !== 'NotFound') throw err;
+    const reason = 'the object no longer exists (deleted after its event)';
+    await deps.store.failJob(jobId, `${ref.key}: ${reason}`, deps.now().toISOString());
+    return { kind: 'failed', jobId, reason };
+  }
   if (object.etag && object.etag !== ref.etag.replace(/"/g, '')) {
     object.body.destroy();
     const reason = 'the object changed after this event; its newer version is ingested as its own job';

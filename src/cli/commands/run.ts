@@ -1,0 +1,93 @@
+/** `sluice run FILE`: drop a file into the local pipeline, follow it to its end, copy its results out. */
+import { createReadStream, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { Command, Option } from 'commander';
+import { type Job, JobStatus, jobIdFor } from '../../domain/job.ts';
+import { loadProfile } from '../../profiles/profile.ts';
+import { topology } from '../../topology/topology.ts';
+import { expectedEtag } from '../etag.ts';
+import { progressView } from '../progress.ts';
+import { EXIT, InputError, PART_SIZE, type StackFlags, UsageError, humanReport, jobReport, offlineOption, act, stackOptions, withStack } from '../shared.ts';
+
+interface RunFlags extends StackFlags {
+  profile: string;
+  mode: 'fast' | 'full';
+  json?: boolean;
+  out?: string;
+  force?: boolean;
+}
+
+export function runCommand(): Command {
+  const cmd = new Command('run')
+    .description('run a file through the local pipeline to its end and copy its results out')
+    .argument('<file>', 'a CSV or JSON file of records')
+    .option('--profile <name>', 'the profile the records follow', 'claims')
+    .addOption(new Option('--mode <mode>', 'fast: the cheap stages now, the LLM later (backfill); full: everything now').choices(['fast', 'full']).default('full'))
+    .option('--out <dir>', 'where the results are copied (default sluice-out/JOB)')
+    .option('--force', 'a new job even if this file was run before (e.g. with another --mode or provider)')
+    .option('--json', 'one JSON object on stdout');
+  return offlineOption(stackOptions(cmd)).action(act(run));
+}
+
+async function run(file: string, flags: RunFlags): Promise<number> {
+  try {
+    loadProfile(flags.profile);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  let size: number;
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new Error('not a regular file');
+    size = st.size;
+  } catch (err) {
+    throw new InputError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const json = Boolean(flags.json);
+  const say = (line: string) => {
+    if (!json) process.stderr.write(`${line}\n`);
+  };
+  return withStack(flags, true, async (rt, dev) => {
+    if (dev) say(`attached to the running \`sluice dev\` (pid ${dev.pid}): its ${dev.provider ?? 'offline'} provider enriches this file, whatever this shell's OPENAI_* settings`);
+    const bucket = rt.names.buckets.drop;
+    // --force drops the file under a run folder of its own: another object, so another job.
+    const name = basename(file);
+    const key = flags.force
+      ? `${topology.dropPrefix}${flags.profile}/runs/${new Date().toISOString().replace(/[:.]/g, '-')}/${name}`
+      : `${topology.dropPrefix}${flags.profile}/${name}`;
+    const etag = await expectedEtag(file, size, PART_SIZE);
+    let jobId = jobIdFor(bucket, key, etag);
+    const existing = flags.force ? undefined : await rt.store.getJob(jobId);
+    const stored = existing ? await rt.clients.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined) : undefined;
+    if (existing && stored?.ETag?.replace(/"/g, '') === etag) {
+      const differs = existing.mode !== flags.mode ? ` (it ran in ${existing.mode} mode, not ${flags.mode})` : '';
+      say(`unchanged file: reporting job ${jobId}, run before${differs}; --force runs it again as a new job`);
+    } else {
+      const upload = await new Upload({
+        client: rt.clients.s3,
+        params: { Bucket: bucket, Key: key, Body: createReadStream(file), Metadata: { 'sluice-mode': flags.mode } },
+        partSize: PART_SIZE,
+        queueSize: 2,
+      }).done();
+      jobId = jobIdFor(bucket, key, upload.ETag ?? etag);
+      if (flags.force) say(`forced: a new job ${jobId} for s3://${bucket}/${key}`);
+    }
+    const view = json ? undefined : progressView();
+    let job: Job;
+    try {
+      job = await rt.waitForJob(jobId, { onProgress: (j) => view?.update(j), timeoutMs: 60 * 60_000, intervalMs: 200 });
+    } finally {
+      view?.stop();
+    }
+    const report = await jobReport(rt, job, resolve(flags.out ?? join('sluice-out', jobId)));
+    if (json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else process.stdout.write(humanReport(report, job));
+    if (job.status === JobStatus.FAILED) {
+      if (json) process.stderr.write(`sluice: ${job.error ?? 'job failed'}\n`);
+      return job.badInput ? EXIT.usage : EXIT.failed;
+    }
+    return EXIT.ok;
+  });
+}
