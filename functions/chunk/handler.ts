@@ -1,5 +1,8 @@
-/** The chunk λ: wires its dependencies from the environment; the work is in src/pipeline/ingest-chunks.ts. */
+/** The chunk λ: middy with Powertools around the step; its dependencies from the environment; the work is in src/pipeline. */
 import { depsFromEnv } from '../../src/lambda/deps-from-env.ts';
+import { instrumentation, withPowertools } from '../../src/lambda/powertools.ts';
 import { createChunkHandler, lazy } from '../../src/lambda/sqs-steps.ts';
 
-export const handler = lazy(() => createChunkHandler(depsFromEnv('chunk')));
+const inst = instrumentation('chunk');
+// Dependencies are built on first use, so importing the module needs no environment.
+export const handler = withPowertools(lazy(() => createChunkHandler(depsFromEnv('chunk', inst))), inst);

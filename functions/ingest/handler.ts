@@ -1,5 +1,8 @@
-/** The ingest λ: wires its dependencies from the environment; the work is in src/pipeline. */
+/** The ingest λ: middy with Powertools around the step; its dependencies from the environment; the work is in src/pipeline. */
 import { depsFromEnv } from '../../src/lambda/deps-from-env.ts';
+import { instrumentation, withPowertools } from '../../src/lambda/powertools.ts';
 import { createIngestHandler, lazy } from '../../src/lambda/sqs-steps.ts';
 
-export const handler = lazy(() => createIngestHandler(depsFromEnv('ingest')));
+const inst = instrumentation('ingest');
+// Dependencies are built on first use, so importing the module needs no environment.
+export const handler = withPowertools(lazy(() => createIngestHandler(depsFromEnv('ingest', inst))), inst);

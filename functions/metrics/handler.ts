@@ -1,16 +1,19 @@
-/** The metrics λ (daily EventBridge schedule): wires its dependencies from the environment; the work is in src/pipeline. */
+/** The metrics λ (daily EventBridge schedule): middy with Powertools; dependencies from the environment; the work is in src/pipeline. */
+import type { ScheduledEvent } from 'aws-lambda';
 import { SNSClient, PublishCommand } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { dlqDepths } from '../../src/adapters/sqs-dlq-depths.ts';
 import { depsFromEnv } from '../../src/lambda/deps-from-env.ts';
+import { instrumentation, withPowertools } from '../../src/lambda/powertools.ts';
 import { type ScheduledHandler, createMetricsHandler } from '../../src/lambda/scheduled.ts';
 import { ALERT_TOPIC_ENV, dlqUrlEnv, topology } from '../../src/topology/topology.ts';
 
-const sqs = new SQSClient({});
-const sns = new SNSClient({});
+const inst = instrumentation('metrics');
+const sqs = inst.tracer.captureAWSv3Client(new SQSClient({}));
+const sns = inst.tracer.captureAWSv3Client(new SNSClient({}));
 
 // Built on first use, so importing the module needs no environment.
-const build = () => createMetricsHandler(depsFromEnv('metrics'), {
+const build = () => createMetricsHandler(depsFromEnv('metrics', inst), {
   dlqDepths: () => dlqDepths(sqs, Object.fromEntries((topology.functions.metrics.access.readsDlqDepth ?? []).map((q) => [q, process.env[dlqUrlEnv(q)]]))),
   alerts: {
     async publish(alert) {
@@ -22,4 +25,4 @@ const build = () => createMetricsHandler(depsFromEnv('metrics'), {
 });
 
 let built: ScheduledHandler | undefined;
-export const handler: ScheduledHandler = (event, context) => (built ??= build())(event, context);
+export const handler = withPowertools<ScheduledEvent, unknown>((event, context) => (built ??= build())(event, context), inst);

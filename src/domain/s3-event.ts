@@ -3,25 +3,10 @@
  * Keys arrive URL-encoded with `+` for spaces; `s3:TestEvent` is sent once when a notification is set up.
  */
 import * as z from 'zod';
+import { S3Schema } from '@aws-lambda-powertools/parser/schemas/s3';
 
-const s3RecordSchema = z.object({
-  eventName: z.string(),
-  eventTime: z.string().optional(),
-  s3: z.object({
-    bucket: z.object({ name: z.string() }),
-    object: z.object({
-      key: z.string(),
-      size: z.number().int().nonnegative().optional(),
-      eTag: z.string().optional(),
-      sequencer: z.string().optional(),
-    }),
-  }),
-});
-
-const envelopeSchema = z.union([
-  z.object({ Event: z.literal('s3:TestEvent') }).loose(),
-  z.object({ Records: z.array(s3RecordSchema) }),
-]);
+// The notification's shape is Powertools parser's (the S3 event schema AWS documents), plus S3's test event.
+const envelopeSchema = z.union([z.object({ Event: z.literal('s3:TestEvent') }).loose(), S3Schema]);
 
 export interface CreatedObject {
   bucket: string;

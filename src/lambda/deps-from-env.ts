@@ -5,11 +5,11 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { Logger } from '@aws-lambda-powertools/logger';
 import { createStatusStore } from '../adapters/dynamodb-status-store.ts';
 import { createObjectStore } from '../adapters/s3-object-store.ts';
 import { createDeadLetters, createWorkQueue } from '../adapters/sqs-work-queue.ts';
-import { emfMetrics } from '../adapters/emf-metrics.ts';
+import { metricsSink } from '../adapters/emf-metrics.ts';
+import type { Instrumentation } from './powertools.ts';
 import type { EnrichmentProvider } from '../domain/enrich/enrich-group.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
 import { type FunctionName, TABLE_ENV, bucketEnv, dlqUrlEnv, queueUrlEnv, topology } from '../topology/topology.ts';
@@ -30,14 +30,15 @@ const noProvider: EnrichmentProvider = {
   },
 };
 
-export function depsFromEnv(service: string, provider: EnrichmentProvider = noProvider): PipelineDeps {
-  const sqs = new SQSClient({});
+/** The function's dependencies, its SDK clients traced by its instance's tracer (when the stage traces). */
+export function depsFromEnv(service: string, inst: Instrumentation, provider: EnrichmentProvider = noProvider): PipelineDeps {
+  const sqs = inst.tracer.captureAWSv3Client(new SQSClient({}));
   const missingQueue = { sendAll: async () => { throw new Error('this function may not send to that queue'); } };
   const ownDlq = topology.functions[service as FunctionName]?.access.sendsToDlq?.[0];
   const dlqUrl = ownDlq ? process.env[dlqUrlEnv(ownDlq)] : undefined;
   return {
-    store: createStatusStore(new DynamoDBClient({}), required(TABLE_ENV)),
-    objects: createObjectStore(new S3Client({})),
+    store: createStatusStore(inst.tracer.captureAWSv3Client(new DynamoDBClient({})), required(TABLE_ENV)),
+    objects: createObjectStore(inst.tracer.captureAWSv3Client(new S3Client({}))),
     chunkQueue: process.env[queueUrlEnv('chunks')] ? createWorkQueue(sqs, required(queueUrlEnv('chunks'))) : missingQueue,
     enrichQueue: process.env[queueUrlEnv('enrich')] ? createWorkQueue(sqs, required(queueUrlEnv('enrich'))) : missingQueue,
     decideQueue: process.env[queueUrlEnv('decide')] ? createWorkQueue(sqs, required(queueUrlEnv('decide'))) : missingQueue,
@@ -45,9 +46,9 @@ export function depsFromEnv(service: string, provider: EnrichmentProvider = noPr
     resultsBucket: process.env[bucketEnv('results')] ?? '',
     dropPrefix: topology.dropPrefix,
     defaultMode: process.env.SLUICE_DEFAULT_MODE === 'fast' ? 'fast' : 'full',
-    logger: new Logger({ serviceName: `sluice-${service}` }),
+    logger: inst.logger,
     now: () => new Date(),
-    metrics: emfMetrics(`sluice-${service}`),
+    metrics: metricsSink(inst.metrics),
     deadLetters: dlqUrl ? createDeadLetters(sqs, dlqUrl) : undefined,
   };
 }

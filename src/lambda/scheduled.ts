@@ -22,7 +22,6 @@ export function createBackfillHandler(deps: PipelineDeps, limit = Number(process
     deps.logger.info('scheduled backfill', { scheduledAt: event.time, ...report, jobsRefreshed: report.jobsRefreshed.length });
     deps.metrics?.add('GroupsBackfilled', report.done);
     deps.metrics?.add('GroupsStillPending', report.stillPending);
-    deps.metrics?.flush();
     return report;
   };
 }
@@ -36,7 +35,6 @@ export function createReconcileHandler(deps: PipelineDeps, stallMs = Number(proc
     const remaining = context.getRemainingTimeInMillis();
     const report = await reconcileJobs(deps, { stallMs, deadline: Date.now() + Math.max(remaining - MARGIN_MS, remaining / 2) });
     deps.metrics?.add('JobsReconciled', report.finalized.length + report.repaired.length);
-    deps.metrics?.flush();
     return report;
   };
 }
@@ -62,7 +60,6 @@ export function createMetricsHandler(deps: PipelineDeps, o: { dlqDepths: () => P
     for (const alert of report.alerts) await o.alerts.publish(alert);
     deps.metrics?.add('QualityAlerts', report.alerts.length);
     deps.metrics?.add('BacklogSize', report.backlog.size);
-    deps.metrics?.flush();
     return report;
   };
 }

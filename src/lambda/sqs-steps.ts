@@ -36,13 +36,9 @@ function batchHandler(deps: PipelineDeps, fn: FunctionName, recordHandler: (reco
   // A processor per invocation: it holds the batch's state, and the local runtime (like a handler reused
   // by any host that runs invocations concurrently) would otherwise mix the failures of parallel batches.
   return async (event, context) => {
-    try {
-      const response = await processPartialResponse(event, logged, new BatchProcessor(EventType.SQS), { context });
-      deps.metrics?.add('BatchItemFailures', response.batchItemFailures.length);
-      return response;
-    } finally {
-      deps.metrics?.flush();
-    }
+    const response = await processPartialResponse(event, logged, new BatchProcessor(EventType.SQS), { context });
+    deps.metrics?.add('BatchItemFailures', response.batchItemFailures.length);
+    return response;
   };
 }
 

@@ -22,7 +22,8 @@ export interface EventSourceOptions {
   batchingWindowSeconds: number;
   maxConcurrency: number;
   timeoutSeconds: number;
-  handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
+  /** The handler of each worker (a worker is one concurrent invocation: one Lambda instance). */
+  handler: (worker: number) => (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
   onError?: (err: unknown) => void;
   /** Long-poll wait; short in tests so stopping is quick. */
   waitSeconds?: number;
@@ -41,6 +42,7 @@ export class SqsEventSource {
   readonly #o: EventSourceOptions;
   readonly #abort = new AbortController();
   #workers: Promise<void>[] = [];
+  readonly #handlers = new Map<number, ReturnType<EventSourceOptions['handler']>>();
   #inFlight = 0;
 
   constructor(options: EventSourceOptions) {
@@ -111,7 +113,8 @@ export class SqsEventSource {
     let failed: Set<string>;
     const heartbeat = this.#o.visibilitySeconds ? setInterval(() => void this.#extend(messages), (this.#o.visibilitySeconds * 1000) / 3) : undefined;
     try {
-      const response = await this.#o.handler(event, lambdaContext(this.#o.name, this.#o.timeoutSeconds, worker));
+      const handler = this.#handlers.get(worker) ?? this.#handlers.set(worker, this.#o.handler(worker)).get(worker)!;
+      const response = await handler(event, lambdaContext(this.#o.name, this.#o.timeoutSeconds, worker));
       failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
     } catch (err) {
       // A handler that throws fails the whole batch, as on Lambda.

@@ -3,9 +3,8 @@
  * their DLQs), S3 → SQS notifications for the drop prefix, and one event source per triggered function,
  * all running the same handlers as Lambda. No AWS account, no network beyond loopback.
  */
-import { Console } from 'node:console';
 import { availableParallelism } from 'node:os';
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import {
@@ -16,12 +15,12 @@ import {
   SetQueueAttributesCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, ScheduledEvent } from 'aws-lambda';
 import { createStatusStore } from '../adapters/dynamodb-status-store.ts';
 import { createObjectStore } from '../adapters/s3-object-store.ts';
 import { createDeadLetters, createWorkQueue } from '../adapters/sqs-work-queue.ts';
-import { emfMetrics } from '../adapters/emf-metrics.ts';
+import { metricsSink } from '../adapters/emf-metrics.ts';
+import { type Instrumentation, instrumentation, withPowertools } from '../lambda/powertools.ts';
 import { dlqDepths } from '../adapters/sqs-dlq-depths.ts';
 import type { EnrichmentProvider, Mode } from '../domain/enrich/enrich-group.ts';
 import { type LlmSettings, buildProvider, buildScoringLlm } from '../llm/llm-config.ts';
@@ -191,12 +190,6 @@ export function localNames(topology: Topology, stage: string): Omit<LocalNames, 
   };
 }
 
-/** A Powertools logger whose JSON lines go to the given stream instead of stdout. */
-export function streamLogger(serviceName: string, stream: Writable, logLevel: LocalRuntimeOptions['logLevel'] = 'INFO'): Logger {
-  const logger = new Logger({ serviceName, logLevel });
-  (logger as unknown as { console: Console }).console = new Console({ stdout: stream, stderr: stream });
-  return logger;
-}
 
 /**
  * Starts the local runtime.
@@ -237,21 +230,28 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const resourceOf = resourceResolver(names);
     const functionClients: Array<ReturnType<typeof localClients>> = [];
     const dlqOf = (service: string) => (topology.functions as Record<string, { access: { sendsToDlq?: QueueName[] } }>)[service]?.access.sendsToDlq?.[0];
-    const depsOver = (c: ReturnType<typeof localClients>, service: string): PipelineDeps => ({
+    // Logs and EMF go to the log stream (nowhere when silenced), as a function's stdout goes to CloudWatch Logs.
+    const silent = new Writable({ write: (_chunk, _encoding, done) => done() });
+    // As Lambda sets it for on-demand instances: Powertools then marks each instance's first invocation a cold start.
+    process.env.AWS_LAMBDA_INITIALIZATION_TYPE ??= 'on-demand';
+    const instrument = (service: string): Instrumentation =>
+      instrumentation(service, { stream: options.logLevel === 'SILENT' ? silent : logStream, logLevel: options.logLevel === 'SILENT' ? 'SILENT' : (options.logLevel ?? 'INFO') });
+    const providers = new Map<string, PipelineDeps['provider']>();
+    const depsOver = (c: ReturnType<typeof localClients>, service: string, inst: Instrumentation = instrument(service)): PipelineDeps => ({
       store: createStatusStore(c.dynamodb, names.table),
       objects: createObjectStore(c.s3),
       chunkQueue: createWorkQueue(c.sqs, queues.chunks.url),
       enrichQueue: createWorkQueue(c.sqs, queues.enrich.url),
       decideQueue: createWorkQueue(c.sqs, queues.decide.url),
-      provider: options.provider ?? buildProvider(options.llm, c.dynamodb, names.table),
+      // One provider per function (its cache and breaker client), shared by the function's instances.
+      provider: options.provider ?? providers.get(service) ?? providers.set(service, buildProvider(options.llm, c.dynamodb, names.table)).get(service)!,
       resultsBucket: names.buckets.results,
       dropPrefix: topology.dropPrefix,
       defaultMode: options.defaultMode ?? 'full',
       chunking,
-      logger: streamLogger(`sluice-${service}`, logStream, options.logLevel ?? 'INFO'),
+      logger: inst.logger,
       now: () => new Date(),
-      // EMF lines go with the logs (and nowhere when the logs are silenced).
-      metrics: options.logLevel === 'SILENT' ? undefined : emfMetrics(`sluice-${service}`, logStream),
+      metrics: metricsSink(inst.metrics),
       crashPoint,
       deadLetters: dlqOf(service) ? createDeadLetters(c.sqs, queues[dlqOf(service)!].dlqUrl) : undefined,
     });
@@ -264,34 +264,49 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       }
       return own;
     };
-    const deps = (fn: FunctionName): PipelineDeps => depsOver(guardedClients(fn), fn);
+    const clientsOf = new Map<FunctionName, ReturnType<typeof localClients>>();
+    const fnClients = (fn: FunctionName) => clientsOf.get(fn) ?? clientsOf.set(fn, guardedClients(fn)).get(fn)!;
+    const deps = (fn: FunctionName, inst?: Instrumentation): PipelineDeps => depsOver(fnClients(fn), fn, inst);
     const wrap = options.wrapHandler ?? ((_fn: QueueFunctionName, h: SqsHandler) => h);
-    const handlers: Record<QueueFunctionName, SqsHandler> = {
-      ingest: wrap('ingest', createIngestHandler(deps('ingest'), topology)),
-      chunk: wrap('chunk', createChunkHandler(deps('chunk'), topology)),
-      enrich: wrap('enrich', createEnrichHandler(deps('enrich'), topology)),
-      decide: wrap('decide', createDecideHandler(deps('decide'), topology)),
+    const factories: Record<QueueFunctionName, (d: PipelineDeps) => SqsHandler> = {
+      ingest: (d) => createIngestHandler(d, topology),
+      chunk: (d) => createChunkHandler(d, topology),
+      enrich: (d) => createEnrichHandler(d, topology),
+      decide: (d) => createDecideHandler(d, topology),
     };
-    const reconcileDeps = deps('reconcile');
-    const metricsDeps = deps('metrics');
-    const metricsSqs = functionClients.at(-1)!.sqs; // the metrics function's own (guarded) SQS client
-    const scheduled: Record<ScheduledFunctionName, ScheduledHandler> = {
-      backfill: createBackfillHandler(deps('backfill')),
+    /** A new instance of a queue function (as Lambda starts one): its own Powertools, the middy chain of the bundle. */
+    const instanceOf = (fn: QueueFunctionName): SqsHandler => {
+      const inst = instrument(fn);
+      return wrap(fn, withPowertools(factories[fn](deps(fn, inst)), inst));
+    };
+    const handlers = Object.fromEntries((Object.keys(factories) as QueueFunctionName[]).map((fn) => [fn, instanceOf(fn)])) as Record<QueueFunctionName, SqsHandler>;
+    const metricsSqs = fnClients('metrics').sqs; // the metrics function's own (guarded) SQS client
+    const scheduledInst = Object.fromEntries((['backfill', 'reconcile', 'topics', 'metrics'] as const).map((fn) => [fn, instrument(fn)])) as Record<ScheduledFunctionName, Instrumentation>;
+    const reconcileDeps = deps('reconcile', scheduledInst.reconcile);
+    const metricsDeps = deps('metrics', scheduledInst.metrics);
+    const raw: Record<ScheduledFunctionName, ScheduledHandler> = {
+      backfill: createBackfillHandler(deps('backfill', scheduledInst.backfill)),
       reconcile: createReconcileHandler(reconcileDeps, options.reconcile ? options.reconcile.stallMs : undefined),
-      topics: createTopicsHandler(deps('topics'), async () => (options.llm ? createTopicNamer(options.llm) : undefined)),
+      topics: createTopicsHandler(deps('topics', scheduledInst.topics), async () => (options.llm ? createTopicNamer(options.llm) : undefined)),
       metrics: createMetricsHandler(metricsDeps, {
         dlqDepths: () => dlqDepths(metricsSqs, Object.fromEntries((topology.functions.metrics.access.readsDlqDepth ?? []).map((q) => [q, queues[q].dlqUrl]))),
         // No SNS locally: alerts are stored (computeMetrics) and logged here.
         alerts: { publish: async (alert) => metricsDeps.logger.warn('quality gate alert', { profile: alert.profile, gate: alert.gate, value: alert.value, threshold: alert.threshold }) },
       }),
     };
+    const scheduled = Object.fromEntries(Object.entries(raw).map(([fn, h]) => [fn, withPowertools(h, scheduledInst[fn as ScheduledFunctionName])])) as unknown as Record<ScheduledFunctionName, ScheduledHandler>;
 
     // The functions Step Functions Task states invoke, and the state machines run over them.
-    const scoreClients = guardedClients('score');
+    const scoreClients = fnClients('score');
     const scoring = options.scoring ?? buildScoringLlm(options.llm, scoreClients.dynamodb, names.table);
-    const scoreLogger = streamLogger('sluice-score', logStream, options.logLevel ?? 'INFO');
+    const scoreInst = instrument('score');
+    const scoreTask = withPowertools(
+      createScoreTaskHandler({ store: createScoreStore(scoreClients.dynamodb, names.table), ...scoring, log: (message, data) => scoreInst.logger.info(message, data) }) as (event: unknown, context: Context) => Promise<unknown>,
+      scoreInst,
+    );
     const tasks: Record<TaskFunctionName, TaskHandler> = {
-      score: createScoreTaskHandler({ store: createScoreStore(scoreClients.dynamodb, names.table), ...scoring, log: (message, data) => scoreLogger.info(message, data) }),
+      // A Task state's invocation carries a Lambda context, as deployed.
+      score: (event, context) => scoreTask(event, context ?? (lambdaContext(resourceName(stage, 'score'), topology.functions.score.timeoutSeconds) as Context)),
     };
     const machines = Object.fromEntries(
       Object.entries(topology.stateMachines).map(([name, spec]) => [name, localStateMachine(spec, tasks, (fn) => resourceName(stage, fn))]),
@@ -370,7 +385,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           batchingWindowSeconds: spec.trigger.batchingWindowSeconds,
           maxConcurrency: options.concurrency?.[fn] ?? share(fn),
           timeoutSeconds: spec.timeoutSeconds,
-          handler: handlers[fn],
+          // One instance per concurrent invocation, as Lambda runs them: each its own logger context and cold start.
+          handler: () => instanceOf(fn),
           waitSeconds: options.waitSeconds ?? 1,
           visibilitySeconds: Math.min(LOCAL_VISIBILITY_SECONDS, topology.queues[spec.trigger.queue].visibilityTimeoutSeconds),
           onError: (err) => {

@@ -10,11 +10,9 @@ export interface StepLogger {
   error(message: string, ...attributes: Array<Record<string, unknown>>): void;
 }
 
-/** Where the steps count what they did (EMF through Powertools Metrics); optional. */
+/** Where the steps count what they did (EMF through Powertools Metrics, published per invocation); optional. */
 export interface MetricsSink {
   add(name: string, value: number, unit?: 'Count' | 'Milliseconds'): void;
-  /** Publishes what was added since the last flush (once per invocation). */
-  flush(): void;
 }
 
 export interface PipelineDeps {

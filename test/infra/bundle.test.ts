@@ -1,6 +1,7 @@
 // Under test: the deployable bundles themselves (built with the stack's esbuild settings, profiles and benchmarks
 // beside them) run in a fresh Node process the way Lambda runs them, configured only by their environment: the
-// enrich bundle enriches the groups of a real ingested file; the score bundle runs Task states of a score run.
+// enrich bundle enriches the groups of a real ingested file; the score bundle runs Task states of a score run; every
+// bundle is middy-wrapped with Powertools: its log lines carry the Lambda context, its EMF metrics go to stdout.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
@@ -11,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../lib/bundling.ts';
 import { bundleFunction } from '../../scripts/bundles.ts';
 import { type LocalRuntime, LOCAL_REGION, s3Notification, startLocalRuntime } from '../../src/local/runtime.ts';
-import { TABLE_ENV, bucketEnv, queueUrlEnv } from '../../src/topology/topology.ts';
+import { type BucketName, type FunctionName, type QueueName, TABLE_ENV, bucketEnv, dlqUrlEnv, queueUrlEnv, topology } from '../../src/topology/topology.ts';
+import { scheduledEvent } from '../../src/local/scheduler.ts';
 import { runChunks, sqsRecord } from '../helpers/factories.ts';
 import { unpackGroups } from '../../src/pipeline/process-group.ts';
 
@@ -106,4 +108,43 @@ describe('the score bundle', () => {
     expect(item?.prediction).toMatchObject({ decision: 'yes', causeCode: 'WATER', provider: 'offline' });
     expect((await rt.scoreStore.getRun('bundle-run'))?.status).toBe('running');
   });
+});
+
+describe('every bundle on middy with Powertools', () => {
+  // A poison message for the queue functions (each logs it and reports the batch item), the Scheduled Event for the
+  // scheduled ones, a Task state's event for score: each invocation must log with the Lambda context and emit EMF.
+  const eventOf = (fn: FunctionName): unknown => {
+    const spec = topology.functions[fn];
+    if (spec.trigger) return { Records: [sqsRecord('not a message of this queue', 1, `poison-${fn}`)] };
+    if (fn === 'score') return JSON.parse(readFileSync('events/score-prepare.json', 'utf8'));
+    return scheduledEvent(`arn:aws:events:${LOCAL_REGION}:000000000000:rule/sluice-test-${fn}`, LOCAL_REGION, '000000000000');
+  };
+  it.each(Object.keys(topology.functions) as FunctionName[])('%s: its log lines carry the request id and cold start, and its EMF metrics are on stdout', async (fn) => {
+    const bundle = await bundleFunction(fn, join(REPO_ROOT, 'bench/out/test-bundles'));
+    const code = `const { handler } = await import(${JSON.stringify(bundle)});
+      const context = { functionName: 'sluice-test-${fn}', functionVersion: '$LATEST', invokedFunctionArn: 'arn:aws:lambda:${LOCAL_REGION}:000000000000:function:sluice-test-${fn}', memoryLimitInMB: '512', awsRequestId: 'req-${fn}-1', getRemainingTimeInMillis: () => 120000 };
+      await handler(JSON.parse(process.env.EVENT), context);`;
+    const env: Record<string, string> = {
+      PATH: process.env.PATH!,
+      EVENT: JSON.stringify(eventOf(fn)),
+      AWS_REGION: LOCAL_REGION,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ENDPOINT_URL_DYNAMODB: rt.endpoints.dynamodb,
+      AWS_ENDPOINT_URL_SQS: rt.endpoints.sqs,
+      AWS_ENDPOINT_URL_S3: rt.endpoints.s3,
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand', // as Lambda sets it
+      [TABLE_ENV]: rt.names.table,
+      ...Object.fromEntries(Object.entries(rt.names.queues).flatMap(([q, n]) => [[queueUrlEnv(q as QueueName), n.url], [dlqUrlEnv(q as QueueName), n.dlqUrl]])),
+      ...Object.fromEntries(Object.entries(rt.names.buckets).map(([b, name]) => [bucketEnv(b as BucketName), name])),
+    };
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 90_000, env });
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const logs = lines.filter((l) => l.level);
+    expect(logs.length, stdout).toBeGreaterThan(0);
+    for (const l of logs) expect(l).toMatchObject({ function_request_id: `req-${fn}-1`, cold_start: true, service: `sluice-${fn}`, function_name: `sluice-test-${fn}` });
+    const emf = lines.filter((l) => l._aws);
+    expect(emf.some((e) => e.ColdStart === 1 && e.function_name === `sluice-test-${fn}`)).toBe(true);
+    for (const e of emf) expect((e._aws as { CloudWatchMetrics: Array<{ Namespace: string }> }).CloudWatchMetrics[0]!.Namespace).toBe('sluice');
+  }, 120_000);
 });

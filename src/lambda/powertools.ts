@@ -1,0 +1,107 @@
+/**
+ * Every handler the way the ecosystem writes it: `middy(handler)` with Powertools middlewares — the tracer
+ * (`captureLambdaHandler`; the SDK clients and, through its fetch instrumentation, the OpenAI calls traced when
+ * the stage turns tracing on), the logger (`injectLambdaContext`: the request id and cold start on every line)
+ * and metrics (`logMetrics`: EMF after each invocation, with the cold-start metric). Deployed, logs and EMF go to
+ * stdout (CloudWatch Logs); in the local runtime the same middlewares write to the runtime's log stream, through
+ * the subclasses below, which override Powertools' documented output methods (`printLog`, `publishStoredMetrics`,
+ * `singleMetric`) rather than reach into its private console.
+ */
+import type { Writable } from 'node:stream';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { Logger, type LogItem } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+
+export const NAMESPACE = 'sluice';
+
+type LoggerOptions = ConstructorParameters<typeof Logger>[0];
+type MetricsOptions = NonNullable<ConstructorParameters<typeof Metrics>[0]>;
+
+/** A Powertools Logger whose lines go to a stream (the local runtime's log) instead of stdout. */
+export class StreamLogger extends Logger {
+  readonly #out: Writable;
+  constructor(options: LoggerOptions, out: Writable) {
+    super(options);
+    this.#out = out;
+  }
+  protected override printLog(_logLevel: number, log: LogItem): void {
+    log.prepareForPrint();
+    this.#out.write(`${JSON.stringify(log.getAttributes(), this.getJsonReplacer())}\n`);
+  }
+  protected override createLogger(options?: LoggerOptions): Logger {
+    return new StreamLogger(options, this.#out);
+  }
+}
+
+/** Powertools Metrics whose EMF lines go to a stream (the local runtime's log) instead of stdout. */
+export class StreamMetrics extends Metrics {
+  readonly #out: Writable;
+  readonly #options: MetricsOptions;
+  constructor(options: MetricsOptions, out: Writable) {
+    super(options);
+    this.#out = out;
+    this.#options = options;
+  }
+  override publishStoredMetrics(): this {
+    try {
+      if (this.hasStoredMetrics()) this.#out.write(`${JSON.stringify(this.serializeMetrics())}\n`);
+    } finally {
+      this.clearMetrics();
+      this.clearDimensions();
+      this.clearMetadata();
+    }
+    return this;
+  }
+  override singleMetric(): Metrics {
+    return new StreamMetrics({ ...this.#options, singleMetric: true }, this.#out);
+  }
+}
+
+/** One function instance's Powertools: its logger, metrics and tracer. */
+export interface Instrumentation {
+  logger: Logger;
+  metrics: Metrics;
+  tracer: Tracer;
+}
+
+/**
+ * The Powertools of one function instance: on stdout as Lambda has them, or on `local.stream` in the local
+ * runtime (no tracing there: no X-Ray daemon).
+ * @example const inst = instrumentation('enrich'); export const handler = withPowertools(raw, inst);
+ */
+export function instrumentation(fn: string, local?: { stream: Writable; logLevel?: NonNullable<LoggerOptions>['logLevel'] }): Instrumentation {
+  const serviceName = `sluice-${fn}`;
+  if (!local) return { logger: new Logger({ serviceName }), metrics: new Metrics({ namespace: NAMESPACE, serviceName }), tracer: new Tracer({ serviceName }) };
+  return {
+    logger: new StreamLogger({ serviceName, logLevel: local.logLevel ?? 'INFO' }, local.stream),
+    metrics: new StreamMetrics({ namespace: NAMESPACE, serviceName }, local.stream),
+    tracer: new Tracer({ serviceName, enabled: false }),
+  };
+}
+
+/** One line per invocation, with its duration (and the request id and cold start the logger adds), like Lambda's REPORT. */
+function invocationLine(logger: Logger): middy.MiddlewareObj {
+  const started = new WeakMap<object, number>();
+  return {
+    before: (request) => {
+      started.set(request, Date.now());
+    },
+    after: (request) => {
+      logger.info('invocation done', { ms: Date.now() - (started.get(request) ?? Date.now()) });
+    },
+  };
+}
+
+/** Wraps a handler in middy with the tracer, logger and metrics middlewares of its instance. */
+export function withPowertools<E, R>(handler: (event: E, context: Context) => Promise<R>, inst: Instrumentation) {
+  return middy(handler)
+    .use(captureLambdaHandler(inst.tracer, { captureResponse: false }))
+    .use(injectLambdaContext(inst.logger, { resetKeys: true }))
+    .use(logMetrics(inst.metrics, { captureColdStartMetric: true }))
+    .use(invocationLine(inst.logger));
+}
