@@ -56,7 +56,8 @@ Each bundle is built with the stack's own esbuild settings (\`lib/bundling.ts\`:
 | --- | ---: | --- | ---: | --- |
 ${rows.join('\n')}
 
-Only the enrich bundle carries the NLP libraries (compromise, minisearch, sentiment); \`zod\` is imported as a
+The enrich, backfill and score bundles carry the NLP libraries (compromise, minisearch, sentiment: backfill
+finishes enrichment and score predicts with the enrich code), topics its clustering (ml-kmeans); \`zod\` is imported as a
 namespace (\`import * as z\`) so esbuild drops its unused locales (444 KiB → 95 KiB).
 `;
   writeFileSync(join(REPO_ROOT, 'docs/bundles.md'), doc);

@@ -78,6 +78,7 @@ export function textReport(r: ScoreReport, calibration?: Calibration, html?: str
   if (calibration) {
     lines.push(
       `  calibration on ${calibration.items} items: batched vs single agreement ${pct(calibration.agreement)}, Cohen's kappa ${calibration.kappa === null ? 'n/a' : calibration.kappa.toFixed(3)} (${calibration.compared} compared, ${calibration.batchCalls} batch + ${calibration.singleCalls} single calls${calibration.batchErrors.length ? `, ${calibration.batchErrors.length} invalid batch answers` : ''})`,
+      ...calibration.disagreements.map((d) => `    disagree ${d.id}: batched ${d.batch} (${d.batchReason}) / single ${d.single} (${d.singleReason})`),
     );
   }
   if (html) lines.push(`  report: ${html}`);

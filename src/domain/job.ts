@@ -3,6 +3,7 @@
  * file dropped twice makes one job, and a changed file a new one.
  */
 import { createHash } from 'node:crypto';
+import * as z from 'zod';
 import type { Mode } from './enrich/enrich-group.ts';
 
 export const JobStatus = {
@@ -26,17 +27,18 @@ export const GroupStatus = {
 export type GroupStatus = (typeof GroupStatus)[keyof typeof GroupStatus];
 
 /** Rows are counted per data record of the file; the rest per group (a claim and its notes). */
-export interface JobCounts {
-  rows: number;
-  accepted: number;
-  rejected: number;
-  duplicates: number;
-  groups: number;
-  enriched: number;
-  pending: number;
-  decided: number;
-  failed: number;
-}
+export const jobCountsSchema = z.object({
+  rows: z.int().nonnegative(),
+  accepted: z.int().nonnegative(),
+  rejected: z.int().nonnegative(),
+  duplicates: z.int().nonnegative(),
+  groups: z.int().nonnegative(),
+  enriched: z.int().nonnegative(),
+  pending: z.int().nonnegative(),
+  decided: z.int().nonnegative(),
+  failed: z.int().nonnegative(),
+});
+export type JobCounts = z.infer<typeof jobCountsSchema>;
 
 export const COUNT_NAMES: ReadonlyArray<keyof JobCounts> = [
   'rows', 'accepted', 'rejected', 'duplicates', 'groups', 'enriched', 'pending', 'decided', 'failed',
@@ -46,19 +48,22 @@ export function emptyCounts(): JobCounts {
   return { rows: 0, accepted: 0, rejected: 0, duplicates: 0, groups: 0, enriched: 0, pending: 0, decided: 0, failed: 0 };
 }
 
-export interface JobTimings {
-  receivedAt: string;
-  ingestStartedAt?: string;
-  ingestEndedAt?: string;
-  finishedAt?: string;
-}
+export const jobTimingsSchema = z.object({
+  receivedAt: z.iso.datetime(),
+  ingestStartedAt: z.iso.datetime().optional(),
+  ingestEndedAt: z.iso.datetime().optional(),
+  finishedAt: z.iso.datetime().optional(),
+});
+export type JobTimings = z.infer<typeof jobTimingsSchema>;
 
-export interface JobResults {
-  jsonl: string;
-  csv: string;
-  summary: string;
-  rejects: string;
-}
+/** Keys of a job's files in the results bucket (`resultKeys`). */
+export const jobResultsSchema = z.object({
+  jsonl: z.string(),
+  csv: z.string(),
+  summary: z.string(),
+  rejects: z.string(),
+});
+export type JobResults = z.infer<typeof jobResultsSchema>;
 
 export interface Job {
   jobId: string;
@@ -106,7 +111,7 @@ export function ledgerClosed(job: Pick<Job, 'ledger'>): boolean {
 }
 
 /** The terminal status for final counts. Exact duplicates are not errors; rejects and failures are. */
-export function finalStatus(counts: JobCounts): JobStatus {
+export function finalStatus(counts: JobCounts): typeof JobStatus.COMPLETE | typeof JobStatus.COMPLETE_WITH_ERRORS {
   return counts.rejected > 0 || counts.failed > 0 ? JobStatus.COMPLETE_WITH_ERRORS : JobStatus.COMPLETE;
 }
 

@@ -5,7 +5,10 @@
  */
 import { PassThrough } from 'node:stream';
 import { stringify } from 'csv-stringify';
-import { type Job, type JobCounts, JobStatus, allGroupsSettled, finalStatus, ledgerClosed, resultKeys } from '../domain/job.ts';
+import * as z from 'zod';
+import { decisionSchema } from '../domain/decide/decide-group.ts';
+import { enrichmentSchema, modeSchema } from '../domain/enrich/enrich-group.ts';
+import { GroupStatus, type Job, type JobCounts, JobStatus, allGroupsSettled, finalStatus, jobCountsSchema, jobResultsSchema, jobTimingsSchema, ledgerClosed, resultKeys } from '../domain/job.ts';
 import type { PipelineDeps } from './deps.ts';
 import type { GroupItem } from './ports.ts';
 
@@ -49,12 +52,26 @@ export async function maybeFinalize(deps: PipelineDeps, job: Job, o: { takeOver?
 }
 
 /** One line of results.jsonl: a group with its enrichment and its decision (or its error). */
-export function resultLine(job: Job, group: GroupItem) {
+export const resultLineSchema = z.object({
+  jobId: z.string(),
+  profile: z.string(),
+  groupId: z.string(),
+  status: z.enum([GroupStatus.ENRICHED, GroupStatus.DECIDED, GroupStatus.FAILED]),
+  noteCount: z.int().nonnegative(),
+  enrichment: enrichmentSchema.nullable(),
+  decision: decisionSchema.nullable(),
+  /** Why the group failed (FAILED only). */
+  error: z.string().nullable(),
+});
+export type ResultLine = z.infer<typeof resultLineSchema>;
+
+export function resultLine(job: Job, group: GroupItem): ResultLine {
   return {
     jobId: job.jobId,
     profile: job.profile,
     groupId: group.groupId,
-    status: group.status,
+    // The store writes one of GroupStatus (a settled group is DECIDED or FAILED).
+    status: group.status as GroupStatus,
     noteCount: group.noteCount,
     enrichment: group.enrichment ?? null,
     decision: group.decision ?? null,
@@ -84,6 +101,24 @@ export function csvRow(job: Job, group: GroupItem): string[] {
   ];
   return cells.map(neutralizeCell);
 }
+
+/** A job's summary.json: its source, final status, counts, outcomes, provider, timings and result files. */
+export const jobSummarySchema = z.object({
+  jobId: z.string(),
+  profile: z.string(),
+  mode: modeSchema,
+  /** The dropped object. */
+  source: z.object({ bucket: z.string(), key: z.string(), etag: z.string(), size: z.int().nonnegative() }),
+  status: z.enum([JobStatus.COMPLETE, JobStatus.COMPLETE_WITH_ERRORS]),
+  counts: jobCountsSchema,
+  /** Groups per decision outcome. */
+  outcomes: z.record(z.string(), z.int().positive()),
+  /** The enrichment provider of the run that wrote the results. */
+  provider: z.string(),
+  timings: jobTimingsSchema.required({ finishedAt: true }),
+  results: jobResultsSchema,
+});
+export type JobSummary = z.infer<typeof jobSummarySchema>;
 
 /**
  * Writes a job's results JSONL and CSV and its summary from the stored groups, recounting their outcomes.
@@ -117,7 +152,7 @@ export async function writeResults(deps: PipelineDeps, job: Job) {
   const counts: JobCounts = { ...job.counts, ...recount };
   const status = finalStatus(counts);
   const finishedAt = deps.now().toISOString();
-  const summary = {
+  const summary: JobSummary = {
     jobId: job.jobId,
     profile: job.profile,
     mode: job.mode,

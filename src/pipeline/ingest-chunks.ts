@@ -52,13 +52,19 @@ const SHARDS_PER_PARTITION = 100_000;
 const MAX_RECORD_BYTES = 380_000;
 const PROGRESS_EVERY = 2000;
 
-export interface RejectLine {
-  file: string;
-  line: number;
-  record: number;
-  field: string | null;
-  reason: string;
-}
+/** One line of a job's rejects JSONL: a row that was not taken (malformed, invalid, too large, or a duplicate of an earlier one) and why. */
+export const rejectLineSchema = z.object({
+  /** The dropped object's key. */
+  file: z.string(),
+  /** The physical line the row starts on (the header is line 1). */
+  line: z.int().positive(),
+  /** The row's 1-based data-record number. */
+  record: z.int().positive(),
+  /** The field at fault, or null when the row as a whole is. */
+  field: z.string().nullable(),
+  reason: z.string(),
+});
+export type RejectLine = z.infer<typeof rejectLineSchema>;
 
 const common = { jobId: z.string().min(1), profile: z.string().min(1), mode: z.enum(['fast', 'full']), chunks: z.number().int().positive(), partitions: z.number().int().positive() };
 

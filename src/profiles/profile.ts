@@ -55,7 +55,7 @@ export const taxonomySchema = z.object({
 export const enrichmentStageNames = ['causeCode', 'sentiment', 'entities', 'summary'] as const;
 export type EnrichmentStage = (typeof enrichmentStageNames)[number];
 
-const profileFileSchema = z.object({
+export const profileFileSchema = z.object({
   name: z.string().regex(/^[a-z][a-z0-9-]*$/),
   description: z.string(),
   columns: z.array(columnSchema).min(1),

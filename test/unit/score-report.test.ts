@@ -6,6 +6,7 @@ import { loadBenchmark } from '../../src/scoring/benchmark.ts';
 import { cohensKappa } from '../../src/scoring/calibrate.ts';
 import { JudgeAnswerError, validateVerdicts } from '../../src/scoring/judge.ts';
 import { computeReport } from '../../src/scoring/report.ts';
+import { textReport } from '../../src/cli/score.ts';
 import type { FieldVerdict } from '../../src/scoring/score-item.ts';
 import type { ScoreItemRecord, ScoreRun } from '../../src/scoring/score-store.ts';
 
@@ -67,6 +68,13 @@ describe('the score report', () => {
     ]);
     expect(r.mistakes.find((m) => m.id === b && m.field === 'keyFacts')).toMatchObject({ judgeReason: 'judge says fail' });
     expect(r.phases).toMatchObject({ predictMs: 2000, compareMs: 100, judgeMs: null, totalMs: 10_000 });
+  });
+
+  it("the text report lists the calibration's disagreements, not only --json", () => {
+    const r = computeReport(run, bench, [scored(a, { decision: expectedOf(a), facts: true, judge: 'pass' })]);
+    const calibration = { items: 2, compared: 2, agreement: 0.5, kappa: 0, batchCalls: 1, singleCalls: 2, batchErrors: [], singleErrors: [], disagreements: [{ id: a, batch: 'pass' as const, single: 'fail' as const, batchReason: 'all facts named', singleReason: 'one fact missing' }] };
+    const text = textReport(r, calibration);
+    expect(text).toContain(`disagree ${a}: batched pass (all facts named) / single fail (one fact missing)`);
   });
 
   it('lists the items that flipped since the previous run', () => {

@@ -5,35 +5,42 @@
  * completes pending stages can decide again.
  */
 import { Engine, type RuleProperties, type RuleResult } from 'json-rules-engine';
-import type { EnrichmentStage, Profile } from '../../profiles/profile.ts';
+import * as z from 'zod';
+import { type EnrichmentStage, type Profile, enrichmentStageNames } from '../../profiles/profile.ts';
 import type { Enrichment } from '../enrich/enrich-group.ts';
 
-export interface ConditionEvidence {
-  fact: string;
-  operator: string;
-  /** The value compared against (a fact reference is resolved). */
-  value: unknown;
+export const conditionEvidenceSchema = z.object({
+  fact: z.string(),
+  operator: z.string(),
+  /** The value compared against (a fact reference is resolved; absent when it names a fact the group lacks). */
+  value: z.unknown().optional(),
   /** What the fact was for this group (null when the group lacks it, e.g. a pending stage). */
-  factValue: unknown;
-  held: boolean;
-}
+  factValue: z.unknown(),
+  held: z.boolean(),
+});
+export type ConditionEvidence = z.infer<typeof conditionEvidenceSchema>;
 
-export interface RuleEvidence {
-  rule: string;
-  held: boolean;
-  conditions: ConditionEvidence[];
-}
+export const ruleEvidenceSchema = z.object({
+  rule: z.string(),
+  held: z.boolean(),
+  conditions: z.array(conditionEvidenceSchema),
+});
+export type RuleEvidence = z.infer<typeof ruleEvidenceSchema>;
 
-export interface Decision {
+/** A group's decision as stored and as written in its results line. */
+export const decisionSchema = z.object({
   /** The profile's decision name, e.g. `building_coverage`. */
-  name: string;
-  outcome: string;
-  rule: string;
-  reason: string;
+  name: z.string(),
+  /** One of the profile's outcomes, or `undecided` when no rule held. */
+  outcome: z.string(),
+  /** The rule that held first ('' when none did). */
+  rule: z.string(),
+  reason: z.string(),
   /** Enrichment stages that were done when deciding. */
-  basedOn: EnrichmentStage[];
-  evidence: RuleEvidence[];
-}
+  basedOn: z.array(z.enum(enrichmentStageNames)),
+  evidence: z.array(ruleEvidenceSchema),
+});
+export type Decision = z.infer<typeof decisionSchema>;
 
 /** The facts the rules see, derived from the enrichment. Missing stages give undefined facts. */
 export function decisionFacts(profile: Profile, enrichment: Enrichment): Record<string, unknown> {

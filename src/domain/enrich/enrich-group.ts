@@ -3,12 +3,14 @@
  * the provider's stages. In `fast` mode only the profile's cheap stages run; expensive ones are
  * marked `pending` for a later backfill.
  */
+import * as z from 'zod';
 import type { EnrichmentStage, Profile } from '../../profiles/profile.ts';
 import { enrichmentStageNames } from '../../profiles/profile.ts';
 import { type Chunk, chunkNotes, retrieveChunks } from './retrieval.ts';
-import type { BuildingFacts, CauseCode, Entities, SentimentResult } from './text-analysis.ts';
+import { buildingFactsSchema, causeCodeSchema, entitiesSchema, sentimentResultSchema } from './text-analysis.ts';
 
-export type Mode = 'fast' | 'full';
+export const modeSchema = z.enum(['fast', 'full']);
+export type Mode = z.infer<typeof modeSchema>;
 
 export interface GroupNote {
   noteId: string;
@@ -29,21 +31,24 @@ export interface EnrichmentRequest {
   stages: EnrichmentStage[];
 }
 
-export interface EnrichmentOutput {
-  summary?: string;
-  lossDescription?: string;
-  causeCode?: CauseCode;
-  building?: BuildingFacts;
-  sentiment?: SentimentResult;
-  entities?: Entities;
+const stageSchema = z.enum(enrichmentStageNames);
+
+export const enrichmentOutputSchema = z.object({
+  summary: z.string().optional(),
+  lossDescription: z.string().optional(),
+  causeCode: causeCodeSchema.optional(),
+  building: buildingFactsSchema.optional(),
+  sentiment: sentimentResultSchema.optional(),
+  entities: entitiesSchema.optional(),
   /** Who produced this output when not the configured provider (e.g. `offline` while the LLM is unavailable). */
-  provider?: string;
-  model?: string;
+  provider: z.string().optional(),
+  model: z.string().optional(),
   /** LLM calls made for this group and their prompt tokens (0 calls: offline or a cache hit). */
-  usage?: { calls: number; promptTokens: number; cached?: boolean };
+  usage: z.object({ calls: z.int().nonnegative(), promptTokens: z.int().nonnegative(), cached: z.boolean().optional() }).optional(),
   /** Stages the provider could not run now (the LLM unavailable): left pending for a backfill. */
-  deferred?: { stages: EnrichmentStage[]; reason: string };
-}
+  deferred: z.object({ stages: z.array(stageSchema), reason: z.string() }).optional(),
+});
+export type EnrichmentOutput = z.infer<typeof enrichmentOutputSchema>;
 
 /** Anything that can enrich a group: the offline provider now, the OpenAI provider next. */
 export interface EnrichmentProvider {
@@ -53,18 +58,22 @@ export interface EnrichmentProvider {
   enrich(request: EnrichmentRequest): Promise<EnrichmentOutput>;
 }
 
-export type StageStatus = 'done' | 'pending' | 'skipped';
+export const stageStatusSchema = z.enum(['done', 'pending', 'skipped']);
+export type StageStatus = z.infer<typeof stageStatusSchema>;
 
-export interface Enrichment extends EnrichmentOutput {
-  provider: string;
-  model: string;
-  promptVersion: string;
-  mode: Mode;
-  stages: Record<EnrichmentStage, StageStatus>;
-  eligibleNoteIds: string[];
-  ineligible: Array<{ noteId: string; reason: string }>;
-  provenance: { chunkIds: string[] };
-}
+/** A group's enrichment as stored and as written in its results line. */
+export const enrichmentSchema = enrichmentOutputSchema.extend({
+  provider: z.string(),
+  model: z.string(),
+  promptVersion: z.string(),
+  mode: modeSchema,
+  /** Each stage: done, pending (for a backfill) or skipped (no eligible note). */
+  stages: z.record(stageSchema, stageStatusSchema),
+  eligibleNoteIds: z.array(z.string()),
+  ineligible: z.array(z.object({ noteId: z.string(), reason: z.string() })),
+  provenance: z.object({ chunkIds: z.array(z.string()) }),
+});
+export type Enrichment = z.infer<typeof enrichmentSchema>;
 
 /** Splits notes into the eligible ones (oldest first) and the others with their reason. */
 export function selectEligibleNotes(profile: Profile, notes: GroupNote[]): { eligible: GroupNote[]; ineligible: Enrichment['ineligible'] } {

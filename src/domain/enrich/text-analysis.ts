@@ -4,40 +4,45 @@
  */
 import nlp from 'compromise';
 import Sentiment from 'sentiment';
+import * as z from 'zod';
 import type { Taxonomy } from '../../profiles/profile.ts';
 
-export interface CauseCode {
-  code: string;
-  label: string;
+export const causeCodeSchema = z.object({
+  code: z.string(),
+  label: z.string(),
   /** Keywords that matched, not negated. */
-  matched: string[];
-}
+  matched: z.array(z.string()),
+});
+export type CauseCode = z.infer<typeof causeCodeSchema>;
 
-export interface BuildingFacts {
+export const buildingFactsSchema = z.object({
   /** Non-negated mentions of building parts. */
-  partMentions: number;
-  distinctParts: string[];
+  partMentions: z.int().nonnegative(),
+  distinctParts: z.array(z.string()),
   /** Statements that the building itself was not damaged. */
-  damageDenied: boolean;
-  denials: string[];
-}
+  damageDenied: z.boolean(),
+  denials: z.array(z.string()),
+});
+export type BuildingFacts = z.infer<typeof buildingFactsSchema>;
 
-export interface SentimentResult {
-  score: number;
-  comparative: number;
-  label: 'negative' | 'neutral' | 'positive';
-}
+export const sentimentResultSchema = z.object({
+  score: z.number(),
+  comparative: z.number(),
+  label: z.enum(['negative', 'neutral', 'positive']),
+});
+export type SentimentResult = z.infer<typeof sentimentResultSchema>;
 
-export interface Entities {
-  people: string[];
-  organizations: string[];
-  places: string[];
-  money: string[];
-  dates: string[];
-  policyNumbers: string[];
-  phones: string[];
-  buildingParts: string[];
-}
+export const entitiesSchema = z.object({
+  people: z.array(z.string()),
+  organizations: z.array(z.string()),
+  places: z.array(z.string()),
+  money: z.array(z.string()),
+  dates: z.array(z.string()),
+  policyNumbers: z.array(z.string()),
+  phones: z.array(z.string()),
+  buildingParts: z.array(z.string()),
+});
+export type Entities = z.infer<typeof entitiesSchema>;
 
 /** Splits text into sentences; keeps abbreviations such as "approx." and "Mr." together. */
 export function splitSentences(text: string): string[] {
