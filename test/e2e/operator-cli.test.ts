@@ -213,7 +213,7 @@ describe('sample events and sluice invoke', () => {
 });
 
 describe('sluice dev for other clients', () => {
-  it('prints live 127.0.0.1 endpoints (queue URLs on the SQS port) and `sluice logs -f` follows it; a run attached says which provider enriches', async () => {
+  it('prints live 127.0.0.1 endpoints (queue URLs on the SQS port) and `sluice logs -f` follows it; a run attached says which provider enriches, and score attached uses the caller's LLM settings', async () => {
     const state = tempDir();
     const { child: dev, first } = await startLong(['dev', '--json', '--port', '0', '--sqs-port', '0', '--dynamodb-port', '0', '--state', state, '--offline']);
     try {
@@ -236,6 +236,18 @@ describe('sluice dev for other clients', () => {
       while (!followed.some((l) => l.includes('"service":"sluice-decide"')) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 200));
       expect(followed.some((l) => l.includes('"service":"sluice-decide"'))).toBe(true);
       expect(await stop(follow)).toBe(0);
+      // score runs in the caller's process: with the caller's OPENAI_* settings (here the simulator), not the dev's offline provider
+      const { child: sim, first: simLine } = await startLong(['simulate', '--port', '0', '--latency', '0', '--json']);
+      try {
+        const { env } = JSON.parse(simLine) as { env: Record<string, string> };
+        const scored = sluiceIn(state, env)('score', 'claims-v1');
+        expect(scored.status, scored.stderr).toBe(0);
+        expect(scored.stderr).toContain(`scoring here with openai (gpt-4o-mini at ${env.OPENAI_BASE_URL})`);
+        const runs = JSON.parse(sluiceIn(state)('score', 'claims-v1', '--runs', '--json').stdout) as Array<{ provider: string }>;
+        expect(runs[0]!.provider).toMatch(/^openai/);
+      } finally {
+        await stop(sim);
+      }
     } finally {
       expect(await stop(dev)).toBe(0);
     }
