@@ -213,7 +213,7 @@ describe('sample events and sluice invoke', () => {
 });
 
 describe('sluice dev for other clients', () => {
-  it('prints live 127.0.0.1 endpoints (queue URLs on the SQS port) and `sluice logs -f` follows it; a run attached says which provider enriches, and score attached uses the caller's LLM settings', async () => {
+  it("prints live 127.0.0.1 endpoints (queue URLs on the SQS port) and `sluice logs -f` follows it; a run attached says which provider enriches, and score attached uses the caller's LLM settings", async () => {
     const state = tempDir();
     const { child: dev, first } = await startLong(['dev', '--json', '--port', '0', '--sqs-port', '0', '--dynamodb-port', '0', '--state', state, '--offline']);
     try {
