@@ -48,6 +48,11 @@ async function dev(flags: DevFlags): Promise<number> {
     llm,
     schedules: { speed: flags.speed },
   });
+  // Listening before the first line is out: a client that signals as soon as it reads it is heard.
+  const stopped = new Promise<void>((resolveStop) => {
+    process.once('SIGINT', () => resolveStop());
+    process.once('SIGTERM', () => resolveStop());
+  });
   writeDevInfo(state, { pid: process.pid, endpoints: rt.endpoints, startedAt: new Date().toISOString(), provider: providerName(llm) });
   const info = {
     endpoints: rt.endpoints,
@@ -80,10 +85,7 @@ async function dev(flags: DevFlags): Promise<number> {
       ].join('\n'),
     );
   }
-  await new Promise<void>((resolveStop) => {
-    process.once('SIGINT', () => resolveStop());
-    process.once('SIGTERM', () => resolveStop());
-  });
+  await stopped;
   process.stderr.write('sluice dev: stopping\n');
   removeDevInfo(state);
   await rt.stop();

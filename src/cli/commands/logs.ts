@@ -29,14 +29,16 @@ export function logsCommand(): Command {
 async function logs(flags: LogsFlags): Promise<number> {
   const path = logPath(stateDir(flags.state));
   const print = (line: string) => process.stdout.write(`${line}\n`);
-  let at = await readLog(path, flags, print);
-  if (!flags.follow) return EXIT.ok;
   let stop = false;
   const onSignal = () => {
     stop = true;
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  if (flags.follow) {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  let at = await readLog(path, flags, print);
+  if (!flags.follow) return EXIT.ok;
   while (!stop) {
     await new Promise((r) => setTimeout(r, 250));
     at = await readLog(path, flags, print, at);

@@ -47,13 +47,15 @@ async function simulate(flags: SimulateFlags): Promise<number> {
       judgeOmit: flags.rateJudgeOmit,
     },
   });
-  const line = { url: sim.url, env: { OPENAI_API_KEY: 'sk-simulated', OPENAI_BASE_URL: sim.url } };
-  if (flags.json) process.stdout.write(`${JSON.stringify(line)}\n`);
-  else process.stdout.write(`sluice simulate: OpenAI-compatible simulator on ${sim.url} (Ctrl-C to stop)\n  OPENAI_API_KEY=sk-simulated OPENAI_BASE_URL=${sim.url} npx sluice run samples/claims-notes.csv\n`);
-  await new Promise<void>((resolveStop) => {
+  // Listening before the first line is out: a client that signals as soon as it reads it is heard.
+  const stopped = new Promise<void>((resolveStop) => {
     process.once('SIGINT', () => resolveStop());
     process.once('SIGTERM', () => resolveStop());
   });
+  const line = { url: sim.url, env: { OPENAI_API_KEY: 'sk-simulated', OPENAI_BASE_URL: sim.url } };
+  if (flags.json) process.stdout.write(`${JSON.stringify(line)}\n`);
+  else process.stdout.write(`sluice simulate: OpenAI-compatible simulator on ${sim.url} (Ctrl-C to stop)\n  OPENAI_API_KEY=sk-simulated OPENAI_BASE_URL=${sim.url} npx sluice run samples/claims-notes.csv\n`);
+  await stopped;
   const s = sim.stats;
   process.stderr.write(`sluice simulate: ${s.calls} calls, max in flight ${s.maxInFlight}, retries ${s.retries} (${s.earlyRetries} before Retry-After), outcomes ${JSON.stringify(s.outcomes)}\n`);
   await sim.stop();
