@@ -2,7 +2,8 @@
  * The sluice stack for one stage, generated from the topology (`src/topology/topology.ts`) with the
  * stage's config applied: buckets, the status table, a queue + DLQ and a function per stage, event
  * source mappings, S3 → SQS notifications, schedules, alarms to SNS, and least-privilege roles derived
- * from each function's `access` (the same description the local runtime enforces).
+ * from each function's `access` (the same description the local runtime enforces). The OpenAI key's
+ * secret is the operator's: the stack reads it by name and creates none (docs/deploying.md).
  */
 import { Duration, RemovalPolicy, Stack, type StackProps, CfnOutput, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -14,7 +15,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
@@ -40,7 +41,7 @@ import {
   queueUrlEnv,
   resourceName,
 } from '../src/topology/topology.ts';
-import { REPO_ROOT, esbuildSettings, runtimeDataCommands } from './bundling.ts';
+import { REPO_ROOT, esbuildSettings, runtimeDataCommands, sourceMapSettings } from './bundling.ts';
 import type { StageConfig } from './stage-config.ts';
 
 export interface SluiceStackProps extends StackProps {
@@ -113,15 +114,39 @@ export class SluiceStack extends Stack {
       Validations.of(this.table).acknowledge({ id: 'AwsSolutions-DDB3', reason: `Stage ${stage} holds re-creatable status only; point-in-time recovery is on where cdk.json says so (prod).` });
     }
 
-    // --- queues ---
-    for (const [name, spec] of Object.entries(t.queues) as Array<[QueueName, Topology['queues'][QueueName]]>) {
-      const dlq = new sqs.Queue(this, `${pascal(name)}Dlq`, {
+    // --- alarm topic ---
+    const alarmKey = new kms.Key(this, 'AlarmTopicKey', { enableKeyRotation: true, description: `sluice ${stage} alarm topic`, removalPolicy });
+    alarmKey.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { topicName: resourceName(stage, 'alarms'), masterKey: alarmKey, enforceSSL: true });
+    if (config.alarms.email) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(config.alarms.email));
+    const alarmAction = new cwActions.SnsAction(this.alarmTopic);
+
+    /** Every dead-letter queue of the stack is made here, so none goes without its alarm. */
+    const deadLetterQueue = (id: string, name: string, retentionDays: number, holds: string): sqs.Queue => {
+      const dlq = new sqs.Queue(this, `${id}Dlq`, {
         queueName: resourceName(stage, `${name}-dlq`),
-        retentionPeriod: Duration.days(spec.dlqRetentionDays),
+        retentionPeriod: Duration.days(retentionDays),
         encryption: sqs.QueueEncryption.SQS_MANAGED,
         enforceSSL: true,
       });
       acknowledgeDlq(dlq);
+      dlq
+        .metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) })
+        .createAlarm(this, `${id}DlqAlarm`, {
+          alarmName: resourceName(stage, `${name}-dlq-messages`),
+          alarmDescription: `Messages in the ${name} dead-letter queue: ${holds}`,
+          threshold: config.alarms.dlqVisibleMessages,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        })
+        .addAlarmAction(alarmAction);
+      return dlq;
+    };
+
+    // --- queues ---
+    for (const [name, spec] of Object.entries(t.queues) as Array<[QueueName, Topology['queues'][QueueName]]>) {
+      const dlq = deadLetterQueue(pascal(name), name, spec.dlqRetentionDays, 'groups or files that failed every attempt');
       const queue = new sqs.Queue(this, `${pascal(name)}Queue`, {
         queueName: resourceName(stage, name),
         visibilityTimeout: Duration.seconds(spec.visibilityTimeoutSeconds),
@@ -136,28 +161,10 @@ export class SluiceStack extends Stack {
     // S3 → SQS for the drop prefix, as the local runtime delivers it.
     this.buckets.drop.addEventNotification(s3.EventType.OBJECT_CREATED, new s3n.SqsDestination(this.queues.ingest.queue), { prefix: t.dropPrefix });
 
-    // --- alarms ---
-    const alarmKey = new kms.Key(this, 'AlarmTopicKey', { enableKeyRotation: true, description: `sluice ${stage} alarm topic`, removalPolicy });
-    alarmKey.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
-    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { topicName: resourceName(stage, 'alarms'), masterKey: alarmKey, enforceSSL: true });
-    if (config.alarms.email) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(config.alarms.email));
-    const alarmAction = new cwActions.SnsAction(this.alarmTopic);
-    for (const [name, { dlq }] of Object.entries(this.queues)) {
-      dlq
-        .metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) })
-        .createAlarm(this, `${pascal(name)}DlqAlarm`, {
-          alarmName: resourceName(stage, `${name}-dlq-messages`),
-          alarmDescription: `Messages in the ${name} dead-letter queue: groups or files that failed every attempt`,
-          threshold: config.alarms.dlqVisibleMessages,
-          evaluationPeriods: 1,
-          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        })
-        .addAlarmAction(alarmAction);
-    }
-
     // --- functions ---
+    // The operator creates the secret (its value is theirs, not CloudFormation's); a function finding none runs offline.
     const openAiSecret = secretsmanager.Secret.fromSecretNameV2(this, 'OpenAiKey', config.openAiSecretName);
+    const sourceMaps = sourceMapSettings(config.sourceMaps);
     for (const [name, spec] of Object.entries(t.functions) as Array<[FunctionName, Topology['functions'][FunctionName]]>) {
       const functionName = resourceName(stage, name);
       const logGroup = new logs.LogGroup(this, `${pascal(name)}Logs`, {
@@ -173,12 +180,14 @@ export class SluiceStack extends Stack {
       for (const statement of this.statementsFor(permissionsOf(spec.access))) role.addToPolicy(statement);
 
       const environment: Record<string, string> = {
-        NODE_OPTIONS: '--enable-source-maps',
+        ...(sourceMaps.nodeOptions ? { NODE_OPTIONS: sourceMaps.nodeOptions } : {}),
         SLUICE_STAGE: stage,
         SLUICE_DEFAULT_MODE: config.defaultMode,
         POWERTOOLS_SERVICE_NAME: `sluice-${name}`,
         POWERTOOLS_LOG_LEVEL: config.logLevel,
         POWERTOOLS_METRICS_NAMESPACE: 'sluice',
+        // Powertools tracer is on wherever it runs in Lambda unless told: it follows the stage's X-Ray setting.
+        POWERTOOLS_TRACE_ENABLED: String(config.tracing),
       };
       if (spec.access.table) environment[TABLE_ENV] = this.table.tableName;
       for (const b of Object.keys(spec.access.buckets ?? {}) as BucketName[]) environment[bucketEnv(b)] = this.buckets[b].bucketName;
@@ -192,8 +201,9 @@ export class SluiceStack extends Stack {
       if (spec.callsLlm) {
         environment.SLUICE_MODEL = config.model;
         environment.OPENAI_SECRET_NAME = config.openAiSecretName;
-        // Powertools parameters' getSecret calls GetSecretValue only.
-        role.addToPolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [openAiSecret.secretArn] }));
+        // Powertools parameters' getSecret calls GetSecretValue only. A secret's ARN ends in a random 6-character
+        // suffix, which a name-only ARN lacks: without the wildcard the grant would match no secret at all.
+        role.addToPolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [`${openAiSecret.secretArn}-??????`] }));
       }
 
       const fn = new NodejsFunction(this, `${pascal(name)}Function`, {
@@ -216,10 +226,13 @@ export class SluiceStack extends Stack {
           format: OutputFormat.ESM,
           target: esbuildSettings.target,
           minify: esbuildSettings.minify,
-          sourceMap: esbuildSettings.sourcemap,
+          sourceMap: sourceMaps.sourcemap,
+          sourcesContent: sourceMaps.sourcesContent,
           mainFields: esbuildSettings.mainFields,
           banner: esbuildSettings.banner,
           externalModules: esbuildSettings.external,
+          logLevel: esbuildSettings.logLevel as LogLevel, // 'warning', the enum's value
+          esbuildArgs: { '--log-override': Object.entries(esbuildSettings.logOverride).map(([id, level]) => `${id}=${level}`) },
           commandHooks: {
             beforeBundling: () => [],
             beforeInstall: () => [],
@@ -257,13 +270,7 @@ export class SluiceStack extends Stack {
     }
 
     // --- schedules ---
-    const scheduleDlq = new sqs.Queue(this, 'ScheduleDlq', {
-      queueName: resourceName(stage, 'schedules-dlq'),
-      retentionPeriod: Duration.days(14),
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-    });
-    acknowledgeDlq(scheduleDlq);
+    const scheduleDlq = deadLetterQueue('Schedule', 'schedules', 14, 'scheduled invocations EventBridge could not deliver after its retries');
     for (const [name, schedule] of Object.entries(t.schedules)) {
       new events.Rule(this, `${pascal(name)}Schedule`, {
         ruleName: resourceName(stage, name),
@@ -324,6 +331,10 @@ export class SluiceStack extends Stack {
     new CfnOutput(this, 'ResultsBucketName', { value: this.buckets.results.bucketName });
     new CfnOutput(this, 'StatusTableName', { value: this.table.tableName });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
+    new CfnOutput(this, 'OpenAiSecretName', {
+      value: config.openAiSecretName,
+      description: 'The OpenAI key the LLM-calling functions read: create it in Secrets Manager (a plain string); without it they run offline',
+    });
   }
 
   /** IAM statements for a set of permissions: one per resource, its actions sorted. */

@@ -38,6 +38,8 @@ export const stageConfigSchema = z
     logRetentionDays: z.number().refine((d) => (RETENTION_DAYS as readonly number[]).includes(d), `one of ${RETENTION_DAYS.join(', ')}`),
     logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']),
     tracing: z.boolean(),
+    /** Ship source maps beside the bundles with `--enable-source-maps` on (readable stack traces, slower cold starts). */
+    sourceMaps: z.boolean(),
     rejectsExpireDays: z.number().int().min(1),
     alarms: z
       .object({

@@ -57,6 +57,8 @@ describe.each(STAGES)('stage %s', (stage) => {
         Architectures: ['arm64'],
         TracingConfig: config.tracing ? { Mode: 'Active' } : Match.absent(),
         ReservedConcurrentExecutions: (fn.callsLlm ? config.functions[name as FunctionName]?.reservedConcurrency : undefined) ?? Match.absent(),
+        // The Powertools tracer follows the stage: on in Lambda by default, it must be told when X-Ray is off.
+        Environment: { Variables: Match.objectLike({ POWERTOOLS_TRACE_ENABLED: String(config.tracing) }) },
       });
     }
   });
@@ -169,6 +171,36 @@ describe.each(STAGES)('stage %s', (stage) => {
     t.hasResourceProperties('AWS::SNS::Topic', { TopicName: resourceName(stage, 'alarms'), KmsMasterKeyId: Match.anyValue() });
   });
 
+  it('alarms on every dead-letter queue in the template (redrive and rule targets alike), to the alarm topic', () => {
+    // Every queue something dead-letters into, read from the template: no list to keep in step with the stack.
+    const arnOf = (ref: unknown) => (ref as { 'Fn::GetAtt'?: [string, string] })?.['Fn::GetAtt']?.[0];
+    const queues = t.findResources('AWS::SQS::Queue');
+    const redriven = Object.values(queues).map((q) => arnOf(q.Properties?.RedrivePolicy?.deadLetterTargetArn));
+    const ruleDlqs = Object.values(t.findResources('AWS::Events::Rule')).flatMap((r) =>
+      (r.Properties.Targets as Array<{ DeadLetterConfig?: { Arn: unknown } }>).map((target) => arnOf(target.DeadLetterConfig?.Arn)),
+    );
+    const dlqs = new Set([...redriven, ...ruleDlqs].filter((id): id is string => id !== undefined));
+    expect([...dlqs].every((id) => id in queues)).toBe(true);
+    // The pipeline queues' DLQs and the schedules' one at least.
+    expect(dlqs.size).toBeGreaterThanOrEqual(Object.keys(expected.queues).length + 1);
+
+    const topic = ref(t, 'AWS::SNS::Topic', { TopicName: resourceName(stage, 'alarms') });
+    for (const dlq of dlqs) {
+      const alarms = t.findResources('AWS::CloudWatch::Alarm', {
+        Properties: {
+          Namespace: 'AWS/SQS',
+          MetricName: 'ApproximateNumberOfMessagesVisible',
+          Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq, 'QueueName'] } }],
+          // ≥ 1 visible message, i.e. > 0
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+          Threshold: config.alarms.dlqVisibleMessages,
+          AlarmActions: [{ Ref: topic }],
+        },
+      });
+      expect(Object.keys(alarms), `alarm on ${dlq}`).toHaveLength(1);
+    }
+  });
+
   it('deploys each state machine from its ASL file byte for byte, the placeholders bound to the topology functions, logged and allowed to invoke them', () => {
     for (const [name, spec] of Object.entries(expected.stateMachines)) {
       const machines = Object.values(t.findResources('AWS::StepFunctions::StateMachine', { Properties: { StateMachineName: resourceName(stage, name) } }));
@@ -192,6 +224,22 @@ describe.each(STAGES)('stage %s', (stage) => {
         .flatMap((st: { Action: string | string[] }) => [st.Action].flat());
       expect(actions).toContain('lambda:InvokeFunction');
     }
+  });
+
+  it('ships source maps, and turns on --enable-source-maps, only where the stage says so', () => {
+    const fns = Object.values(t.findResources('AWS::Lambda::Function', { Properties: { FunctionName: Match.stringLikeRegexp(`^${resourceName(stage, '')}`) } }));
+    expect(fns).toHaveLength(Object.keys(expected.functions).length);
+    for (const fn of fns) expect(fn.Properties.Environment.Variables.NODE_OPTIONS, fn.Properties.FunctionName).toBe(config.sourceMaps ? '--enable-source-maps' : undefined);
+  });
+
+  it('reads the OpenAI key from the secret the operator creates: none in the template, its name an output, read access to that name only', () => {
+    t.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    t.hasOutput('OpenAiSecretName', { Value: config.openAiSecretName });
+    const secretArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:secret:${config.openAiSecretName}-??????`]] };
+    const statements = Object.values(t.findResources('AWS::IAM::Policy')).flatMap((p) => p.Properties.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown }>);
+    const reads = statements.filter((st) => [st.Action].flat().some((a) => a.startsWith('secretsmanager:')));
+    expect(reads).toHaveLength(Object.values(expected.functions).filter((f) => f.callsLlm).length);
+    for (const st of reads) expect(st).toMatchObject({ Action: 'secretsmanager:GetSecretValue', Resource: secretArn });
   });
 
   it('passes the OpenAI key by secret name only, never as a value', () => {
