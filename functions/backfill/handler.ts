@@ -11,4 +11,5 @@ let built: Promise<ScheduledHandler> | undefined;
 export const handler = withPowertools<ScheduledEvent, unknown>(
   async (event, context) => (await (built ??= providerFromEnv().then((provider) => createBackfillHandler(depsFromEnv('backfill', inst, provider)))))(event, context),
   inst,
+  'backfill',
 );

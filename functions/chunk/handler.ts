@@ -5,4 +5,4 @@ import { createChunkHandler, lazy } from '../../src/lambda/sqs-steps.ts';
 
 const inst = instrumentation('chunk');
 // Dependencies are built on first use, so importing the module needs no environment.
-export const handler = withPowertools(lazy(() => createChunkHandler(depsFromEnv('chunk', inst))), inst);
+export const handler = withPowertools(lazy(() => createChunkHandler(depsFromEnv('chunk', inst))), inst, 'chunk');

@@ -5,4 +5,4 @@ import { createDecideHandler, lazy } from '../../src/lambda/sqs-steps.ts';
 
 const inst = instrumentation('decide');
 // Dependencies are built on first use, so importing the module needs no environment.
-export const handler = withPowertools(lazy(() => createDecideHandler(depsFromEnv('decide', inst))), inst);
+export const handler = withPowertools(lazy(() => createDecideHandler(depsFromEnv('decide', inst))), inst, 'decide');

@@ -10,4 +10,5 @@ let built: Promise<SqsHandler> | undefined;
 export const handler = withPowertools<Parameters<SqsHandler>[0], Awaited<ReturnType<SqsHandler>>>(
   async (event, context) => (await (built ??= providerFromEnv().then((provider) => createEnrichHandler(depsFromEnv('enrich', inst, provider)))))(event, context),
   inst,
+  'enrich',
 );

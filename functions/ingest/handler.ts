@@ -5,4 +5,4 @@ import { createIngestHandler, lazy } from '../../src/lambda/sqs-steps.ts';
 
 const inst = instrumentation('ingest');
 // Dependencies are built on first use, so importing the module needs no environment.
-export const handler = withPowertools(lazy(() => createIngestHandler(depsFromEnv('ingest', inst))), inst);
+export const handler = withPowertools(lazy(() => createIngestHandler(depsFromEnv('ingest', inst))), inst, 'ingest');

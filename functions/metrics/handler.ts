@@ -25,4 +25,4 @@ const build = () => createMetricsHandler(depsFromEnv('metrics', inst), {
 });
 
 let built: ScheduledHandler | undefined;
-export const handler = withPowertools<ScheduledEvent, unknown>((event, context) => (built ??= build())(event, context), inst);
+export const handler = withPowertools<ScheduledEvent, unknown>((event, context) => (built ??= build())(event, context), inst, 'metrics');

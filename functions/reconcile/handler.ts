@@ -8,4 +8,4 @@ const inst = instrumentation('reconcile');
 let built: ScheduledHandler | undefined;
 
 // Built on first use, so importing the module needs no environment.
-export const handler = withPowertools<ScheduledEvent, unknown>((event, context) => (built ??= createReconcileHandler(depsFromEnv('reconcile', inst)))(event, context), inst);
+export const handler = withPowertools<ScheduledEvent, unknown>((event, context) => (built ??= createReconcileHandler(depsFromEnv('reconcile', inst)))(event, context), inst, 'reconcile');

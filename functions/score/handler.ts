@@ -19,4 +19,4 @@ async function build(): Promise<TaskHandler> {
 }
 
 let built: Promise<TaskHandler> | undefined;
-export const handler = withPowertools<unknown, unknown>(async (event, context: Context) => (await (built ??= build()))(event, context), inst);
+export const handler = withPowertools<unknown, unknown>(async (event, context: Context) => (await (built ??= build()))(event, context), inst, 'score');

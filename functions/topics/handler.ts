@@ -9,4 +9,4 @@ const inst = instrumentation('topics');
 let built: ScheduledHandler | undefined;
 
 // Built on first use, so importing the module needs no environment.
-export const handler = withPowertools<ScheduledEvent, unknown>((event, context) => (built ??= createTopicsHandler(depsFromEnv('topics', inst), topicNamerFromEnv))(event, context), inst);
+export const handler = withPowertools<ScheduledEvent, unknown>((event, context) => (built ??= createTopicsHandler(depsFromEnv('topics', inst), topicNamerFromEnv))(event, context), inst, 'topics');

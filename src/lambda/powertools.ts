@@ -16,6 +16,9 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import { parser } from '@aws-lambda-powertools/parser/middleware';
+import type { FunctionName } from '../topology/topology.ts';
+import { eventProblems, eventSchemaOf } from './event-schemas.ts';
 
 export const NAMESPACE = 'sluice';
 
@@ -97,11 +100,23 @@ function invocationLine(logger: Logger): middy.MiddlewareObj {
   };
 }
 
-/** Wraps a handler in middy with the tracer, logger and metrics middlewares of its instance. */
-export function withPowertools<E, R>(handler: (event: E, context: Context) => Promise<R>, inst: Instrumentation) {
-  return middy(handler)
+/**
+ * Wraps function `fn`'s handler in middy with the tracer, logger and metrics middlewares of its instance, and
+ * Powertools parser's schema of the event the topology gives it (`event-schemas.ts`): an event of another shape
+ * is refused, naming what is wrong, before the handler runs.
+ */
+export function withPowertools<E, R>(handler: (event: E, context: Context) => Promise<R>, inst: Instrumentation, fn: FunctionName) {
+  const wrapped = middy(handler)
     .use(captureLambdaHandler(inst.tracer, { captureResponse: false }))
     .use(injectLambdaContext(inst.logger, { resetKeys: true }))
     .use(logMetrics(inst.metrics, { captureColdStartMetric: true }))
     .use(invocationLine(inst.logger));
+  const schema = eventSchemaOf(fn);
+  if (!schema) return wrapped;
+  // The parsed event replaces the raw one (the schemas keep every field sluice reads). The parser's own error
+  // says only "Failed to parse schema": the one thrown instead names each field at fault.
+  const refuse = (_error: unknown, event: unknown): never => {
+    throw new Error(`${fn}: the event is ${eventProblems(fn, event) ?? 'not valid'}`);
+  };
+  return wrapped.use(parser({ schema, errorHandler: refuse }));
 }

@@ -277,7 +277,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     /** A new instance of a queue function (as Lambda starts one): its own Powertools, the middy chain of the bundle. */
     const instanceOf = (fn: QueueFunctionName): SqsHandler => {
       const inst = instrument(fn);
-      return wrap(fn, withPowertools(factories[fn](deps(fn, inst)), inst));
+      return wrap(fn, withPowertools(factories[fn](deps(fn, inst)), inst, fn));
     };
     const handlers = Object.fromEntries((Object.keys(factories) as QueueFunctionName[]).map((fn) => [fn, instanceOf(fn)])) as Record<QueueFunctionName, SqsHandler>;
     const metricsSqs = fnClients('metrics').sqs; // the metrics function's own (guarded) SQS client
@@ -294,7 +294,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         alerts: { publish: async (alert) => metricsDeps.logger.warn('quality gate alert', { profile: alert.profile, gate: alert.gate, value: alert.value, threshold: alert.threshold }) },
       }),
     };
-    const scheduled = Object.fromEntries(Object.entries(raw).map(([fn, h]) => [fn, withPowertools(h, scheduledInst[fn as ScheduledFunctionName])])) as unknown as Record<ScheduledFunctionName, ScheduledHandler>;
+    const scheduled = Object.fromEntries(Object.entries(raw).map(([fn, h]) => [fn, withPowertools(h, scheduledInst[fn as ScheduledFunctionName], fn as ScheduledFunctionName)])) as unknown as Record<ScheduledFunctionName, ScheduledHandler>;
 
     // The functions Step Functions Task states invoke, and the state machines run over them.
     const scoreClients = fnClients('score');
@@ -303,6 +303,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const scoreTask = withPowertools(
       createScoreTaskHandler({ store: createScoreStore(scoreClients.dynamodb, names.table), ...scoring, log: (message, data) => scoreInst.logger.info(message, data) }) as (event: unknown, context: Context) => Promise<unknown>,
       scoreInst,
+      'score',
     );
     const tasks: Record<TaskFunctionName, TaskHandler> = {
       // A Task state's invocation carries a Lambda context, as deployed.

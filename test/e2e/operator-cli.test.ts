@@ -170,6 +170,9 @@ describe('operator commands on one state', () => {
       expect(inv.status, `${kind} → invoke ${fn}: ${inv.stderr.slice(-500)}`).toBe(0);
     }
     expect(run('generate-event', 's3-put', '--key', 'incoming/claims/nothing-here.csv').stderr).toContain('is not in the local S3');
+    const wrongKind = run('invoke', 'enrich', '--event', 'events/metrics-scheduled.json');
+    expect(wrongKind.status).toBe(2);
+    expect(wrongKind.stderr).toContain('events/metrics-scheduled.json: not an SQS event, which enrich takes:\n  - Records: ');
   });
 
   it('init profile makes a working profile folder, which a run then uses', () => {

@@ -9,11 +9,13 @@ import type { SQSEvent, ScheduledEvent } from 'aws-lambda';
 import { Argument, Command } from 'commander';
 import { parseS3Notification } from '../../domain/s3-event.ts';
 import { groupMessageSchema } from '../../pipeline/process-group.ts';
+import { eventProblems } from '../../lambda/event-schemas.ts';
 import type { LocalRuntime } from '../../local/runtime.ts';
 import { type FunctionName, topology } from '../../topology/topology.ts';
 import { EXIT, InputError, type StackFlags, act, stackOptions, withStack } from '../shared.ts';
 
-const SCHEDULED = new Set<FunctionName>(['backfill', 'metrics', 'topics', 'reconcile']);
+/** The functions a schedule targets: they take an EventBridge Scheduled Event. */
+const SCHEDULED = new Set<FunctionName>(Object.values(topology.schedules).map((s) => s.target));
 
 export function invokeCommand(): Command {
   const cmd = new Command('invoke')
@@ -33,9 +35,11 @@ async function invoke(fn: FunctionName, flags: StackFlags & { event: string }): 
     throw new InputError(`${eventFile}: not JSON (${(err as Error).message})`);
   }
   const verbose = { ...flags, verbose: true };
+  // The handler's parser middleware would refuse it too; said here before a stack starts, with each field's problem.
+  const problems = eventProblems(fn, event);
+  if (problems) throw new InputError(`${eventFile}: ${problems}`);
   if (SCHEDULED.has(fn)) {
     const scheduled = event as ScheduledEvent;
-    if (scheduled['detail-type'] !== 'Scheduled Event') throw new InputError(`${eventFile}: not an EventBridge Scheduled Event (detail-type)`);
     return withStack(verbose, false, async (rt) => {
       process.stdout.write(`${JSON.stringify(await rt.invokeScheduled(fn as 'backfill', scheduled))}\n`);
       return EXIT.ok;
@@ -52,7 +56,6 @@ async function invoke(fn: FunctionName, flags: StackFlags & { event: string }): 
     });
   }
   const sqsEvent = event as SQSEvent;
-  if (!Array.isArray(sqsEvent.Records)) throw new InputError(`${eventFile}: not an SQS event (no Records array)`);
   return withStack(verbose, false, async (rt) => {
     const missing = await whatIsMissing(rt, fn, sqsEvent);
     if (missing.length) {
