@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as z from 'zod';
+import { type FactSpec, type OutputSpec, checkOutputs, factNames, factSchema, outputSchema } from './outputs.ts';
 
 const columnSchema = z.object({
   name: z.string().regex(/^[a-z][a-z0-9_]*$/),
@@ -85,6 +86,12 @@ export const profileFileSchema = z.object({
     /** The LLM prompt in use: `prompts/<promptVersion>.md` in the profile's folder. */
     promptVersion: z.string().regex(/^[a-z0-9][a-z0-9.-]*$/),
   }),
+  /** The language of the records for the extractors: negation words and how far back they reach (tokens). */
+  language: z.object({ negations: z.array(z.string()), negationWindow: z.number().int().min(1).max(10) }).optional(),
+  /** What a group yields (`outputs.ts`); the rules see each output as a fact of its name. */
+  outputs: z.array(outputSchema).min(1).optional(),
+  /** Facts the rules see beyond the outputs: constants and counts. */
+  facts: z.array(factSchema).default([]),
   taxonomy: z.string(),
   rules: z.string(),
   /** Topic discovery: runs once at least `minRecords` groups were enriched since the last run. */
@@ -174,6 +181,14 @@ export function loadProfile(name: string, dir = profilesDir()): Profile {
       throw new Error(`profile ${name}: rule ${r.name} decides "${r.event.type}", not one of ${rules.outcomes.join(', ')}`);
     }
   }
+  if (raw.outputs) {
+    const refuse = (where: string, problems: Array<[string, string]>) => {
+      if (problems.length) throw new Error(`${where}: ${problems.map(([path, why]) => `${path}: ${why}`).join('; ')}`);
+    };
+    refuse(file, checkOutputs(raw.outputs, raw.facts));
+    refuse(join(folder, raw.rules), unknownFacts(rules, factNames(raw.outputs, raw.facts)));
+    refuse(file, unknownMetrics(raw.qualityGates, raw.outputs));
+  }
   const profile: Profile = { ...raw, taxonomy, rules, headerMap, folder };
   cache.set(cacheKey, profile);
   return profile;
@@ -204,3 +219,29 @@ function parseFile<T>(file: string, schema: z.ZodType<T>): T {
   }
   return result.data;
 }
+
+/** Each fact a rule names (directly or as the value to compare with) that the profile does not declare. */
+function unknownFacts(rules: RuleSet, known: Set<string>): Array<[string, string]> {
+  const problems: Array<[string, string]> = [];
+  const visit = (node: unknown, path: string) => {
+    if (Array.isArray(node)) return node.forEach((x, i) => visit(x, `${path}.${i}`));
+    if (typeof node !== 'object' || node === null) return;
+    const c = node as Record<string, unknown>;
+    for (const key of ['all', 'any', 'not'] as const) if (key in c) visit(c[key], `${path}.${key}`);
+    if (typeof c.fact === 'string' && !known.has(c.fact)) problems.push([`${path}.fact`, `unknown fact "${c.fact}" (known: ${[...known].join(', ')})`]);
+    const ref = c.value as { fact?: unknown } | undefined;
+    if (typeof ref?.fact === 'string' && !known.has(ref.fact)) problems.push([`${path}.value.fact`, `unknown fact "${ref.fact}" (known: ${[...known].join(', ')})`]);
+  };
+  rules.rules.forEach((r, i) => visit(r.conditions, `rules.${i}.conditions`));
+  return problems;
+}
+
+/** The metrics a quality gate can watch besides each output's coverage (`coverage.<output>`): `sluice metrics` computes them. */
+export const GATE_METRICS = ['backlog.size', 'backlog.oldestAgeHours', 'failedShare', 'llm.cacheHitRate'] as const;
+
+function unknownMetrics(gates: Array<{ metric: string }>, outputs: OutputSpec[]): Array<[string, string]> {
+  const known = new Set<string>([...GATE_METRICS, ...outputs.map((o) => `coverage.${o.name}`)]);
+  return gates.flatMap((g, i): Array<[string, string]> => (known.has(g.metric) ? [] : [[`qualityGates.${i}.metric`, `unknown metric "${g.metric}" (known: ${[...known].join(', ')})`]]));
+}
+
+export type { FactSpec, OutputSpec };

@@ -25,7 +25,7 @@ describe('claims decisions', () => {
     const fired = d.evidence.find((r) => r.rule === 'building_cause_and_parts')!;
     expect(fired.conditions).toEqual([
       expect.objectContaining({ fact: 'causeCode', factValue: 'WATER', held: true }),
-      expect.objectContaining({ fact: 'buildingPartMentions', factValue: 3, held: true }),
+      expect.objectContaining({ fact: 'distinctBuildingParts', factValue: 3, held: true }),
     ]);
     expect(d.evidence.map((r) => r.rule)).toEqual(claims.rules.rules.map((r) => r.name));
   });

@@ -45,10 +45,9 @@ export type Decision = z.infer<typeof decisionSchema>;
 /** The facts the rules see, derived from the enrichment. Missing stages give undefined facts. */
 export function decisionFacts(profile: Profile, enrichment: Enrichment): Record<string, unknown> {
   return {
-    eligibleNoteCount: enrichment.eligibleNoteIds.length,
+    eligibleRecordCount: enrichment.eligibleNoteIds.length,
     causeCode: enrichment.causeCode?.code,
     buildingCauses: profile.taxonomy.buildingCauses,
-    buildingPartMentions: enrichment.building?.partMentions,
     distinctBuildingParts: enrichment.building?.distinctParts.length,
     buildingDamageDenied: enrichment.building?.damageDenied,
     sentimentLabel: enrichment.sentiment?.label,

@@ -1,0 +1,225 @@
+/**
+ * The offline provider's small library of generic extractors. A profile declares each output with one of them
+ * and its parameters (`src/profiles/outputs.ts`); nothing here knows a profile. Keyword and dictionary matching
+ * work on word tokens with a negation scope (a negation word within `window` tokens before a match cancels it).
+ */
+import nlp from 'compromise';
+import Sentiment from 'sentiment';
+import type { EntityKind, Label, OutputSpec } from '../../profiles/outputs.ts';
+
+/** The language settings of a profile the extractors read. */
+export interface Language {
+  negations: string[];
+  negationWindow: number;
+}
+
+/** What an extractor reads: the group's text, its sentences, the retrieved sentences and the profile's query. */
+export interface ExtractionInput {
+  text: string;
+  sentences: string[];
+  /** Sentences of the chunks retrieved for the profile's query (the summaries read only these). */
+  retrievedSentences: string[];
+  query: string;
+}
+
+export interface Extracted {
+  value: unknown;
+  /** What the value rests on, when the extractor can say (the keywords that matched, the phrases found). */
+  evidence?: string[];
+}
+
+export type SentimentValue = { label: 'negative' | 'neutral' | 'positive'; score: number };
+
+/** Splits text into sentences; keeps abbreviations such as "approx." and "Mr." together. */
+export function splitSentences(text: string): string[] {
+  const out: string[] = [];
+  const re = /[^.!?]+(?:[.!?]+(?=\s+[A-Z0-9"'(]|\s*$)|$)/g;
+  let pending = '';
+  for (const m of text.matchAll(re)) {
+    pending += m[0];
+    if (/\b(?:mr|mrs|ms|dr|st|approx|no|vs|etc|e\.g|i\.e)\.$/i.test(pending.trim())) continue;
+    const s = pending.trim();
+    if (s) out.push(s);
+    pending = '';
+  }
+  if (pending.trim()) out.push(pending.trim());
+  return out;
+}
+
+export function tokenize(text: string): string[] {
+  return text.toLowerCase().match(/[a-z0-9]+(?:['-][a-z0-9]+)*/g) ?? [];
+}
+
+function findPhrase(tokens: string[], phrase: string[], from = 0): number {
+  if (!phrase.length) return -1;
+  outer: for (let i = from; i <= tokens.length - phrase.length; i++) {
+    for (let j = 0; j < phrase.length; j++) if (tokens[i + j] !== phrase[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/** A compiled negation scope: whether a match at a token index is negated. */
+class Negation {
+  readonly #words: Set<string>;
+  readonly #window: number;
+  constructor(language: Language) {
+    this.#words = new Set(language.negations.flatMap(tokenize));
+    this.#window = language.negationWindow;
+  }
+  at(tokens: string[], index: number): boolean {
+    for (let i = Math.max(0, index - this.#window); i < index; i++) if (this.#words.has(tokens[i]!)) return true;
+    return false;
+  }
+}
+
+/** Each occurrence, not negated, of each phrase in the sentences: the phrase's index per hit. */
+function hits(sentences: string[], phrases: string[][], negation: Negation | undefined): number[] {
+  const out: number[] = [];
+  for (const sentence of sentences) {
+    const tokens = tokenize(sentence);
+    phrases.forEach((phrase, k) => {
+      for (let at = findPhrase(tokens, phrase); at !== -1; at = findPhrase(tokens, phrase, at + 1)) {
+        if (!negation?.at(tokens, at)) out.push(k);
+      }
+    });
+  }
+  return out;
+}
+
+/** The terms that point at a label: its keywords, or its value when it has none. */
+export function labelTerms(label: Label): string[] {
+  return label.keywords.length ? label.keywords : [label.value];
+}
+
+/** The label with the most distinct non-negated keyword hits (ties: declared order), or the fallback. */
+export function classifyByKeywords(sentences: string[], labels: Label[], fallback: Omit<Label, 'keywords'>, language: Language): Extracted {
+  const negation = new Negation(language);
+  const index: Array<{ label: number; keyword: string }> = [];
+  labels.forEach((l, i) => l.keywords.forEach((k) => index.push({ label: i, keyword: k })));
+  const matched = labels.map(() => new Set<string>());
+  for (const k of hits(sentences, index.map((x) => tokenize(x.keyword)), negation)) matched[index[k]!.label]!.add(index[k]!.keyword);
+  let best = -1;
+  labels.forEach((_, i) => {
+    if (matched[i]!.size > (best === -1 ? 0 : matched[best]!.size)) best = i;
+  });
+  if (best === -1) return { value: fallback.value, evidence: [] };
+  return { value: labels[best]!.value, evidence: [...matched[best]!].sort() };
+}
+
+/** Every label whose terms occur, not negated: distinct values, sorted. */
+export function matchDictionary(sentences: string[], labels: Label[], language: Language | undefined): Extracted {
+  const index = labels.flatMap((l) => labelTerms(l).map((t) => ({ value: l.value, phrase: tokenize(t) })));
+  const values = new Set(hits(sentences, index.map((x) => x.phrase), language && new Negation(language)).map((k) => index[k]!.value));
+  return { value: [...values].sort() };
+}
+
+/** Whether any phrase occurs; the phrases found are the evidence. */
+export function detectPhrases(sentences: string[], phrases: string[]): Extracted {
+  const found = [...new Set(hits(sentences, phrases.map(tokenize), undefined).map((k) => phrases[k]!))].sort();
+  return { value: found.length > 0, evidence: found };
+}
+
+/** How many times the terms occur, not negated. */
+export function countTerms(sentences: string[], terms: string[], language: Language): Extracted {
+  return { value: hits(sentences, terms.map(tokenize), new Negation(language)).length };
+}
+
+const sentimentAnalyzer = new Sentiment();
+
+/** AFINN lexicon sentiment (the `sentiment` package): the comparative score, labelled at ± threshold. */
+export function lexiconSentiment(text: string, threshold: number): Extracted {
+  const comparative = Math.round(sentimentAnalyzer.analyze(text).comparative * 1000) / 1000;
+  const label = comparative <= -threshold ? 'negative' : comparative >= threshold ? 'positive' : 'neutral';
+  return { value: { label, score: Math.max(-1, Math.min(1, comparative)) } satisfies SentimentValue };
+}
+
+const clean = (xs: string[]) => [...new Set(xs.map((x) => x.trim().replace(/[.,;:]+$/, '')).filter(Boolean))].sort();
+
+/** Entities of each kind: compromise's NER (people, organisations, places), a pattern, or an output's labels. */
+export function extractEntities(text: string, kinds: EntityKind[], labelsOf: (output: string) => Label[]): Extracted {
+  let doc: ReturnType<typeof nlp> | undefined;
+  const value: Record<string, string[]> = {};
+  for (const kind of kinds) {
+    const from = kind.from;
+    if (from.source === 'ner') {
+      doc ??= nlp(text);
+      value[kind.name] = clean(doc[from.tag]().out('array') as string[]);
+    } else if (from.source === 'pattern') {
+      value[kind.name] = clean(text.match(new RegExp(from.pattern, 'gi')) ?? []);
+    } else {
+      value[kind.name] = matchDictionary([text], labelsOf(from.output), undefined).value as string[];
+    }
+  }
+  return { value };
+}
+
+/** The `count` sentences sharing most terms with the query (length-normalised), in their original order. */
+export function extractiveSummary(sentences: string[], query: string, count: number): string {
+  const unique = [...new Set(sentences)];
+  const terms = new Set(tokenize(query));
+  const scored = unique.map((s, i) => {
+    const tokens = tokenize(s);
+    const found = new Set(tokens.filter((t) => terms.has(t))).size;
+    return { s, i, score: found / Math.sqrt(Math.max(tokens.length, 4)) + (i === 0 ? 0.05 : 0) };
+  });
+  return scored
+    .sort((a, b) => b.score - a.score || a.i - b.i)
+    .slice(0, count)
+    .sort((a, b) => a.i - b.i)
+    .map((x) => x.s)
+    .join(' ');
+}
+
+/** The sentence with the most distinct terms ('' when none has any), cut at a word to `maxChars`. */
+export function bestSentence(sentences: string[], terms: Set<string>, maxChars: number | undefined): string {
+  let best = '';
+  let bestScore = 0;
+  for (const s of sentences) {
+    const score = new Set(tokenize(s).filter((t) => terms.has(t))).size;
+    if (score > bestScore) {
+      best = s;
+      bestScore = score;
+    }
+  }
+  if (maxChars === undefined || best.length <= maxChars) return best;
+  const cut = best.slice(0, maxChars);
+  return `${cut.slice(0, Math.max(cut.lastIndexOf(' '), maxChars / 2))}…`;
+}
+
+/**
+ * Produces one declared output from the input with its declared extractor.
+ * @example extract(profileOutput('causeCode'), input, outputs, language) // { value: 'FIRE', evidence: ['fire'] }
+ */
+export function extract(spec: OutputSpec, input: ExtractionInput, outputs: OutputSpec[], language: Language): Extracted {
+  const labelsOf = (name: string): Label[] => {
+    const o = outputs.find((x) => x.name === name);
+    return o && 'labels' in o ? o.labels : [];
+  };
+  const x = spec.offline;
+  switch (x.extractor) {
+    case 'keywords':
+      if (spec.type !== 'label') break;
+      return classifyByKeywords(input.sentences, spec.labels, spec.fallback, language);
+    case 'dictionary':
+      if (spec.type !== 'labels') break;
+      return matchDictionary(input.sentences, spec.labels, language);
+    case 'phrases':
+      return detectPhrases(input.sentences, x.phrases);
+    case 'count':
+      return countTerms(input.sentences, x.terms, language);
+    case 'lexicon':
+      return lexiconSentiment(input.text, x.threshold);
+    case 'entities':
+      if (spec.type !== 'entities') break;
+      return extractEntities(input.text, spec.kinds, labelsOf);
+    case 'summary':
+      return { value: extractiveSummary(input.retrievedSentences, input.query, x.sentences) };
+    case 'best-sentence': {
+      const terms = new Set([...x.terms.flatMap(tokenize), ...x.termsFrom.flatMap((o) => labelsOf(o).flatMap((l) => labelTerms(l).flatMap(tokenize)))]);
+      return { value: bestSentence(input.retrievedSentences, terms, spec.type === 'text' ? spec.maxChars : undefined) };
+    }
+  }
+  // checkOutputs refuses such a profile when it loads; reaching here means it was bypassed.
+  throw new Error(`output ${spec.name}: extractor ${x.extractor} cannot produce a ${spec.type}`);
+}
