@@ -44,7 +44,7 @@ const sources = {
     schema: profileFileSchema,
     io: 'input',
     title: 'sluice profile',
-    description: 'A profile (profiles/<name>/profile.json): columns and aliases, the group key, cleaning, eligibility, enrichment, taxonomy and rules files, topics and quality gates.',
+    description: 'A profile (profiles/<name>/profile.json): columns and aliases, the group key, cleaning, eligibility, retrieval, the outputs a group yields and the facts the rules see, the rules file, topics and quality gates.',
   },
 } as const satisfies Record<string, { schema: z.ZodType; io: 'input' | 'output'; title: string; description: string }>;
 

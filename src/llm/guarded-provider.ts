@@ -5,7 +5,7 @@
  * throws (the state machine retries, then marks the item failed). No answer cache: a score run measures
  * the provider as it answers now.
  */
-import type { EnrichmentProvider } from '../domain/enrich/enrich-group.ts';
+import { type EnrichmentProvider, isExpensive } from '../domain/enrich/enrich-group.ts';
 import { LlmUnavailableError, type OpenAiProvider } from './openai-provider.ts';
 import type { CircuitBreaker } from './resilient-provider.ts';
 
@@ -20,7 +20,7 @@ export function createGuardedProvider(o: { offline: EnrichmentProvider; llm: Ope
     model: o.llm.model,
     promptVersion: o.llm.promptVersion,
     async enrich(request) {
-      if (!request.stages.some((s) => request.profile.enrichment.stages[s] === 'expensive')) return o.offline.enrich(request);
+      if (!request.stages.some((s) => isExpensive(request.profile, s))) return o.offline.enrich(request);
       return o.llm.limiter(async () => {
         const permit = await o.breaker.permit(now());
         if (permit === 'open') throw new BreakerOpenError('the LLM circuit breaker is open: the provider failed repeatedly, calls are paused until its cool-down ends');

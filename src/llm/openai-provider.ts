@@ -1,6 +1,6 @@
 /**
  * The OpenAI provider: one structured-output Chat Completions call per group over its retrieved chunks
- * (bounded prompt whatever the note length), a zod schema built from the profile's taxonomy, the answer
+ * (bounded prompt whatever the record length), a zod schema built from the profile's declared outputs, the answer
  * validated again on return. The `openai` SDK does the retries: exponential backoff with jitter, and
  * never before a 429's Retry-After. A cap on in-flight calls (p-limit) is shared by the whole invocation.
  */
@@ -10,6 +10,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import * as z from 'zod';
 import type { EnrichmentOutput, EnrichmentProvider, EnrichmentRequest } from '../domain/enrich/enrich-group.ts';
 import { type Profile, loadPrompt } from '../profiles/profile.ts';
+import type { Label, OutputSpec } from '../profiles/outputs.ts';
 
 export const OPENAI_PROVIDER = 'openai';
 
@@ -35,22 +36,33 @@ export class LlmUnavailableError extends Error {
   override name = 'LlmUnavailableError';
 }
 
-export function answerSchema(profile: Profile) {
-  const codes = profile.taxonomy.causeCodes.map((c) => c.code) as [string, ...string[]];
-  return z.object({
-    summary: z.string().min(1),
-    lossDescription: z.string().min(1),
-    causeCode: z.enum(codes),
-    buildingParts: z.array(z.string()),
-    buildingDamageDenied: z.boolean(),
-    sentiment: z.enum(['negative', 'neutral', 'positive']),
-    people: z.array(z.string()),
-    organizations: z.array(z.string()),
-    places: z.array(z.string()),
-  });
+/** The zod schema of one declared output's answer (its description goes with it into the JSON schema). */
+function outputAnswerSchema(o: OutputSpec): z.ZodType {
+  const described = <T extends z.ZodType>(t: T) => t.describe(o.description);
+  switch (o.type) {
+    case 'label':
+      return described(z.enum([o.fallback.value, ...o.labels.map((l) => l.value)]));
+    case 'labels':
+      return described(z.array(z.string()));
+    case 'text':
+      return described(z.string().min(1));
+    case 'number':
+      return described(z.number());
+    case 'boolean':
+      return described(z.boolean());
+    case 'sentiment':
+      return described(z.enum(['negative', 'neutral', 'positive']));
+    case 'entities':
+      return described(z.object(Object.fromEntries(o.kinds.map((k) => [k.name, k.description ? z.array(z.string()).describe(k.description) : z.array(z.string())]))));
+  }
 }
 
-export type LlmAnswer = z.infer<ReturnType<typeof answerSchema>>;
+/** The structured answer the LLM gives for a profile: one property per declared output. */
+export function answerSchema(profile: Profile) {
+  return z.object(Object.fromEntries(profile.outputs.map((o) => [o.name, outputAnswerSchema(o)])));
+}
+
+export type LlmAnswer = Record<string, unknown>;
 
 export interface OpenAiProvider extends EnrichmentProvider {
   /** The in-flight cap; `enrich` runs `call` inside it. */
@@ -79,7 +91,7 @@ export function createOpenAiProvider(o: OpenAiProviderOptions, promptVersionOf: 
       let compiled = schemas.get(profile);
       if (!compiled) {
         const schema = answerSchema(profile);
-        schemas.set(profile, (compiled = { schema, format: zodResponseFormat(schema, 'claim_enrichment') }));
+        schemas.set(profile, (compiled = { schema, format: zodResponseFormat(schema, `${profile.name.replace(/-/g, '_')}_enrichment`) }));
       }
       const { schema, format } = compiled;
       const version = o.promptVersion ?? promptVersionOf(profile);
@@ -111,26 +123,43 @@ export function promptMessages(profile: Profile, version: string, request: Enric
   if (!byVersion) systemPrompts.set(profile, (byVersion = new Map()));
   let system = byVersion.get(version);
   if (system === undefined) {
-    const codes = profile.taxonomy.causeCodes.map((c) => `- ${c.code}: ${c.label}`).join('\n');
-    byVersion.set(version, (system = loadPrompt(profile, version).replace('{{causeCodes}}', codes)));
+    byVersion.set(version, (system = loadPrompt(profile, version).replace('{{outputs}}', outputsSection(profile))));
   }
   const excerpts = request.retrieved.map((c) => `[${c.id}]\n${c.text}`).join('\n\n');
   return [
     { role: 'system' as const, content: system },
-    { role: 'user' as const, content: `Claim ${request.groupId}: excerpts of its notes (${request.notes.length} notes, oldest first):\n\n${excerpts}` },
+    { role: 'user' as const, content: `Group ${request.groupId}: excerpts of its records (${request.notes.length} records, oldest first):\n\n${excerpts}` },
   ];
 }
 
+/** The prompt's section on what to return: each declared output, its description and its labels. */
+export function outputsSection(profile: Profile): string {
+  const labelList = (labels: Label[]) => labels.map((l) => `    - ${l.value}${l.title ? `: ${l.title}` : ''}`).join('\n');
+  return profile.outputs
+    .map((o) => {
+      const head = `- \`${o.name}\` (${o.type}): ${o.description}${o.type === 'text' && o.maxChars ? ` At most ${o.maxChars} characters.` : ''}`;
+      if (o.type === 'label') return `${head}\n  One of:\n${labelList(o.labels)}\n    - ${o.fallback.value}: ${o.fallback.title ?? 'none of the above'}`;
+      if (o.type === 'labels') return `${head}\n  Any of: ${o.labels.map((l) => l.value).join(', ')}`;
+      if (o.type === 'entities') return `${head}\n${o.kinds.map((k) => `  - \`${k.name}\`${k.description ? `: ${k.description}` : ''}`).join('\n')}`;
+      return head;
+    })
+    .join('\n');
+}
+
+/** A label list answer kept to the declared labels (matched without case, by value or keyword), distinct, sorted. */
+function toLabels(answer: string[], labels: Label[]): string[] {
+  const byTerm = new Map<string, string>();
+  for (const l of labels) for (const t of [l.value, ...l.keywords]) byTerm.set(t.toLowerCase().trim(), l.value);
+  return [...new Set(answer.map((a) => byTerm.get(a.toLowerCase().trim())).filter((v): v is string => v !== undefined))].sort();
+}
+
 function toOutput(profile: Profile, a: LlmAnswer, promptTokens: number | undefined): EnrichmentOutput {
-  const label = profile.taxonomy.causeCodes.find((c) => c.code === a.causeCode)?.label ?? a.causeCode;
-  const parts = [...new Set(a.buildingParts.map((p) => p.toLowerCase().trim()).filter(Boolean))].sort();
-  return {
-    summary: a.summary,
-    lossDescription: a.lossDescription,
-    causeCode: { code: a.causeCode, label, matched: [] },
-    building: { partMentions: parts.length, distinctParts: parts, damageDenied: a.buildingDamageDenied, denials: [] },
-    sentiment: { label: a.sentiment, score: a.sentiment === 'negative' ? -1 : a.sentiment === 'positive' ? 1 : 0, comparative: 0 },
-    entities: { people: a.people, organizations: a.organizations, places: a.places, money: [], dates: [], policyNumbers: [], phones: [], buildingParts: parts },
-    usage: { promptTokens: promptTokens ?? 0, calls: 1 },
-  };
+  const outputs: Record<string, unknown> = {};
+  for (const o of profile.outputs) {
+    const v = a[o.name];
+    if (o.type === 'labels') outputs[o.name] = toLabels(v as string[], o.labels);
+    else if (o.type === 'sentiment') outputs[o.name] = { label: v, score: v === 'negative' ? -1 : v === 'positive' ? 1 : 0 };
+    else outputs[o.name] = v;
+  }
+  return { outputs, usage: { promptTokens: promptTokens ?? 0, calls: 1 } };
 }

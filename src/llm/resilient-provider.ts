@@ -6,8 +6,7 @@
  * LLM stages are deferred (`pending_llm`), never failed.
  */
 import { createHash } from 'node:crypto';
-import type { EnrichmentOutput, EnrichmentProvider, EnrichmentRequest } from '../domain/enrich/enrich-group.ts';
-import type { EnrichmentStage } from '../profiles/profile.ts';
+import { type EnrichmentOutput, type EnrichmentProvider, type EnrichmentRequest, isExpensive } from '../domain/enrich/enrich-group.ts';
 import { LlmUnavailableError, type OpenAiProvider } from './openai-provider.ts';
 
 export interface LlmCache {
@@ -47,7 +46,7 @@ export function cacheKey(provider: string, model: string, promptVersion: string,
 
 export function createResilientProvider(o: ResilientProviderOptions): EnrichmentProvider {
   const now = o.now ?? Date.now;
-  const expensive = (r: EnrichmentRequest) => r.stages.filter((s) => r.profile.enrichment.stages[s] === 'expensive');
+  const expensive = (r: EnrichmentRequest) => r.stages.filter((s) => isExpensive(r.profile, s));
   return {
     name: o.llm.name,
     model: o.llm.model,
@@ -79,9 +78,9 @@ export function createResilientProvider(o: ResilientProviderOptions): Enrichment
     },
   };
 
-  async function deferred(request: EnrichmentRequest, llmStages: EnrichmentStage[]): Promise<EnrichmentOutput> {
+  async function deferred(request: EnrichmentRequest, llmStages: string[]): Promise<EnrichmentOutput> {
     const cheap = request.stages.filter((s) => !llmStages.includes(s));
-    const output = cheap.length ? await o.offline.enrich({ ...request, stages: cheap }) : {};
+    const output: EnrichmentOutput = cheap.length ? await o.offline.enrich({ ...request, stages: cheap }) : { outputs: {} };
     return { ...output, provider: o.offline.name, model: o.offline.model, usage: { calls: 0, promptTokens: 0 }, deferred: { stages: llmStages, reason: DEFERRED_LLM } };
   }
 }

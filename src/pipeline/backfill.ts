@@ -8,7 +8,7 @@
 import { decideGroup } from '../domain/decide/decide-group.ts';
 import { enrichGroup } from '../domain/enrich/enrich-group.ts';
 import { TERMINAL_STATUSES } from '../domain/job.ts';
-import { enrichmentStageNames, loadProfile, listProfiles } from '../profiles/profile.ts';
+import { loadProfile, listProfiles } from '../profiles/profile.ts';
 import type { PipelineDeps } from './deps.ts';
 import { readNotes } from './process-group.ts';
 import { writeResults } from './finalize-job.ts';
@@ -44,7 +44,7 @@ export function pendingKeys(): string[] {
   const stages = new Set<string>();
   for (const name of listProfiles()) {
     const p = loadProfile(name);
-    for (const s of enrichmentStageNames) if (p.enrichment.stages[s] === 'expensive') stages.add(s);
+    for (const o of p.outputs) if (o.cost === 'expensive') stages.add(o.name);
   }
   return [...[...stages].map((s) => `pending_${s}`), 'pending_llm'];
 }

@@ -10,6 +10,8 @@ import { decisionSchema } from '../domain/decide/decide-group.ts';
 import { enrichmentSchema, modeSchema } from '../domain/enrich/enrich-group.ts';
 import { GroupStatus, type Job, type JobCounts, JobStatus, allGroupsSettled, finalStatus, jobCountsSchema, jobResultsSchema, jobTimingsSchema, ledgerClosed, resultKeys } from '../domain/job.ts';
 import type { PipelineDeps } from './deps.ts';
+import { type OutputSpec, loadProfile } from '../profiles/profile.ts';
+import type { Profile } from '../profiles/profile.ts';
 import type { GroupItem } from './ports.ts';
 
 /** Short, and renewed while results are written: a finalizer that died is replaced within a minute. */
@@ -79,23 +81,36 @@ export function resultLine(job: Job, group: GroupItem): ResultLine {
   };
 }
 
-export const CSV_COLUMNS = [
-  'job_id', 'group_id', 'status', 'decision', 'outcome', 'rule', 'reason', 'cause_code', 'sentiment',
-  'eligible_notes', 'note_count', 'summary', 'loss_description', 'provider', 'pending_stages', 'error',
-] as const;
+/** The CSV's columns for a profile: the group's own, one per declared output (snake_case), then its state. */
+export function csvColumns(profile: Profile): string[] {
+  return [
+    'job_id', 'group_id', 'status', 'decision', 'outcome', 'rule', 'reason',
+    ...profile.outputs.map((o) => o.name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)),
+    'eligible_records', 'record_count', 'provider', 'pending_outputs', 'error',
+  ];
+}
 
 /** Cells a spreadsheet would run as a formula are prefixed with a quote (CSV injection). */
 export function neutralizeCell(value: string): string {
   return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
 }
 
-export function csvRow(job: Job, group: GroupItem): string[] {
+/** One output's value as a cell: a list joined with "; ", a sentiment by its label, entities as JSON. */
+function cell(spec: OutputSpec, value: unknown): string {
+  if (value === undefined || value === null) return '';
+  if (spec.type === 'labels') return (value as string[]).join('; ');
+  if (spec.type === 'sentiment') return (value as { label: string }).label;
+  if (spec.type === 'entities') return JSON.stringify(value);
+  return String(value);
+}
+
+export function csvRow(profile: Profile, job: Job, group: GroupItem): string[] {
   const e = group.enrichment;
   const d = group.decision;
   const cells = [
     job.jobId, group.groupId, group.status, d?.name ?? '', d?.outcome ?? '', d?.rule ?? '', d?.reason ?? '',
-    e?.causeCode?.code ?? '', e?.sentiment?.label ?? '', String(e?.eligibleNoteIds.length ?? 0), String(group.noteCount),
-    e?.summary ?? '', e?.lossDescription ?? '', e?.provider ?? '',
+    ...profile.outputs.map((o) => cell(o, e?.outputs[o.name])),
+    String(e?.eligibleNoteIds.length ?? 0), String(group.noteCount), e?.provider ?? '',
     e ? Object.entries(e.stages).filter(([, s]) => s === 'pending').map(([s]) => s).join(' ') : '',
     group.status === 'FAILED' ? (group.lastError ?? '') : '',
   ];
@@ -127,7 +142,8 @@ export type JobSummary = z.infer<typeof jobSummarySchema>;
 export async function writeResults(deps: PipelineDeps, job: Job) {
   const keys = resultKeys(job.jobId);
   const jsonl = new PassThrough();
-  const csv = stringify({ header: true, columns: [...CSV_COLUMNS] });
+  const profile = loadProfile(job.profile);
+  const csv = stringify({ header: true, columns: csvColumns(profile) });
   const uploads = Promise.all([
     deps.objects.put(deps.resultsBucket, keys.jsonl, jsonl, 'application/x-ndjson'),
     deps.objects.put(deps.resultsBucket, keys.csv, csv as unknown as PassThrough, 'text/csv'),
@@ -142,7 +158,7 @@ export async function writeResults(deps: PipelineDeps, job: Job) {
       if (group.status === 'FAILED') recount.failed += 1;
       if (group.decision) outcomes[group.decision.outcome] = (outcomes[group.decision.outcome] ?? 0) + 1;
       if (!jsonl.write(`${JSON.stringify(resultLine(job, group))}\n`)) await new Promise((r) => jsonl.once('drain', r));
-      if (!csv.write(csvRow(job, group))) await new Promise((r) => csv.once('drain', r));
+      if (!csv.write(csvRow(profile, job, group))) await new Promise((r) => csv.once('drain', r));
     }
   } finally {
     jsonl.end();

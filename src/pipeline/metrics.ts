@@ -6,7 +6,7 @@
  * Everything is read through Queries on the table's indexes, never a scan.
  */
 import { COUNT_NAMES, type Job, type JobCounts, emptyCounts } from '../domain/job.ts';
-import { enrichmentStageNames, listProfiles, loadProfile } from '../profiles/profile.ts';
+import { type GATE_METRICS, listProfiles, loadProfile } from '../profiles/profile.ts';
 import { pendingKeys } from './backfill.ts';
 import type { PipelineDeps } from './deps.ts';
 
@@ -104,7 +104,7 @@ export async function computeMetrics(deps: PipelineDeps, o: MetricsOptions): Pro
       latencyMs: { enrich: { p50: 0, p95: 0 }, decide: { p50: 0, p95: 0 } },
       alerts: [],
     };
-    const stages = enrichmentStageNames.filter((s) => profile.enrichment.stages[s]);
+    const stages = profile.outputs.map((x) => x.name); // coverage per declared output
     const done: Record<string, number> = Object.fromEntries(stages.map((s) => [s, 0]));
     let eligibleGroups = 0;
     let llmGroups = 0;
@@ -135,13 +135,14 @@ export async function computeMetrics(deps: PipelineDeps, o: MetricsOptions): Pro
     m.llm.estimatedCostUsd = Math.round((m.llm.promptTokens / 1000) * o.pricePer1kPromptTokens * 10_000) / 10_000;
     m.latencyMs = { enrich: { p50: pct(enrichLatency, 50), p95: pct(enrichLatency, 95) }, decide: { p50: pct(decideLatency, 50), p95: pct(decideLatency, 95) } };
 
-    const values: Record<string, number | null> = {
-      ...Object.fromEntries(Object.entries(m.coverage).map(([k, v]) => [`coverage.${k}`, v])),
+    // The metrics a gate can watch: the profile loader accepts exactly these names (GATE_METRICS, coverage.<output>).
+    const watched: Record<(typeof GATE_METRICS)[number], number | null> = {
       'backlog.size': backlog.size,
       'backlog.oldestAgeHours': backlog.oldestAgeHours,
       failedShare: m.failedShare,
       'llm.cacheHitRate': m.llm.cacheHitRate,
     };
+    const values: Record<string, number | null> = { ...Object.fromEntries(Object.entries(m.coverage).map(([k, v]) => [`coverage.${k}`, v])), ...watched };
     for (const gate of profile.qualityGates) {
       const value = values[gate.metric] ?? null;
       if (value === null || holds(value, gate.op, gate.value)) continue;

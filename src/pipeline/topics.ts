@@ -14,6 +14,8 @@ import type { TopicNamer } from '../llm/topic-namer.ts';
 export async function runTopics(deps: PipelineDeps, o: { profile: string; force?: boolean; namer?: TopicNamer }): Promise<TopicRunRecord> {
   const profile = loadProfile(o.profile);
   const cfg = profile.topics;
+  // A group's document is its text outputs (summaries, descriptions), in declared order.
+  const textOutputs = profile.outputs.filter((x) => x.type === 'text').map((x) => x.name);
   const at = deps.now().toISOString();
   const last = await deps.store.latestTopicRun(profile.name);
   const since = last?.at ?? '1970-01-01T';
@@ -23,7 +25,7 @@ export async function runTopics(deps: PipelineDeps, o: { profile: string; force?
     if (job.profile !== profile.name || !TERMINAL_STATUSES.has(job.status)) continue;
     enriched += job.counts.enriched;
     for await (const g of deps.store.listGroups(job.jobId)) {
-      const text = [g.enrichment?.summary, g.enrichment?.lossDescription].filter(Boolean).join(' ');
+      const text = textOutputs.map((o) => g.enrichment?.outputs[o]).filter((t): t is string => typeof t === 'string' && t.length > 0).join(' ');
       if (text) docs.push({ id: `${job.jobId}/${g.groupId}`, text, jobId: job.jobId, groupId: g.groupId });
     }
   }

@@ -1,6 +1,6 @@
 /**
  * Profiles are data (`profiles/<name>/`): columns and aliases, the group key, cleaning, eligibility,
- * enrichment settings, taxonomy and rules. This module validates that data and compiles it once.
+ * retrieval, the outputs a group yields and the facts the rules see (`outputs.ts`), and the rules. This module validates that data and compiles it once.
  * Adding a profile is adding a folder; no code changes.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -43,19 +43,6 @@ export const rulesSchema = z.object({
     .min(1),
 });
 
-export const taxonomySchema = z.object({
-  negations: z.array(z.string()),
-  negationWindow: z.number().int().min(1).max(10),
-  causeCodes: z.array(z.object({ code: z.string(), label: z.string(), keywords: z.array(z.string()).min(1) })).min(1),
-  buildingCauses: z.array(z.string()),
-  buildingParts: z.array(z.string()),
-  buildingNegations: z.array(z.string()),
-  entityPatterns: z.record(z.string(), z.string()),
-});
-
-export const enrichmentStageNames = ['causeCode', 'sentiment', 'entities', 'summary'] as const;
-export type EnrichmentStage = (typeof enrichmentStageNames)[number];
-
 export const profileFileSchema = z.object({
   name: z.string().regex(/^[a-z][a-z0-9-]*$/),
   description: z.string(),
@@ -77,22 +64,20 @@ export const profileFileSchema = z.object({
     allowedValues: z.record(z.string(), z.array(z.string())).default({}),
   }),
   enrichment: z.object({
-    stages: z.record(z.enum(enrichmentStageNames), z.enum(['cheap', 'expensive'])),
     chunk: z.object({ size: z.number().int().min(100), overlap: z.number().int().min(0) }),
     topK: z.number().int().min(1),
+    /** What retrieval looks for in long text: the chunks the text outputs and the LLM read. */
     query: z.string(),
-    summarySentences: z.number().int().min(1),
-    lossDescriptionMaxChars: z.number().int().min(50),
     /** The LLM prompt in use: `prompts/<promptVersion>.md` in the profile's folder. */
     promptVersion: z.string().regex(/^[a-z0-9][a-z0-9.-]*$/),
   }),
   /** The language of the records for the extractors: negation words and how far back they reach (tokens). */
-  language: z.object({ negations: z.array(z.string()), negationWindow: z.number().int().min(1).max(10) }).optional(),
+  language: z.object({ negations: z.array(z.string()), negationWindow: z.number().int().min(1).max(10) }),
   /** What a group yields (`outputs.ts`); the rules see each output as a fact of its name. */
-  outputs: z.array(outputSchema).min(1).optional(),
+  outputs: z.array(outputSchema).min(1),
   /** Facts the rules see beyond the outputs: constants and counts. */
   facts: z.array(factSchema).default([]),
-  taxonomy: z.string(),
+  /** The rules file (json-rules-engine rules, in order), relative to the profile's folder. */
   rules: z.string(),
   /** Topic discovery: runs once at least `minRecords` groups were enriched since the last run. */
   topics: z
@@ -105,11 +90,9 @@ export const profileFileSchema = z.object({
 });
 
 export type ProfileColumn = z.infer<typeof columnSchema>;
-export type Taxonomy = z.infer<typeof taxonomySchema>;
 export type RuleSet = z.infer<typeof rulesSchema>;
 
-export interface Profile extends Omit<z.infer<typeof profileFileSchema>, 'taxonomy' | 'rules'> {
-  taxonomy: Taxonomy;
+export interface Profile extends Omit<z.infer<typeof profileFileSchema>, 'rules'> {
   rules: RuleSet;
   /** Lower-cased header or alias → canonical column name. */
   headerMap: Map<string, string>;
@@ -166,7 +149,6 @@ export function loadProfile(name: string, dir = profilesDir()): Profile {
     throw new UnknownProfileError(name, listProfiles(dir));
   }
   const raw = parseFile(file, profileFileSchema);
-  const taxonomy = parseFile(join(folder, raw.taxonomy), taxonomySchema);
   const rules = parseFile(join(folder, raw.rules), rulesSchema);
   const headerMap = new Map<string, string>();
   for (const c of raw.columns) {
@@ -181,15 +163,13 @@ export function loadProfile(name: string, dir = profilesDir()): Profile {
       throw new Error(`profile ${name}: rule ${r.name} decides "${r.event.type}", not one of ${rules.outcomes.join(', ')}`);
     }
   }
-  if (raw.outputs) {
-    const refuse = (where: string, problems: Array<[string, string]>) => {
-      if (problems.length) throw new Error(`${where}: ${problems.map(([path, why]) => `${path}: ${why}`).join('; ')}`);
-    };
-    refuse(file, checkOutputs(raw.outputs, raw.facts));
-    refuse(join(folder, raw.rules), unknownFacts(rules, factNames(raw.outputs, raw.facts)));
-    refuse(file, unknownMetrics(raw.qualityGates, raw.outputs));
-  }
-  const profile: Profile = { ...raw, taxonomy, rules, headerMap, folder };
+  const refuse = (where: string, problems: Array<[string, string]>) => {
+    if (problems.length) throw new Error(`${where}: ${problems.map(([path, why]) => `${path}: ${why}`).join('; ')}`);
+  };
+  refuse(file, checkOutputs(raw.outputs, raw.facts));
+  refuse(join(folder, raw.rules), unknownFacts(rules, factNames(raw.outputs, raw.facts)));
+  refuse(file, unknownMetrics(raw.qualityGates, raw.outputs));
+  const profile: Profile = { ...raw, rules, headerMap, folder };
   cache.set(cacheKey, profile);
   return profile;
 }

@@ -101,7 +101,8 @@ export function loadBenchmark(name: string, dir = benchmarksDir()): Benchmark {
   const config = benchmarkConfigSchema.safeParse(configJson);
   if (!config.success) throw new BenchmarkError(`${configFile}: ${issues(config.error)}`);
   const profile = loadProfile(config.data.profile);
-  const codes = new Set(profile.taxonomy.causeCodes.map((c) => c.code));
+  const labelled = profile.outputs.find((o) => o.name === 'causeCode');
+  const codes = new Set(labelled?.type === 'label' ? [...labelled.labels.map((l) => l.value), labelled.fallback.value] : []);
 
   const problems: string[] = [];
   const items: BenchmarkItem[] = [];

@@ -4,14 +4,14 @@
  */
 import { decideGroup } from '../domain/decide/decide-group.ts';
 import { type EnrichmentProvider, type GroupNote, enrichGroup } from '../domain/enrich/enrich-group.ts';
-import { tokenize } from '../domain/enrich/text-analysis.ts';
+import { tokenize } from '../domain/enrich/extractors.ts';
 import type { Profile } from '../profiles/profile.ts';
 import type { BenchmarkConfig, BenchmarkItem } from './benchmark.ts';
 
 export interface Prediction {
   decision: string;
   causeCode: string | null;
-  /** The free text the key facts are judged against: loss description and summary. */
+  /** The free text the key facts are judged against: the profile's text outputs. */
   lossText: string;
   provider: string;
 }
@@ -29,8 +29,8 @@ export async function predictItem(profile: Profile, item: BenchmarkItem, provide
   const decision = await decideGroup(profile, enrichment);
   return {
     decision: decision.outcome,
-    causeCode: enrichment.causeCode?.code ?? null,
-    lossText: [enrichment.lossDescription, enrichment.summary].filter(Boolean).join(' '),
+    causeCode: (enrichment.outputs.causeCode as string | undefined) ?? null,
+    lossText: profile.outputs.filter((o) => o.type === 'text').map((o) => enrichment.outputs[o.name]).filter((t): t is string => typeof t === 'string' && t.length > 0).join(' '),
     provider: enrichment.provider,
   };
 }

@@ -81,10 +81,10 @@ describe('backfill after a fast-mode run', () => {
     expect(eligible.length).toBe(pending);
     for (const l of eligible) {
       expect(l.enrichment).toMatchObject({ provider: 'openai', mode: 'full', stages: { summary: 'done' } });
-      expect(l.enrichment.summary.length).toBeGreaterThan(0);
+      expect(l.enrichment.outputs.summary.length).toBeGreaterThan(0);
       expect(l.decision.basedOn).toBeDefined();
     }
-    expect((await rt.store.listPending('pending_summary', 10)).items.filter((p) => p.jobId === job.jobId)).toEqual([]);
+    expect((await rt.store.listPending('pending_lossDescription', 10)).items.filter((p) => p.jobId === job.jobId)).toEqual([]);
     expect((await backfill()).done).toBe(0);
   });
 });

@@ -17,7 +17,7 @@ const sluice = (...args: string[]) =>
 interface ResultLine {
   groupId: string;
   status: string;
-  enrichment?: { causeCode?: { code: string } };
+  enrichment?: { outputs: { causeCode?: string } };
   decision?: { outcome: string; rule: string };
 }
 
@@ -29,7 +29,7 @@ describe('the claims profile, against its snapshot', () => {
     const lines = readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ResultLine);
     expect(lines).toHaveLength((JSON.parse(r.stdout) as { counts: { groups: number } }).counts.groups);
     const table = lines
-      .map((l) => [l.groupId, l.status, l.decision?.outcome ?? '-', l.decision?.rule ?? '-', l.enrichment?.causeCode?.code ?? '-'].join(' '))
+      .map((l) => [l.groupId, l.status, l.decision?.outcome ?? '-', l.decision?.rule ?? '-', l.enrichment?.outputs.causeCode ?? '-'].join(' '))
       .sort()
       .join('\n');
     await expect(`${table}\n`).toMatchFileSnapshot('__snapshots__/claims-sample.txt');

@@ -133,11 +133,11 @@ describe('fast mode', () => {
     expect(sim.stats.calls).toBe(before);
     expect(job).toMatchObject({ mode: 'fast', status: 'COMPLETE' });
     expect(job.counts.decided).toBe(30);
-    const pending = (await allPending('pending_summary')).filter((p) => p.jobId === job.jobId);
+    const pending = (await allPending('pending_lossDescription')).filter((p) => p.jobId === job.jobId);
     expect(pending).toHaveLength(job.counts.pending);
     expect(pending.length).toBeGreaterThan(20);
     expect(pending.map((p) => p.since)).toEqual([...pending.map((p) => p.since)].sort());
-    expect(pending.every((p) => p.stages.includes('summary'))).toBe(true);
+    expect(pending.every((p) => p.stages.includes('summary') && p.stages.includes('lossDescription'))).toBe(true);
     expect(calls.filter((c) => c.action === 'dynamodb:Scan').length).toBe(scansBefore);
   });
 });
@@ -157,7 +157,7 @@ describe('with the provider down', () => {
     const pendingLlm = (await allPending('pending_llm')).filter((p) => p.jobId === job.jobId);
     expect(pendingLlm.map((p) => p.groupId).sort()).toEqual(deferred.map((l) => l.groupId).sort());
     for (const l of deferred) {
-      expect(l.enrichment).toMatchObject({ provider: 'offline', deferred: { reason: 'llm_unavailable', stages: ['summary'] }, stages: { summary: 'pending', causeCode: 'done' } });
+      expect(l.enrichment).toMatchObject({ provider: 'offline', deferred: { reason: 'llm_unavailable', stages: ['lossDescription', 'summary'] }, stages: { summary: 'pending', lossDescription: 'pending', causeCode: 'done' } });
       expect(l.decision.outcome).not.toBe('undecided');
     }
     // Each failing request is tried twice (maxRetries 1); once open, nothing more goes out.

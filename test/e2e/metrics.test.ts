@@ -46,7 +46,7 @@ describe('sluice metrics', () => {
     expect(claims.coverage.summary).toBeGreaterThan(0.5);
     expect(claims.coverage.summary).toBeLessThan(1);
     expect(report.backlog.size).toBe(jobs[1]!.counts.pending);
-    expect(report.backlog.byKey.pending_summary).toBe(jobs[1]!.counts.pending);
+    expect(report.backlog.byKey.pending_lossDescription).toBe(jobs[1]!.counts.pending);
     expect(claims.latencyMs.enrich.p95).toBeGreaterThanOrEqual(claims.latencyMs.enrich.p50);
     expect(report.alerts).toEqual([]);
   });

@@ -21,7 +21,7 @@ const THEMES = [
   'The insured reports theft of a bicycle from the garage; no damage to the building itself.',
 ];
 
-function request(i: number, stages = ['causeCode', 'sentiment', 'entities', 'summary'] as EnrichmentRequest['stages']): EnrichmentRequest {
+function request(i: number, stages: EnrichmentRequest['stages'] = profile.outputs.map((o) => o.name)): EnrichmentRequest {
   const notes: GroupNote[] = [0, 1].map((n) => ({
     noteId: `${i}-${n}`,
     line: n + 2,
@@ -58,12 +58,18 @@ describe('OpenAI provider against the simulator', () => {
     const a = await provider.enrich(request(1));
     const b = await provider.enrich(request(1));
     expect(a).toEqual(b);
-    expect(profile.taxonomy.causeCodes.map((c) => c.code)).toContain(a.causeCode!.code);
-    expect(a.summary!.length).toBeGreaterThan(0);
+    const causeCode = profile.outputs.find((o) => o.name === 'causeCode')!;
+    const codes = causeCode.type === 'label' ? [causeCode.fallback.value, ...causeCode.labels.map((l) => l.value)] : [];
+    expect(codes).toContain(a.outputs.causeCode);
+    expect((a.outputs.summary as string).length).toBeGreaterThan(0);
+    // every declared output is answered, each of its type
+    expect(Object.keys(a.outputs).sort()).toEqual(profile.outputs.map((o) => o.name).sort());
+    expect(a.outputs.sentiment).toMatchObject({ label: expect.stringMatching(/^(negative|neutral|positive)$/) });
+    expect(typeof a.outputs.buildingDamageDenied).toBe('boolean');
     expect(a.usage).toMatchObject({ calls: 1 });
     expect(a.usage!.promptTokens).toBeGreaterThan(50);
     // the schema is the profile's, validated again on return
-    expect(answerSchema(profile).shape.causeCode.options).toEqual(profile.taxonomy.causeCodes.map((c) => c.code));
+    expect((answerSchema(profile).shape.causeCode as unknown as { options: string[] }).options).toEqual(codes);
   });
 
   it('under 20% 429, 5% 5xx, 2% timeouts and 2% malformed answers: every call ends, no retry before Retry-After, in-flight within the cap', async () => {
@@ -135,7 +141,7 @@ describe('cache and shared circuit breaker in DynamoDB', () => {
     const again = await provider.enrich(request(300));
     expect(sim.stats.calls).toBe(1);
     expect(again.usage).toMatchObject({ calls: 0, cached: true });
-    expect(again.summary).toBe(first.summary);
+    expect(again.outputs.summary).toBe(first.outputs.summary);
     await resilient('cache-test', 'enrich-v2').provider.enrich(request(300));
     expect(sim.stats.calls).toBe(2);
   });
@@ -149,9 +155,9 @@ describe('cache and shared circuit breaker in DynamoDB', () => {
     expect(sim.stats.calls).toBe(3); // the threshold; after that no call goes out
     expect((await breaker.read()).state).toBe('open');
     for (const o of outputs) {
-      expect(o.deferred).toEqual({ stages: ['summary'], reason: 'llm_unavailable' });
+      expect(o.deferred).toEqual({ stages: ['lossDescription', 'summary'], reason: 'llm_unavailable' });
       expect(o.provider).toBe('offline');
-      expect(o.causeCode).toBeDefined(); // the cheap results are there now
+      expect(o.outputs.causeCode).toBeDefined(); // the cheap results are there now
     }
     // Concurrent invocations after the cool-down: exactly one becomes the probe.
     sim.configure({ down: false });

@@ -1,10 +1,10 @@
-// Under test: offline enrichment (eligibility, retrieval, cause codes with negation, building facts) and the rules-engine decision with its evidence.
+// Under test: offline enrichment of the claims profile's declared outputs (eligibility, retrieval, cause codes with negation, building parts) and the rules-engine decision with its evidence.
 import { describe, expect, it } from 'vitest';
 import { decideGroup } from '../../src/domain/decide/decide-group.ts';
 import { enrichGroup } from '../../src/domain/enrich/enrich-group.ts';
 import { createOfflineProvider } from '../../src/domain/enrich/offline-provider.ts';
 import { chunkNotes, retrieveChunks } from '../../src/domain/enrich/retrieval.ts';
-import { classifyCause, splitSentences } from '../../src/domain/enrich/text-analysis.ts';
+import { classifyByKeywords, splitSentences } from '../../src/domain/enrich/extractors.ts';
 import { loadProfile } from '../../src/profiles/profile.ts';
 import { note } from '../helpers/factories.ts';
 
@@ -20,7 +20,8 @@ describe('claims decisions', () => {
   it('decides building coverage for a water loss that damaged building parts, with evidence of every condition', async () => {
     const { e, d } = await decide('Insured reports a burst pipe upstairs. Water came through the kitchen ceiling and soaked the drywall and the flooring below it.');
     expect(e.provider).toBe('offline');
-    expect(e.causeCode?.code).toBe('WATER');
+    expect(e.outputs.causeCode).toBe('WATER');
+    expect(e.outputs.buildingParts).toEqual(['ceiling', 'drywall', 'flooring']);
     expect(d).toMatchObject({ outcome: 'yes', rule: 'building_cause_and_parts' });
     const fired = d.evidence.find((r) => r.rule === 'building_cause_and_parts')!;
     expect(fired.conditions).toEqual([
@@ -36,8 +37,10 @@ describe('claims decisions', () => {
   });
 
   it('does not count a negated cause keyword', () => {
-    const cause = classifyCause(splitSentences('There was no fire and no smoke. A pipe was leaking under the sink.'), claims.taxonomy);
-    expect(cause).toMatchObject({ code: 'WATER', matched: ['leaking'] });
+    const causeCode = claims.outputs.find((o) => o.name === 'causeCode')!;
+    if (causeCode.type !== 'label') throw new Error('causeCode is a label output');
+    const cause = classifyByKeywords(splitSentences('There was no fire and no smoke. A pipe was leaking under the sink.'), causeCode.labels, causeCode.fallback, claims.language);
+    expect(cause).toEqual({ value: 'WATER', evidence: ['leaking'] });
   });
 
   it('decides not_applicable, with the reason per note, when no note is eligible', async () => {
@@ -51,13 +54,13 @@ describe('claims decisions', () => {
     expect(d).toMatchObject({ outcome: 'not_applicable', rule: 'no_eligible_notes' });
   });
 
-  it('in fast mode leaves the expensive summary pending and says which stages the decision used', async () => {
+  it('in fast mode leaves the expensive outputs pending and says which outputs the decision used', async () => {
     const notes = [note('Hail storm broke several shingles on the roof and dented the gutters; a tarp was placed on the roof for now.')];
     const e = await enrichGroup(claims, 'C-3', notes, offline, 'fast');
     const d = await decideGroup(claims, e);
-    expect(e.stages).toEqual({ causeCode: 'done', sentiment: 'done', entities: 'done', summary: 'pending' });
-    expect(e.summary).toBeUndefined();
-    expect(d.basedOn).toEqual(['causeCode', 'sentiment', 'entities']);
+    expect(e.stages).toEqual({ causeCode: 'done', buildingParts: 'done', buildingDamageDenied: 'done', sentiment: 'done', entities: 'done', summary: 'pending', lossDescription: 'pending' });
+    expect(e.outputs.summary).toBeUndefined();
+    expect(d.basedOn).toEqual(['causeCode', 'buildingParts', 'buildingDamageDenied', 'sentiment', 'entities']);
     expect(d.outcome).toBe('yes');
   });
 });

@@ -7,7 +7,7 @@ import { EXIT, InputError, UsageError, act } from '../shared.ts';
 
 export function initCommand(): Command {
   return new Command('init')
-    .description('start a profile: a working copy of an existing one, to edit (columns, rules, prompts, taxonomy)')
+    .description('start a profile: a working copy of an existing one, to edit (columns, outputs, rules, prompts)')
     .addArgument(new Argument('<what>', 'what to create').choices(['profile']))
     .argument('<name>', 'the new profile (lower case letters, digits and dashes)')
     .option('--from <profile>', 'the profile to copy', 'claims')
@@ -23,14 +23,13 @@ export function initCommand(): Command {
         cpSync(source, target, { recursive: true });
         const file = join(target, 'profile.json');
         const profile = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-        writeFileSync(file, `${JSON.stringify({ ...profile, name, description: `${name}: started from ${flags.from} (edit the columns, rules, prompts and taxonomy)` }, null, 2)}\n`);
+        writeFileSync(file, `${JSON.stringify({ ...profile, name, description: `${name}: started from ${flags.from} (edit the columns, outputs, rules and prompts)` }, null, 2)}\n`);
         const loaded = loadProfile(name, dir); // it validates as it is: a profile that works from the start
         process.stdout.write(
           [
             `created ${target} (from ${flags.from}): ${loaded.columns.length} columns, group by ${loaded.groupKey}, text in ${loaded.textField}`,
-            `  profile.json   columns and aliases, keys, cleaning, eligibility, enrichment stages, quality gates`,
-            `  rules.json     the decision rules (json-rules-engine), each with its outcome`,
-            `  taxonomy.json  the cause codes and their keywords`,
+            `  profile.json   columns and aliases, keys, cleaning, eligibility, retrieval, the outputs (${loaded.outputs.map((o) => o.name).join(', ')}) and facts, quality gates`,
+            `  rules.json     the decision rules (json-rules-engine) over the outputs and facts, each with its outcome`,
             `  prompts/       the LLM prompts, by version`,
             `then: npx sluice run FILE --profile ${name}   (files dropped under incoming/${name}/ use it)`,
             '',

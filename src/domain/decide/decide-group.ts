@@ -6,7 +6,7 @@
  */
 import { Engine, type RuleProperties, type RuleResult } from 'json-rules-engine';
 import * as z from 'zod';
-import { type EnrichmentStage, type Profile, enrichmentStageNames } from '../../profiles/profile.ts';
+import type { Profile } from '../../profiles/profile.ts';
 import type { Enrichment } from '../enrich/enrich-group.ts';
 
 export const conditionEvidenceSchema = z.object({
@@ -29,30 +29,40 @@ export type RuleEvidence = z.infer<typeof ruleEvidenceSchema>;
 
 /** A group's decision as stored and as written in its results line. */
 export const decisionSchema = z.object({
-  /** The profile's decision name, e.g. `building_coverage`. */
+  /** The profile's decision name (its rules file's `decision`). */
   name: z.string(),
   /** One of the profile's outcomes, or `undecided` when no rule held. */
   outcome: z.string(),
   /** The rule that held first ('' when none did). */
   rule: z.string(),
   reason: z.string(),
-  /** Enrichment stages that were done when deciding. */
-  basedOn: z.array(z.enum(enrichmentStageNames)),
+  /** The outputs that were done when deciding. */
+  basedOn: z.array(z.string()),
   evidence: z.array(ruleEvidenceSchema),
 });
 export type Decision = z.infer<typeof decisionSchema>;
 
-/** The facts the rules see, derived from the enrichment. Missing stages give undefined facts. */
+/**
+ * The facts the rules see: `eligibleRecordCount`, each output under its name (a sentiment as its label), and the
+ * profile's declared facts (constants, counts). An output not produced (pending, or no eligible record) is an
+ * undefined fact, so a rule on it does not hold.
+ */
 export function decisionFacts(profile: Profile, enrichment: Enrichment): Record<string, unknown> {
-  return {
-    eligibleRecordCount: enrichment.eligibleNoteIds.length,
-    causeCode: enrichment.causeCode?.code,
-    buildingCauses: profile.taxonomy.buildingCauses,
-    distinctBuildingParts: enrichment.building?.distinctParts.length,
-    buildingDamageDenied: enrichment.building?.damageDenied,
-    sentimentLabel: enrichment.sentiment?.label,
-    hasSummary: Boolean(enrichment.summary),
-  };
+  const facts: Record<string, unknown> = { eligibleRecordCount: enrichment.eligibleNoteIds.length };
+  for (const o of profile.outputs) {
+    const v = enrichment.outputs[o.name];
+    facts[o.name] = o.type === 'sentiment' && v !== undefined ? (v as { label: string }).label : v;
+  }
+  for (const f of profile.facts) {
+    if ('value' in f) {
+      facts[f.name] = f.value;
+      continue;
+    }
+    const [output, kind] = f.count.split('.') as [string, string | undefined];
+    const v = enrichment.outputs[output] as unknown[] | Record<string, unknown[]> | undefined;
+    facts[f.name] = v === undefined ? undefined : kind ? ((v as Record<string, unknown[]>)[kind]?.length ?? 0) : (v as unknown[]).length;
+  }
+  return facts;
 }
 
 const engines = new WeakMap<Profile, Engine>();
@@ -84,7 +94,7 @@ export async function decideGroup(profile: Profile, enrichment: Enrichment): Pro
     return { rule: rule.name, held: Boolean(r?.result), conditions: r ? flattenConditions(r.conditions, facts) : [] };
   });
   const firstHeld = profile.rules.rules.find((rule) => byName.get(rule.name)?.result);
-  const basedOn = (Object.entries(enrichment.stages) as Array<[EnrichmentStage, string]>)
+  const basedOn = Object.entries(enrichment.stages)
     .filter(([, status]) => status === 'done')
     .map(([stage]) => stage);
   if (!firstHeld) {

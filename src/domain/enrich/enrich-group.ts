@@ -1,13 +1,11 @@
 /**
- * Enrichment of one group (a claim's notes): eligibility, time order, chunking and retrieval, then
- * the provider's stages. In `fast` mode only the profile's cheap stages run; expensive ones are
- * marked `pending` for a later backfill.
+ * Enrichment of one group (the records sharing a group key): eligibility, time order, chunking and retrieval,
+ * then the provider produces the profile's declared outputs. In `fast` mode only the cheap outputs are produced;
+ * expensive ones are marked `pending` for a later backfill.
  */
 import * as z from 'zod';
-import type { EnrichmentStage, Profile } from '../../profiles/profile.ts';
-import { enrichmentStageNames } from '../../profiles/profile.ts';
+import type { Profile } from '../../profiles/profile.ts';
 import { type Chunk, chunkNotes, retrieveChunks } from './retrieval.ts';
-import { buildingFactsSchema, causeCodeSchema, entitiesSchema, sentimentResultSchema } from './text-analysis.ts';
 
 export const modeSchema = z.enum(['fast', 'full']);
 export type Mode = z.infer<typeof modeSchema>;
@@ -28,25 +26,22 @@ export interface EnrichmentRequest {
   notes: GroupNote[];
   /** The chunks retrieved for the profile's query (RAG context). */
   retrieved: Chunk[];
-  stages: EnrichmentStage[];
+  /** The declared outputs to produce now. */
+  stages: string[];
 }
 
-const stageSchema = z.enum(enrichmentStageNames);
-
 export const enrichmentOutputSchema = z.object({
-  summary: z.string().optional(),
-  lossDescription: z.string().optional(),
-  causeCode: causeCodeSchema.optional(),
-  building: buildingFactsSchema.optional(),
-  sentiment: sentimentResultSchema.optional(),
-  entities: entitiesSchema.optional(),
+  /** Each declared output produced, by name, its value of the output's type (`src/profiles/outputs.ts`). */
+  outputs: z.record(z.string(), z.unknown()),
+  /** What an output rests on, where the provider can say (the keywords that matched, the phrases found). */
+  evidence: z.record(z.string(), z.array(z.string())).optional(),
   /** Who produced this output when not the configured provider (e.g. `offline` while the LLM is unavailable). */
   provider: z.string().optional(),
   model: z.string().optional(),
   /** LLM calls made for this group and their prompt tokens (0 calls: offline or a cache hit). */
   usage: z.object({ calls: z.int().nonnegative(), promptTokens: z.int().nonnegative(), cached: z.boolean().optional() }).optional(),
-  /** Stages the provider could not run now (the LLM unavailable): left pending for a backfill. */
-  deferred: z.object({ stages: z.array(stageSchema), reason: z.string() }).optional(),
+  /** Outputs the provider could not produce now (the LLM unavailable): left pending for a backfill. */
+  deferred: z.object({ stages: z.array(z.string()), reason: z.string() }).optional(),
 });
 export type EnrichmentOutput = z.infer<typeof enrichmentOutputSchema>;
 
@@ -67,8 +62,8 @@ export const enrichmentSchema = enrichmentOutputSchema.extend({
   model: z.string(),
   promptVersion: z.string(),
   mode: modeSchema,
-  /** Each stage: done, pending (for a backfill) or skipped (no eligible note). */
-  stages: z.record(stageSchema, stageStatusSchema),
+  /** Each declared output: done, pending (for a backfill) or skipped (no eligible record). */
+  stages: z.record(z.string(), stageStatusSchema),
   eligibleNoteIds: z.array(z.string()),
   ineligible: z.array(z.object({ noteId: z.string(), reason: z.string() })),
   provenance: z.object({ chunkIds: z.array(z.string()) }),
@@ -108,17 +103,20 @@ function sortByTime(profile: Profile, notes: GroupNote[]): GroupNote[] {
   });
 }
 
-/** Which stages run now and which wait, for a mode. */
-export function planStages(profile: Profile, mode: Mode): { run: EnrichmentStage[]; pending: EnrichmentStage[] } {
-  const run: EnrichmentStage[] = [];
-  const pending: EnrichmentStage[] = [];
-  for (const stage of enrichmentStageNames) {
-    const cost = profile.enrichment.stages[stage];
-    if (!cost) continue;
-    if (mode === 'fast' && cost === 'expensive') pending.push(stage);
-    else run.push(stage);
+/** Which outputs are produced now and which wait, for a mode. */
+export function planStages(profile: Profile, mode: Mode): { run: string[]; pending: string[] } {
+  const run: string[] = [];
+  const pending: string[] = [];
+  for (const o of profile.outputs) {
+    if (mode === 'fast' && o.cost === 'expensive') pending.push(o.name);
+    else run.push(o.name);
   }
   return { run, pending };
+}
+
+/** Whether an output is expensive (left for a backfill in fast mode, and what the LLM is called for). */
+export function isExpensive(profile: Profile, output: string): boolean {
+  return profile.outputs.some((o) => o.name === output && o.cost === 'expensive');
 }
 
 /**
@@ -135,9 +133,7 @@ export async function enrichGroup(
 ): Promise<Enrichment> {
   const { eligible, ineligible } = selectEligibleNotes(profile, notes);
   const plan = planStages(profile, mode);
-  const stages = Object.fromEntries(
-    enrichmentStageNames.filter((s) => profile.enrichment.stages[s]).map((s) => [s, 'skipped' as StageStatus]),
-  ) as Record<EnrichmentStage, StageStatus>;
+  const stages: Record<string, StageStatus> = Object.fromEntries(profile.outputs.map((o) => [o.name, 'skipped' as StageStatus]));
   const base = {
     provider: provider.name,
     model: provider.model,
@@ -146,12 +142,14 @@ export async function enrichGroup(
     eligibleNoteIds: eligible.map((n) => n.noteId),
     ineligible,
   };
-  if (!eligible.length) return { ...base, stages, provenance: { chunkIds: [] } };
+  if (!eligible.length) return { ...base, outputs: {}, stages, provenance: { chunkIds: [] } };
   const { chunk, topK, query } = profile.enrichment;
   const chunks = chunkNotes(eligible.map((n) => ({ noteId: n.noteId, text: n.text })), chunk.size, chunk.overlap);
   const retrieved = retrieveChunks(chunks, query, topK);
   const output = await provider.enrich({ profile, groupId, notes: eligible, retrieved, stages: plan.run });
   for (const s of plan.run) stages[s] = 'done';
   for (const s of [...plan.pending, ...(output.deferred?.stages ?? [])]) stages[s] = 'pending';
-  return { ...base, ...output, stages, provenance: { chunkIds: stages.summary === 'done' ? retrieved.map((c) => c.id) : [] } };
+  // The retrieved chunks are the provenance of the text outputs (the others read every eligible record).
+  const readChunks = profile.outputs.some((o) => o.type === 'text' && stages[o.name] === 'done');
+  return { ...base, ...output, stages, provenance: { chunkIds: readChunks ? retrieved.map((c) => c.id) : [] } };
 }

@@ -4,7 +4,7 @@
  * their ids as provenance, so a prompt stays bounded whatever the note length.
  */
 import MiniSearch from 'minisearch';
-import { splitSentences } from './text-analysis.ts';
+import { splitSentences } from './extractors.ts';
 
 export interface Chunk {
   /** `<noteId>#<n>`: which note, which piece. */

@@ -4,7 +4,7 @@
  * TF-IDF is computed here (a few lines; the NLP libraries that offer it bring far more than they'd serve).
  */
 import { kmeans } from 'ml-kmeans';
-import { tokenize } from '../enrich/text-analysis.ts';
+import { tokenize } from '../enrich/extractors.ts';
 
 export interface TopicDoc {
   id: string;
