@@ -31,7 +31,7 @@ const src = join(import.meta.dirname, '../benchmarks');
 writeFileSync(join(dir, 'bench.jsonl'), `${readFileSync(join(src, 'claims-v1.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, n).join('\n')}\n`);
 writeFileSync(join(dir, 'bench.config.json'), readFileSync(join(src, 'claims-v1.config.json')));
 mkdirSync(join(dir, 'prompts'));
-writeFileSync(join(dir, 'prompts/judge-v1.md'), readFileSync(join(src, 'prompts/judge-v1.md')));
+writeFileSync(join(dir, 'prompts/claims-judge-v1.md'), readFileSync(join(src, 'prompts/claims-judge-v1.md')));
 process.env.SLUICE_BENCHMARKS_DIR = dir;
 
 const sim = await startSimulator({ latencyMs: latency });

@@ -8,7 +8,7 @@ import { ExecutionFailedError } from '../local/state-machines.ts';
 import type { Benchmark } from '../scoring/benchmark.ts';
 import { type Calibration, calibrate, calibrationInputs } from '../scoring/calibrate.ts';
 import { type TrendPoint, renderHtmlReport } from '../scoring/html-report.ts';
-import { FIELDS, type ScoreReport } from '../scoring/report.ts';
+import type { ScoreReport } from '../scoring/report.ts';
 import { judgeOptions, newRunId } from '../scoring/score-steps.ts';
 
 export interface ScoreOptions {
@@ -63,12 +63,13 @@ async function progress(rt: LocalRuntime, runId: string, total: number) {
 
 export function textReport(r: ScoreReport, calibration?: Calibration, html?: string): string {
   const t = r.totals;
+  const width = Math.max(10, ...Object.keys(r.fields).map((f) => f.length));
   const lines = [
     `sluice score ${r.run.benchmark}: run ${r.run.runId} on the state machine (provider ${r.run.provider}, judge ${r.run.judge}, predict concurrency ${r.run.concurrency.predict})`,
     `  items ${t.items}: scored ${t.scored}, failed ${t.failed}, skipped ${t.skipped}`,
-    ...FIELDS.map((f) => `  ${f.padEnd(10)} ${pct(r.fields[f].accuracy).padStart(6)}  (${r.fields[f].correct}/${r.fields[f].scored}, ${r.fields[f].method}, weight ${r.fields[f].weight})`),
+    ...Object.entries(r.fields).map(([f, a]) => `  ${f.padEnd(width)} ${pct(a.accuracy).padStart(6)}  (${a.correct}/${a.scored}, ${a.method}, weight ${a.weight})`),
     `  weighted score ${pct(t.weightedScore)}; all fields right ${t.allFieldsCorrect}/${t.scored}${t.failed + t.skipped ? ` — accuracy is over the scored items; ${t.failed} failed, ${t.skipped} skipped` : ''}`,
-    `  building coverage (expected → predicted): ${r.confusion.labels.map((e) => `${e}: ${r.confusion.labels.map((p) => `${p} ${r.confusion.counts[e]?.[p] ?? 0}`).join(', ')}`).join(' | ')}`,
+    `  ${r.confusion.decision} (expected → predicted): ${r.confusion.labels.map((e) => `${e}: ${r.confusion.labels.map((p) => `${p} ${r.confusion.counts[e]?.[p] ?? 0}`).join(', ')}`).join(' | ')}`,
     `  judge: ${r.judge.needed} items, ${r.judge.batchVerdicts} in ${r.judge.batchCalls} batch calls, ${r.judge.singleVerdicts} singly, ${r.judge.fallbacks} kept the overlap score`,
     `  phases: predict ${r.phases.predictMs ?? '—'} ms, compare ${r.phases.compareMs ?? '—'} ms, judge ${r.phases.judgeMs ?? '—'} ms, run ${r.phases.totalMs} ms`,
     r.flips ? `  since run ${r.flips.previousRunId}: fixed ${r.flips.fixed.length}${r.flips.fixed.length ? ` (${r.flips.fixed.join(', ')})` : ''}, broke ${r.flips.broke.length}${r.flips.broke.length ? ` (${r.flips.broke.join(', ')})` : ''}, newly failed ${r.flips.nowFailed.length}` : '  no previous run to compare with',

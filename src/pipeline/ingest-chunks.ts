@@ -24,7 +24,7 @@ import pLimit from 'p-limit';
 import type { ChunkSpan } from '../domain/records/plan-chunks.ts';
 import { Deduplicator } from '../domain/records/dedupe.ts';
 import { type FileFormat, type RawRow, UnreadableFileError, readRows } from '../domain/records/read-rows.ts';
-import { mapHeaders, validateRecord } from '../domain/records/validate-record.ts';
+import { mapHeaders, toGroupNote, validateRecord } from '../domain/records/validate-record.ts';
 import type { GroupNote, Mode } from '../domain/enrich/enrich-group.ts';
 import { JobStatus, resultKeys } from '../domain/job.ts';
 import { type Profile, loadProfile } from '../profiles/profile.ts';
@@ -144,7 +144,6 @@ async function chunkStep(deps: PipelineDeps, msg: ChunkMessage): Promise<'done' 
     rejected += 1;
     rejects.push(JSON.stringify(line));
   };
-  const noteKeyFields = profile.recordKey.filter((f) => f !== profile.groupKey);
   try {
     let source: AsyncGenerator<RawRow>;
     if (msg.chunk === 0) source = readRows(object.body, file);
@@ -168,10 +167,8 @@ async function chunkStep(deps: PipelineDeps, msg: ChunkMessage): Promise<'done' 
         reject({ file, line: row.line, record: row.record, field: v.field, reason: v.reason });
         continue;
       }
-      const { [profile.textField]: text, ...values } = v.record.values;
-      const groupId = values[profile.groupKey]!;
-      const noteId = noteKeyFields.map((f) => values[f]).join('/') || String(row.line);
-      const staged = JSON.stringify({ g: groupId, r: row.record, n: { noteId, text: text!, line: row.line, values, attributes: v.record.attributes } } satisfies StagedRecord);
+      const { groupId, note } = toGroupNote(profile, v.record, row.line);
+      const staged = JSON.stringify({ g: groupId, r: row.record, n: note } satisfies StagedRecord);
       const bytes = Buffer.byteLength(staged);
       if (bytes > MAX_RECORD_BYTES) {
         reject({ file, line: row.line, record: row.record, field: null, reason: `the record is ${Math.ceil(bytes / 1024)} KB; at most ${MAX_RECORD_BYTES / 1000} KB are taken per record` });

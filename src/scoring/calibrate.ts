@@ -4,7 +4,8 @@
  * so batching's effect on the verdicts is measured instead of assumed.
  */
 import type { Benchmark } from './benchmark.ts';
-import type { Judge, JudgeInput } from './judge.ts';
+import type { Judge, JudgeInput, JudgeOptions } from './judge.ts';
+import { judgeInput } from './score-item.ts';
 import type { ScoreItemRecord } from './score-store.ts';
 
 type Verdict = 'pass' | 'fail';
@@ -36,17 +37,17 @@ export interface Calibration {
 
 /** The first `n` judged items of a run, as the judge saw them. */
 export function calibrationInputs(b: Benchmark, records: ScoreItemRecord[], n: number): JudgeInput[] {
-  const expected = new Map(b.items.map((i) => [i.id, i.expected.keyFacts]));
+  const items = new Map(b.items.map((i) => [i.id, i]));
   const order = new Map(b.items.map((i, k) => [i.id, k]));
   return records
     .filter((r) => r.status === 'scored' && r.needsJudge && r.prediction)
     .sort((x, y) => order.get(x.id)! - order.get(y.id)!)
     .slice(0, n)
-    .map((r) => ({ id: r.id, expected: expected.get(r.id) ?? [], predicted: r.prediction!.lossText }));
+    .map((r) => judgeInput(b, items.get(r.id)!, r.prediction!));
 }
 
-export async function calibrate(judge: Judge, inputs: JudgeInput[], o: { batchSize: number; threshold?: number }): Promise<Calibration> {
-  const opts = o.threshold === undefined ? {} : { threshold: o.threshold };
+export async function calibrate(judge: Judge, inputs: JudgeInput[], o: { batchSize: number } & JudgeOptions): Promise<Calibration> {
+  const { batchSize: _b, ...opts } = o;
   const batched = new Map<string, { verdict: Verdict; reason: string }>();
   const batchErrors: string[] = [];
   let batchCalls = 0;

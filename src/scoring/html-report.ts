@@ -1,10 +1,10 @@
 /**
  * A score run as one self-contained HTML file (inline CSS and SVG, no scripts, nothing fetched): the
  * headline numbers, per-field accuracy bars, the trend across the benchmark's stored runs, the
- * building-coverage confusion matrix, flips since the previous run, and tables of failures and mistakes
+ * decision's confusion matrix, flips since the previous run, and tables of failures and mistakes
  * with expected vs predicted and the judge's reason.
  */
-import { FIELDS, type ScoreReport } from './report.ts';
+import type { ScoreReport } from './report.ts';
 
 const esc = (v: unknown) =>
   String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -15,37 +15,40 @@ const show = (v: unknown) => (Array.isArray(v) ? v.join('; ') : v === null ? '(n
 export interface TrendPoint {
   runId: string;
   startedAt: string;
-  accuracy: Partial<Record<(typeof FIELDS)[number], number | null>>;
+  accuracy: Record<string, number | null | undefined>;
 }
 
 function accuracyBars(r: ScoreReport): string {
   const w = 520;
   const rowH = 34;
-  const rows = FIELDS.map((f, i) => {
-    const a = r.fields[f];
+  const fields = Object.entries(r.fields);
+  const rows = fields.map(([f, a], i) => {
     const width = Math.round((a.accuracy ?? 0) * (w - 200));
     const y = i * rowH;
     return `<g transform="translate(0,${y})"><text x="0" y="20" class="lbl">${esc(f)}</text>
 <rect x="110" y="6" width="${w - 200}" height="20" class="track"/><rect x="110" y="6" width="${width}" height="20" class="bar"/>
 <text x="${w - 80}" y="21" class="val" data-field="${esc(f)}">${pct(a.accuracy)}</text></g>`;
   }).join('');
-  return `<svg role="img" aria-label="per-field accuracy" width="${w}" height="${FIELDS.length * rowH}" viewBox="0 0 ${w} ${FIELDS.length * rowH}">${rows}</svg>`;
+  return `<svg role="img" aria-label="per-field accuracy" width="${w}" height="${fields.length * rowH}" viewBox="0 0 ${w} ${fields.length * rowH}">${rows}</svg>`;
 }
 
-function trendChart(points: TrendPoint[]): string {
+/** Line colours of the trend chart (.l0… and .t0… in the style), reused in turn past that many fields. */
+const COLOURS = 5;
+
+function trendChart(fields: string[], points: TrendPoint[]): string {
   if (points.length < 2) return `<p class="muted">${points.length} stored run${points.length === 1 ? '' : 's'}: the trend appears from the second run on.</p>`;
   const w = 560;
   const h = 180;
   const pad = 30;
   const x = (i: number) => pad + (i * (w - 2 * pad)) / (points.length - 1);
   const y = (v: number) => h - pad - v * (h - 2 * pad);
-  const lines = FIELDS.map((f, k) => {
+  const lines = fields.map((f, k) => {
     const pts = points.map((p, i) => (typeof p.accuracy[f] === 'number' ? `${x(i).toFixed(1)},${y(p.accuracy[f]!).toFixed(1)}` : '')).filter(Boolean);
-    return `<polyline class="line l${k}" points="${pts.join(' ')}" fill="none"/>`;
+    return `<polyline class="line l${k % COLOURS}" points="${pts.join(' ')}" fill="none"/>`;
   }).join('');
   const axis = `<line x1="${pad}" y1="${y(0)}" x2="${w - pad}" y2="${y(0)}" class="axis"/><line x1="${pad}" y1="${y(1)}" x2="${w - pad}" y2="${y(1)}" class="grid"/>
 <text x="2" y="${y(1) + 4}" class="tick">100%</text><text x="2" y="${y(0) + 4}" class="tick">0%</text>`;
-  const legend = FIELDS.map((f, k) => `<tspan class="t${k}" dx="${k ? 14 : 0}">■ ${esc(f)}</tspan>`).join('');
+  const legend = fields.map((f, k) => `<tspan class="t${k % COLOURS}" dx="${k ? 14 : 0}">■ ${esc(f)}</tspan>`).join('');
   return `<svg role="img" aria-label="accuracy across runs" width="${w}" height="${h + 20}" viewBox="0 0 ${w} ${h + 20}">${axis}${lines}<text x="${pad}" y="${h + 14}" class="tick">${legend} · ${points.length} runs, oldest left</text></svg>`;
 }
 
@@ -87,7 +90,7 @@ h1{font-size:1.5rem;margin:0 0 .2rem} h2{font-size:1.1rem;margin:2rem 0 .6rem;bo
 .cards{display:flex;gap:.8rem;flex-wrap:wrap;margin:1rem 0}.card{border:1px solid #e3e6ec;border-radius:8px;padding:.6rem .9rem;min-width:120px}
 .card b{display:block;font-size:1.6rem}.card.warn b{color:#b4261a}
 .lbl,.val,.tick{font:13px system-ui,sans-serif;fill:#1d2330}.track{fill:#eef0f4}.bar{fill:#2f6fdb}
-.axis{stroke:#8a93a6}.grid{stroke:#e3e6ec;stroke-dasharray:3 3}.line{stroke-width:2.5}.l0{stroke:#2f6fdb}.l1{stroke:#d9822b}.l2{stroke:#2e9e5b}.t0{fill:#2f6fdb}.t1{fill:#d9822b}.t2{fill:#2e9e5b}
+.axis{stroke:#8a93a6}.grid{stroke:#e3e6ec;stroke-dasharray:3 3}.line{stroke-width:2.5}.l0{stroke:#2f6fdb}.l1{stroke:#d9822b}.l2{stroke:#2e9e5b}.l3{stroke:#8e44ad}.l4{stroke:#b4261a}.t0{fill:#2f6fdb}.t1{fill:#d9822b}.t2{fill:#2e9e5b}.t3{fill:#8e44ad}.t4{fill:#b4261a}
 table{border-collapse:collapse;width:100%;font-size:13px}th,td{border:1px solid #e3e6ec;padding:.3rem .5rem;text-align:left;vertical-align:top}th{background:#f7f8fa}
 .cm{width:auto}.cm td{text-align:center;min-width:70px;font-weight:600}.cm td.diag{background:rgba(46,158,91,var(--a))}.cm td.off{background:rgba(180,38,26,var(--a))}
 .failed{color:#b4261a}.skipped{color:#a15c00}.ok{color:#2e9e5b}.bad{color:#b4261a}
@@ -104,9 +107,9 @@ table{border-collapse:collapse;width:100%;font-size:13px}th,td{border:1px solid 
 </div>
 <p class="muted">Accuracy is over the ${t.scored} scored items; ${t.failed} failed and ${t.skipped} skipped are counted here, not folded in.</p>
 <h2>Per-field accuracy</h2>${accuracyBars(r)}
-<p class="muted">${FIELDS.map((f) => `${esc(f)}: ${r.fields[f].correct}/${r.fields[f].scored} (${esc(r.fields[f].method)}, weight ${r.fields[f].weight})`).join(' · ')}</p>
-<h2>Trend across stored runs</h2>${trendChart(trend)}
-<h2>Building coverage: confusion matrix</h2>${confusion(r)}
+<p class="muted">${Object.entries(r.fields).map(([f, a]) => `${esc(f)}: ${a.correct}/${a.scored} (${esc(a.method)}, weight ${a.weight})`).join(' · ')}</p>
+<h2>Trend across stored runs</h2>${trendChart(Object.keys(r.fields), trend)}
+<h2>Decision <code>${esc(r.confusion.decision)}</code>: confusion matrix</h2>${confusion(r)}
 <h2>Since the previous run</h2>${flips}
 <h2>Phases</h2><p>predict ${ms(r.phases.predictMs)} · compare ${ms(r.phases.compareMs)} · judge ${ms(r.phases.judgeMs)} · whole run ${ms(r.phases.totalMs)}</p>
 <p class="muted">Judge: ${r.judge.needed} items needed it; ${r.judge.batchVerdicts} graded in ${r.judge.batchCalls} batch calls, ${r.judge.singleVerdicts} singly after a failed batch, ${r.judge.fallbacks} kept the deterministic overlap.</p>

@@ -24,11 +24,23 @@ export interface JudgeVerdict {
   reason: string;
 }
 
+/** `prompt`: the benchmark's judge prompt (`benchmarks/prompts/<prompt>.md`); `threshold`: the share of key facts the offline judge requires. */
+export interface JudgeOptions {
+  prompt?: string;
+  threshold?: number;
+}
+
 export interface Judge {
-  /** e.g. `openai:gpt-4o-mini:judge-v1` or `offline:set-overlap` */
+  /** e.g. `openai:gpt-4o-mini` or `offline:set-overlap` */
   name: string;
-  /** `threshold`: the share of key facts the offline judge requires (the benchmark's fallback threshold). */
-  judge(items: JudgeInput[], options?: { threshold?: number }): Promise<JudgeVerdict[]>;
+  /** Whether the judge reads the benchmark's prompt (a model does; the offline judge does not). */
+  readsPrompt: boolean;
+  judge(items: JudgeInput[], options?: JudgeOptions): Promise<JudgeVerdict[]>;
+}
+
+/** The judge as a run records it: `openai:gpt-4o-mini:claims-judge-v1`, `offline:set-overlap`. */
+export function judgeName(judge: Judge, o: JudgeOptions): string {
+  return judge.readsPrompt && o.prompt ? `${judge.name}:${o.prompt}` : judge.name;
 }
 
 /** The judge's answer is not one valid verdict per id: the chunk is judged again item by item. */
@@ -37,7 +49,6 @@ export class JudgeAnswerError extends Error {
 }
 
 export const JUDGE_SCHEMA_NAME = 'judge_verdicts';
-export const JUDGE_PROMPT_VERSION = 'judge-v1';
 
 const verdictsSchema = z.object({
   verdicts: z.array(z.object({ id: z.string(), verdict: z.enum(['pass', 'fail']), reason: z.string().min(1) })),
@@ -70,15 +81,18 @@ export function judgeMessage(items: JudgeInput[]): string {
   return JSON.stringify(items.map((i) => ({ id: i.id, expected: i.expected, predicted: i.predicted })));
 }
 
-let systemPrompt: string | undefined;
+const prompts = new Map<string, string>();
 
 export function createOpenAiJudge(o: Pick<OpenAiProviderOptions, 'apiKey' | 'baseURL' | 'model' | 'timeoutMs' | 'maxRetries'>): Judge {
   const client = new OpenAI({ apiKey: o.apiKey, baseURL: o.baseURL, timeout: o.timeoutMs, maxRetries: o.maxRetries });
   const format = zodResponseFormat(verdictsSchema, JUDGE_SCHEMA_NAME);
   return {
-    name: `openai:${o.model}:${JUDGE_PROMPT_VERSION}`,
-    async judge(items) {
-      systemPrompt ??= readFileSync(join(benchmarksDir(), 'prompts', `${JUDGE_PROMPT_VERSION}.md`), 'utf8');
+    name: `openai:${o.model}`,
+    readsPrompt: true,
+    async judge(items, { prompt } = {}) {
+      if (!prompt) throw new Error('the judge needs the benchmark\'s judgePrompt');
+      let systemPrompt = prompts.get(prompt);
+      if (systemPrompt === undefined) prompts.set(prompt, (systemPrompt = readFileSync(join(benchmarksDir(), 'prompts', `${prompt}.md`), 'utf8')));
       let completion;
       try {
         completion = await client.chat.completions.parse({
@@ -103,6 +117,7 @@ export function createOpenAiJudge(o: Pick<OpenAiProviderOptions, 'apiKey' | 'bas
 export function createOfflineJudge(): Judge {
   return {
     name: 'offline:set-overlap',
+    readsPrompt: false,
     async judge(items, { threshold = 0.5 } = {}) {
       return items.map((i) => {
         const share = factOverlap(i.expected, i.predicted);

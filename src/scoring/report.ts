@@ -1,15 +1,15 @@
 /**
  * A finished score run's report, computed from its item records: totals whose parts add up, per-field
  * accuracy over the scored items (failures and skips counted beside it, never folded in), the
- * building-coverage confusion matrix, per-phase wall times, the judge's work, failures with reasons, the
+ * decision's confusion matrix, per-phase wall times, the judge's work, failures with reasons, the
  * mistakes with expected vs predicted, and the items that flipped since the previous run.
  */
 import type { Benchmark } from './benchmark.ts';
 import type { FieldVerdict } from './score-item.ts';
 import type { ScoreItemRecord, ScoreRun, Span } from './score-store.ts';
 
-export const FIELDS = ['decision', 'causeCode', 'keyFacts'] as const;
-export type FieldName = (typeof FIELDS)[number];
+/** The benchmark's fields, in its config's order. */
+export const fieldsOf = (b: Benchmark): string[] => Object.keys(b.config.fields);
 
 export interface FieldAccuracy {
   method: string;
@@ -23,13 +23,14 @@ export interface FieldAccuracy {
 export interface ScoreReport {
   run: ScoreRun;
   totals: { items: number; scored: number; failed: number; skipped: number; allFieldsCorrect: number; weightedScore: number | null };
-  fields: Record<FieldName, FieldAccuracy>;
-  /** Building-coverage decisions: counts[expected][predicted] over the scored items. */
-  confusion: { labels: string[]; counts: Record<string, Record<string, number>> };
+  /** Per field of the benchmark, in its config's order. */
+  fields: Record<string, FieldAccuracy>;
+  /** The profile's decision (`decision` names it): counts[expected][predicted] over the scored items. */
+  confusion: { decision: string; labels: string[]; counts: Record<string, Record<string, number>> };
   phases: { predictMs: number | null; compareMs: number | null; judgeMs: number | null; totalMs: number };
   judge: { name: string; needed: number; batchVerdicts: number; batchCalls: number; singleVerdicts: number; fallbacks: number; passed: number; failed: number };
   failures: Array<{ id: string; status: 'failed' | 'skipped'; error: string; reason: string }>;
-  mistakes: Array<{ id: string; tags: string[]; field: FieldName; expected: unknown; predicted: unknown; judgeReason?: string }>;
+  mistakes: Array<{ id: string; tags: string[]; field: string; expected: unknown; predicted: unknown; judgeReason?: string }>;
   flips: { previousRunId: string; fixed: string[]; broke: string[]; nowFailed: string[] } | null;
 }
 
@@ -57,18 +58,19 @@ export function computeReport(run: ScoreRun, benchmark: Benchmark, records: Scor
   const all: ScoreItemRecord[] = benchmark.items.map((i) => byId.get(i.id) ?? { id: i.id, status: 'failed', error: 'NoRecord', reason: 'the run left no record of this item' });
   const scored = all.filter((r) => r.status === 'scored');
   const fields = Object.fromEntries(
-    FIELDS.map((name) => {
-      const spec = benchmark.config.fields[name];
+    fieldsOf(benchmark).map((name) => {
+      const spec = benchmark.config.fields[name]!;
       const verdicts = scored.map((r) => ({ r, f: r.fields?.find((f) => f.field === name) })).filter((x): x is { r: ScoreItemRecord; f: FieldVerdict } => !!x.f);
       const correct = verdicts.filter(({ r, f }) => fieldCorrect(r, f)).length;
       return [name, { method: spec.method, weight: spec.weight, correct, scored: verdicts.length, accuracy: verdicts.length ? correct / verdicts.length : null }];
     }),
-  ) as Record<FieldName, FieldAccuracy>;
+  );
 
-  const weights = FIELDS.reduce((s, f) => s + benchmark.config.fields[f].weight, 0);
-  const weighted = scored.map((r) => (r.fields ?? []).reduce((s, f) => s + benchmark.config.fields[f.field].weight * fieldScore(r, f), 0) / weights);
+  const weightOf = (f: string) => benchmark.config.fields[f]?.weight ?? 0;
+  const weights = fieldsOf(benchmark).reduce((s, f) => s + weightOf(f), 0);
+  const weighted = scored.map((r) => (r.fields ?? []).reduce((s, f) => s + weightOf(f.field) * fieldScore(r, f), 0) / weights);
 
-  const labels = [...new Set(benchmark.items.map((i) => i.expected.decision))].sort();
+  const labels = [...new Set(benchmark.items.map((i) => String(i.expected.decision)))].sort();
   const expectedDecision = new Map(benchmark.items.map((i) => [i.id, i.expected.decision]));
   const counts: Record<string, Record<string, number>> = {};
   for (const r of scored) {
@@ -116,7 +118,7 @@ export function computeReport(run: ScoreRun, benchmark: Benchmark, records: Scor
       weightedScore: weighted.length ? weighted.reduce((a, b) => a + b, 0) / weighted.length : null,
     },
     fields,
-    confusion: { labels, counts },
+    confusion: { decision: benchmark.decision, labels, counts },
     phases: {
       predictMs: phaseMs(all.map((r) => r.predictSpan)),
       compareMs: phaseMs(all.map((r) => r.compareSpan)),
@@ -153,6 +155,6 @@ export function reportSummary(r: ScoreReport): Record<string, unknown> & { runId
     provider: r.run.provider,
     judge: r.run.judge,
     totals: r.totals,
-    accuracy: Object.fromEntries(FIELDS.map((f) => [f, r.fields[f].accuracy])),
+    accuracy: Object.fromEntries(Object.entries(r.fields).map(([f, a]) => [f, a.accuracy])),
   };
 }

@@ -1,73 +1,93 @@
 /**
- * The work of one benchmark item, shared by every way of scoring: predict (the same enrich + decide
- * domain code as the pipeline) and compare each expected field deterministically.
+ * The work of one benchmark item, shared by every way of scoring: predict (the same validation, enrich and
+ * decide domain code as the pipeline) and compare each expected field deterministically.
  */
 import { decideGroup } from '../domain/decide/decide-group.ts';
 import { type EnrichmentProvider, type GroupNote, enrichGroup } from '../domain/enrich/enrich-group.ts';
 import { tokenize } from '../domain/enrich/extractors.ts';
+import { toGroupNote, validateRecord } from '../domain/records/validate-record.ts';
+import type { OutputSpec } from '../profiles/outputs.ts';
 import type { Profile } from '../profiles/profile.ts';
-import type { BenchmarkConfig, BenchmarkItem } from './benchmark.ts';
+import type { Benchmark, BenchmarkConfig, BenchmarkItem } from './benchmark.ts';
+import type { JudgeInput } from './judge.ts';
 
 export interface Prediction {
   decision: string;
-  causeCode: string | null;
-  /** The free text the key facts are judged against: the profile's text outputs. */
-  lossText: string;
+  /** Every output the profile declares, by name, as enrichment produced it. */
+  outputs: Record<string, unknown>;
   provider: string;
 }
 
-/** Runs an item's notes through enrichment (full mode) and the profile's rules. */
+/** Runs an item's records through validation, enrichment (full mode) and the profile's rules. */
 export async function predictItem(profile: Profile, item: BenchmarkItem, provider: EnrichmentProvider): Promise<Prediction> {
-  const notes: GroupNote[] = item.input.notes.map((n, i) => ({
-    noteId: n.note_id,
-    text: n.text,
-    line: i + 2,
-    values: { claim_id: item.input.claim_id, note_id: n.note_id, lob_code: item.input.lob_code, ...(n.created_at ? { created_at: n.created_at } : {}) },
-    attributes: {},
-  }));
-  const enrichment = await enrichGroup(profile, item.input.claim_id, notes, provider, 'full');
+  let groupId = '';
+  const notes: GroupNote[] = item.input.records.map((r, i) => {
+    const v = validateRecord(profile, Object.entries(r).map(([h, value]) => [h, value === null ? null : String(value)]));
+    if (!v.ok) throw new Error(`item ${item.id}: record ${i}: ${v.field}: ${v.reason}`); // loadBenchmark refuses such items first
+    const g = toGroupNote(profile, v.record, i + 2);
+    groupId = g.groupId;
+    return g.note;
+  });
+  const enrichment = await enrichGroup(profile, groupId, notes, provider, 'full');
   const decision = await decideGroup(profile, enrichment);
-  return {
-    decision: decision.outcome,
-    causeCode: (enrichment.outputs.causeCode as string | undefined) ?? null,
-    lossText: profile.outputs.filter((o) => o.type === 'text').map((o) => enrichment.outputs[o.name]).filter((t): t is string => typeof t === 'string' && t.length > 0).join(' '),
-    provider: enrichment.provider,
-  };
+  return { decision: decision.outcome, outputs: enrichment.outputs, provider: enrichment.provider };
 }
 
 export interface FieldVerdict {
-  field: 'decision' | 'causeCode' | 'keyFacts';
+  field: string;
   method: string;
   /** 0..1 */
   score: number;
   correct: boolean;
   expected: unknown;
   predicted: unknown;
-  /** The key-facts field still needs the LLM judge (its deterministic score is the fallback). */
+  /** The field still needs the LLM judge (its deterministic score is the fallback). */
   needsJudge?: boolean;
 }
 
 const normalize = (s: string) => tokenize(s).join(' ');
 
-/** Share of the expected key facts whose words all appear in the text (normalised). */
-export function factOverlap(facts: string[], text: string): number {
+/**
+ * Share of the expected phrases found in what was predicted: in a text, every word of the phrase
+ * (normalised); in a list, an element equal to it (normalised).
+ */
+export function factOverlap(facts: string[], predicted: string | string[]): number {
   if (!facts.length) return 1;
-  const words = new Set(tokenize(text));
-  const found = facts.filter((f) => tokenize(f).every((w) => words.has(w)));
-  return found.length / facts.length;
+  if (Array.isArray(predicted)) {
+    const have = new Set(predicted.map(normalize));
+    return facts.filter((f) => have.has(normalize(f))).length / facts.length;
+  }
+  const words = new Set(tokenize(predicted));
+  return facts.filter((f) => tokenize(f).every((w) => words.has(w))).length / facts.length;
 }
 
-export function compareItem(config: BenchmarkConfig, item: BenchmarkItem, p: Prediction): FieldVerdict[] {
-  const out: FieldVerdict[] = [];
-  for (const field of ['decision', 'causeCode', 'keyFacts'] as const) {
-    const spec = config.fields[field];
-    const expected = item.expected[field];
-    const predicted = field === 'keyFacts' ? p.lossText : p[field];
+/** An output's value as a benchmark states it: a sentiment by its label, entities as their names. */
+export function comparable(output: OutputSpec | undefined, value: unknown): unknown {
+  if (value === undefined || value === null) return null;
+  if (output?.type === 'sentiment') return (value as { label?: string }).label ?? null;
+  if (output?.type === 'entities') return [...new Set(Object.values(value as Record<string, string[]>).flat())].sort();
+  return value;
+}
+
+/** What a field is compared with: the decision, an output, or the text outputs its key facts are looked for in. */
+export function predictedField(profile: Profile, config: BenchmarkConfig, field: string, p: Prediction): unknown {
+  const spec = config.fields[field]!;
+  if ('against' in spec && spec.against) return spec.against.map((o) => p.outputs[o]).filter((t): t is string => typeof t === 'string' && t.length > 0).join(' ');
+  if (field === 'decision') return p.decision;
+  return comparable(profile.outputs.find((o) => o.name === field), p.outputs[field]);
+}
+
+const sameSet = (a: unknown[], b: unknown[]) => a.length === b.length && [...a].map(String).sort().join('\0') === [...b].map(String).sort().join('\0');
+
+export function compareItem(profile: Profile, config: BenchmarkConfig, item: BenchmarkItem, p: Prediction): FieldVerdict[] {
+  return Object.entries(config.fields).map(([field, spec]) => {
+    const expected = item.expected[field] ?? null;
+    const predicted = predictedField(profile, config, field, p);
     let score: number;
     let correct: boolean;
     switch (spec.method) {
       case 'exact':
-        correct = expected === predicted;
+        correct = Array.isArray(expected) && Array.isArray(predicted) ? sameSet(expected, predicted) : expected === predicted;
         score = correct ? 1 : 0;
         break;
       case 'normalized_text':
@@ -80,11 +100,22 @@ export function compareItem(config: BenchmarkConfig, item: BenchmarkItem, p: Pre
         break;
       case 'set_overlap':
       case 'judge':
-        score = factOverlap(Array.isArray(expected) ? expected : [String(expected ?? '')], String(predicted ?? ''));
+        score = factOverlap(Array.isArray(expected) ? expected.map(String) : [String(expected ?? '')], Array.isArray(predicted) ? predicted.map(String) : String(predicted ?? ''));
         correct = score >= spec.threshold;
         break;
     }
-    out.push({ field, method: spec.method, score, correct, expected, predicted, ...(spec.method === 'judge' && (item.expected.keyFacts.length > 0) ? { needsJudge: true } : {}) });
-  }
-  return out;
+    const judged = spec.method === 'judge' && Array.isArray(expected) && expected.length > 0;
+    return { field, method: spec.method, score, correct, expected, predicted, ...(judged ? { needsJudge: true } : {}) };
+  });
+}
+
+/** What the judge grades for an item: its expected key facts and the text outputs they are looked for in. */
+export function judgeInput(b: Benchmark, item: BenchmarkItem, p: Prediction): JudgeInput {
+  if (!b.judged) throw new Error(`benchmark ${b.name} judges no field`);
+  const expected = item.expected[b.judged.field];
+  return {
+    id: item.id,
+    expected: Array.isArray(expected) ? expected.map(String) : [String(expected ?? '')],
+    predicted: b.judged.against.map((o) => p.outputs[o]).filter((t): t is string => typeof t === 'string' && t.length > 0).join(' '),
+  };
 }

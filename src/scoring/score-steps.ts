@@ -8,9 +8,9 @@ import * as z from 'zod';
 import type { EnrichmentProvider } from '../domain/enrich/enrich-group.ts';
 import { type Profile, loadProfile } from '../profiles/profile.ts';
 import { type Benchmark, BenchmarkError, loadBenchmark } from './benchmark.ts';
-import type { Judge, JudgeInput } from './judge.ts';
+import { type Judge, type JudgeInput, type JudgeOptions, judgeName } from './judge.ts';
 import { type ScoreReport, computeReport, reportSummary } from './report.ts';
-import { compareItem, predictItem } from './score-item.ts';
+import { compareItem, judgeInput, predictItem } from './score-item.ts';
 import type { ItemJudgement, ScoreRun, ScoreStore } from './score-store.ts';
 
 export interface ScoreDeps {
@@ -84,7 +84,7 @@ export function createScoreSteps(deps: ScoreDeps) {
       itemIds.map(async (id) => {
         const record = await deps.store.getItem(runId, id);
         if (!record?.prediction) throw new ScoreInputError(`run ${runId}: item ${id} has no prediction to judge`);
-        return { id, expected: itemOf(b, id).expected.keyFacts, predicted: record.prediction.lossText };
+        return judgeInput(b, itemOf(b, id), record.prediction);
       }),
     );
   }
@@ -110,7 +110,7 @@ export function createScoreSteps(deps: ScoreDeps) {
         provider: deps.provider.name,
         model: deps.provider.model,
         promptVersion: deps.provider.promptVersion === 'per-profile' ? profile.enrichment.promptVersion : deps.provider.promptVersion,
-        judge: deps.judge.name,
+        judge: judgeName(deps.judge, judgeOptions(b)),
         concurrency,
         itemCount: b.items.length,
         status: 'running',
@@ -139,7 +139,7 @@ export function createScoreSteps(deps: ScoreDeps) {
       const start = now();
       const record = await deps.store.getItem(t.runId, id);
       if (!record?.prediction) throw new ScoreInputError(`run ${t.runId}: item ${id} has no prediction to compare`);
-      const fields = compareItem(b.config, itemOf(b, id), record.prediction);
+      const fields = compareItem(profileOf(b), b.config, itemOf(b, id), record.prediction);
       const needsJudge = fields.some((f) => f.needsJudge);
       await deps.store.updateItem(t.runId, id, { status: 'scored', fields, needsJudge, compareSpan: [start, now()] });
       return { id, status: 'scored', needsJudge };
@@ -201,10 +201,9 @@ export function newRunId(at = new Date()): string {
   return `${at.toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`;
 }
 
-/** What the judge needs from the benchmark config: the offline judge's key-fact threshold. */
-export function judgeOptions(b: Benchmark): { threshold?: number } {
-  const spec = b.config.fields.keyFacts;
-  return 'threshold' in spec ? { threshold: spec.threshold } : {};
+/** What the judge needs from the benchmark: its prompt, and the offline judge's key-fact threshold. */
+export function judgeOptions(b: Benchmark): JudgeOptions {
+  return b.judged ? { threshold: b.judged.threshold, prompt: b.judged.prompt } : {};
 }
 
 function stripReport(run: ScoreRun & { report?: unknown }): ScoreRun {

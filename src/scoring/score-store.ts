@@ -12,7 +12,7 @@ export interface ItemJudgement {
   verdict?: 'pass' | 'fail';
   reason: string;
   mode: JudgeMode;
-  /** The judge's name (`offline:set-overlap`, `openai:<model>:judge-v1`). */
+  /** The judge's name (`offline:set-overlap`, `openai:<model>:<judgePrompt>`). */
   by: string;
   /** The first id of the chunk a batch verdict came from (chunks are counted by it). */
   chunk?: string;

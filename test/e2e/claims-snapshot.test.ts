@@ -42,7 +42,7 @@ describe('the claims profile, against its snapshot', () => {
     const kept = {
       totals: report.totals,
       fields: report.fields,
-      confusion: report.confusion,
+      confusion: { labels: report.confusion.labels, counts: report.confusion.counts }, // as the snapshot was taken (its title, the decision's name, came later)
       mistakes: [...report.mistakes].sort((a, b) => `${a.id} ${a.field}`.localeCompare(`${b.id} ${b.field}`)).map(({ id, field, expected, predicted }) => ({ id, field, expected, predicted })),
     };
     await expect(`${JSON.stringify(kept, null, 1)}\n`).toMatchFileSnapshot('__snapshots__/claims-v1-score.json');

@@ -23,17 +23,19 @@ describe('the claims-v1 benchmark', () => {
 describe('a bad benchmark file', () => {
   it('is refused with every problem named by file, line and field', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
-    writeFileSync(join(dir, 'bad.config.json'), JSON.stringify({ profile: 'claims', description: 'd', fields: { decision: { method: 'exact', weight: 1 }, causeCode: { method: 'exact', weight: 1 }, keyFacts: { method: 'set_overlap', weight: 1, threshold: 0.5 } } }));
-    const ok = { id: 'a', tags: [], input: { claim_id: 'C', lob_code: '15', notes: [{ note_id: '1', text: 'x' }] }, expected: { decision: 'yes', causeCode: 'FIRE', keyFacts: [] } };
+    writeFileSync(join(dir, 'bad.config.json'), JSON.stringify({ profile: 'claims', description: 'd', fields: { decision: { method: 'exact', weight: 1 }, causeCode: { method: 'exact', weight: 1 }, keyFacts: { method: 'set_overlap', weight: 1, threshold: 0.5, against: ['summary'] } } }));
+    const ok = { id: 'a', tags: [], input: { records: [{ CLAIMNO: 'C', lob_code: '15', note_id: '1', note: 'x' }] }, expected: { decision: 'yes', causeCode: 'FIRE', keyFacts: [] } };
     writeFileSync(
       join(dir, 'bad.jsonl'),
       [
         JSON.stringify(ok),
         '{not json',
         JSON.stringify({ ...ok, id: 'b', expected: { ...ok.expected, decision: 'maybe' } }),
-        JSON.stringify({ ...ok, id: 'c', input: { ...ok.input, notes: [] } }),
+        JSON.stringify({ ...ok, id: 'c', input: { records: [] } }),
         JSON.stringify(ok),
         JSON.stringify({ ...ok, id: 'd', expected: { ...ok.expected, causeCode: 'ALIENS' } }),
+        JSON.stringify({ ...ok, id: 'e', input: { records: [ok.input.records[0], { ...ok.input.records[0], CLAIMNO: 'D', created_at: 'yesterday' }] } }),
+        JSON.stringify({ ...ok, id: 'f', input: { records: [ok.input.records[0], { ...ok.input.records[0], CLAIMNO: 'D' }] }, expected: { decision: 'yes', keyFacts: 'roof', mood: 'sad' } }),
       ].join('\n'),
     );
     let message = '';
@@ -44,9 +46,32 @@ describe('a bad benchmark file', () => {
     }
     expect(message).toContain('bad.jsonl line 2: not JSON');
     expect(message).toContain('bad.jsonl line 3: expected.decision: "maybe" is not one of yes, no, not_applicable');
-    expect(message).toContain('bad.jsonl line 4: input.notes:');
+    expect(message).toContain('bad.jsonl line 4: input.records:');
     expect(message).toContain('bad.jsonl line 5: id: a repeats line 1');
-    expect(message).toContain('bad.jsonl line 6: expected.causeCode: "ALIENS" is not a cause code of profile claims');
+    expect(message).toContain('bad.jsonl line 6: expected.causeCode: "ALIENS" is not a label of causeCode (');
+    expect(message).toContain('bad.jsonl line 7: input.records.1.created_at: ');
+    expect(message).toContain('bad.jsonl line 8: input.records: all records must be of one claim_id (found C, D)');
+    expect(message).toContain('bad.jsonl line 8: expected.causeCode: missing (the config compares it)');
+    expect(message).toContain('bad.jsonl line 8: expected.keyFacts: a list of key-fact phrases is expected');
+    expect(message).toContain('bad.jsonl line 8: expected.mood: not a field of the benchmark\'s config (decision, causeCode, keyFacts)');
     expect(() => loadBenchmark('nope', dir)).toThrow('unknown benchmark "nope" (known: bad)');
+  });
+
+  it('is refused when a field names neither the decision nor an output, or key facts look in a non-text output', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+    writeFileSync(join(dir, 'cfg.jsonl'), '');
+    writeFileSync(
+      join(dir, 'cfg.config.json'),
+      JSON.stringify({ profile: 'claims', description: 'd', fields: { decision: { method: 'exact', weight: 1 }, mood: { method: 'exact', weight: 1 }, facts: { method: 'judge', weight: 1, fallback: 'set_overlap', threshold: 0.5, against: ['causeCode'] } } }),
+    );
+    let message = '';
+    try {
+      loadBenchmark('cfg', dir);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('cfg.config.json: fields.mood: not the decision nor an output of profile claims');
+    expect(message).toContain('fields.facts.against: "causeCode" is not a text output of profile claims (lossDescription, summary)');
+    expect(message).toContain("judgePrompt: a judged field needs the judge's prompt");
   });
 });

@@ -31,15 +31,16 @@ const run: ScoreRun = {
 
 function scored(id: string, o: { decision: string; facts: boolean; judge?: 'pass' | 'fail' }): ScoreItemRecord {
   const item = bench.items.find((i) => i.id === id)!;
+  const decision = String(item.expected.decision);
   const fields: FieldVerdict[] = [
-    { field: 'decision', method: 'exact', score: o.decision === item.expected.decision ? 1 : 0, correct: o.decision === item.expected.decision, expected: item.expected.decision, predicted: o.decision },
+    { field: 'decision', method: 'exact', score: o.decision === decision ? 1 : 0, correct: o.decision === decision, expected: item.expected.decision, predicted: o.decision },
     { field: 'causeCode', method: 'exact', score: 1, correct: true, expected: item.expected.causeCode, predicted: item.expected.causeCode },
     { field: 'keyFacts', method: 'judge', score: o.facts ? 1 : 0, correct: o.facts, expected: item.expected.keyFacts, predicted: 'text', needsJudge: true },
   ];
   return {
     id,
     status: 'scored',
-    prediction: { decision: o.decision, causeCode: item.expected.causeCode, lossText: 'text', provider: 'openai' },
+    prediction: { decision: o.decision, outputs: { causeCode: item.expected.causeCode, lossDescription: 'text' }, provider: 'openai' },
     fields,
     needsJudge: true,
     ...(o.judge ? { judge: { verdict: o.judge, reason: `judge says ${o.judge}`, mode: 'batch' as const, by: 'j', chunk: a } } : {}),
@@ -49,7 +50,7 @@ function scored(id: string, o: { decision: string; facts: boolean; judge?: 'pass
 }
 
 describe('the score report', () => {
-  const expectedOf = (id: string) => bench.items.find((i) => i.id === id)!.expected.decision;
+  const expectedOf = (id: string) => String(bench.items.find((i) => i.id === id)!.expected.decision);
 
   it('computes accuracy over the scored items only, with failures and skips beside it, and lets the judge decide free text', () => {
     const records = [
@@ -61,7 +62,7 @@ describe('the score report', () => {
     const r = computeReport(run, bench, records);
     expect(r.totals).toMatchObject({ items: 4, scored: 2, failed: 2, skipped: 0 });
     expect(r.fields.keyFacts).toMatchObject({ correct: 1, scored: 2, accuracy: 0.5 });
-    expect(r.fields.decision.correct).toBe(expectedOf(b) === 'no' ? 2 : 1);
+    expect(r.fields.decision!.correct).toBe(expectedOf(b) === 'no' ? 2 : 1);
     expect(r.failures.map((f) => [f.id, f.error])).toEqual([
       [c, 'LlmUnavailableError'],
       [d, 'NoRecord'],

@@ -44,7 +44,7 @@ async function score(name: string, flags: ScoreFlags): Promise<number> {
           const a = (r.accuracy ?? {}) as Record<string, number | null>;
           const t = (r.totals ?? {}) as Record<string, number>;
           const p = (v: number | null | undefined) => (typeof v === 'number' ? `${(v * 100).toFixed(1)}%` : 'n/a');
-          process.stdout.write(`${r.runId}  ${r.startedAt}  ${String(r.provider)}/${String(r.promptVersion)}  decision ${p(a.decision)}  cause ${p(a.causeCode)}  facts ${p(a.keyFacts)}  scored ${t.scored}/${t.items} failed ${t.failed} skipped ${t.skipped}\n`);
+          process.stdout.write(`${r.runId}  ${r.startedAt}  ${String(r.provider)}/${String(r.promptVersion)}  ${Object.keys(benchmark.config.fields).map((f) => `${f} ${p(a[f])}`).join('  ')}  scored ${t.scored}/${t.items} failed ${t.failed} skipped ${t.skipped}\n`);
         }
       }
       return EXIT.ok;

@@ -6,6 +6,7 @@
  */
 import * as z from 'zod';
 import type { Profile, ProfileColumn } from '../../profiles/profile.ts';
+import type { GroupNote } from '../enrich/enrich-group.ts';
 import type { RawValue } from './read-rows.ts';
 
 export interface CleanRecord {
@@ -130,4 +131,14 @@ export function cleanText(profile: Profile, text: string): string {
     if (/ \n|\n /.test(out)) out = out.replace(/ ?\n ?/g, '\n');
   }
   return out.trim();
+}
+
+/**
+ * A clean record as a note of its group: the text apart from the other values, the note id from the
+ * record key's columns besides the group key (or the source line when the key is the group key alone).
+ */
+export function toGroupNote(profile: Profile, record: CleanRecord, line: number): { groupId: string; note: GroupNote } {
+  const { [profile.textField]: text, ...values } = record.values;
+  const noteId = profile.recordKey.filter((f) => f !== profile.groupKey).map((f) => values[f]).join('/') || String(line);
+  return { groupId: values[profile.groupKey]!, note: { noteId, text: text!, line, values, attributes: record.attributes } };
 }
