@@ -2,7 +2,7 @@
  * What the CLI's commands share: the errors that set the exit code, the options every local command takes,
  * opening the local stack, and a job's report.
  */
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -21,6 +21,13 @@ export class InputError extends Error {}
 
 /** Exit codes: 0 done, 1 the job (or run) failed, 2 bad usage or an unreadable input. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+/** A file of samples/ to try a command with, for the hints the CLI prints (`samples/FILE` when none is there). */
+export function aSample(): string {
+  const dir = join(process.cwd(), 'samples');
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => /\.(csv|jsonl?)$/.test(f)).sort() : [];
+  return `samples/${files[0] ?? 'FILE'}`;
+}
 
 /** Multipart part size of the CLI's uploads (the ETag a rerun expects depends on it). */
 export const PART_SIZE = 8 * 1024 * 1024;

@@ -26,7 +26,7 @@ export const GroupStatus = {
 } as const;
 export type GroupStatus = (typeof GroupStatus)[keyof typeof GroupStatus];
 
-/** Rows are counted per data record of the file; the rest per group (a claim and its notes). */
+/** Rows are counted per data record of the file; the rest per group (a group and its records). */
 export const jobCountsSchema = z.object({
   rows: z.int().nonnegative(),
   accepted: z.int().nonnegative(),
@@ -90,7 +90,7 @@ export interface Job {
 
 /**
  * The job id for an object version: stable across repeated events and re-drops of unchanged bytes.
- * @example jobIdFor('drop', 'incoming/claims/a.csv', '9b2cf535f27731c974343645a3985328')
+ * @example jobIdFor('drop', 'incoming/tickets/a.csv', '9b2cf535f27731c974343645a3985328')
  */
 export function jobIdFor(bucket: string, key: string, etag: string): string {
   const normalizedEtag = etag.replace(/^"|"$/g, '');

@@ -279,8 +279,12 @@ export function answerFor(schema: JsonSchema, prompt: string, root: JsonSchema =
       const v = lo + draw(prompt, name) * (hi - lo);
       return type === 'integer' ? Math.round(v) : Math.round(v * 100) / 100;
     }
-    case 'boolean':
-      return /\b(no|not|without)\b[^.]{0,40}\b(damage|building)/.test(lower) ? false : countMentions(lower, name.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`)) > 0 || draw(prompt, name) < 0.5;
+    case 'boolean': {
+      // True when the property's words are mentioned, false when one of them is negated, else a draw.
+      const words = name.split(/(?=[A-Z])|_/).map((w) => w.toLowerCase()).filter((w) => w.length > 3);
+      if (words.length && new RegExp(`\\b(no|not|without)\\b[^.]{0,40}\\b(${words.join('|')})`).test(lower)) return false;
+      return countMentions(lower, words.join(' ')) > 0 || draw(prompt, name) < 0.5;
+    }
     default:
       return null;
   }

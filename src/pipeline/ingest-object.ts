@@ -32,7 +32,7 @@ const INGEST_LEASE_MS = 60_000;
 
 /**
  * Ingests one object.
- * @example await ingestObject(deps, { bucket: 'drop', key: 'incoming/claims/a.csv', etag, size })
+ * @example await ingestObject(deps, { bucket: 'drop', key: 'incoming/tickets/a.csv', etag, size })
  * @throws on infrastructure errors (the message is retried); bad input never throws.
  */
 export async function ingestObject(deps: PipelineDeps, ref: ObjectRef): Promise<IngestOutcome> {

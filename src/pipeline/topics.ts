@@ -50,7 +50,7 @@ export async function runTopics(deps: PipelineDeps, o: { profile: string; force?
   if (o.namer) {
     try {
       const examples = topics.map((t) => docs.filter((d) => assignments.get(d.id) === t.id).slice(0, 3).map((d) => d.text));
-      const names = await o.namer.name(topics.map((t, i) => ({ terms: t.terms, examples: examples[i]! })));
+      const names = await o.namer.name(topics.map((t, i) => ({ terms: t.terms, examples: examples[i]! })), cfg.about);
       topics.forEach((t, i) => (t.label = names[i]!));
       labelSource = 'llm';
     } catch (err) {

@@ -115,7 +115,7 @@ const PRODUCES: Record<ExtractorName, OutputType[]> = {
 export function checkOutputs(outputs: OutputSpec[], facts: FactSpec[]): Array<[string, string]> {
   const problems: Array<[string, string]> = [];
   const seen = new Map<string, string>();
-  const claim = (n: string, path: string) => {
+  const takeName = (n: string, path: string) => {
     const before = seen.get(n);
     if (before) problems.push([path, `"${n}" is already ${before}`]);
     else seen.set(n, path);
@@ -123,7 +123,7 @@ export function checkOutputs(outputs: OutputSpec[], facts: FactSpec[]): Array<[s
   for (const f of BUILT_IN_FACTS) seen.set(f, 'a built-in fact');
   const byName = new Map(outputs.map((o) => [o.name, o]));
   outputs.forEach((o, i) => {
-    claim(o.name, `outputs.${i}.name`);
+    takeName(o.name, `outputs.${i}.name`);
     if (!PRODUCES[o.offline.extractor].includes(o.type)) {
       problems.push([`outputs.${i}.offline.extractor`, `${o.offline.extractor} cannot produce a ${o.type} (it produces ${PRODUCES[o.offline.extractor].join(', ')})`]);
     }
@@ -155,7 +155,7 @@ export function checkOutputs(outputs: OutputSpec[], facts: FactSpec[]): Array<[s
     }
   });
   facts.forEach((f, i) => {
-    claim(f.name, `facts.${i}.name`);
+    takeName(f.name, `facts.${i}.name`);
     if ('count' in f) {
       const [outputName, kind] = f.count.split('.');
       const target = byName.get(outputName!);

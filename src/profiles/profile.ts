@@ -81,8 +81,15 @@ export const profileFileSchema = z.object({
   rules: z.string(),
   /** Topic discovery: runs once at least `minRecords` groups were enriched since the last run. */
   topics: z
-    .object({ minRecords: z.number().int().min(1).default(1000), k: z.number().int().min(2).default(7), topTerms: z.number().int().min(3).default(6), seed: z.number().int().default(42) })
-    .default({ minRecords: 1000, k: 7, topTerms: 6, seed: 42 }),
+    .object({
+      minRecords: z.number().int().min(1).default(1000),
+      k: z.number().int().min(2).default(7),
+      topTerms: z.number().int().min(3).default(6),
+      seed: z.number().int().default(42),
+      /** What the texts are and what a topic's name should say, for the LLM that names topics. */
+      about: z.string().min(1).default('record summaries, by what each cluster is about'),
+    })
+    .prefault({}),
   /** Checked by `sluice metrics` and the metrics λ: a gate that does not hold raises an alert. */
   qualityGates: z
     .array(z.object({ name: z.string(), metric: z.string(), op: z.enum(['>=', '<=', '<', '>']), value: z.number() }))
@@ -136,7 +143,7 @@ const cache = new Map<string, Profile>();
 
 /**
  * Loads, validates and compiles a profile.
- * @example const claims = loadProfile('claims');
+ * @example const tickets = loadProfile('tickets');
  * @throws Error naming the profile, the file and the problem, or listing the known profiles.
  */
 export function loadProfile(name: string, dir = profilesDir()): Profile {

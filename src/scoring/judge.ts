@@ -38,7 +38,7 @@ export interface Judge {
   judge(items: JudgeInput[], options?: JudgeOptions): Promise<JudgeVerdict[]>;
 }
 
-/** The judge as a run records it: `openai:gpt-4o-mini:claims-judge-v1`, `offline:set-overlap`. */
+/** The judge as a run records it: `openai:gpt-4o-mini:tickets-judge-v1`, `offline:set-overlap`. */
 export function judgeName(judge: Judge, o: JudgeOptions): string {
   return judge.readsPrompt && o.prompt ? `${judge.name}:${o.prompt}` : judge.name;
 }

@@ -146,7 +146,7 @@ export const topology: Topology = {
         sendsToDlq: ['enrich'],
       },
       callsLlm: true,
-      description: 'Enriches groups of records, ten to a message (summary, loss description, cause code, sentiment, entities)',
+      description: 'Enriches groups of records, ten to a message (the outputs its profile declares)',
     },
     decide: {
       entry: 'functions/decide/handler.ts',

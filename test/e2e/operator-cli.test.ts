@@ -177,14 +177,14 @@ describe('operator commands on one state', () => {
 
   it('init profile makes a working profile folder, which a run then uses', () => {
     const profiles = tempDir();
-    const init = sluice('init', 'profile', 'notes-demo', '--dir', profiles);
+    const init = sluice('init', 'profile', 'notes-demo', '--from', 'claims', '--dir', profiles);
     expect(init.status, init.stderr).toBe(0);
     expect(existsSync(join(profiles, 'notes-demo', 'profile.json'))).toBe(true);
     expect(JSON.parse(readFileSync(join(profiles, 'notes-demo', 'profile.json'), 'utf8')).name).toBe('notes-demo');
     const r = sluiceIn(tempDir(), { SLUICE_PROFILES_DIR: profiles })('run', 'samples/claims-notes.csv', '--profile', 'notes-demo', '--json', '--offline', '--out', join(profiles, 'out'));
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ profile: 'notes-demo', counts: { rows: 394 } });
-    expect(sluice('init', 'profile', 'notes-demo', '--dir', profiles).status).toBe(2); // never overwrites
+    expect(sluice('init', 'profile', 'notes-demo', '--from', 'claims', '--dir', profiles).status).toBe(2); // never overwrites
   });
 });
 

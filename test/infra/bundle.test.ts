@@ -105,7 +105,7 @@ describe('the score bundle', () => {
     expect(prepared.items).toHaveLength(60);
     expect(await run({ step: 'predict', runId: 'bundle-run', benchmark: 'claims-v1', id: 'e01' }).then((r) => JSON.parse(r.stdout))).toEqual({ id: 'e01', status: 'predicted' });
     const item = await rt.scoreStore.getItem('bundle-run', 'e01');
-    expect(item?.prediction).toMatchObject({ decision: 'yes', causeCode: 'WATER', provider: 'offline' });
+    expect(item?.prediction).toMatchObject({ decision: 'yes', outputs: expect.objectContaining({ causeCode: 'WATER' }), provider: 'offline' });
     expect((await rt.scoreStore.getRun('bundle-run'))?.status).toBe('running');
   });
 });

@@ -103,11 +103,11 @@ describe('topic naming', () => {
       { terms: ['fire', 'smoke', 'kitchen'], examples: ['A kitchen fire damaged the walls and the ceiling of the house.'] },
       { terms: ['hail', 'roof', 'storm'], examples: ['Hail broke the roof shingles and a window during the storm last night.'] },
     ];
-    const names = await namer.name(topics);
+    const names = await namer.name(topics, 'support tickets, by what each asks about');
     expect(names).toHaveLength(2);
     for (const n of names) expect(n.length).toBeGreaterThan(0);
     expect(names.every((n) => n.length <= 60)).toBe(true);
-    expect(await namer.name(topics)).toEqual(names);
+    expect(await namer.name(topics, 'support tickets, by what each asks about')).toEqual(names);
     expect(sim.stats.calls).toBe(2);
   });
 });

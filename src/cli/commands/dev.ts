@@ -1,10 +1,12 @@
 /** `sluice dev`: keep the local stack up for other clients (`aws`, an SDK, other sluice commands). */
 import { mkdirSync } from 'node:fs';
+import { basename } from 'node:path';
 import { Command, Option } from 'commander';
 import { listProfiles } from '../../profiles/profile.ts';
 import { topology } from '../../topology/topology.ts';
 import { removeDevInfo, stateDir, writeDevInfo } from '../local-stack.ts';
-import { EXIT, type StackFlags, act, llmFor, numberIn, offlineOption, stackOptions, wholeNumber } from '../shared.ts';
+import { recognizeProfile } from '../recognize.ts';
+import { EXIT, aSample, type StackFlags, act, llmFor, numberIn, offlineOption, stackOptions, wholeNumber } from '../shared.ts';
 
 interface DevFlags extends StackFlags {
   json?: boolean;
@@ -65,6 +67,8 @@ async function dev(flags: DevFlags): Promise<number> {
   };
   if (flags.json) process.stdout.write(`${JSON.stringify(info)}\n`);
   else {
+    const sample = aSample();
+    const sampleProfile = await recognizeProfile(sample).catch(() => 'PROFILE');
     process.stdout.write(
       [
         'sluice dev: local stack up (Ctrl-C to stop)',
@@ -79,7 +83,7 @@ async function dev(flags: DevFlags): Promise<number> {
         ...Object.entries(topology.schedules).map(([name, sch]) => `  schedule ${name.padEnd(8)} ${sch.expression} → ${sch.target}${flags.speed > 1 ? ` (${flags.speed}× faster)` : ''}`),
         '',
         'Drop a file with the AWS CLI:',
-        `  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 aws --endpoint-url ${rt.endpoints.s3} s3 cp samples/claims-notes.csv s3://${rt.names.buckets.drop}/${topology.dropPrefix}claims/claims-notes.csv`,
+        `  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 aws --endpoint-url ${rt.endpoints.s3} s3 cp ${sample} s3://${rt.names.buckets.drop}/${topology.dropPrefix}${sampleProfile}/${basename(sample)}`,
         'then `npx sluice status --watch` and `npx sluice logs -f` in other terminals.',
         '',
       ].join('\n'),

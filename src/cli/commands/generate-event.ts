@@ -13,7 +13,7 @@ import { packGroups } from '../../pipeline/process-group.ts';
 import type { GroupRef } from '../../pipeline/ports.ts';
 import type { Mode } from '../../domain/enrich/enrich-group.ts';
 import { type QueueName, resourceName, topology } from '../../topology/topology.ts';
-import { EXIT, InputError, type StackFlags, UsageError, act, stackOptions, wholeNumber, withStack } from '../shared.ts';
+import { EXIT, aSample, InputError, type StackFlags, UsageError, act, stackOptions, wholeNumber, withStack } from '../shared.ts';
 
 const KINDS = ['s3-put', 's3-test', 'sqs-enrich', 'sqs-decide', 'scheduled'] as const;
 type Kind = (typeof KINDS)[number];
@@ -31,7 +31,7 @@ export function generateEventCommand(): Command {
   const cmd = new Command('generate-event')
     .description('print an event for `sluice invoke`, built from the local state (like `sam local generate-event`)')
     .addArgument(new Argument('<kind>', 's3-put: an S3 notification in SQS for an object in the local S3; s3-test: S3\'s test event; sqs-enrich / sqs-decide: a batch of a job\'s groups; scheduled: an EventBridge Scheduled Event').choices([...KINDS]))
-    .option('--key <key>', 's3-put: the object key (e.g. incoming/claims/claims-notes.csv)')
+    .option('--key <key>', `s3-put: the object key (e.g. ${topology.dropPrefix}PROFILE/FILE.csv)`)
     .option('--bucket <name>', 's3-put: the bucket (default the drop bucket)')
     .option('--job <id>', 'sqs-enrich / sqs-decide: the job (default the newest)')
     .addOption(new Option('--groups <n>', 'sqs-enrich / sqs-decide: at most n groups (ten to a message)').default(10).argParser(wholeNumber(1, 100)))
@@ -63,7 +63,7 @@ async function build(rt: LocalRuntime, kind: Kind, flags: GenerateFlags): Promis
     case 'sqs-enrich':
     case 'sqs-decide': {
       const jobId = flags.job ?? (await rt.store.listJobs(1))[0]?.jobId;
-      if (!jobId) throw new InputError('no job in this state: run a file first (`sluice run samples/claims-notes.csv`)');
+      if (!jobId) throw new InputError('no job in this state: run a file first (`sluice run ${aSample()}`)');
       const job = await rt.store.getJob(jobId);
       if (!job) throw new InputError(`no job ${jobId} (see \`sluice status\`)`);
       const refs: GroupRef[] = [];

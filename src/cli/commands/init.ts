@@ -10,7 +10,7 @@ export function initCommand(): Command {
     .description('start a profile: a working copy of an existing one, to edit (columns, outputs, rules, prompts)')
     .addArgument(new Argument('<what>', 'what to create').choices(['profile']))
     .argument('<name>', 'the new profile (lower case letters, digits and dashes)')
-    .option('--from <profile>', 'the profile to copy', 'claims')
+    .requiredOption('--from <profile>', 'the profile to copy (a folder of profiles/)')
     .option('--dir <dir>', 'the profiles folder (default $SLUICE_PROFILES_DIR or profiles/)')
     .action(
       act(async (_what: 'profile', name: string, flags: { from: string; dir?: string }) => {

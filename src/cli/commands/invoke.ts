@@ -12,7 +12,7 @@ import { groupMessageSchema } from '../../pipeline/process-group.ts';
 import { eventProblems } from '../../lambda/event-schemas.ts';
 import type { LocalRuntime } from '../../local/runtime.ts';
 import { type FunctionName, topology } from '../../topology/topology.ts';
-import { EXIT, InputError, type StackFlags, act, stackOptions, withStack } from '../shared.ts';
+import { EXIT, aSample, InputError, type StackFlags, act, stackOptions, withStack } from '../shared.ts';
 
 /** The functions a schedule targets: they take an EventBridge Scheduled Event. */
 const SCHEDULED = new Set<FunctionName>(Object.values(topology.schedules).map((s) => s.target));
@@ -88,7 +88,7 @@ async function whatIsMissing(rt: LocalRuntime, fn: FunctionName, event: SQSEvent
       const parsed = groupMessageSchema.safeParse(safeJson(record.body));
       if (!parsed.success) continue; // dead-lettered by the handler with its reason
       if (!(await rt.store.getJob(parsed.data.jobId))) {
-        out.push(`job ${parsed.data.jobId} does not exist here: run a file first (\`sluice run samples/claims-notes.csv\`), then \`sluice generate-event sqs-${fn} --job JOB\` for a batch with real group references`);
+        out.push(`job ${parsed.data.jobId} does not exist here: run a file first (\`sluice run ${aSample()}\`), then \`sluice generate-event sqs-${fn} --job JOB\` for a batch with real group references`);
       }
     }
   }

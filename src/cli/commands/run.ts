@@ -9,10 +9,11 @@ import { loadProfile } from '../../profiles/profile.ts';
 import { topology } from '../../topology/topology.ts';
 import { expectedEtag } from '../etag.ts';
 import { progressView } from '../progress.ts';
+import { recognizeProfile } from '../recognize.ts';
 import { EXIT, InputError, PART_SIZE, type StackFlags, UsageError, humanReport, jobReport, offlineOption, act, stackOptions, withStack } from '../shared.ts';
 
 interface RunFlags extends StackFlags {
-  profile: string;
+  profile?: string;
   mode: 'fast' | 'full';
   json?: boolean;
   out?: string;
@@ -23,7 +24,7 @@ export function runCommand(): Command {
   const cmd = new Command('run')
     .description('run a file through the local pipeline to its end and copy its results out')
     .argument('<file>', 'a CSV or JSON file of records')
-    .option('--profile <name>', 'the profile the records follow', 'claims')
+    .option('--profile <name>', "the profile the records follow (default: the one whose required columns are in the file's header)")
     .addOption(new Option('--mode <mode>', 'fast: the cheap stages now, the LLM later (backfill); full: everything now').choices(['fast', 'full']).default('full'))
     .option('--out <dir>', 'where the results are copied (default sluice-out/JOB)')
     .option('--force', 'a new job even if this file was run before (e.g. with another --mode or provider)')
@@ -31,12 +32,7 @@ export function runCommand(): Command {
   return offlineOption(stackOptions(cmd)).action(act(run));
 }
 
-async function run(file: string, flags: RunFlags): Promise<number> {
-  try {
-    loadProfile(flags.profile);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+async function run(file: string, given: RunFlags): Promise<number> {
   let size: number;
   try {
     const st = statSync(file);
@@ -45,10 +41,17 @@ async function run(file: string, flags: RunFlags): Promise<number> {
   } catch (err) {
     throw new InputError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
+  const flags = { ...given, profile: given.profile ?? (await recognizeProfile(file)) };
+  try {
+    loadProfile(flags.profile);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   const json = Boolean(flags.json);
   const say = (line: string) => {
     if (!json) process.stderr.write(`${line}\n`);
   };
+  if (!given.profile) say(`profile ${flags.profile}: its required columns are in the file's header (--profile to name another)`);
   return withStack(flags, true, async (rt, dev) => {
     if (dev) say(`attached to the running \`sluice dev\` (pid ${dev.pid}): its ${dev.provider ?? 'offline'} provider enriches this file, whatever this shell's OPENAI_* settings`);
     const bucket = rt.names.buckets.drop;

@@ -1,6 +1,6 @@
 /** `sluice simulate`: an OpenAI-compatible simulator on loopback, with latency and faults. */
 import { Command, Option } from 'commander';
-import { EXIT, act, numberIn, wholeNumber } from '../shared.ts';
+import { EXIT, aSample, act, numberIn, wholeNumber } from '../shared.ts';
 
 interface SimulateFlags {
   port: number;
@@ -54,7 +54,7 @@ async function simulate(flags: SimulateFlags): Promise<number> {
   });
   const line = { url: sim.url, env: { OPENAI_API_KEY: 'sk-simulated', OPENAI_BASE_URL: sim.url } };
   if (flags.json) process.stdout.write(`${JSON.stringify(line)}\n`);
-  else process.stdout.write(`sluice simulate: OpenAI-compatible simulator on ${sim.url} (Ctrl-C to stop)\n  OPENAI_API_KEY=sk-simulated OPENAI_BASE_URL=${sim.url} npx sluice run samples/claims-notes.csv\n`);
+  else process.stdout.write(`sluice simulate: OpenAI-compatible simulator on ${sim.url} (Ctrl-C to stop)\n  OPENAI_API_KEY=sk-simulated OPENAI_BASE_URL=${sim.url} npx sluice run ${aSample()}\n`);
   await stopped;
   const s = sim.stats;
   process.stderr.write(`sluice simulate: ${s.calls} calls, max in flight ${s.maxInFlight}, retries ${s.retries} (${s.earlyRetries} before Retry-After), outcomes ${JSON.stringify(s.outcomes)}\n`);

@@ -5,7 +5,7 @@ import { peekDlq } from '../../adapters/sqs-redrive.ts';
 import { dlqDepths } from '../../adapters/sqs-dlq-depths.ts';
 import { jobOfMessage } from '../../pipeline/dead-letters.ts';
 import type { LocalRuntime } from '../../local/runtime.ts';
-import { EXIT, InputError, type StackFlags, numberIn, act, stackOptions, withStack } from '../shared.ts';
+import { EXIT, aSample, InputError, type StackFlags, numberIn, act, stackOptions, withStack } from '../shared.ts';
 
 interface StatusFlags extends StackFlags {
   json?: boolean;
@@ -78,7 +78,7 @@ async function showJobs(rt: LocalRuntime, flags: StatusFlags, out: Sink): Promis
   const dlqs = await localDlqDepths(rt);
   if (flags.json) {
     out.write(`${JSON.stringify({ jobs: jobs.map((j: Job) => ({ jobId: j.jobId, status: j.status, bucket: j.bucket, key: j.key, etag: j.etag, profile: j.profile, counts: j.counts, receivedAt: j.timings.receivedAt })), dlqDepths: dlqs })}\n`);
-  } else if (!jobs.length) out.write('no jobs yet: try `sluice run samples/claims-notes.csv`\n');
+  } else if (!jobs.length) out.write(`no jobs yet: try \`sluice run ${aSample()}\`\n`);
   else {
     for (const j of jobs) out.write(`${j.jobId}  ${j.status.padEnd(20)}  ${j.timings.receivedAt}  ${j.key}  rows ${j.counts.rows}, groups ${j.counts.groups}\n`);
   }

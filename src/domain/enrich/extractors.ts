@@ -189,7 +189,7 @@ export function bestSentence(sentences: string[], terms: Set<string>, maxChars: 
 
 /**
  * Produces one declared output from the input with its declared extractor.
- * @example extract(profileOutput('causeCode'), input, outputs, language) // { value: 'FIRE', evidence: ['fire'] }
+ * @example extract(profile.outputs[0], input, profile.outputs, profile.language) // e.g. { value: 'BILLING', evidence: ['invoice'] }
  */
 export function extract(spec: OutputSpec, input: ExtractionInput, outputs: OutputSpec[], language: Language): Extracted {
   const labelsOf = (name: string): Label[] => {

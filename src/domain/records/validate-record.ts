@@ -42,7 +42,7 @@ export function mapHeaders(profile: Profile, headers: string[]): { columns: Map<
 
 /**
  * Validates and cleans one row.
- * @example validateRecord(profile, [['CLAIMNO', Buffer.from('C-1')], ...])
+ * @example validateRecord(profile, [['TICKET_NO', Buffer.from('T-1')], ...])
  */
 export function validateRecord(profile: Profile, fields: Array<[string, RawValue]>): Validation {
   const values: Record<string, string> = {};
@@ -110,7 +110,7 @@ const stripCache = new WeakMap<Profile, RegExp[]>();
 
 /**
  * The profile's cleaning: Unicode normalisation, boilerplate patterns, line breaks, whitespace.
- * @example cleanText(claims, ' Roof  leak\r\n  tarp fitted ') // 'Roof leak\ntarp fitted' (lineBreaks: keep)
+ * @example cleanText(profile, ' Printer  jammed\r\n  again ') // 'Printer jammed\nagain' (lineBreaks: keep)
  */
 export function cleanText(profile: Profile, text: string): string {
   const { unicode, collapseWhitespace, lineBreaks } = profile.cleaning;
