@@ -16,6 +16,7 @@ import { logsCommand } from './commands/logs.ts';
 import { metricsCommand } from './commands/metrics.ts';
 import { redriveCommand } from './commands/redrive.ts';
 import { resultsCommand } from './commands/results.ts';
+import { reviewCommand } from './commands/review.ts';
 import { runCommand } from './commands/run.ts';
 import { scoreCommand } from './commands/score.ts';
 import { simulateCommand } from './commands/simulate.ts';
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
     runCommand(),
     statusCommand(),
     resultsCommand(),
+    reviewCommand(),
     logsCommand(),
     devCommand(),
     invokeCommand(),

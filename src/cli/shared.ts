@@ -98,7 +98,9 @@ export interface JobReport {
   mode: string;
   provider: string;
   counts: Job['counts'];
-  results: { jsonl: string | null; csv: string | null; summary: string | null };
+  results: { jsonl: string | null; csv: string | null; summary: string | null; review: string | null };
+  /** Entities left for review (`sluice review JOB` lists them). */
+  review: number;
   rejects: string | null;
   s3: { source: string; jsonl: string | null; csv: string | null; summary: string | null; rejects: string | null };
   timings: Record<string, string | number | undefined>;
@@ -120,12 +122,12 @@ export async function jobReport(rt: LocalRuntime, job: Job, outDir: string): Pro
       return null;
     }
   };
-  const [jsonl, csv, summary, rejects] = await Promise.all([copy(keys.jsonl), copy(keys.csv), copy(keys.summary), copy(keys.rejects)]);
+  const [jsonl, csv, summary, rejects, review] = await Promise.all([copy(keys.jsonl), copy(keys.csv), copy(keys.summary), copy(keys.rejects), copy(keys.review ?? resultKeys(job.jobId).review!)]);
   const uri = (key: string, local: string | null) => (local ? `s3://${bucket}/${key}` : null);
   const t = job.timings;
   const ms = (a?: string, b?: string) => (a && b ? Date.parse(b) - Date.parse(a) : undefined);
-  let provider = 'offline';
-  if (summary) provider = (JSON.parse(readFileSync(summary, 'utf8')) as { provider?: string }).provider ?? provider;
+  const written = summary ? (JSON.parse(readFileSync(summary, 'utf8')) as { provider?: string; review?: number }) : {};
+  const provider = written.provider ?? 'offline';
   return {
     jobId: job.jobId,
     status: job.status,
@@ -133,7 +135,8 @@ export async function jobReport(rt: LocalRuntime, job: Job, outDir: string): Pro
     mode: job.mode,
     provider,
     counts: job.counts,
-    results: { jsonl, csv, summary },
+    results: { jsonl, csv, summary, review },
+    review: written.review ?? 0,
     rejects,
     s3: {
       source: `s3://${job.bucket}/${job.key}`,
@@ -158,6 +161,7 @@ export function humanReport(r: JobReport, job: Job): string {
   if (job.error) lines.push(`error    ${job.error}`);
   if (r.results.jsonl) lines.push(`results  ${r.results.jsonl}`, `         ${r.results.csv}`, `summary  ${r.results.summary}`);
   if (r.rejects) lines.push(`rejects  ${r.rejects}`);
+  if (r.review) lines.push(`review   ${r.review} entities to resolve by hand: ${r.results.review} (sluice review ${r.jobId})`);
   if (r.timings.totalMs !== undefined) lines.push(`took     ${((r.timings.totalMs as number) / 1000).toFixed(1)} s`);
   return `${lines.join('\n')}\n`;
 }

@@ -62,6 +62,8 @@ export const jobResultsSchema = z.object({
   csv: z.string(),
   summary: z.string(),
   rejects: z.string(),
+  /** Entities left for a person to resolve (entities outputs that `resolve`), one JSON line each. */
+  review: z.string().optional(),
 });
 export type JobResults = z.infer<typeof jobResultsSchema>;
 
@@ -121,6 +123,7 @@ export function resultKeys(jobId: string): JobResults {
     jsonl: `results/${jobId}/results.jsonl`,
     csv: `results/${jobId}/results.csv`,
     summary: `results/${jobId}/summary.json`,
+    review: `results/${jobId}/review.jsonl`,
     // Under their own prefix so a lifecycle rule can expire them (they hold raw row positions, not results).
     rejects: `rejects/${jobId}/rejects.jsonl`,
   };

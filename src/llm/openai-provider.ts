@@ -53,6 +53,10 @@ function outputAnswerSchema(o: OutputSpec): z.ZodType {
     case 'sentiment':
       return described(z.enum(['negative', 'neutral', 'positive']));
     case 'entities':
+      if (o.resolve) {
+        const kind = z.enum(o.kinds.map((k) => k.name) as [string, ...string[]]);
+        return described(z.array(z.object({ name: z.string().min(1), kind, confidence: z.number().describe('0 to 1: how sure you are this is an entity of this kind') })));
+      }
       return described(z.object(Object.fromEntries(o.kinds.map((k) => [k.name, k.description ? z.array(z.string()).describe(k.description) : z.array(z.string())]))));
   }
 }

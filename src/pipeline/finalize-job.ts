@@ -128,6 +128,8 @@ export const jobSummarySchema = z.object({
   counts: jobCountsSchema,
   /** Groups per decision outcome. */
   outcomes: z.record(z.string(), z.int().positive()),
+  /** Entities left for review in `results.review` (entities outputs that resolve against another). */
+  review: z.int().nonnegative(),
   /** The enrichment provider of the run that wrote the results. */
   provider: z.string(),
   timings: jobTimingsSchema.required({ finishedAt: true }),
@@ -144,10 +146,13 @@ export async function writeResults(deps: PipelineDeps, job: Job) {
   const jsonl = new PassThrough();
   const profile = loadProfile(job.profile);
   const csv = stringify({ header: true, columns: csvColumns(profile) });
+  const review = new PassThrough();
   const uploads = Promise.all([
     deps.objects.put(deps.resultsBucket, keys.jsonl, jsonl, 'application/x-ndjson'),
     deps.objects.put(deps.resultsBucket, keys.csv, csv as unknown as PassThrough, 'text/csv'),
+    deps.objects.put(deps.resultsBucket, keys.review!, review, 'application/x-ndjson'),
   ]);
+  let reviewCount = 0;
   const recount = { enriched: 0, pending: 0, decided: 0, failed: 0 };
   const outcomes: Record<string, number> = {};
   try {
@@ -159,10 +164,17 @@ export async function writeResults(deps: PipelineDeps, job: Job) {
       if (group.decision) outcomes[group.decision.outcome] = (outcomes[group.decision.outcome] ?? 0) + 1;
       if (!jsonl.write(`${JSON.stringify(resultLine(job, group))}\n`)) await new Promise((r) => jsonl.once('drain', r));
       if (!csv.write(csvRow(profile, job, group))) await new Promise((r) => csv.once('drain', r));
+      for (const [output, r] of Object.entries(group.enrichment?.resolution ?? {})) {
+        for (const entry of r.review) {
+          reviewCount += 1;
+          if (!review.write(`${JSON.stringify({ groupId: group.groupId, output, ...entry })}\n`)) await new Promise((d) => review.once('drain', d));
+        }
+      }
     }
   } finally {
     jsonl.end();
     csv.end();
+    review.end();
   }
   await uploads;
   const counts: JobCounts = { ...job.counts, ...recount };
@@ -176,6 +188,7 @@ export async function writeResults(deps: PipelineDeps, job: Job) {
     status,
     counts,
     outcomes,
+    review: reviewCount,
     provider: deps.provider.name,
     timings: { ...job.timings, finishedAt },
     results: keys,

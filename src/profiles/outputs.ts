@@ -58,6 +58,8 @@ export const entityKindSchema = z.object({
     z.object({ source: z.literal('pattern'), pattern: z.string().min(1) }),
     z.object({ source: z.literal('dictionary'), output: name }),
   ]),
+  /** How sure the offline extractor is of what this kind finds (default: dictionary 0.95, pattern 0.9, NER 0.7). */
+  confidence: z.number().min(0).max(1).optional(),
 });
 export type EntityKind = z.infer<typeof entityKindSchema>;
 
@@ -80,7 +82,16 @@ export const outputSchema = z.discriminatedUnion('type', [
   /** A label (negative, neutral, positive) and a score in [-1, 1]. */
   z.object({ ...common, type: z.literal('sentiment') }),
   /** Lists of entities per declared kind. */
-  z.object({ ...common, type: z.literal('entities'), kinds: z.array(entityKindSchema).min(1) }),
+  z.object({
+    ...common,
+    type: z.literal('entities'),
+    kinds: z.array(entityKindSchema).min(1),
+    /**
+     * Resolve these (enhanced) entities against another entities output (conservative): one match merges
+     * (that name stays primary), no match is accepted above `acceptAbove` or goes to review, several go to review.
+     */
+    resolve: z.object({ against: name, acceptAbove: z.number().min(0).max(1).default(0.8) }).strict().optional(),
+  }),
 ]);
 export type OutputSpec = z.infer<typeof outputSchema>;
 export type OutputType = OutputSpec['type'];
@@ -144,6 +155,10 @@ export function checkOutputs(outputs: OutputSpec[], facts: FactSpec[]): Array<[s
         if (kinds.has(kind.name)) problems.push([`outputs.${i}.kinds.${k}.name`, `kind "${kind.name}" is declared twice`]);
         kinds.add(kind.name);
       });
+      if (o.resolve) {
+        const target = byName.get(o.resolve.against);
+        if (!target || target.type !== 'entities' || target.resolve || target === o) problems.push([`outputs.${i}.resolve.against`, `"${o.resolve.against}" is not another entities output without resolve of its own`]);
+      }
       o.kinds.forEach((kind, k) => {
         if (kind.from.source !== 'pattern') return;
         try {
@@ -169,4 +184,9 @@ export function checkOutputs(outputs: OutputSpec[], facts: FactSpec[]): Array<[s
 /** Every fact name the rules of a profile may use: the built-in ones, one per output, one per declared fact. */
 export function factNames(outputs: OutputSpec[], facts: FactSpec[]): Set<string> {
   return new Set<string>([...BUILT_IN_FACTS, ...outputs.map((o) => o.name), ...facts.map((f) => f.name)]);
+}
+
+/** The confidence an entity kind's offline extraction gives what it finds. */
+export function kindConfidence(kind: EntityKind): number {
+  return kind.confidence ?? { dictionary: 0.95, pattern: 0.9, ner: 0.7 }[kind.from.source];
 }

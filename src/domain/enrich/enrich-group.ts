@@ -4,6 +4,8 @@
  * expensive ones are marked `pending` for a later backfill.
  */
 import * as z from 'zod';
+import { tokenize } from './extractors.ts';
+import { type ScoredEntity, resolveEntities } from './resolve-entities.ts';
 import type { Profile } from '../../profiles/profile.ts';
 import { type Chunk, chunkNotes, retrieveChunks } from './retrieval.ts';
 
@@ -53,6 +55,8 @@ export interface EnrichmentProvider {
   enrich(request: EnrichmentRequest): Promise<EnrichmentOutput>;
 }
 
+const scoredEntity = z.object({ name: z.string(), kind: z.string(), confidence: z.number() });
+
 export const stageStatusSchema = z.enum(['done', 'pending', 'skipped']);
 export type StageStatus = z.infer<typeof stageStatusSchema>;
 
@@ -67,6 +71,17 @@ export const enrichmentSchema = enrichmentOutputSchema.extend({
   eligibleNoteIds: z.array(z.string()),
   ineligible: z.array(z.object({ noteId: z.string(), reason: z.string() })),
   provenance: z.object({ chunkIds: z.array(z.string()) }),
+  /** Per entities output that resolves against another: what was merged, accepted, and left for review. */
+  resolution: z
+    .record(
+      z.string(),
+      z.object({
+        merged: z.array(z.object({ name: z.string(), kind: z.string(), alternative: z.string() })),
+        accepted: z.array(scoredEntity),
+        review: z.array(scoredEntity.extend({ reason: z.enum(['low_confidence', 'multiple_matches']), candidates: z.array(z.string()) })),
+      }),
+    )
+    .optional(),
 });
 export type Enrichment = z.infer<typeof enrichmentSchema>;
 
@@ -151,5 +166,39 @@ export async function enrichGroup(
   for (const s of [...plan.pending, ...(output.deferred?.stages ?? [])]) stages[s] = 'pending';
   // The retrieved chunks are the provenance of the text outputs (the others read every eligible record).
   const readChunks = profile.outputs.some((o) => o.type === 'text' && stages[o.name] === 'done');
-  return { ...base, ...output, stages, provenance: { chunkIds: readChunks ? retrieved.map((c) => c.id) : [] } };
+  const resolved = resolveOutputs(profile, output.outputs);
+  return {
+    ...base,
+    ...output,
+    outputs: resolved.outputs,
+    stages,
+    provenance: { chunkIds: readChunks ? retrieved.map((c) => c.id) : [] },
+    ...(resolved.resolution ? { resolution: resolved.resolution } : {}),
+  };
+}
+
+/**
+ * Entities outputs that resolve against another: their scored list becomes resolved entities per kind (the
+ * conservative ones plus those accepted), and what was merged, accepted or left for review is kept beside.
+ */
+export function resolveOutputs(profile: Profile, outputs: Record<string, unknown>): { outputs: Record<string, unknown>; resolution?: NonNullable<Enrichment['resolution']> } {
+  let resolution: NonNullable<Enrichment['resolution']> | undefined;
+  const out = { ...outputs };
+  for (const o of profile.outputs) {
+    if (o.type !== 'entities' || !o.resolve || !Array.isArray(outputs[o.name])) continue;
+    const against = profile.outputs.find((x) => x.name === o.resolve!.against);
+    const variants = new Map<string, string>();
+    if (against?.type === 'entities') {
+      for (const kind of against.kinds) {
+        if (kind.from.source !== 'dictionary') continue;
+        const source = kind.from.output;
+        const labelled = profile.outputs.find((x) => x.name === source);
+        for (const l of labelled && 'labels' in labelled ? labelled.labels : []) for (const v of [l.value, ...l.keywords]) variants.set(tokenize(v).join(' '), l.value);
+      }
+    }
+    const r = resolveEntities((outputs[o.resolve.against] ?? {}) as Record<string, string[]>, outputs[o.name] as ScoredEntity[], { acceptAbove: o.resolve.acceptAbove, variants });
+    out[o.name] = r.entities;
+    (resolution ??= {})[o.name] = { merged: r.merged, accepted: r.accepted, review: r.review };
+  }
+  return resolution ? { outputs: out, resolution } : { outputs: out };
 }

@@ -5,7 +5,7 @@
  */
 import nlp from 'compromise';
 import Sentiment from 'sentiment';
-import type { EntityKind, Label, OutputSpec } from '../../profiles/outputs.ts';
+import { type EntityKind, type Label, type OutputSpec, kindConfidence } from '../../profiles/outputs.ts';
 
 /** The language settings of a profile the extractors read. */
 export interface Language {
@@ -210,9 +210,14 @@ export function extract(spec: OutputSpec, input: ExtractionInput, outputs: Outpu
       return countTerms(input.sentences, x.terms, language);
     case 'lexicon':
       return lexiconSentiment(input.text, x.threshold);
-    case 'entities':
+    case 'entities': {
       if (spec.type !== 'entities') break;
-      return extractEntities(input.text, spec.kinds, labelsOf);
+      const found = extractEntities(input.text, spec.kinds, labelsOf);
+      if (!spec.resolve) return found;
+      // Entities to resolve come scored, as a model gives them: a flat list of name, kind and confidence.
+      const byKind = found.value as Record<string, string[]>;
+      return { value: spec.kinds.flatMap((k) => (byKind[k.name] ?? []).map((name) => ({ name, kind: k.name, confidence: kindConfidence(k) }))) };
+    }
     case 'summary':
       return { value: extractiveSummary(input.retrievedSentences, input.query, x.sentences) };
     case 'best-sentence': {
