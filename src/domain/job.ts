@@ -137,3 +137,12 @@ export function profileFromKey(key: string, dropPrefix: string): { profile: stri
   if (slash <= 0 || slash === rest.length - 1) return undefined;
   return { profile: rest.slice(0, slash), file: rest.slice(slash + 1) };
 }
+
+/**
+ * The folders of a dropped file's path below its profile's folder, which a profile may read columns from
+ * (`keyColumns`): `facebook/2026-05.csv` → ['facebook']. A forced re-run's `runs/<stamp>/` is not one of them.
+ */
+export function keyFolders(file: string): string[] {
+  const parts = file.split('/').slice(0, -1);
+  return parts[0] === 'runs' ? parts.slice(2) : parts;
+}

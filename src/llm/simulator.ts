@@ -265,7 +265,13 @@ export function answerFor(schema: JsonSchema, prompt: string, root: JsonSchema =
       return Object.fromEntries(Object.entries(schema.properties ?? {}).map(([k, s]) => [k, answerFor(s, prompt, root, k)]));
     case 'array': {
       const names = [...new Set(prompt.match(/\b[A-Z][a-z]+(?: [A-Z][a-z]+)+\b/g) ?? [])].slice(0, 3);
-      return schema.items?.type === 'string' ? names : [];
+      if (schema.items?.type === 'string') return names;
+      // A list of objects (e.g. scored entities): one per name found, its `name` that name, the rest answered.
+      const item = schema.items?.$ref ? (root.$defs?.[schema.items.$ref.split('/').pop()!] ?? {}) : schema.items;
+      if (item?.type === 'object') {
+        return names.map((n) => Object.fromEntries(Object.entries(item.properties ?? {}).map(([k, s]) => [k, k === 'name' ? n : answerFor(s, `${prompt} ${n}`, root, k)])));
+      }
+      return [];
     }
     case 'string': {
       const sentences = prompt.split(/(?<=[.!?])\s+/).filter((s) => s.length > 40);

@@ -24,7 +24,7 @@ import pLimit from 'p-limit';
 import type { ChunkSpan } from '../domain/records/plan-chunks.ts';
 import { Deduplicator } from '../domain/records/dedupe.ts';
 import { type FileFormat, type RawRow, UnreadableFileError, readRows } from '../domain/records/read-rows.ts';
-import { mapHeaders, toGroupNote, validateRecord } from '../domain/records/validate-record.ts';
+import { keyColumnValues, mapHeaders, toGroupNote, validateRecord } from '../domain/records/validate-record.ts';
 import type { GroupNote, Mode } from '../domain/enrich/enrich-group.ts';
 import { JobStatus, resultKeys } from '../domain/job.ts';
 import { type Profile, loadProfile } from '../profiles/profile.ts';
@@ -128,6 +128,7 @@ async function chunkStep(deps: PipelineDeps, msg: ChunkMessage): Promise<'done' 
   const started = Date.now();
   const profile = loadProfile(msg.profile);
   const file = msg.key;
+  const fromKey = keyColumnValues(profile, msg.key, deps.dropPrefix);
   const { span } = msg;
   const object = await deps.objects.get(msg.bucket, msg.key, msg.chunks === 1 ? undefined : { start: span.start, end: span.end });
   if (object.etag && object.etag !== msg.etag.replace(/"/g, '')) {
@@ -162,7 +163,7 @@ async function chunkStep(deps: PipelineDeps, msg: ChunkMessage): Promise<'done' 
         reject({ file, line: row.line, record: row.record, field: null, reason: row.reason });
         continue;
       }
-      const v = validateRecord(profile, row.fields);
+      const v = validateRecord(profile, row.fields, fromKey);
       if (!v.ok) {
         reject({ file, line: row.line, record: row.record, field: v.field, reason: v.reason });
         continue;

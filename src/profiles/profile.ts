@@ -77,6 +77,11 @@ export const profileFileSchema = z.object({
   outputs: z.array(outputSchema).min(1),
   /** Facts the rules see beyond the outputs: constants and counts. */
   facts: z.array(factSchema).default([]),
+  /**
+   * Columns a record takes from the drop key when it has no value of its own: column → which folder below the
+   * profile's (0 the first), e.g. `{ "platform": 0 }` reads `incoming/social/<platform>/file.csv`.
+   */
+  keyColumns: z.record(z.string(), z.int().min(0)).default({}),
   /** The rules file (json-rules-engine rules, in order), relative to the profile's folder. */
   rules: z.string(),
   /** Topic discovery: runs once at least `minRecords` groups were enriched since the last run. */
@@ -162,7 +167,7 @@ export function loadProfile(name: string, dir = profilesDir()): Profile {
     for (const alias of [c.name, ...c.aliases]) headerMap.set(alias.toLowerCase(), c.name);
   }
   const columnNames = new Set(raw.columns.map((c) => c.name));
-  for (const field of [raw.groupKey, raw.textField, ...raw.recordKey]) {
+  for (const field of [raw.groupKey, raw.textField, ...raw.recordKey, ...Object.keys(raw.keyColumns)]) {
     if (!columnNames.has(field)) throw new Error(`profile ${name}: ${field} is not one of its columns`);
   }
   for (const r of rules.rules) {

@@ -14,6 +14,7 @@ import { EXIT, InputError, PART_SIZE, type StackFlags, UsageError, humanReport, 
 
 interface RunFlags extends StackFlags {
   profile?: string;
+  under?: string;
   mode: 'fast' | 'full';
   json?: boolean;
   out?: string;
@@ -25,6 +26,7 @@ export function runCommand(): Command {
     .description('run a file through the local pipeline to its end and copy its results out')
     .argument('<file>', 'a CSV or JSON file of records')
     .option('--profile <name>', "the profile the records follow (default: the one whose required columns are in the file's header)")
+    .option('--under <folder>', "a folder below the profile's in the drop key, which the profile may read columns from (e.g. social's platform: --under facebook)")
     .addOption(new Option('--mode <mode>', 'fast: the cheap stages now, the LLM later (backfill); full: everything now').choices(['fast', 'full']).default('full'))
     .option('--out <dir>', 'where the results are copied (default sluice-out/JOB)')
     .option('--force', 'a new job even if this file was run before (e.g. with another --mode or provider)')
@@ -41,6 +43,7 @@ async function run(file: string, given: RunFlags): Promise<number> {
   } catch (err) {
     throw new InputError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
+  if (given.under !== undefined && !/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/.test(given.under)) throw new UsageError(`--under: folder names of letters, digits, _ and - (joined by /), not "${given.under}"`);
   const flags = { ...given, profile: given.profile ?? (await recognizeProfile(file)) };
   try {
     loadProfile(flags.profile);
@@ -56,7 +59,7 @@ async function run(file: string, given: RunFlags): Promise<number> {
     if (dev) say(`attached to the running \`sluice dev\` (pid ${dev.pid}): its ${dev.provider ?? 'offline'} provider enriches this file, whatever this shell's OPENAI_* settings`);
     const bucket = rt.names.buckets.drop;
     // --force drops the file under a run folder of its own: another object, so another job.
-    const name = basename(file);
+    const name = flags.under ? `${flags.under}/${basename(file)}` : basename(file);
     const key = flags.force
       ? `${topology.dropPrefix}${flags.profile}/runs/${new Date().toISOString().replace(/[:.]/g, '-')}/${name}`
       : `${topology.dropPrefix}${flags.profile}/${name}`;

@@ -7,6 +7,7 @@
 import * as z from 'zod';
 import type { Profile, ProfileColumn } from '../../profiles/profile.ts';
 import type { GroupNote } from '../enrich/enrich-group.ts';
+import { keyFolders, profileFromKey } from '../job.ts';
 import type { RawValue } from './read-rows.ts';
 
 export interface CleanRecord {
@@ -41,10 +42,10 @@ export function mapHeaders(profile: Profile, headers: string[]): { columns: Map<
 }
 
 /**
- * Validates and cleans one row.
+ * Validates and cleans one row; `fromKey` fills columns the row has no value for (the profile's `keyColumns`).
  * @example validateRecord(profile, [['TICKET_NO', Buffer.from('T-1')], ...])
  */
-export function validateRecord(profile: Profile, fields: Array<[string, RawValue]>): Validation {
+export function validateRecord(profile: Profile, fields: Array<[string, RawValue]>, fromKey: Record<string, string> = {}): Validation {
   const values: Record<string, string> = {};
   const attributes: Record<string, string> = {};
   for (const [header, raw] of fields) {
@@ -55,6 +56,7 @@ export function validateRecord(profile: Profile, fields: Array<[string, RawValue
     if (canonical) values[canonical] = decoded.text;
     else if (profile.keepOtherColumns) attributes[header] = cleanText(profile, decoded.text);
   }
+  for (const [column, value] of Object.entries(fromKey)) if (!values[column]?.trim()) values[column] = value;
   for (const column of profile.columns) {
     const problem = checkColumn(profile, column, values);
     if (problem) return { ok: false, field: column.name, reason: problem };
@@ -141,4 +143,12 @@ export function toGroupNote(profile: Profile, record: CleanRecord, line: number)
   const { [profile.textField]: text, ...values } = record.values;
   const noteId = profile.recordKey.filter((f) => f !== profile.groupKey).map((f) => values[f]).join('/') || String(line);
   return { groupId: values[profile.groupKey]!, note: { noteId, text: text!, line, values, attributes: record.attributes } };
+}
+
+/** The values a file's records take from its drop key (the profile's `keyColumns`), for the columns they lack. */
+export function keyColumnValues(profile: Profile, key: string, dropPrefix: string): Record<string, string> {
+  const place = profileFromKey(key, dropPrefix);
+  if (!place) return {};
+  const folders = keyFolders(place.file);
+  return Object.fromEntries(Object.entries(profile.keyColumns).flatMap(([column, i]) => (folders[i] ? [[column, folders[i]]] : [])));
 }
