@@ -33,6 +33,14 @@ export interface ProfileDayMetrics extends JobCounts {
   llm: { calls: number; cacheHits: number; cacheHitRate: number; promptTokens: number; estimatedCostUsd: number };
   /** From the end of ingest to the group's enrichment, and from enrichment to its decision. */
   latencyMs: { enrich: { p50: number; p95: number }; decide: { p50: number; p95: number } };
+  /** Per entities output that resolves: share of its entities merged or accepted rather than left for review. */
+  resolved: Record<string, number | null>;
+  /** The mean NPMI coherence (-1 to 1) of the profile's latest topic run's topics (null before the first). */
+  topicCoherence: number | null;
+  /** Per facet column (e.g. platform), per value: groups, eligible groups, coverage per output, decisions. */
+  byFacet: Record<string, Record<string, { groups: number; eligible: number; coverage: Record<string, number>; outcomes: Record<string, number> }>>;
+  /** Per entities output, its most mentioned entities (at most 20), each by the first facet's values and in all. */
+  entities: Record<string, Array<{ name: string; mentions: number; byFacet: Record<string, number> }>>;
   alerts: Alert[];
 }
 
@@ -52,6 +60,9 @@ export interface MetricsOptions {
   dlqDepths: () => Promise<Record<string, number>>;
   now?: Date;
 }
+
+/** part / whole to 4 decimals; null when there is no whole. */
+const share = (part: number, whole: number): number | null => (whole ? Math.round((part / whole) * 10_000) / 10_000 : null);
 
 function pct(xs: number[], p: number): number {
   if (!xs.length) return 0;
@@ -102,8 +113,17 @@ export async function computeMetrics(deps: PipelineDeps, o: MetricsOptions): Pro
       coverage: {},
       llm: { calls: 0, cacheHits: 0, cacheHitRate: 0, promptTokens: 0, estimatedCostUsd: 0 },
       latencyMs: { enrich: { p50: 0, p95: 0 }, decide: { p50: 0, p95: 0 } },
+      resolved: {},
+      topicCoherence: null,
+      byFacet: Object.fromEntries(profile.facets.map((f) => [f, {}])),
+      entities: {},
       alerts: [],
     };
+    const resolving = profile.outputs.filter((x) => x.type === 'entities' && x.resolve).map((x) => x.name);
+    const resolvedCounts = Object.fromEntries(resolving.map((r) => [r, { auto: 0, review: 0 }]));
+    const entityOutputs = profile.outputs.filter((x) => x.type === 'entities').map((x) => x.name);
+    const mentions = new Map<string, Map<string, Map<string, number>>>(entityOutputs.map((x) => [x, new Map()]));
+    const firstFacet = profile.facets[0];
     const stages = profile.outputs.map((x) => x.name); // coverage per declared output
     const done: Record<string, number> = Object.fromEntries(stages.map((s) => [s, 0]));
     let eligibleGroups = 0;
@@ -118,9 +138,34 @@ export async function computeMetrics(deps: PipelineDeps, o: MetricsOptions): Pro
         const decideMs = ms(g.stages.enrich?.at, g.stages.decide?.at);
         if (enrichMs !== undefined) enrichLatency.push(enrichMs);
         if (decideMs !== undefined) decideLatency.push(decideMs);
+        for (const facet of profile.facets) {
+          const value = e?.facets?.[facet] ?? '(none)';
+          const f = (m.byFacet[facet]![value] ??= { groups: 0, eligible: 0, coverage: Object.fromEntries(stages.map((x) => [x, 0])), outcomes: {} });
+          f.groups += 1;
+          if (g.decision) f.outcomes[g.decision.outcome] = (f.outcomes[g.decision.outcome] ?? 0) + 1;
+          if (e?.eligibleNoteIds.length) {
+            f.eligible += 1;
+            for (const x of stages) if (e.stages[x] === 'done') f.coverage[x]! += 1; // counts now, shares below
+          }
+        }
         if (!e || !e.eligibleNoteIds.length) continue;
         eligibleGroups += 1;
         for (const s of stages) if (e.stages[s] === 'done') done[s]! += 1;
+        for (const [output, r] of Object.entries(e.resolution ?? {})) {
+          const c = resolvedCounts[output];
+          if (!c) continue;
+          c.auto += r.merged.length + r.accepted.length;
+          c.review += r.review.length;
+        }
+        const where = (firstFacet && e.facets?.[firstFacet]) || '(none)';
+        for (const output of entityOutputs) {
+          const found = e.outputs[output] as Record<string, string[]> | undefined;
+          for (const name of new Set(Object.values(found ?? {}).flat())) {
+            const byPlace = mentions.get(output)!.get(name) ?? new Map<string, number>();
+            byPlace.set(where, (byPlace.get(where) ?? 0) + 1);
+            mentions.get(output)!.set(name, byPlace);
+          }
+        }
         if (e.usage) {
           llmGroups += e.usage.calls || e.usage.cached ? 1 : 0;
           m.llm.calls += e.usage.calls;
@@ -129,7 +174,18 @@ export async function computeMetrics(deps: PipelineDeps, o: MetricsOptions): Pro
         }
       }
     }
-    for (const s of stages) m.coverage[s] = eligibleGroups ? Math.round((done[s]! / eligibleGroups) * 10_000) / 10_000 : 1;
+    for (const s of stages) m.coverage[s] = share(done[s]!, eligibleGroups) ?? 1;
+    for (const values of Object.values(m.byFacet)) for (const f of Object.values(values)) for (const x of stages) f.coverage[x] = share(f.coverage[x]!, f.eligible) ?? 1;
+    for (const [output, c] of Object.entries(resolvedCounts)) m.resolved[output] = share(c.auto, c.auto + c.review);
+    for (const [output, names] of mentions) {
+      m.entities[output] = [...names]
+        .map(([name, byPlace]) => ({ name, mentions: [...byPlace.values()].reduce((a, b) => a + b, 0), byFacet: Object.fromEntries(byPlace) }))
+        .sort((a, b) => b.mentions - a.mentions || a.name.localeCompare(b.name))
+        .slice(0, 20);
+    }
+    const topics = await deps.store.latestTopicRun(name);
+    const coherences = (topics?.topics ?? []).flatMap((t) => (t.npmi === undefined ? [] : [t.npmi]));
+    m.topicCoherence = coherences.length ? Math.round((coherences.reduce((a, b) => a + b, 0) / coherences.length) * 10_000) / 10_000 : null;
     m.failedShare = m.groups ? Math.round((m.failed / m.groups) * 10_000) / 10_000 : 0;
     m.llm.cacheHitRate = llmGroups ? Math.round((m.llm.cacheHits / llmGroups) * 10_000) / 10_000 : 0;
     m.llm.estimatedCostUsd = Math.round((m.llm.promptTokens / 1000) * o.pricePer1kPromptTokens * 10_000) / 10_000;
@@ -141,8 +197,13 @@ export async function computeMetrics(deps: PipelineDeps, o: MetricsOptions): Pro
       'backlog.oldestAgeHours': backlog.oldestAgeHours,
       failedShare: m.failedShare,
       'llm.cacheHitRate': m.llm.cacheHitRate,
+      'topics.coherence': m.topicCoherence,
     };
-    const values: Record<string, number | null> = { ...Object.fromEntries(Object.entries(m.coverage).map(([k, v]) => [`coverage.${k}`, v])), ...watched };
+    const values: Record<string, number | null> = {
+      ...Object.fromEntries(Object.entries(m.coverage).map(([k, v]) => [`coverage.${k}`, v])),
+      ...Object.fromEntries(Object.entries(m.resolved).map(([k, v]) => [`resolved.${k}`, v])),
+      ...watched,
+    };
     for (const gate of profile.qualityGates) {
       const value = values[gate.metric] ?? null;
       if (value === null || holds(value, gate.op, gate.value)) continue;

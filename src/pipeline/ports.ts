@@ -95,7 +95,7 @@ export interface TopicRunRecord {
   skipped: boolean;
   reason?: string;
   records: number;
-  topics?: Array<{ id: number; label: string; terms: string[]; size: number; coherence: number }>;
+  topics?: Array<{ id: number; label: string; terms: string[]; size: number; coherence: number; npmi?: number }>;
   /** S3 key of the per-record assignments (JSONL). */
   detail?: string;
   /** Who labelled the topics: the LLM when one is configured, else their top terms. */

@@ -82,6 +82,8 @@ export const profileFileSchema = z.object({
    * profile's (0 the first), e.g. `{ "platform": 0 }` reads `incoming/social/<platform>/file.csv`.
    */
   keyColumns: z.record(z.string(), z.int().min(0)).default({}),
+  /** Columns whose value a group carries (its records' most frequent) for metrics per value, e.g. per platform. */
+  facets: z.array(z.string()).default([]),
   /** The rules file (json-rules-engine rules, in order), relative to the profile's folder. */
   rules: z.string(),
   /** Topic discovery: runs once at least `minRecords` groups were enriched since the last run. */
@@ -167,7 +169,7 @@ export function loadProfile(name: string, dir = profilesDir()): Profile {
     for (const alias of [c.name, ...c.aliases]) headerMap.set(alias.toLowerCase(), c.name);
   }
   const columnNames = new Set(raw.columns.map((c) => c.name));
-  for (const field of [raw.groupKey, raw.textField, ...raw.recordKey, ...Object.keys(raw.keyColumns)]) {
+  for (const field of [raw.groupKey, raw.textField, ...raw.recordKey, ...Object.keys(raw.keyColumns), ...raw.facets]) {
     if (!columnNames.has(field)) throw new Error(`profile ${name}: ${field} is not one of its columns`);
   }
   for (const r of rules.rules) {
@@ -229,10 +231,14 @@ function unknownFacts(rules: RuleSet, known: Set<string>): Array<[string, string
 }
 
 /** The metrics a quality gate can watch besides each output's coverage (`coverage.<output>`): `sluice metrics` computes them. */
-export const GATE_METRICS = ['backlog.size', 'backlog.oldestAgeHours', 'failedShare', 'llm.cacheHitRate'] as const;
+export const GATE_METRICS = ['backlog.size', 'backlog.oldestAgeHours', 'failedShare', 'llm.cacheHitRate', 'topics.coherence'] as const;
 
 function unknownMetrics(gates: Array<{ metric: string }>, outputs: OutputSpec[]): Array<[string, string]> {
-  const known = new Set<string>([...GATE_METRICS, ...outputs.map((o) => `coverage.${o.name}`)]);
+  const known = new Set<string>([
+    ...GATE_METRICS,
+    ...outputs.map((o) => `coverage.${o.name}`),
+    ...outputs.filter((o) => o.type === 'entities' && o.resolve).map((o) => `resolved.${o.name}`),
+  ]);
   return gates.flatMap((g, i): Array<[string, string]> => (known.has(g.metric) ? [] : [[`qualityGates.${i}.metric`, `unknown metric "${g.metric}" (known: ${[...known].join(', ')})`]]));
 }
 

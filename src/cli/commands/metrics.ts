@@ -35,6 +35,17 @@ export function metricsCommand(): Command {
             `    LLM ${p.llm.calls} calls, ${p.llm.promptTokens} prompt tokens, cache hit rate ${(p.llm.cacheHitRate * 100).toFixed(1)}%, est. $${p.llm.estimatedCostUsd}`,
             `    latency enrich p50 ${p.latencyMs.enrich.p50} ms / p95 ${p.latencyMs.enrich.p95} ms, decide p50 ${p.latencyMs.decide.p50} ms / p95 ${p.latencyMs.decide.p95} ms`,
           );
+          const pc = (v: number | null) => (v === null ? 'n/a' : `${(v * 100).toFixed(1)}%`);
+          if (Object.keys(p.resolved).length) lines.push(`    entities resolved without review ${Object.entries(p.resolved).map(([k, v]) => `${k} ${pc(v)}`).join(', ')}`);
+          if (p.topicCoherence !== null) lines.push(`    topics: mean NPMI coherence ${p.topicCoherence}`);
+          for (const [facet, values] of Object.entries(p.byFacet)) {
+            for (const [value, f] of Object.entries(values)) {
+              lines.push(`    ${facet} ${value}: groups ${f.groups} (${Object.entries(f.outcomes).map(([o, n]) => `${o} ${n}`).join(', ') || 'none decided'}), coverage ${Object.entries(f.coverage).map(([k, v]) => `${k} ${pc(v)}`).join(', ')}`);
+            }
+          }
+          for (const [output, top] of Object.entries(p.entities)) {
+            if (top.length) lines.push(`    ${output}: ${top.slice(0, 8).map((e) => `${e.name} ${e.mentions} (${Object.entries(e.byFacet).map(([k, n]) => `${k} ${n}`).join(', ')})`).join('; ')}`);
+          }
         }
         lines.push(`  backlog ${report.backlog.size} pending${report.backlog.oldestAgeHours !== null ? `, oldest ${report.backlog.oldestAgeHours} h` : ''}; DLQ ${Object.entries(report.dlq).map(([q, n]) => `${q} ${n}`).join(', ')}`);
         for (const a of report.alerts) lines.push(`ALERT ${a.message}`);

@@ -25,7 +25,7 @@ export function topicsCommand(): Command {
           else if (run.skipped) process.stdout.write(`topics for ${profile}: skipped — ${run.reason} (--force runs anyway)\n`);
           else {
             const lines = [`topics for ${profile}: ${run.records} groups, ${run.topics!.length} topics (assignments: s3://${rt.names.buckets.results}/${run.detail})`];
-            for (const t of run.topics!) lines.push(`  ${String(t.id).padStart(2)}  ${String(t.size).padStart(5)}  coherence ${t.coherence.toFixed(3)}  ${t.terms.join(', ')}${run.labelSource === 'llm' ? `  "${t.label}"` : ''}`);
+            for (const t of run.topics!) lines.push(`  ${String(t.id).padStart(2)}  ${String(t.size).padStart(5)}  coherence ${t.coherence.toFixed(3)} (NPMI ${(t.npmi ?? 0).toFixed(2)})  ${t.terms.join(', ')}${run.labelSource === 'llm' ? `  "${t.label}"` : ''}`);
             process.stdout.write(`${lines.join('\n')}\n`);
           }
         }

@@ -71,6 +71,8 @@ export const enrichmentSchema = enrichmentOutputSchema.extend({
   eligibleNoteIds: z.array(z.string()),
   ineligible: z.array(z.object({ noteId: z.string(), reason: z.string() })),
   provenance: z.object({ chunkIds: z.array(z.string()) }),
+  /** The profile's facet columns, each the most frequent value among the group's records (e.g. its platform). */
+  facets: z.record(z.string(), z.string()).optional(),
   /** Per entities output that resolves against another: what was merged, accepted, and left for review. */
   resolution: z
     .record(
@@ -118,6 +120,22 @@ function sortByTime(profile: Profile, notes: GroupNote[]): GroupNote[] {
   });
 }
 
+/** Each facet column's most frequent value among the records (the first seen on a tie); none when no record has one. */
+export function facetsOf(profile: Profile, notes: GroupNote[]): Record<string, string> | undefined {
+  let out: Record<string, string> | undefined;
+  for (const facet of profile.facets) {
+    const counts = new Map<string, number>();
+    for (const n of notes) {
+      const v = n.values[facet];
+      if (v) counts.set(v, (counts.get(v) ?? 0) + 1);
+    }
+    let best: [string, number] | undefined;
+    for (const e of counts) if (!best || e[1] > best[1]) best = e;
+    if (best) (out ??= {})[facet] = best[0];
+  }
+  return out;
+}
+
 /** Which outputs are produced now and which wait, for a mode. */
 export function planStages(profile: Profile, mode: Mode): { run: string[]; pending: string[] } {
   const run: string[] = [];
@@ -149,7 +167,9 @@ export async function enrichGroup(
   const { eligible, ineligible } = selectEligibleNotes(profile, notes);
   const plan = planStages(profile, mode);
   const stages: Record<string, StageStatus> = Object.fromEntries(profile.outputs.map((o) => [o.name, 'skipped' as StageStatus]));
+  const facets = facetsOf(profile, notes);
   const base = {
+    ...(facets ? { facets } : {}),
     provider: provider.name,
     model: provider.model,
     promptVersion: provider.promptVersion,

@@ -134,7 +134,7 @@ export function lexiconSentiment(text: string, threshold: number): Extracted {
   return { value: { label, score: Math.max(-1, Math.min(1, comparative)) } satisfies SentimentValue };
 }
 
-const clean = (xs: string[]) => [...new Set(xs.map((x) => x.trim().replace(/[.,;:]+$/, '')).filter(Boolean))].sort();
+const clean = (xs: string[]) => [...new Set(xs.map((x) => x.trim().replace(/[.,;:!?]+$/, '')).filter(Boolean))].sort();
 
 /** Entities of each kind: compromise's NER (people, organisations, places), a pattern, or an output's labels. */
 export function extractEntities(text: string, kinds: EntityKind[], labelsOf: (output: string) => Label[]): Extracted {

@@ -18,6 +18,8 @@ export interface Topic {
   size: number;
   /** UMass coherence of the top terms (closer to 0 is more coherent). */
   coherence: number;
+  /** Mean normalised PMI of the top terms' pairs over the documents, -1 to 1 (above 0.3 is commonly taken as coherent). */
+  npmi: number;
 }
 
 export interface TopicOptions {
@@ -69,12 +71,29 @@ export function discoverTopics(docs: TopicDoc[], o: TopicOptions): { topics: Top
       .sort((a, b) => b[0] - a[0])
       .slice(0, o.topTerms)
       .map(([, i]) => vocabulary[i]!);
-    return { id, label: terms.slice(0, 3).join(' / '), terms, size: result.clusters.filter((c) => c === id).length, coherence: umass(terms, docSets) };
+    return { id, label: terms.slice(0, 3).join(' / '), terms, size: result.clusters.filter((c) => c === id).length, coherence: umass(terms, docSets), npmi: npmi(terms, docSets) };
   });
   return { topics, assignments: new Map(docs.map((d, i) => [d.id, result.clusters[i]!])) };
 }
 
 /** UMass coherence: mean over term pairs of log((D(wi, wj) + 1) / D(wj)), wj ranked above wi. */
+function npmi(terms: string[], docs: Array<Set<string>>): number {
+  const n = docs.length;
+  let sum = 0;
+  let pairs = 0;
+  for (let i = 1; i < terms.length; i++) {
+    for (let j = 0; j < i; j++) {
+      const pi = docs.filter((d) => d.has(terms[i]!)).length / n;
+      const pj = docs.filter((d) => d.has(terms[j]!)).length / n;
+      const pij = docs.filter((d) => d.has(terms[i]!) && d.has(terms[j]!)).length / n;
+      if (!pi || !pj) continue;
+      sum += pij ? (pij === 1 ? 1 : Math.log(pij / (pi * pj)) / -Math.log(pij)) : -1;
+      pairs += 1;
+    }
+  }
+  return pairs ? Math.round((sum / pairs) * 1000) / 1000 : 0;
+}
+
 function umass(terms: string[], docs: Array<Set<string>>): number {
   let sum = 0;
   let pairs = 0;
