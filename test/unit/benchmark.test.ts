@@ -20,6 +20,18 @@ describe('the claims-v1 benchmark', () => {
   });
 });
 
+describe('the social-v1 benchmark', () => {
+  it('has at least 40 hand-written threads: sarcasm, negated complaints, mixed sentiment, brand variants, injections', () => {
+    const b = loadBenchmark('social-v1');
+    expect(b.items.length).toBeGreaterThanOrEqual(40);
+    const tagged = (t: string) => b.items.filter((i) => i.tags.includes(t)).length;
+    for (const t of ['sarcasm', 'negation', 'mixed', 'variant']) expect(tagged(t), t).toBeGreaterThanOrEqual(5);
+    expect(tagged('injection')).toBeGreaterThanOrEqual(3);
+    expect(new Set(b.items.map((i) => i.expected.decision))).toEqual(new Set(['escalate', 'monitor', 'none']));
+    expect(b).toMatchObject({ decision: 'escalation', judged: { field: 'keyPoints', against: ['summary'], prompt: 'social-judge-v1' } });
+  });
+});
+
 describe('a bad benchmark file', () => {
   it('is refused with every problem named by file, line and field', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));

@@ -14,11 +14,16 @@ const file = (name: string, text: string) => {
 describe('recognising a file', () => {
   it("takes the profile whose required columns are in a CSV header (aliases count) or a JSON file's first record", async () => {
     expect(await recognizeProfile('samples/claims-notes.csv')).toBe('claims');
+    expect(await recognizeProfile('samples/social-posts.csv')).toBe('social');
+    expect(await recognizeProfile(file('t.csv', 'ticket_id,body\nT1,hello\n'))).toBe('social');
     expect(await recognizeProfile(file('a.csv', 'CLAIMNO,NOTEID,FN_TEXT\nC1,1,text\n'))).toBe('claims');
     expect(await recognizeProfile(file('a.jsonl', '{"claim_id":"C1","note_id":"1","note":"text"}\n'))).toBe('claims');
   });
 
   it('names what each profile lacks when none fits, and asks for --profile', async () => {
-    await expect(recognizeProfile(file('b.csv', 'id,body\n1,x\n'))).rejects.toThrow(/no profile has all its required columns in this file's header \(.*claims lacks claim_id, note_id, note.*\): name one with --profile/);
+    const message = await recognizeProfile(file('b.csv', 'id,body\n1,x\n')).then(() => '', (err: Error) => err.message);
+    expect(message).toMatch(/no profile has all its required columns in this file's header \(.*\): name one with --profile$/);
+    expect(message).toContain('claims lacks claim_id, note_id, note');
+    expect(message).toContain('social lacks thread_id;');
   });
 });
