@@ -27,6 +27,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { profileSchedules } from '../src/profiles/profile.ts';
 import { type Permission, permissionsOf } from '../src/topology/permissions.ts';
 import {
   type BucketName,
@@ -278,6 +279,33 @@ export class SluiceStack extends Stack {
         schedule: events.Schedule.expression(schedule.expression),
         enabled: config.schedules[name]?.enabled ?? true,
         targets: [new eventTargets.LambdaFunction(this.functions[schedule.target], { deadLetterQueue: scheduleDlq, retryAttempts: 2, maxEventAge: Duration.hours(2) })],
+      });
+    }
+    // Profiles' own backfill schedules: the Scheduled Event's shape, with what to backfill as its detail.
+    for (const p of profileSchedules()) {
+      new events.Rule(this, `${pascal(p.id)}Schedule`, {
+        ruleName: resourceName(stage, p.id),
+        description: `sluice ${stage}: ${p.description}`.slice(0, 512),
+        schedule: events.Schedule.expression(config.schedules[p.id]?.expression ?? p.expression),
+        enabled: config.schedules[p.id]?.enabled ?? true,
+        targets: [
+          new eventTargets.LambdaFunction(this.functions.backfill, {
+            deadLetterQueue: scheduleDlq,
+            retryAttempts: 2,
+            maxEventAge: Duration.hours(2),
+            event: events.RuleTargetInput.fromObject({
+              version: '0',
+              id: events.EventField.eventId,
+              'detail-type': 'Scheduled Event',
+              source: 'aws.events',
+              account: this.account,
+              time: events.EventField.time,
+              region: this.region,
+              resources: [],
+              detail: p.backfill,
+            }),
+          }),
+        ],
       });
     }
 

@@ -3,6 +3,7 @@
  * Applied over the topology (the one description) to give the stage's topology, which is validated
  * with the same rules the local runtime uses.
  */
+import { profileSchedules } from '../src/profiles/profile.ts';
 import * as z from 'zod';
 import { type FunctionName, type QueueName, type Topology, validateTopology } from '../src/topology/topology.ts';
 
@@ -92,8 +93,9 @@ export function stageTopology(base: Topology, cfg: StageConfig): Topology {
   for (const [name, o] of Object.entries(cfg.queues) as Array<[QueueName, object]>) Object.assign(t.queues[name], o);
   for (const [name, o] of Object.entries(cfg.schedules)) {
     const schedule = t.schedules[name];
-    if (!schedule) throw new Error(`cdk.json schedules.${name}: no such schedule in the topology (known: ${Object.keys(t.schedules).join(', ') || 'none'})`);
-    if (o.expression) schedule.expression = o.expression;
+    const ofProfiles = profileSchedules().map((p) => p.id);
+    if (!schedule && !ofProfiles.includes(name)) throw new Error(`cdk.json schedules.${name}: no such schedule in the topology or a profile (known: ${[...Object.keys(t.schedules), ...ofProfiles].join(', ') || 'none'})`);
+    if (schedule && o.expression) schedule.expression = o.expression;
   }
   validateTopology(t);
   for (const [name, o] of Object.entries(cfg.functions) as Array<[FunctionName, z.infer<typeof functionOverrides>]>) {

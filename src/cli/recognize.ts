@@ -27,6 +27,8 @@ async function headersOf(file: string): Promise<string[]> {
 /** @throws UsageError when no profile fits the header, or several fit equally well. */
 export async function recognizeProfile(file: string): Promise<string> {
   const headers = await headersOf(file);
+  // No header at all (empty, binary, unreadable): the pipeline fails such a file whatever the profile, and says why.
+  if (!headers.length && listProfiles().length) return listProfiles()[0]!;
   const fits = listProfiles()
     .map((name) => {
       const m = mapHeaders(loadProfile(name), headers);

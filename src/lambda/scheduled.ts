@@ -6,7 +6,7 @@ import { type Alert, type MetricsReport, computeMetrics } from '../pipeline/metr
 import type { TopicRunRecord } from '../pipeline/ports.ts';
 import { runTopics } from '../pipeline/topics.ts';
 import { DEFAULT_STALL_MS, type ReconcileReport, reconcileJobs } from '../pipeline/reconcile.ts';
-import { listProfiles } from '../profiles/profile.ts';
+import { listProfiles, profileBackfillSchema } from '../profiles/profile.ts';
 import type { TopicNamer } from '../llm/topic-namer.ts';
 
 export type ScheduledHandler = (event: ScheduledEvent, context: Context) => Promise<unknown>;
@@ -18,8 +18,10 @@ const MARGIN_MS = 60_000;
 export function createBackfillHandler(deps: PipelineDeps, limit = Number(process.env.SLUICE_BACKFILL_LIMIT || 5000)): (event: ScheduledEvent, context: Context) => Promise<BackfillReport> {
   return async (event, context) => {
     const remaining = context.getRemainingTimeInMillis();
-    const report = await runBackfill(deps, { limit, deadline: Date.now() + Math.max(remaining - MARGIN_MS, remaining / 2) });
-    deps.logger.info('scheduled backfill', { scheduledAt: event.time, ...report, jobsRefreshed: report.jobsRefreshed.length });
+    // A profile's schedule carries what it backfills in the event's detail; the hourly rule's detail is empty.
+    const only = Object.keys(event.detail ?? {}).length ? profileBackfillSchema.parse(event.detail) : undefined;
+    const report = await runBackfill(deps, { limit, deadline: Date.now() + Math.max(remaining - MARGIN_MS, remaining / 2), ...(only ? { only } : { leaveScheduled: true }) });
+    deps.logger.info('scheduled backfill', { scheduledAt: event.time, ...(only ? { profile: only.profile, outputs: only.outputs } : {}), ...report, jobsRefreshed: report.jobsRefreshed.length });
     deps.metrics?.add('GroupsBackfilled', report.done);
     deps.metrics?.add('GroupsStillPending', report.stillPending);
     return report;

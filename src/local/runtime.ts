@@ -54,6 +54,7 @@ import {
 import { type S3Upload, startEmulators, startEmulatorsInProcess } from './emulators.ts';
 import { type CallRecord, type ResourceOf, guardClient } from './local-iam.ts';
 import { type Resource, permissionsOf } from '../topology/permissions.ts';
+import { profileSchedules } from '../profiles/profile.ts';
 import { SqsEventSource, lambdaContext } from './event-source.ts';
 import { crashPointFromEnv, newCrashCounterFile } from './crash-points.ts';
 import { type Helper, startHelper } from './child-process.ts';
@@ -429,12 +430,18 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         region: LOCAL_REGION,
         account: '000000000000',
         speed: options.schedules.speed,
-        schedules: Object.entries(topology.schedules).filter(([, spec]) => spec.target in scheduled).map(([name, spec]) => ({
-          name,
-          expression: spec.expression,
-          ruleArn: `arn:aws:events:${LOCAL_REGION}:000000000000:rule/${resourceName(stage, name)}`,
-          fire: (event) => scheduled[spec.target as ScheduledFunctionName](event, lambdaContext(resourceName(stage, spec.target), topology.functions[spec.target].timeoutSeconds) as Context),
-        })),
+        schedules: [
+          ...Object.entries(topology.schedules).map(([name, spec]) => ({ name, expression: spec.expression, target: spec.target, detail: {} })),
+          ...profileSchedules().map((p) => ({ name: p.id, expression: p.expression, target: 'backfill' as const, detail: p.backfill })),
+        ]
+          .filter((spec) => spec.target in scheduled)
+          .map((spec) => ({
+            name: spec.name,
+            expression: spec.expression,
+            detail: spec.detail,
+            ruleArn: `arn:aws:events:${LOCAL_REGION}:000000000000:rule/${resourceName(stage, spec.name)}`,
+            fire: (event) => scheduled[spec.target as ScheduledFunctionName](event, lambdaContext(resourceName(stage, spec.target), topology.functions[spec.target].timeoutSeconds) as Context),
+          })),
         onEvent: (message, data) => {
           if (options.logLevel !== 'SILENT') logStream.write(`${JSON.stringify({ level: 'INFO', service: 'sluice-scheduler', message, ...data })}\n`);
         },

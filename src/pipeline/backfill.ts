@@ -8,7 +8,7 @@
 import { decideGroup } from '../domain/decide/decide-group.ts';
 import { enrichGroup } from '../domain/enrich/enrich-group.ts';
 import { TERMINAL_STATUSES } from '../domain/job.ts';
-import { loadProfile, listProfiles } from '../profiles/profile.ts';
+import { type ProfileBackfill, loadProfile, listProfiles } from '../profiles/profile.ts';
 import type { PipelineDeps } from './deps.ts';
 import { readNotes } from './process-group.ts';
 import { writeResults } from './finalize-job.ts';
@@ -22,6 +22,10 @@ export interface BackfillOptions {
   leaseMs?: number;
   /** Pending keys to work through; by default every expensive stage of every profile, then `pending_llm`. */
   keys?: string[];
+  /** A profile's scheduled backfill: only its groups, these outputs, facets matching. */
+  only?: ProfileBackfill;
+  /** The hourly run: groups of profiles that have schedules of their own are left to those. */
+  leaveScheduled?: boolean;
   onProgress?: (report: BackfillReport) => void;
 }
 
@@ -53,7 +57,8 @@ export async function runBackfill(deps: PipelineDeps, o: BackfillOptions): Promi
   const report: BackfillReport = { done: 0, stillPending: 0, skipped: 0, errors: 0, jobsRefreshed: [], stoppedEarly: false };
   const touched = new Set<string>();
   const leaseMs = o.leaseMs ?? 5 * 60_000;
-  outer: for (const key of o.keys ?? pendingKeys()) {
+  const keys = o.keys ?? (o.only ? [...o.only.outputs.map((x) => `pending_${x}`), 'pending_llm'] : pendingKeys());
+  outer: for (const key of keys) {
     let after: string | undefined;
     do {
       const page = await deps.store.listPending(key, PAGE, after);
@@ -62,7 +67,7 @@ export async function runBackfill(deps: PipelineDeps, o: BackfillOptions): Promi
           report.stoppedEarly = true;
           break outer;
         }
-        const outcome = await backfillGroup(deps, item, leaseMs);
+        const outcome = await backfillGroup(deps, item, leaseMs, o.only, Boolean(o.leaveScheduled));
         if (outcome === 'done') {
           report.done += 1;
           touched.add(item.jobId);
@@ -85,10 +90,20 @@ export async function runBackfill(deps: PipelineDeps, o: BackfillOptions): Promi
   return report;
 }
 
-async function backfillGroup(deps: PipelineDeps, item: PendingItem, leaseMs: number): Promise<'done' | 'still_pending' | 'skipped' | 'error'> {
+/** Whether a group is this run's to backfill: a profile's schedule takes its groups whose facets match; the hourly run the others'. */
+async function isOurs(deps: PipelineDeps, item: PendingItem, profile: string, only: ProfileBackfill | undefined, leaveScheduled: boolean): Promise<boolean> {
+  if (!only) return !(leaveScheduled && loadProfile(profile).schedules.length);
+  if (profile !== only.profile) return false;
+  if (!Object.keys(only.where).length) return true;
+  const facets = (await deps.store.getGroup(item.jobId, item.groupId))?.enrichment?.facets ?? {};
+  return Object.entries(only.where).every(([facet, want]) => (Array.isArray(want) ? want : [want]).includes(facets[facet] ?? ''));
+}
+
+async function backfillGroup(deps: PipelineDeps, item: PendingItem, leaseMs: number, only: ProfileBackfill | undefined, leaveScheduled: boolean): Promise<'done' | 'still_pending' | 'skipped' | 'error'> {
   const job = await deps.store.getJob(item.jobId);
   // A job still running is finalized by its own pipeline first; its pending groups wait for the next run.
   if (!job || !TERMINAL_STATUSES.has(job.status)) return 'skipped';
+  if (!(await isOurs(deps, item, job.profile, only, leaveScheduled))) return 'skipped';
   const now = Date.now();
   const leaseUntil = now + leaseMs;
   if (!(await deps.store.leasePending(item.jobId, item.groupId, leaseUntil, now))) return 'skipped';

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as z from 'zod';
+import { cronPattern } from '../topology/cron.ts';
 import { type FactSpec, type OutputSpec, checkOutputs, factNames, factSchema, outputSchema } from './outputs.ts';
 
 const columnSchema = z.object({
@@ -82,6 +83,23 @@ export const profileFileSchema = z.object({
    * profile's (0 the first), e.g. `{ "platform": 0 }` reads `incoming/social/<platform>/file.csv`.
    */
   keyColumns: z.record(z.string(), z.int().min(0)).default({}),
+  /**
+   * Backfills at set times (EventBridge `cron()` in UTC, one rule per schedule and stage; `sluice dev` fires them):
+   * the expensive `outputs` (default all) of the groups whose facets match `where`. A profile with schedules is
+   * backfilled by them only, not by the hourly backfill.
+   */
+  schedules: z
+    .array(
+      z
+        .object({
+          name: z.string().regex(/^[a-z][a-z0-9-]{0,40}$/, 'lower case letters, digits and dashes'),
+          expression: z.string(),
+          description: z.string().optional(),
+          backfill: z.object({ outputs: z.array(z.string()).min(1).optional(), where: z.record(z.string(), z.union([z.string(), z.array(z.string()).min(1)])).default({}) }).strict(),
+        })
+        .strict(),
+    )
+    .default([]),
   /** Columns whose value a group carries (its records' most frequent) for metrics per value, e.g. per platform. */
   facets: z.array(z.string()).default([]),
   /** The rules file (json-rules-engine rules, in order), relative to the profile's folder. */
@@ -183,6 +201,7 @@ export function loadProfile(name: string, dir = profilesDir()): Profile {
   refuse(file, checkOutputs(raw.outputs, raw.facts));
   refuse(join(folder, raw.rules), unknownFacts(rules, factNames(raw.outputs, raw.facts)));
   refuse(file, unknownMetrics(raw.qualityGates, raw.outputs));
+  refuse(file, scheduleProblems(raw));
   const profile: Profile = { ...raw, rules, headerMap, folder };
   cache.set(cacheKey, profile);
   return profile;
@@ -233,6 +252,23 @@ function unknownFacts(rules: RuleSet, known: Set<string>): Array<[string, string
 /** The metrics a quality gate can watch besides each output's coverage (`coverage.<output>`): `sluice metrics` computes them. */
 export const GATE_METRICS = ['backlog.size', 'backlog.oldestAgeHours', 'failedShare', 'llm.cacheHitRate', 'topics.coherence'] as const;
 
+function scheduleProblems(raw: z.infer<typeof profileFileSchema>): Array<[string, string]> {
+  const problems: Array<[string, string]> = [];
+  const expensive = new Set(raw.outputs.filter((o) => o.cost === 'expensive').map((o) => o.name));
+  const names = new Set<string>();
+  raw.schedules.forEach((sch, i) => {
+    if (names.has(sch.name)) problems.push([`schedules.${i}.name`, `"${sch.name}" is declared twice`]);
+    names.add(sch.name);
+    const cron = cronPattern(sch.expression);
+    if ('error' in cron) problems.push([`schedules.${i}.expression`, `${cron.error} (e.g. cron(0 2 * * ? *), 02:00 UTC daily)`]);
+    (sch.backfill.outputs ?? []).forEach((o, k) => {
+      if (!expensive.has(o)) problems.push([`schedules.${i}.backfill.outputs.${k}`, `"${o}" is not an expensive output (${[...expensive].join(', ') || 'none'})`]);
+    });
+    for (const facet of Object.keys(sch.backfill.where)) if (!raw.facets.includes(facet)) problems.push([`schedules.${i}.backfill.where.${facet}`, `not a facet of the profile (${raw.facets.join(', ') || 'none'})`]);
+  });
+  return problems;
+}
+
 function unknownMetrics(gates: Array<{ metric: string }>, outputs: OutputSpec[]): Array<[string, string]> {
   const known = new Set<string>([
     ...GATE_METRICS,
@@ -243,3 +279,23 @@ function unknownMetrics(gates: Array<{ metric: string }>, outputs: OutputSpec[])
 }
 
 export type { FactSpec, OutputSpec };
+
+/** What a profile's scheduled backfill works on: its expensive outputs (or those named), groups whose facets match. */
+export const profileBackfillSchema = z
+  .object({ profile: z.string(), outputs: z.array(z.string()).min(1), where: z.record(z.string(), z.union([z.string(), z.array(z.string())])).default({}) })
+  .strict();
+export type ProfileBackfill = z.infer<typeof profileBackfillSchema>;
+
+/** Every profile's schedules, named `<profile>-<schedule>`: the stack makes a rule of each, `sluice dev` fires them. */
+export function profileSchedules(): Array<{ id: string; expression: string; description: string; backfill: ProfileBackfill }> {
+  return listProfiles().flatMap((name) => {
+    const p = loadProfile(name);
+    const expensive = p.outputs.filter((o) => o.cost === 'expensive').map((o) => o.name);
+    return p.schedules.map((sch) => ({
+      id: `${name}-${sch.name}`,
+      expression: sch.expression,
+      description: sch.description ?? `backfill of ${name}`,
+      backfill: { profile: name, outputs: sch.backfill.outputs ?? expensive, where: sch.backfill.where },
+    }));
+  });
+}

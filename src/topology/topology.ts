@@ -192,9 +192,9 @@ export const topology: Topology = {
       handlerExport: 'handler',
       timeoutSeconds: 300,
       memoryMb: 512,
-      // Jobs of the day (byKind), the backlog (pending), each job's groups; alerts are stored and published.
+      // Jobs of the day (byKind), the backlog (pending), each job's groups, the latest topic run; alerts are stored and published.
       access: {
-        table: { actions: ['Query', 'PutItem'], indexes: ['byKind', 'pending'] },
+        table: { actions: ['GetItem', 'Query', 'PutItem'], indexes: ['byKind', 'pending'] },
         readsDlqDepth: ['ingest', 'chunks', 'enrich', 'decide'],
         publishesAlerts: true,
       },

@@ -11,6 +11,8 @@ import { buildApp } from '../../bin/app.ts';
 import { stageConfig, stageTopology } from '../../lib/stage-config.ts';
 import { jobIdFor } from '../../src/domain/job.ts';
 import { startLocalRuntime } from '../../src/local/runtime.ts';
+import { eventProblems } from '../../src/lambda/event-schemas.ts';
+import { profileBackfillSchema, profileSchedules } from '../../src/profiles/profile.ts';
 import { permissionsOf } from '../../src/topology/permissions.ts';
 import { type FunctionName, type QueueName, type Topology, resourceName, topology, withOverrides } from '../../src/topology/topology.ts';
 
@@ -117,6 +119,29 @@ describe.each(STAGES)('stage %s', (stage) => {
         State: config.schedules[name]?.enabled === false ? 'DISABLED' : 'ENABLED',
         Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [fn, 'Arn'] }, DeadLetterConfig: Match.anyValue() })],
       });
+    }
+  });
+
+  it("holds each profile's own backfill schedule: its cron() rule, the backfill function, the Scheduled Event shape with what to backfill as detail", () => {
+    const own = profileSchedules();
+    expect(own.map((p) => p.id)).toEqual(expect.arrayContaining(['social-facebook-nightly', 'social-instagram-nightly']));
+    const fn = ref(t, 'AWS::Lambda::Function', { FunctionName: resourceName(stage, 'backfill') });
+    for (const p of own) {
+      const rules = t.findResources('AWS::Events::Rule', { Properties: { Name: resourceName(stage, p.id) } });
+      type Join = { 'Fn::Join': [string, Array<string | object>] };
+      const [rule] = Object.values(rules) as Array<{ Properties: { ScheduleExpression: string; Targets: Array<{ Arn: unknown; DeadLetterConfig?: unknown; InputTransformer: { InputPathsMap: Record<string, string>; InputTemplate: Join } }> } }>;
+      expect(rule, p.id).toBeDefined();
+      expect(rule!.Properties.ScheduleExpression).toBe(p.expression);
+      const [target] = rule!.Properties.Targets;
+      expect(target!.Arn).toEqual({ 'Fn::GetAtt': [fn, 'Arn'] });
+      expect(target!.DeadLetterConfig).toBeDefined();
+      expect(Object.values(target!.InputTransformer.InputPathsMap).sort()).toEqual(['$.id', '$.time']);
+      // The template, account and region and the event's id and time filled in, is the event the backfill handler's parser takes.
+      const text = target!.InputTransformer.InputTemplate['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : '123456789012')).join('');
+      const event = JSON.parse(text.replace(/<(id|time)>/g, (_m, k: string) => (k === 'time' ? '"2026-12-04T02:00:00Z"' : '"e-1"')));
+      expect(eventProblems('backfill', event)).toBeUndefined();
+      expect(profileBackfillSchema.parse(event.detail)).toEqual(p.backfill);
+      expect(event).toMatchObject({ 'detail-type': 'Scheduled Event', source: 'aws.events', detail: p.backfill });
     }
   });
 

@@ -2,7 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Command, Option } from 'commander';
-import { listProfiles } from '../../profiles/profile.ts';
+import { listProfiles, profileSchedules } from '../../profiles/profile.ts';
 import { topology } from '../../topology/topology.ts';
 import { removeDevInfo, stateDir, writeDevInfo } from '../local-stack.ts';
 import { recognizeProfile } from '../recognize.ts';
@@ -63,7 +63,10 @@ async function dev(flags: DevFlags): Promise<number> {
     table: rt.names.table,
     provider: providerName(llm),
     profiles: listProfiles(),
-    schedules: Object.fromEntries(Object.entries(topology.schedules).map(([name, sch]) => [name, { expression: sch.expression, target: sch.target, speed: flags.speed }])),
+    schedules: Object.fromEntries<{ expression: string; target: string; speed: number; backfill?: object }>([
+      ...Object.entries(topology.schedules).map(([name, sch]) => [name, { expression: sch.expression, target: sch.target, speed: flags.speed }] as const),
+      ...profileSchedules().map((p) => [p.id, { expression: p.expression, target: 'backfill', speed: flags.speed, backfill: p.backfill }] as const),
+    ]),
   };
   if (flags.json) process.stdout.write(`${JSON.stringify(info)}\n`);
   else {
@@ -80,7 +83,7 @@ async function dev(flags: DevFlags): Promise<number> {
         `  results bucket  ${rt.names.buckets.results}`,
         `  status table    ${rt.names.table}`,
         ...Object.entries(rt.names.queues).map(([q, n]) => `  queue ${q.padEnd(8)} ${n.url}`),
-        ...Object.entries(topology.schedules).map(([name, sch]) => `  schedule ${name.padEnd(8)} ${sch.expression} → ${sch.target}${flags.speed > 1 ? ` (${flags.speed}× faster)` : ''}`),
+        ...Object.entries(info.schedules).map(([name, sch]) => `  schedule ${name.padEnd(8)} ${sch.expression} → ${sch.target}${flags.speed > 1 ? ` (${flags.speed}× faster)` : ''}`),
         '',
         'Drop a file with the AWS CLI:',
         `  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 aws --endpoint-url ${rt.endpoints.s3} s3 cp ${sample} s3://${rt.names.buckets.drop}/${topology.dropPrefix}${sampleProfile}/${basename(sample)}`,
