@@ -55,9 +55,13 @@ describe('the social profile (offline)', () => {
     expect(social.resolved.enhancedEntities).toBeGreaterThanOrEqual(0);
   });
 
-  it('takes the platform from the drop key when the file has none (--under tiktok)', () => {
-    const file = join(dir, 'care.csv');
-    writeFileSync(file, 'ticket_id,msg_id,body\nT-1,1,My Kestrel Air Fryer overheated and started to smoke. Dangerous!\nT-1,2,We are sorry; our safety team will call you.\n');
+  it("takes a care tool's JSONL export, and the platform from the drop key when the file has none (--under tiktok)", () => {
+    // A care tool's JSONL export, its own field names (aliases of the profile's columns), no platform field.
+    const file = join(dir, 'care.jsonl');
+    writeFileSync(
+      file,
+      `${JSON.stringify({ ticket_id: 'T-1', msg_id: '1', body: 'My Kestrel Air Fryer overheated and started to smoke. Dangerous!' })}\n${JSON.stringify({ ticket_id: 'T-1', msg_id: '2', body: 'We are sorry; our safety team will call you.' })}\n`,
+    );
     const r = sluice('run', file, '--profile', 'social', '--under', 'tiktok', '--offline', '--json', '--out', join(dir, 'care'));
     expect(r.status, r.stderr).toBe(0);
     const [line] = readFileSync(join(dir, 'care', 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
