@@ -25,17 +25,8 @@ export interface GeneratedClaim {
 
 export type Theme = 'water' | 'fire' | 'wind_hail' | 'theft' | 'collision' | 'liability' | 'flood';
 
-/** A small, fast, seedable PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../../src/domain/random.ts';
+import { prng } from '../../src/domain/random.ts';
 
 const FIRST = ['Maria', 'James', 'Aisha', 'Tom', 'Priya', 'Daniel', 'Sofia', 'Liam', 'Chen', 'Fatima', 'Noah', 'Grace', 'Omar', 'Ella', 'Mateo'];
 const LAST = ['Garcia', 'Smith', 'Khan', 'Nguyen', 'Patel', 'Okafor', 'Rossi', 'Murphy', 'Silva', 'Kowalski', 'Haddad', 'Jensen'];

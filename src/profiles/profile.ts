@@ -180,8 +180,28 @@ export function loadProfile(name: string, dir = profilesDir()): Profile {
   if (!/^[a-z][a-z0-9-]*$/.test(name) || !existsSync(file)) {
     throw new UnknownProfileError(name, listProfiles(dir));
   }
-  const raw = parseFile(file, profileFileSchema);
-  const rules = parseFile(join(folder, raw.rules), rulesSchema);
+  const profile = compileProfile(name, folder, readJson(file), readJson(join(folder, parseFile(file, profileFileSchema).rules)));
+  cache.set(cacheKey, profile);
+  return profile;
+}
+
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Validates and compiles a profile from its data (profile.json and rules.json as parsed JSON), as `loadProfile`
+ * does from its folder: the improvement loop compiles candidate versions this way without writing them.
+ * @throws Error naming the file (in `folder`), the path and the problem.
+ */
+export function compileProfile(name: string, folder: string, profileJson: unknown, rulesJson: unknown): Profile {
+  const file = join(folder, 'profile.json');
+  const raw = check(file, profileJson, profileFileSchema);
+  const rules = check(join(folder, raw.rules), rulesJson, rulesSchema);
   const headerMap = new Map<string, string>();
   for (const c of raw.columns) {
     for (const alias of [c.name, ...c.aliases]) headerMap.set(alias.toLowerCase(), c.name);
@@ -202,9 +222,7 @@ export function loadProfile(name: string, dir = profilesDir()): Profile {
   refuse(join(folder, raw.rules), unknownFacts(rules, factNames(raw.outputs, raw.facts)));
   refuse(file, unknownMetrics(raw.qualityGates, raw.outputs));
   refuse(file, scheduleProblems(raw));
-  const profile: Profile = { ...raw, rules, headerMap, folder };
-  cache.set(cacheKey, profile);
-  return profile;
+  return { ...raw, rules, headerMap, folder };
 }
 
 export class UnknownProfileError extends Error {
@@ -219,12 +237,10 @@ export class UnknownProfileError extends Error {
 }
 
 function parseFile<T>(file: string, schema: z.ZodType<T>): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new Error(`${file}: ${(err as Error).message}`);
-  }
+  return check(file, readJson(file), schema);
+}
+
+function check<T>(file: string, json: unknown, schema: z.ZodType<T>): T {
   const result = schema.safeParse(json);
   if (!result.success) {
     const issues = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');

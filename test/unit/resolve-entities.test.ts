@@ -2,19 +2,11 @@
 // every matched pair merged once, no duplicate entity per thread, the review list exactly the low-confidence and
 // multi-match cases, nothing dropped.
 import { describe, expect, it } from 'vitest';
+import { prng } from '../../src/domain/random.ts';
 import { resolveEntities, type ScoredEntity } from '../../src/domain/enrich/resolve-entities.ts';
 
-/** mulberry32: a small seeded generator, so a failing case can be replayed. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// A seeded generator, so a failing case can be replayed.
+const rng = prng;
 
 const STEMS = ['Aurora', 'Basalt', 'Cobalt', 'Dune', 'Ember', 'Fjord', 'Glacier', 'Harbor', 'Indigo', 'Juniper', 'Kestrel', 'Lumen', 'Meadow', 'Nimbus', 'Onyx', 'Prism'];
 

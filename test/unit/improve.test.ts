@@ -1,0 +1,137 @@
+// Under test: the improvement loop's parts, offline — deterministic stratified splits, typed edits applied or
+// refused with their reason, failures clustered, and the loop on claims-v1: it learns from train, keeps only edits
+// that pass the validation gate (each listed with its gain), reports test at the end, and changes nothing when
+// nothing passes.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createOfflineProvider } from '../../src/domain/enrich/offline-provider.ts';
+import { EditError, type ProfileData, applyEdit } from '../../src/improve/edits.ts';
+import { evaluate } from '../../src/improve/evaluate.ts';
+import { clusterFailures } from '../../src/improve/failures.ts';
+import { compile, improve, pairedBootstrap } from '../../src/improve/loop.ts';
+import { ngrams, proposeOffline } from '../../src/improve/offline-proposer.ts';
+import { splitItems } from '../../src/improve/splits.ts';
+import { loadProfile, loadPrompt } from '../../src/profiles/profile.ts';
+import { loadBenchmark } from '../../src/scoring/benchmark.ts';
+
+const bench = loadBenchmark('claims-v1');
+const claims = loadProfile('claims');
+const data: ProfileData = {
+  profile: JSON.parse(readFileSync(join(claims.folder, 'profile.json'), 'utf8')),
+  rules: JSON.parse(readFileSync(join(claims.folder, 'rules.json'), 'utf8')),
+  prompt: loadPrompt(claims, claims.enrichment.promptVersion),
+};
+
+describe('splits', () => {
+  it('are deterministic, disjoint, complete and stratified by tag; another seed gives others', () => {
+    const a = splitItems(bench.items, { seed: 1 });
+    expect(splitItems(bench.items, { seed: 1 })).toEqual(a);
+    const ids = [...a.train, ...a.validation, ...a.test].map((i) => i.id);
+    expect(new Set(ids).size).toBe(bench.items.length);
+    for (const tag of ['easy', 'ambiguous', 'adversarial']) {
+      const n = bench.items.filter((i) => i.tags[0] === tag).length;
+      expect(a.train.filter((i) => i.tags[0] === tag).length).toBe(Math.round(n * 0.5));
+      expect(a.validation.filter((i) => i.tags[0] === tag).length).toBe(Math.round(n * 0.25));
+    }
+    expect(splitItems(bench.items, { seed: 2 }).test.map((i) => i.id)).not.toEqual(a.test.map((i) => i.id));
+    // Adding an item moves no other.
+    const more = splitItems([...bench.items, { ...bench.items[0]!, id: 'new-1' }], { seed: 1 });
+    expect(more.test.filter((i) => i.id !== 'new-1').length).toBeGreaterThanOrEqual(a.test.length - 1);
+  });
+});
+
+describe('typed edits', () => {
+  it('apply to a copy, and compile', () => {
+    const next = applyEdit(data, { kind: 'addKeyword', output: 'causeCode', label: 'WATER', keyword: 'sump pump' });
+    expect(data.profile.outputs[0].labels[1].keywords).not.toContain('sump pump');
+    const p = compile('claims', claims.folder, next);
+    const water = p.outputs[0]!.type === 'label' ? p.outputs[0]!.labels.find((l) => l.value === 'WATER') : undefined;
+    expect(water?.keywords).toContain('sump pump');
+    const moved = applyEdit(data, { kind: 'moveRule', rule: 'many_building_parts', to: 0 });
+    expect(moved.rules.rules[0].name).toBe('many_building_parts');
+    expect(applyEdit(data, { kind: 'addPromptLine', line: 'Name the cause first.' }).prompt).toMatch(/- Name the cause first\.\n\nReturn:/);
+  });
+
+  it('are refused with the reason when they refer to nothing or change nothing', () => {
+    const refused = (e: Parameters<typeof applyEdit>[1]) => {
+      try {
+        applyEdit(data, e);
+        return '';
+      } catch (err) {
+        expect(err).toBeInstanceOf(EditError);
+        return (err as Error).message;
+      }
+    };
+    expect(refused({ kind: 'addKeyword', output: 'causeCode', label: 'ALIENS', keyword: 'ufo' })).toBe('output causeCode has no label ALIENS');
+    expect(refused({ kind: 'addKeyword', output: 'causeCode', label: 'FIRE', keyword: 'Smoke' })).toBe('label FIRE of causeCode has "Smoke" already');
+    expect(refused({ kind: 'addPhrase', output: 'causeCode', phrase: 'x' })).toBe('output causeCode is not produced by phrases or a count');
+    expect(refused({ kind: 'setRuleValue', rule: 'building_cause_and_parts', condition: 0, value: 1 })).toBe("rule building_cause_and_parts's condition 0 compares with a fact, not a value");
+    expect(refused({ kind: 'setRuleValue', rule: 'many_building_parts', condition: 0, value: 'three' })).toBe("rule many_building_parts's condition 0 compares with a number, not a string");
+    expect(refused({ kind: 'moveRule', rule: 'nope', to: 0 })).toBe('no rule nope');
+  });
+});
+
+describe('failures and proposals', () => {
+  it('cluster by field and kind of miss, and the offline proposer mines phrases no opposing train item has', async () => {
+    const train = splitItems(bench.items).train;
+    const e = await evaluate(claims, bench.config, train, createOfflineProvider());
+    const categories = clusterFailures(e);
+    const total = e.items.reduce((s, i) => s + i.verdicts.filter((v) => !v.correct).length, 0);
+    expect(categories.reduce((s, c) => s + c.count, 0)).toBe(total);
+    expect(categories[0]!.count).toBeGreaterThanOrEqual(categories.at(-1)!.count);
+    const denied = categories.find((c) => c.key === 'decision: no → yes')!;
+    expect(denied.count).toBeGreaterThan(0);
+    const proposals = proposeOffline(data, categories, e.items);
+    const phrases = proposals.filter((p) => p.category === denied.key).map((p) => p.edit);
+    expect(phrases.length).toBeGreaterThan(0);
+    const yes = e.items.filter((i) => i.verdicts[0]!.expected === 'yes');
+    for (const edit of phrases) {
+      expect(edit).toMatchObject({ kind: 'addPhrase', output: 'buildingDamageDenied' });
+      const phrase = (edit as { phrase: string }).phrase;
+      for (const item of yes) expect(ngrams(item.text).has(phrase), `${phrase} in ${item.id}`).toBe(false);
+    }
+  });
+});
+
+describe('the improvement loop (offline proposer, claims-v1)', () => {
+  const run = (o: { minGain?: number } = {}) =>
+    improve({ benchmark: bench, data, folder: claims.folder, provider: createOfflineProvider(), propose: async (c) => proposeOffline(c.data, c.categories, c.train.items), maxLoops: 3, ...o });
+
+  it('keeps only edits that pass the validation gate, each with its gain, and reports the test split at the end', async () => {
+    const r = await run();
+    expect(r.improved).toBe(true);
+    expect(r.final.validation.decision!).toBeGreaterThan(r.start.validation.decision! + 0.02);
+    expect(r.final.train.decision!).toBeGreaterThan(r.start.train.decision!);
+    const kept = r.loops.flatMap((l) => l.tried.filter((t) => t.status === 'kept'));
+    expect(kept.length).toBeGreaterThan(0);
+    for (const t of kept) expect(t.gain!).toBeGreaterThan(0.02);
+    for (const e of r.edits) expect(kept.map((t) => JSON.stringify(t.edit))).toContain(JSON.stringify(e));
+    expect(r.testGain.gain).toBeCloseTo(r.final.test.decision! - r.start.test.decision!, 10);
+    expect(r.testGain.low).toBeLessThanOrEqual(r.testGain.gain);
+    expect(r.testGain.high).toBeGreaterThanOrEqual(r.testGain.gain);
+    // Test items were never learned from: the proposals came from train, the gate from validation.
+    expect(new Set([...r.splits.train, ...r.splits.validation]).size + r.splits.test.length).toBe(bench.items.length);
+    // The final version is a working profile.
+    expect(compile('claims', claims.folder, r.data).rules.rules.length).toBe(claims.rules.rules.length);
+  });
+
+  it('changes nothing when no edit passes the gate', async () => {
+    const r = await run({ minGain: 1 });
+    expect(r.improved).toBe(false);
+    expect(r.edits).toEqual([]);
+    expect(r.data).toEqual(data);
+    expect(r.final.test).toEqual(r.start.test);
+    expect(r.loops[0]!.tried.every((t) => t.status !== 'kept')).toBe(true);
+  });
+
+  it('bootstraps a paired interval around the gain', () => {
+    const item = (id: string, correct: boolean) => ({ id, tags: [], text: '', verdicts: [{ field: 'decision', method: 'exact', score: correct ? 1 : 0, correct, expected: 'a', predicted: 'a' }] });
+    const before = { items: Array.from({ length: 40 }, (_, i) => item(`i${i}`, i < 20)), accuracy: {}, byTag: {}, weighted: 0 };
+    const after = { ...before, items: Array.from({ length: 40 }, (_, i) => item(`i${i}`, i < 36)) };
+    const g = pairedBootstrap(before, after, 'decision', 7);
+    expect(g.gain).toBeCloseTo(0.4, 10);
+    expect(g.low).toBeGreaterThan(0.2);
+    expect(g.high).toBeLessThanOrEqual(0.6);
+  });
+});
