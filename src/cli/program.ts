@@ -15,6 +15,7 @@ import { invokeCommand } from './commands/invoke.ts';
 import { logsCommand } from './commands/logs.ts';
 import { metricsCommand } from './commands/metrics.ts';
 import { redriveCommand } from './commands/redrive.ts';
+import { improveCommand } from './commands/improve.ts';
 import { resultsCommand } from './commands/results.ts';
 import { reviewCommand } from './commands/review.ts';
 import { runCommand } from './commands/run.ts';
@@ -53,6 +54,7 @@ export function buildProgram(): Command {
     topicsCommand(),
     metricsCommand(),
     scoreCommand(),
+    improveCommand(),
     simulateCommand(),
     initCommand(),
   ]) {

@@ -22,6 +22,17 @@ export class InputError extends Error {}
 /** Exit codes: 0 done, 1 the job (or run) failed, 2 bad usage or an unreadable input. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
+/** A benchmark by name, its problems as an InputError (exit 2) naming the file, line and path. */
+export async function benchmarkNamed(name: string) {
+  const { BenchmarkError, loadBenchmark } = await import('../scoring/benchmark.ts');
+  try {
+    return loadBenchmark(name);
+  } catch (err) {
+    if (err instanceof BenchmarkError) throw new InputError(err.message);
+    throw err;
+  }
+}
+
 /** A file of samples/ to try a command with, for the hints the CLI prints (`samples/FILE` when none is there). */
 export function aSample(): string {
   const dir = join(process.cwd(), 'samples');

@@ -1,6 +1,6 @@
 /** `sluice score BENCHMARK`: score the pipeline on a labelled benchmark (the scoring state machine). */
 import { Command, Option } from 'commander';
-import { EXIT, InputError, type StackFlags, UsageError, act, llmFor, offlineOption, stackOptions, wholeNumber, withStack } from '../shared.ts';
+import { EXIT, benchmarkNamed, type StackFlags, UsageError, act, llmFor, offlineOption, stackOptions, wholeNumber, withStack } from '../shared.ts';
 
 interface ScoreFlags extends StackFlags {
   json?: boolean;
@@ -25,15 +25,8 @@ export function scoreCommand(): Command {
 }
 
 async function score(name: string, flags: ScoreFlags): Promise<number> {
-  const { BenchmarkError, loadBenchmark } = await import('../../scoring/benchmark.ts');
   if (flags.sequential && flags.concurrency) throw new UsageError('--sequential and --concurrency exclude each other');
-  let benchmark;
-  try {
-    benchmark = loadBenchmark(name);
-  } catch (err) {
-    if (err instanceof BenchmarkError) throw new InputError(err.message);
-    throw err;
-  }
+  const benchmark = await benchmarkNamed(name);
   if (flags.runs) {
     return withStack(flags, false, async (rt) => {
       const runs = await rt.scoreStore.listRuns(benchmark.name, 50);

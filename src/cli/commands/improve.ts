@@ -1,0 +1,79 @@
+/**
+ * `sluice improve BENCHMARK`: improve the benchmark's profile against it — learn from the train split, accept on
+ * validation, report test — in this process with the offline provider and proposer. The improved version is
+ * written to a folder for a person to review; nothing is activated.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import { EXIT, benchmarkNamed, UsageError, act, numberIn, wholeNumber } from '../shared.ts';
+
+interface ImproveFlags {
+  target?: number;
+  maxLoops: number;
+  seed: number;
+  proposer: 'offline' | 'llm';
+  out?: string;
+  json?: boolean;
+}
+
+export function improveCommand(): Command {
+  return new Command('improve')
+    .description("improve a benchmark's profile: failures of the train split clustered, edits proposed and kept only past the validation gate, test reported at the end")
+    .argument('<benchmark>', 'a benchmark under benchmarks/')
+    .addOption(new Option('--target <accuracy>', 'stop once the train decision accuracy reaches it (0-1)').argParser(numberIn(0)))
+    .addOption(new Option('--max-loops <n>', 'at most n loops').default(3).argParser(wholeNumber(1, 20)))
+    .addOption(new Option('--seed <n>', 'the split seed').default(1).argParser(wholeNumber(0)))
+    .addOption(new Option('--proposer <kind>', 'who proposes edits').choices(['offline', 'llm']).default('offline'))
+    .option('--out <dir>', 'where the improved profile folder is written (default sluice-out/improve/PROFILE)')
+    .option('--json', 'the report as one JSON object on stdout')
+    .action(act(run));
+}
+
+async function run(name: string, flags: ImproveFlags): Promise<number> {
+  if (flags.proposer === 'llm') throw new UsageError('--proposer llm is not built yet: the offline proposer is the one there is');
+  if (flags.target !== undefined && flags.target > 1) throw new UsageError('--target is an accuracy between 0 and 1');
+  const { loadProfile, loadPrompt } = await import('../../profiles/profile.ts');
+  const { createOfflineProvider } = await import('../../domain/enrich/offline-provider.ts');
+  const { improve } = await import('../../improve/loop.ts');
+  const { proposeOffline } = await import('../../improve/offline-proposer.ts');
+  const benchmark = await benchmarkNamed(name);
+  const profile = loadProfile(benchmark.config.profile);
+  const read = (file: string) => JSON.parse(readFileSync(join(profile.folder, file), 'utf8')) as Record<string, unknown>;
+  const data = { profile: read('profile.json'), rules: read(String(read('profile.json').rules)), prompt: loadPrompt(profile, profile.enrichment.promptVersion) };
+  const report = await improve({
+    benchmark,
+    data,
+    folder: profile.folder,
+    provider: createOfflineProvider(),
+    propose: async (c) => proposeOffline(c.data, c.categories, c.train.items),
+    maxLoops: flags.maxLoops,
+    seed: flags.seed,
+    ...(flags.target !== undefined ? { target: flags.target } : {}),
+    onProgress: (m) => process.stderr.write(`improve ${name}: ${m}\n`),
+  });
+  let written: string | undefined;
+  if (report.improved) {
+    written = resolve(flags.out ?? join('sluice-out', 'improve', profile.name));
+    mkdirSync(join(written, 'prompts'), { recursive: true });
+    writeFileSync(join(written, 'profile.json'), `${JSON.stringify(report.data.profile, null, 2)}\n`);
+    writeFileSync(join(written, String(report.data.profile.rules ?? 'rules.json')), `${JSON.stringify(report.data.rules, null, 2)}\n`);
+    writeFileSync(join(written, 'prompts', `${profile.enrichment.promptVersion}.md`), report.data.prompt);
+  }
+  if (flags.json) {
+    const { data: _data, ...rest } = report;
+    process.stdout.write(`${JSON.stringify({ ...rest, written: written ?? null })}\n`);
+    return EXIT.ok;
+  }
+  const pct = (v: number | undefined) => `${((v ?? 0) * 100).toFixed(1)}%`;
+  const f = report.field;
+  const lines = [
+    `sluice improve ${name}: profile ${report.profile}, splits train ${report.splits.train.length} / validation ${report.splits.validation.length} / test ${report.splits.test.length} (seed ${report.seed})`,
+    ...report.loops.map((l) => `  loop ${l.loop}: train ${pct(l.train[f])}, validation ${pct(l.validation[f])} ${f}; ${l.categories.length} failure categories; ${l.tried.length} edits tried, ${l.tried.filter((t) => t.status === 'kept').length} kept, ${l.accepted.length} accepted`),
+    ...report.loops.flatMap((l) => l.tried.filter((t) => t.status === 'kept').map((t) => `    kept (loop ${l.loop}) ${t.description}: ${t.reason}`)),
+    `  ${f}: train ${pct(report.start.train[f])} → ${pct(report.final.train[f])}, validation ${pct(report.start.validation[f])} → ${pct(report.final.validation[f])}, test ${pct(report.start.test[f])} → ${pct(report.final.test[f])} (gain ${pct(report.testGain.gain)}, 95% interval ${pct(report.testGain.low)} to ${pct(report.testGain.high)})`,
+    written ? `  the improved profile: ${written} (review it; copy it over ${profile.folder} to use it)` : '  nothing passed the gate: the profile stays as it is',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return EXIT.ok;
+}
