@@ -1,7 +1,7 @@
 /**
  * The improvement loop, in-process: score the current version on train, cluster its failures, propose typed
- * edits per category, try each as a candidate on validation, keep those that gain more than max(minGain, the
- * run-to-run spread) with no field or tag falling by more than maxDrop, combine the kept ones and check the
+ * edits per category, try each as a candidate on validation, keep those whose accuracy on the field (decision by
+ * default) gains more than max(minGain, the run-to-run spread) with no field or tag falling by more than maxDrop, combine the kept ones and check the
  * combination again, and repeat until the target, the loop limit or nothing is kept. Test is scored only at
  * the end, start against final, with a paired bootstrap interval of the gain.
  */
@@ -24,7 +24,7 @@ export interface Tried {
   edit: Edit;
   description: string;
   status: 'kept' | 'rejected' | 'invalid';
-  /** Validation weighted-score gain over the loop's current version. */
+  /** Validation accuracy gain of the loop's field over the loop's current version. */
   gain?: number;
   drop?: { drop: number; where: string };
   reason: string;
@@ -96,7 +96,7 @@ export async function improve(o: ImproveOptions): Promise<ImproveReport> {
   const startEval = { train: await score(current, 'train'), validation: await score(current, 'validation') };
   // Run-to-run spread: the same version scored twice on validation (0 with a deterministic provider).
   const again = await score(current, 'validation');
-  const spread = Math.abs(again.weighted - startEval.validation.weighted);
+  const spread = Math.abs((again.accuracy[field] ?? 0) - (startEval.validation.accuracy[field] ?? 0));
   const threshold = Math.max(minGain, spread);
   say(`start: train ${pct(startEval.train.accuracy[field])}, validation ${pct(startEval.validation.accuracy[field])} ${field}; a candidate must gain > ${pct(threshold)} on validation`);
 
@@ -126,7 +126,7 @@ export async function improve(o: ImproveOptions): Promise<ImproveReport> {
         continue;
       }
       const e = await score(candidate, 'validation');
-      const gain = e.weighted - validation.weighted;
+      const gain = (e.accuracy[field] ?? 0) - (validation.accuracy[field] ?? 0);
       const drop = worstDrop(validation, e);
       const ok = gain > threshold && drop.drop <= maxDrop;
       const reason = ok ? `gains ${pct(gain)} on validation` : gain <= threshold ? `gains ${pct(gain)}, not more than ${pct(threshold)}` : `${drop.where} falls ${pct(drop.drop)}`;
@@ -149,7 +149,7 @@ export async function improve(o: ImproveOptions): Promise<ImproveReport> {
       }
       const e = await score(combined!, 'validation');
       const best = kept[0]!;
-      if (e.weighted - validation.weighted >= best.gain && worstDrop(validation, e).drop <= maxDrop) {
+      if ((e.accuracy[field] ?? 0) - (validation.accuracy[field] ?? 0) >= best.gain && worstDrop(validation, e).drop <= maxDrop) {
         next = { data: combined!, eval: e };
         acceptedNow = applied;
       } else {

@@ -28,21 +28,26 @@ export function ngrams(text: string, max = 4): Set<string> {
 
 const expectedOf = (item: ItemResult, field: string) => item.verdicts.find((v) => v.field === field)?.expected;
 
-/** Phrases of the failing items no opposing item has, most shared first (then the shorter, more general). */
-function discriminative(failing: ItemResult[], opposing: ItemResult[], known: string[], k: number): string[] {
+/**
+ * Phrases at least `minSupport` failing items share and no opposing item has, most shared first (then the shorter,
+ * more general): a phrase only one item says is that item's wording, not a pattern.
+ */
+function discriminative(failing: ItemResult[], opposing: ItemResult[], known: string[], k: number, minSupport: number): string[] {
   const against = new Set<string>();
   for (const o of opposing) for (const g of ngrams(o.text)) against.add(g);
   const counts = new Map<string, number>();
   for (const f of failing) for (const g of ngrams(f.text)) if (!against.has(g)) counts.set(g, (counts.get(g) ?? 0) + 1);
   const have = known.map((x) => x.toLowerCase());
   return [...counts]
-    .filter(([g]) => !have.includes(g))
+    .filter(([g, n]) => n >= minSupport && !have.includes(g))
     .sort((a, b) => b[1] - a[1] || a[0].split(" ").length - b[0].split(" ").length || a[0].localeCompare(b[0]))
     .slice(0, k)
     .map(([g]) => g);
 }
 
-export function proposeOffline(data: ProfileData, categories: FailureCategory[], train: ItemResult[], perCategory = 6): Array<{ category: string; edit: Edit }> {
+export function proposeOffline(data: ProfileData, categories: FailureCategory[], train: ItemResult[], o: { perCategory?: number; minSupport?: number } = {}): Array<{ category: string; edit: Edit }> {
+  const perCategory = o.perCategory ?? 6;
+  const minSupport = o.minSupport ?? 2;
   const outputs = data.profile.outputs as Array<Record<string, any>>;
   const proposals: Array<{ category: string; edit: Edit }> = [];
   for (const c of categories) {
@@ -58,14 +63,14 @@ export function proposeOffline(data: ProfileData, categories: FailureCategory[],
           const viaCount = target?.offline?.extractor === 'count' && String(cond.operator).startsWith('greaterThan');
           if (!viaPhrases && !viaCount) continue;
           const known = viaPhrases ? target!.offline.phrases : target!.offline.terms;
-          for (const phrase of discriminative(c.items, opposing, known, perCategory)) proposals.push({ category: c.key, edit: { kind: 'addPhrase', output: target!.name, phrase } });
+          for (const phrase of discriminative(c.items, opposing, known, perCategory, minSupport)) proposals.push({ category: c.key, edit: { kind: 'addPhrase', output: target!.name, phrase } });
         }
       }
     } else if (output?.type === 'label' && output.offline?.extractor === 'keywords') {
       const label = (output.labels as Array<string | { value: string; keywords?: string[] }>).find((l) => (typeof l === 'string' ? l : l.value) === c.expected);
       if (!label) continue;
       const known = typeof label === 'string' ? [label] : [label.value, ...(label.keywords ?? [])];
-      for (const keyword of discriminative(c.items, opposing, known, perCategory)) proposals.push({ category: c.key, edit: { kind: 'addKeyword', output: c.field, label: String(c.expected), keyword } });
+      for (const keyword of discriminative(c.items, opposing, known, perCategory, minSupport)) proposals.push({ category: c.key, edit: { kind: 'addKeyword', output: c.field, label: String(c.expected), keyword } });
     }
   }
   // The same edit proposed for two categories is tried once.

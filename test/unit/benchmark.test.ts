@@ -20,6 +20,22 @@ describe('the claims-v1 benchmark', () => {
   });
 });
 
+describe('the claims-v2 benchmark', () => {
+  it("holds claims-v1's items and at least 150 in all, with the kinds that fail today well represented", () => {
+    const v1 = loadBenchmark('claims-v1');
+    const b = loadBenchmark('claims-v2');
+    expect(b.items.length).toBeGreaterThanOrEqual(150);
+    expect(b.items.slice(0, v1.items.length)).toEqual(v1.items);
+    const tagged = (t: string) => b.items.filter((i) => i.tags.includes(t)).length;
+    expect(tagged('negation')).toBeGreaterThanOrEqual(20);
+    expect(tagged('preexisting')).toBeGreaterThanOrEqual(8);
+    expect(tagged('contents_only')).toBeGreaterThanOrEqual(10);
+    expect(tagged('injection')).toBeGreaterThanOrEqual(10);
+    expect(tagged('long')).toBeGreaterThanOrEqual(10);
+    for (const i of b.items.filter((x) => x.tags.includes('long'))) expect(String(i.input.records[0]!.note).length).toBeGreaterThan(1000);
+  });
+});
+
 describe('the social-v1 benchmark', () => {
   it('has at least 40 hand-written threads: sarcasm, negated complaints, mixed sentiment, brand variants, injections', () => {
     const b = loadBenchmark('social-v1');
