@@ -14,14 +14,12 @@ import { type Evaluation, evaluate, worstDrop } from './evaluate.ts';
 import { clusterFailures } from './failures.ts';
 import { type Split, splitItems } from './splits.ts';
 
-export interface Proposal {
-  category: string;
-  edit: Edit;
-}
+/** An edit proposed for a category, or a proposal refused before it could be tried (with the reason). */
+export type Proposal = { category: string; edit: Edit; rejected?: undefined } | { category: string; rejected: string; edit?: undefined };
 
 export interface Tried {
   category: string;
-  edit: Edit;
+  edit?: Edit;
   description: string;
   status: 'kept' | 'rejected' | 'invalid';
   /** Validation accuracy gain of the loop's field over the loop's current version. */
@@ -55,6 +53,8 @@ export interface ImproveOptions {
   maxDrop?: number;
   seed?: number;
   concurrency?: number;
+  /** The proposer has spent its budget: the loop stops before the next round of proposals. */
+  budgetSpent?: () => boolean;
   onProgress?: (message: string) => void;
 }
 
@@ -70,6 +70,8 @@ export interface ImproveReport {
   /** `field`'s accuracy gain on test, final over start, with its paired bootstrap 95 % interval. */
   testGain: { gain: number; low: number; high: number };
   edits: Edit[];
+  /** Why the loops ended. */
+  stopped: 'target' | 'maxLoops' | 'nothingKept' | 'budget';
   /** Whether the final version differs from the start (a run that finds nothing better changes nothing). */
   improved: boolean;
   data: ProfileData;
@@ -104,9 +106,16 @@ export async function improve(o: ImproveOptions): Promise<ImproveReport> {
   const accepted: Edit[] = [];
   let train = startEval.train;
   let validation = startEval.validation;
+  let stopped: ImproveReport['stopped'] = 'maxLoops';
   for (let loop = 1; loop <= (o.maxLoops ?? 3); loop++) {
     if (o.target !== undefined && (train.accuracy[field] ?? 0) >= o.target) {
       say(`target ${pct(o.target)} reached on train`);
+      stopped = 'target';
+      break;
+    }
+    if (o.budgetSpent?.()) {
+      say('the proposer has spent its budget; stopping');
+      stopped = 'budget';
       break;
     }
     const categories = clusterFailures(train);
@@ -116,6 +125,10 @@ export async function improve(o: ImproveOptions): Promise<ImproveReport> {
     const tried: Tried[] = [];
     const kept: Array<{ edit: Edit; gain: number; data: ProfileData; eval: Evaluation }> = [];
     for (const p of proposals) {
+      if (p.rejected !== undefined) {
+        tried.push({ category: p.category, description: 'a proposal that is not an edit', status: 'invalid', reason: p.rejected });
+        continue;
+      }
       const description = describeEdit(p.edit);
       let candidate: ProfileData;
       try {
@@ -167,6 +180,7 @@ export async function improve(o: ImproveOptions): Promise<ImproveReport> {
     });
     if (!next) {
       say(`loop ${loop}: no edit passed the gate; stopping`);
+      stopped = o.budgetSpent?.() ? 'budget' : 'nothingKept';
       break;
     }
     current = next.data;
@@ -189,6 +203,7 @@ export async function improve(o: ImproveOptions): Promise<ImproveReport> {
     final: { train: train.accuracy, validation: validation.accuracy, test: finalTest.accuracy },
     testGain: pairedBootstrap(startTest, finalTest, field, seed),
     edits: accepted,
+    stopped,
     improved: accepted.length > 0,
     data: current,
   };

@@ -229,6 +229,7 @@ interface ChatRequest {
 interface JsonSchema {
   type?: string | string[];
   enum?: unknown[];
+  const?: unknown;
   properties?: Record<string, JsonSchema>;
   required?: string[];
   items?: JsonSchema;
@@ -252,6 +253,7 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
  */
 export function answerFor(schema: JsonSchema, prompt: string, root: JsonSchema = schema, name = ''): unknown {
   if (schema.$ref) return answerFor(root.$defs?.[schema.$ref.split('/').pop()!] ?? {}, prompt, root, name);
+  if (schema.const !== undefined) return schema.const;
   if (schema.anyOf) return answerFor(schema.anyOf.find((s) => s.type !== 'null') ?? schema.anyOf[0]!, prompt, root, name);
   const lower = prompt.toLowerCase();
   if (schema.enum) {
@@ -266,12 +268,16 @@ export function answerFor(schema: JsonSchema, prompt: string, root: JsonSchema =
     case 'array': {
       const names = [...new Set(prompt.match(/\b[A-Z][a-z]+(?: [A-Z][a-z]+)+\b/g) ?? [])].slice(0, 3);
       if (schema.items?.type === 'string') return names;
-      // A list of objects (e.g. scored entities): one per name found, its `name` that name, the rest answered.
-      const item = schema.items?.$ref ? (root.$defs?.[schema.items.$ref.split('/').pop()!] ?? {}) : schema.items;
-      if (item?.type === 'object') {
-        return names.map((n) => Object.fromEntries(Object.entries(item.properties ?? {}).map(([k, s]) => [k, k === 'name' ? n : answerFor(s, `${prompt} ${n}`, root, k)])));
-      }
-      return [];
+      const resolve = (x: JsonSchema | undefined) => (x?.$ref ? (root.$defs?.[x.$ref.split('/').pop()!] ?? {}) : x);
+      let item = resolve(schema.items);
+      // A list of alternatives (e.g. kinds of edits): each element one of them, drawn from the prompt.
+      const variants = item?.anyOf?.filter((v) => v.type !== 'null');
+      if (variants?.length) item = resolve(variants[Math.floor(draw(prompt, `${name}:variant`) * variants.length)]);
+      if (item?.type !== 'object') return [];
+      const answer = (extra: string) => Object.fromEntries(Object.entries(item.properties ?? {}).map(([k, s]) => [k, answerFor(s, `${prompt} ${extra}`, root, k)]));
+      // Objects named (e.g. scored entities): one per name found, its `name` that name, the rest answered.
+      if (item.properties?.name) return names.map((n) => ({ ...answer(n), name: n }));
+      return Array.from({ length: 1 + Math.floor(draw(prompt, `${name}:count`) * 3) }, (_, i) => answer(String(i)));
     }
     case 'string': {
       const sentences = prompt.split(/(?<=[.!?])\s+/).filter((s) => s.length > 40);

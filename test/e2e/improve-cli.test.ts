@@ -1,10 +1,11 @@
 // Under test: `sluice improve` as a user runs it — the report, the improved profile written for review (a working
 // profile folder), and what is not built refused with exit 2.
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startSimulator } from '../../src/llm/simulator.ts';
 import { loadProfile } from '../../src/profiles/profile.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-improve-'));
@@ -27,10 +28,43 @@ describe('sluice improve', () => {
     if (denied.offline.extractor === 'phrases') expect(denied.offline.phrases).toEqual(expect.arrayContaining(added));
   });
 
-  it('refuses what is not built and bad flags with exit 2', () => {
+  it('refuses the LLM proposer without a key, and an unknown benchmark, with exit 2', () => {
     const llm = sluice('improve', 'claims-v1', '--proposer', 'llm');
     expect(llm.status).toBe(2);
-    expect(llm.stderr).toContain('--proposer llm is not built yet');
+    expect(llm.stderr).toContain('--proposer llm needs OPENAI_API_KEY');
     expect(sluice('improve', 'claims-v9').status).toBe(2);
+  });
+
+  it('with the simulator as the LLM proposer: every proposal schema-checked, bad ones rejected with the reason, the loop stopped at --budget-calls', async () => {
+    const sim = await startSimulator({ seed: 4 });
+    // Asynchronous: the simulator serves from this process.
+    const run = (...args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, ['bin/sluice.mjs', ...args], { encoding: 'utf8', timeout: 180_000, env: { ...process.env, OPENAI_API_KEY: 'sk-simulated', OPENAI_BASE_URL: sim.url } }, (err, stdout, stderr) =>
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        ),
+      );
+    try {
+      const r = await run('improve', 'claims-v1', '--proposer', 'llm', '--budget-calls', '4', '--json', '--out', join(dir, 'llm'));
+      expect(r.code, r.stderr).toBe(0);
+      const report = JSON.parse(r.stdout);
+      expect(report).toMatchObject({ proposer: 'llm', proposerCalls: 4, stopped: 'budget' });
+      expect(sim.stats.calls).toBe(4);
+      const tried = report.loops.flatMap((l: { tried: Array<{ status: string; reason: string }> }) => l.tried);
+      expect(tried.length).toBeGreaterThan(0);
+      for (const t of tried) expect(t.reason.length).toBeGreaterThan(0);
+      expect(tried.some((t: { status: string; reason: string }) => t.status === 'invalid' && t.reason.startsWith('not an edit:'))).toBe(true);
+
+      sim.configure({ faults: { malformed: 1 } });
+      const bad = await run('improve', 'claims-v1', '--proposer', 'llm', '--budget-calls', '2', '--json', '--out', join(dir, 'llm2'));
+      expect(bad.code, bad.stderr).toBe(0);
+      const badReport = JSON.parse(bad.stdout);
+      expect(badReport).toMatchObject({ improved: false, proposerCalls: 2 });
+      const rejected = badReport.loops[0].tried;
+      expect(rejected).toHaveLength(2);
+      for (const t of rejected) expect(t).toMatchObject({ status: 'invalid', reason: expect.stringContaining("the proposer's answer is not valid") });
+    } finally {
+      await sim.stop();
+    }
   });
 });

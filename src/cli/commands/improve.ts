@@ -1,6 +1,6 @@
 /**
  * `sluice improve BENCHMARK`: improve the benchmark's profile against it — learn from the train split, accept on
- * validation, report test — in this process with the offline provider and proposer. The improved version is
+ * validation, report test — in this process with the offline provider, and the offline or the LLM proposer. The improved version is
  * written to a folder for a person to review; nothing is activated.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ interface ImproveFlags {
   maxLoops: number;
   seed: number;
   proposer: 'offline' | 'llm';
+  budgetCalls: number;
   out?: string;
   json?: boolean;
 }
@@ -24,19 +25,24 @@ export function improveCommand(): Command {
     .addOption(new Option('--target <accuracy>', 'stop once the train decision accuracy reaches it (0-1)').argParser(numberIn(0)))
     .addOption(new Option('--max-loops <n>', 'at most n loops').default(3).argParser(wholeNumber(1, 20)))
     .addOption(new Option('--seed <n>', 'the split seed').default(1).argParser(wholeNumber(0)))
-    .addOption(new Option('--proposer <kind>', 'who proposes edits').choices(['offline', 'llm']).default('offline'))
+    .addOption(new Option('--proposer <kind>', 'who proposes edits: phrases mined from the failures, or the LLM (OPENAI_API_KEY; OPENAI_BASE_URL may be `sluice simulate`)').choices(['offline', 'llm']).default('offline'))
+    .addOption(new Option('--budget-calls <n>', "the LLM proposer's calls at most; the loop stops when they are spent").default(20).argParser(wholeNumber(1)))
     .option('--out <dir>', 'where the improved profile folder is written (default sluice-out/improve/PROFILE)')
     .option('--json', 'the report as one JSON object on stdout')
     .action(act(run));
 }
 
 async function run(name: string, flags: ImproveFlags): Promise<number> {
-  if (flags.proposer === 'llm') throw new UsageError('--proposer llm is not built yet: the offline proposer is the one there is');
+  const { llmSettingsFromEnv } = await import('../../llm/llm-config.ts');
+  const settings = flags.proposer === 'llm' ? llmSettingsFromEnv(process.env) : undefined;
+  if (flags.proposer === 'llm' && !settings) throw new UsageError('--proposer llm needs OPENAI_API_KEY (and OPENAI_BASE_URL for `sluice simulate`)');
   if (flags.target !== undefined && flags.target > 1) throw new UsageError('--target is an accuracy between 0 and 1');
   const { loadProfile, loadPrompt } = await import('../../profiles/profile.ts');
   const { createOfflineProvider } = await import('../../domain/enrich/offline-provider.ts');
   const { improve } = await import('../../improve/loop.ts');
   const { proposeOffline } = await import('../../improve/offline-proposer.ts');
+  const { createLlmProposer } = await import('../../improve/llm-proposer.ts');
+  const llm = settings ? createLlmProposer(settings, { calls: flags.budgetCalls }) : undefined;
   const benchmark = await benchmarkNamed(name);
   const profile = loadProfile(benchmark.config.profile);
   const read = (file: string) => JSON.parse(readFileSync(join(profile.folder, file), 'utf8')) as Record<string, unknown>;
@@ -46,7 +52,8 @@ async function run(name: string, flags: ImproveFlags): Promise<number> {
     data,
     folder: profile.folder,
     provider: createOfflineProvider(),
-    propose: async (c) => proposeOffline(c.data, c.categories, c.train.items),
+    propose: async (c) => (llm ? llm.propose({ data: c.data, categories: c.categories, train: c.train.items }) : proposeOffline(c.data, c.categories, c.train.items)),
+    ...(llm ? { budgetSpent: () => llm.exhausted } : {}),
     maxLoops: flags.maxLoops,
     seed: flags.seed,
     ...(flags.target !== undefined ? { target: flags.target } : {}),
@@ -62,7 +69,7 @@ async function run(name: string, flags: ImproveFlags): Promise<number> {
   }
   if (flags.json) {
     const { data: _data, ...rest } = report;
-    process.stdout.write(`${JSON.stringify({ ...rest, written: written ?? null })}\n`);
+    process.stdout.write(`${JSON.stringify({ ...rest, proposer: flags.proposer, ...(llm ? { proposerCalls: llm.calls } : {}), written: written ?? null })}\n`);
     return EXIT.ok;
   }
   const pct = (v: number | undefined) => `${((v ?? 0) * 100).toFixed(1)}%`;
@@ -71,6 +78,7 @@ async function run(name: string, flags: ImproveFlags): Promise<number> {
     `sluice improve ${name}: profile ${report.profile}, splits train ${report.splits.train.length} / validation ${report.splits.validation.length} / test ${report.splits.test.length} (seed ${report.seed})`,
     ...report.loops.map((l) => `  loop ${l.loop}: train ${pct(l.train[f])}, validation ${pct(l.validation[f])} ${f}; ${l.categories.length} failure categories; ${l.tried.length} edits tried, ${l.tried.filter((t) => t.status === 'kept').length} kept, ${l.accepted.length} accepted`),
     ...report.loops.flatMap((l) => l.tried.filter((t) => t.status === 'kept').map((t) => `    kept (loop ${l.loop}) ${t.description}: ${t.reason}`)),
+    `  stopped: ${{ target: 'the target was reached', maxLoops: 'the loop limit', nothingKept: 'no edit passed the gate', budget: `the proposer's budget was spent (${llm?.calls ?? 0} calls)` }[report.stopped]}`,
     `  ${f}: train ${pct(report.start.train[f])} → ${pct(report.final.train[f])}, validation ${pct(report.start.validation[f])} → ${pct(report.final.validation[f])}, test ${pct(report.start.test[f])} → ${pct(report.final.test[f])} (gain ${pct(report.testGain.gain)}, 95% interval ${pct(report.testGain.low)} to ${pct(report.testGain.high)})`,
     written ? `  the improved profile: ${written} (review it; copy it over ${profile.folder} to use it)` : '  nothing passed the gate: the profile stays as it is',
   ];
