@@ -128,7 +128,7 @@ export function applyEdit(data: ProfileData, edit: Edit): ProfileData {
   return next;
 }
 
-/** One line a person reads: `causeCode: keyword "sump pump" for WATER`. */
+/** One line a person reads: `category: add keyword "invoice" to BILLING`. */
 export function describeEdit(e: Edit): string {
   switch (e.kind) {
     case 'addKeyword':

@@ -1,6 +1,6 @@
 /**
  * The failures of an evaluation grouped into categories — field × kind of miss (`decision: no → yes`,
- * `causeCode: WATER → UNKNOWN`, `products: missed`) — with counts and the failing items, largest first.
+ * `category: BILLING → OTHER`, `products: missed`) — with counts and the failing items, largest first.
  */
 import type { Evaluation, ItemResult } from './evaluate.ts';
 
