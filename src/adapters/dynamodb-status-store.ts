@@ -134,11 +134,11 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       return (r.Items ?? []).map(itemToJob);
     },
 
-    async startIngest(jobId, at, mode, lease) {
+    async startIngest(jobId, at, mode, lease, profileVersion) {
       const r = await conditional(() =>
         update({
           Key: { pk: jobPk(jobId), sk: JOB_SK },
-          UpdateExpression: 'SET #s = :ingesting, ingestStartedAt = if_not_exists(ingestStartedAt, :at), #m = :mode, ingestOwner = :owner, ingestLeaseUntil = :until',
+          UpdateExpression: 'SET #s = :ingesting, ingestStartedAt = if_not_exists(ingestStartedAt, :at), #m = :mode, ingestOwner = :owner, ingestLeaseUntil = :until, profileVersion = :pv',
           ConditionExpression: '#s = :received OR (#s = :ingesting AND (attribute_not_exists(ingestLeaseUntil) OR ingestOwner = :owner OR ingestLeaseUntil < :now))',
           ExpressionAttributeNames: { '#s': 'status', '#m': 'mode' },
           ExpressionAttributeValues: {
@@ -149,6 +149,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
             ':owner': lease.owner,
             ':until': lease.until,
             ':now': lease.now,
+            ':pv': profileVersion,
           },
         }),
       );
@@ -640,6 +641,7 @@ function itemToJob(item: Record<string, unknown>): Job {
     etag: item.etag as string,
     size: Number(item.size ?? 0),
     profile: item.profile as string,
+    profileVersion: item.profileVersion as string | undefined,
     mode: (item.mode as Mode) ?? 'full',
     status: item.status as JobStatus,
     counts,

@@ -74,6 +74,8 @@ export interface Job {
   etag: string;
   size: number;
   profile: string;
+  /** The version of the profile the job was ingested with (see `Profile.version`). */
+  profileVersion?: string;
   mode: Mode;
   status: JobStatus;
   counts: JobCounts;

@@ -72,6 +72,8 @@ export interface ImproveReport {
   edits: Edit[];
   /** Why the loops ended. */
   stopped: 'target' | 'maxLoops' | 'nothingKept' | 'budget';
+  /** The profile's version (content hash) at the start and at the end. */
+  versions: { start: string; final: string };
   /** Whether the final version differs from the start (a run that finds nothing better changes nothing). */
   improved: boolean;
   data: ProfileData;
@@ -79,7 +81,7 @@ export interface ImproveReport {
 
 /** Compiles a version's data into a profile, as `loadProfile` would from its folder. */
 export function compile(name: string, folder: string, data: ProfileData): Profile {
-  const profile = compileProfile(name, folder, data.profile, data.rules);
+  const profile = compileProfile(name, folder, data.profile, data.rules, data.prompt);
   return profile;
 }
 
@@ -204,6 +206,7 @@ export async function improve(o: ImproveOptions): Promise<ImproveReport> {
     testGain: pairedBootstrap(startTest, finalTest, field, seed),
     edits: accepted,
     stopped,
+    versions: { start: compile(name, o.folder, o.data).version, final: compile(name, o.folder, current).version },
     improved: accepted.length > 0,
     data: current,
   };

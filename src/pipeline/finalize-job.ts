@@ -57,6 +57,8 @@ export async function maybeFinalize(deps: PipelineDeps, job: Job, o: { takeOver?
 export const resultLineSchema = z.object({
   jobId: z.string(),
   profile: z.string(),
+  /** The version of the profile the job ran with (a hash of its data). */
+  profileVersion: z.string().optional(),
   groupId: z.string(),
   status: z.enum([GroupStatus.ENRICHED, GroupStatus.DECIDED, GroupStatus.FAILED]),
   noteCount: z.int().nonnegative(),
@@ -71,6 +73,7 @@ export function resultLine(job: Job, group: GroupItem): ResultLine {
   return {
     jobId: job.jobId,
     profile: job.profile,
+    ...(job.profileVersion ? { profileVersion: job.profileVersion } : {}),
     groupId: group.groupId,
     // The store writes one of GroupStatus (a settled group is DECIDED or FAILED).
     status: group.status as GroupStatus,
@@ -121,6 +124,8 @@ export function csvRow(profile: Profile, job: Job, group: GroupItem): string[] {
 export const jobSummarySchema = z.object({
   jobId: z.string(),
   profile: z.string(),
+  /** The version of the profile the job ran with (a hash of its data). */
+  profileVersion: z.string().optional(),
   mode: modeSchema,
   /** The dropped object. */
   source: z.object({ bucket: z.string(), key: z.string(), etag: z.string(), size: z.int().nonnegative() }),
@@ -183,6 +188,7 @@ export async function writeResults(deps: PipelineDeps, job: Job) {
   const summary: JobSummary = {
     jobId: job.jobId,
     profile: job.profile,
+    ...(job.profileVersion ? { profileVersion: job.profileVersion } : {}),
     mode: job.mode,
     source: { bucket: job.bucket, key: job.key, etag: job.etag, size: job.size },
     status,

@@ -83,7 +83,7 @@ export async function ingestObject(deps: PipelineDeps, ref: ObjectRef): Promise<
   const mode = parseMode(object.metadata['sluice-mode']) ?? deps.defaultMode;
   const startedAt = deps.now();
   const lease = { owner: ref.delivery ?? `${jobId}-${startedAt.getTime()}`, until: startedAt.getTime() + INGEST_LEASE_MS, now: startedAt.getTime() };
-  const started = await deps.store.startIngest(jobId, startedAt.toISOString(), mode, lease);
+  const started = await deps.store.startIngest(jobId, startedAt.toISOString(), mode, lease, profile.version);
   if (started.outcome !== 'started') {
     // Another delivery of the same object is ingesting it (or did): this one returns at once.
     object.body.destroy();

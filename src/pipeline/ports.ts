@@ -129,7 +129,7 @@ export interface StatusStore {
    * the same message (its redelivery). `busy`: another delivery is ingesting it now; `past`: ingested.
    * `status` is the job's status after the attempt.
    */
-  startIngest(jobId: string, at: string, mode: Mode, lease: IngestLease): Promise<{ outcome: 'started' | 'busy' | 'past'; status: JobStatus }>;
+  startIngest(jobId: string, at: string, mode: Mode, lease: IngestLease, profileVersion: string): Promise<{ outcome: 'started' | 'busy' | 'past'; status: JobStatus }>;
   /** Extends an ingest lease still held; false when it was lost. */
   renewIngest(jobId: string, lease: IngestLease): Promise<boolean>;
   /** Rows read so far by a job's only chunk (a job of several chunks counts its rows as each chunk is done). */

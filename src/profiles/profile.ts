@@ -3,6 +3,7 @@
  * retrieval, the outputs a group yields and the facts the rules see (`outputs.ts`), and the rules. This module validates that data and compiles it once.
  * Adding a profile is adding a folder; no code changes.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as z from 'zod';
@@ -126,6 +127,8 @@ export type RuleSet = z.infer<typeof rulesSchema>;
 
 export interface Profile extends Omit<z.infer<typeof profileFileSchema>, 'rules'> {
   rules: RuleSet;
+  /** A hash of the profile's data (profile.json, rules.json, its prompt): jobs, results and score runs record it. */
+  version: string;
   /** Lower-cased header or alias → canonical column name. */
   headerMap: Map<string, string>;
   /** The profile's folder (prompts are read from `prompts/<version>.md` in it). */
@@ -180,9 +183,24 @@ export function loadProfile(name: string, dir = profilesDir()): Profile {
   if (!/^[a-z][a-z0-9-]*$/.test(name) || !existsSync(file)) {
     throw new UnknownProfileError(name, listProfiles(dir));
   }
-  const profile = compileProfile(name, folder, readJson(file), readJson(join(folder, parseFile(file, profileFileSchema).rules)));
+  const promptFile = (p: { enrichment: { promptVersion: string } }) => join(folder, 'prompts', `${p.enrichment.promptVersion}.md`);
+  const parsed = parseFile(file, profileFileSchema);
+  const prompt = existsSync(promptFile(parsed)) ? readFileSync(promptFile(parsed), 'utf8') : '';
+  const profile = compileProfile(name, folder, readJson(file), readJson(join(folder, parsed.rules)), prompt);
   cache.set(cacheKey, profile);
   return profile;
+}
+
+/** The content hash of a profile's data: the same data gives the same version wherever it is compiled. */
+export function profileVersion(profileJson: unknown, rulesJson: unknown, prompt: string): string {
+  return `v-${createHash('sha256').update(canonical(profileJson)).update('\0').update(canonical(rulesJson)).update('\0').update(prompt).digest('hex').slice(0, 12)}`;
+}
+
+/** JSON with keys sorted, so formatting and key order do not change a version. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  return JSON.stringify(v);
 }
 
 function readJson(file: string): unknown {
@@ -198,7 +216,7 @@ function readJson(file: string): unknown {
  * does from its folder: the improvement loop compiles candidate versions this way without writing them.
  * @throws Error naming the file (in `folder`), the path and the problem.
  */
-export function compileProfile(name: string, folder: string, profileJson: unknown, rulesJson: unknown): Profile {
+export function compileProfile(name: string, folder: string, profileJson: unknown, rulesJson: unknown, prompt = ''): Profile {
   const file = join(folder, 'profile.json');
   const raw = check(file, profileJson, profileFileSchema);
   const rules = check(join(folder, raw.rules), rulesJson, rulesSchema);
@@ -222,7 +240,7 @@ export function compileProfile(name: string, folder: string, profileJson: unknow
   refuse(join(folder, raw.rules), unknownFacts(rules, factNames(raw.outputs, raw.facts)));
   refuse(file, unknownMetrics(raw.qualityGates, raw.outputs));
   refuse(file, scheduleProblems(raw));
-  return { ...raw, rules, headerMap, folder };
+  return { ...raw, rules, headerMap, folder, version: profileVersion(profileJson, rulesJson, prompt) };
 }
 
 export class UnknownProfileError extends Error {

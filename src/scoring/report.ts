@@ -151,6 +151,7 @@ export function reportSummary(r: ScoreReport): Record<string, unknown> & { runId
     startedAt: r.run.startedAt,
     finishedAt: r.run.finishedAt,
     promptVersion: r.run.promptVersion,
+    profileVersion: r.run.profileVersion,
     benchmarkVersion: r.run.benchmarkVersion,
     provider: r.run.provider,
     judge: r.run.judge,

@@ -110,6 +110,7 @@ export function createScoreSteps(deps: ScoreDeps) {
         provider: deps.provider.name,
         model: deps.provider.model,
         promptVersion: deps.provider.promptVersion === 'per-profile' ? profile.enrichment.promptVersion : deps.provider.promptVersion,
+        profileVersion: profile.version,
         judge: judgeName(deps.judge, judgeOptions(b)),
         concurrency,
         itemCount: b.items.length,

@@ -43,6 +43,8 @@ export interface ScoreRun {
   benchmark: string;
   benchmarkVersion: string;
   promptVersion: string;
+  /** The version of the benchmark's profile the run scored (a hash of its data). */
+  profileVersion?: string;
   provider: string;
   model: string;
   judge: string;

@@ -20,8 +20,11 @@ describe('sluice improve', () => {
     const report = JSON.parse(r.stdout);
     expect(report).toMatchObject({ benchmark: 'claims-v1', profile: 'claims', improved: true, written: join(dir, 'claims') });
     expect(report.edits.length).toBeGreaterThan(0);
+    expect(report.versions.start).toBe(loadProfile('claims').version);
+    expect(report.versions.final).not.toBe(report.versions.start);
     expect(report.final.validation.decision).toBeGreaterThan(report.start.validation.decision);
     const improved = loadProfile('claims', dir);
+    expect(improved.version).toBe(report.versions.final); // the written folder is the version the loop accepted
     expect(existsSync(join(dir, 'claims', 'prompts', `${improved.enrichment.promptVersion}.md`))).toBe(true);
     const denied = improved.outputs.find((o) => o.name === 'buildingDamageDenied')!;
     const added = report.edits.filter((e: { output: string }) => e.output === 'buildingDamageDenied').map((e: { phrase: string }) => e.phrase);

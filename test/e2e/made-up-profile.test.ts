@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../src/llm/simulator.ts';
+import { loadProfile } from '../../src/profiles/profile.ts';
 import type { ScoreReport } from '../../src/scoring/report.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'sluice-madeup-'));
@@ -130,6 +131,11 @@ describe('a made-up profile in a folder of its own', () => {
       expect(by.get(id).enrichment.stages.summary).toBe('pending');
     }
     expect(by.get('T-1').enrichment.outputs.hosts).toEqual({ host: ['NET-12'] });
+    // The job, each result line and the summary record the profile version it ran with (a hash of its data).
+    const version = loadProfile('tickets', profiles).version;
+    expect(version).toMatch(/^v-[0-9a-f]{12}$/);
+    for (const l of lines) expect(l.profileVersion).toBe(version);
+    expect(JSON.parse(readFileSync(join(root, 'fast', 'summary.json'), 'utf8')).profileVersion).toBe(version);
     const header = readFileSync(join(root, 'fast', 'results.csv'), 'utf8').split('\n')[0];
     expect(header).toContain('area,blocking,mood,hosts,summary');
   });
@@ -156,6 +162,7 @@ describe('a made-up profile in a folder of its own', () => {
     expect(report.totals).toMatchObject({ items: 6, scored: 6, failed: 0, skipped: 0 });
     expect(Object.keys(report.fields)).toEqual(['decision', 'area', 'points']);
     expect(report.confusion.decision).toBe('priority');
+    expect(report.run.profileVersion).toBe(loadProfile('tickets', profiles).version);
     expect(report.run.judge).toMatch(/^openai:.*:tickets-judge-v1$/);
     expect(report.judge.batchVerdicts).toBe(6);
   });

@@ -103,7 +103,7 @@ describe('DynamoDB status store', () => {
 
   it('lets exactly one of several concurrent finalizers take the lease, and another take it once it expires', async () => {
     await rt.store.createJob(newJob('j-final'));
-    await rt.store.startIngest('j-final', new Date().toISOString(), 'full', { owner: 'm1', until: Date.now() + 60_000, now: Date.now() });
+    await rt.store.startIngest('j-final', new Date().toISOString(), 'full', { owner: 'm1', until: Date.now() + 60_000, now: Date.now() }, 'v-test');
     await rt.store.finishIngest('j-final', new Date().toISOString());
     const now = Date.now();
     const taken = await Promise.all(Array.from({ length: 6 }, () => rt.store.tryStartFinalize('j-final', now + 60_000, now)));
