@@ -1,7 +1,7 @@
 /**
  * The improvement loop, in-process: score the current version on train, cluster its failures, propose typed
- * edits per category, try each as a candidate on validation, keep those whose accuracy on the field (decision by
- * default) gains more than max(minGain, the run-to-run spread) with no field or tag falling by more than maxDrop, combine the kept ones and check the
+ * edits per category, try each as a candidate on validation, keep those whose accuracy on their category's field
+ * gains more than max(minGain, the run-to-run spread) with no field or tag falling by more than maxDrop, combine the kept ones and check the
  * combination again, and repeat until the target, the loop limit or nothing is kept. Test is scored only at
  * the end, start against final, with a paired bootstrap interval of the gain.
  */
@@ -22,7 +22,7 @@ export interface Tried {
   edit?: Edit;
   description: string;
   status: 'kept' | 'rejected' | 'invalid';
-  /** Validation accuracy gain of the loop's field over the loop's current version. */
+  /** Validation accuracy gain, on the field of the edit's category, over the loop's current version. */
   gain?: number;
   drop?: { drop: number; where: string };
   reason: string;
@@ -141,10 +141,12 @@ export async function improve(o: ImproveOptions): Promise<ImproveReport> {
         continue;
       }
       const e = await score(candidate, 'validation');
-      const gain = (e.accuracy[field] ?? 0) - (validation.accuracy[field] ?? 0);
+      // Judged on the field its category is about (`causeCode: WATER → UNKNOWN` on causeCode), the others guarded by the drop.
+      const target = p.category.split(':')[0]! in e.accuracy ? p.category.split(':')[0]! : field;
+      const gain = (e.accuracy[target] ?? 0) - (validation.accuracy[target] ?? 0);
       const drop = worstDrop(validation, e);
       const ok = gain > threshold && drop.drop <= maxDrop;
-      const reason = ok ? `gains ${pct(gain)} on validation` : gain <= threshold ? `gains ${pct(gain)}, not more than ${pct(threshold)}` : `${drop.where} falls ${pct(drop.drop)}`;
+      const reason = ok ? `${target} gains ${pct(gain)} on validation` : gain <= threshold ? `${target} gains ${pct(gain)}, not more than ${pct(threshold)}` : `${drop.where} falls ${pct(drop.drop)}`;
       tried.push({ category: p.category, edit: p.edit, description, status: ok ? 'kept' : 'rejected', gain, drop, reason });
       if (ok) kept.push({ edit: p.edit, gain, data: candidate, eval: e });
     }
@@ -164,7 +166,7 @@ export async function improve(o: ImproveOptions): Promise<ImproveReport> {
       }
       const e = await score(combined!, 'validation');
       const best = kept[0]!;
-      if ((e.accuracy[field] ?? 0) - (validation.accuracy[field] ?? 0) >= best.gain && worstDrop(validation, e).drop <= maxDrop) {
+      if (e.weighted >= best.eval.weighted && worstDrop(validation, e).drop <= maxDrop) {
         next = { data: combined!, eval: e };
         acceptedNow = applied;
       } else {
