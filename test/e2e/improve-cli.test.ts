@@ -1,7 +1,7 @@
 // Under test: `sluice improve` as a user runs it — the report, the improved profile written for review (a working
 // profile folder), and what is not built refused with exit 2.
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ const sluice = (...args: string[]) => spawnSync(process.execPath, ['bin/sluice.m
 
 describe('sluice improve', () => {
   it('reports every loop and kept edit, and writes the improved profile as a folder that loads', () => {
-    const r = sluice('improve', 'claims-v1', '--json', '--out', join(dir, 'claims'));
+    const r = sluice('improve', 'claims-v1', '--json', '--out', join(dir, 'claims'), '--html', join(dir, 'improve.html'));
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain('improve claims-v1: loop 1:');
     const report = JSON.parse(r.stdout);
@@ -23,6 +23,12 @@ describe('sluice improve', () => {
     expect(report.versions.start).toBe(loadProfile('claims').version);
     expect(report.versions.final).not.toBe(report.versions.start);
     expect(report.final.validation.decision).toBeGreaterThan(report.start.validation.decision);
+    // The HTML report: the test figures, every kept edit, and the profile's diff with the added phrases.
+    const html = readFileSync(join(dir, 'improve.html'), 'utf8');
+    expect(/id="test-start">([^<]*)</.exec(html)?.[1]).toBe(`${(report.start.test.decision * 100).toFixed(1)}%`);
+    expect(/id="test-final">([^<]*)</.exec(html)?.[1]).toBe(`${(report.final.test.decision * 100).toFixed(1)}%`);
+    expect(html.match(/class="kept-edit"/g)).toHaveLength(report.loops.flatMap((l: { tried: Array<{ status: string }> }) => l.tried.filter((t) => t.status === 'kept')).length);
+    for (const e of report.edits.filter((x: { kind: string }) => x.kind === 'addPhrase')) expect(html).toMatch(new RegExp(`\\n\\+ +&quot;${e.phrase}&quot;`));
     const improved = loadProfile('claims', dir);
     expect(improved.version).toBe(report.versions.final); // the written folder is the version the loop accepted
     expect(existsSync(join(dir, 'claims', 'prompts', `${improved.enrichment.promptVersion}.md`))).toBe(true);

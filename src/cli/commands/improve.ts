@@ -15,6 +15,7 @@ interface ImproveFlags {
   proposer: 'offline' | 'llm';
   budgetCalls: number;
   out?: string;
+  html?: string;
   json?: boolean;
 }
 
@@ -28,6 +29,7 @@ export function improveCommand(): Command {
     .addOption(new Option('--proposer <kind>', 'who proposes edits: phrases mined from the failures, or the LLM (OPENAI_API_KEY; OPENAI_BASE_URL may be `sluice simulate`)').choices(['offline', 'llm']).default('offline'))
     .addOption(new Option('--budget-calls <n>', "the LLM proposer's calls at most; the loop stops when they are spent").default(20).argParser(wholeNumber(1)))
     .option('--out <dir>', 'where the improved profile folder is written (default sluice-out/improve/PROFILE)')
+    .option('--html <file>', 'also write the report as an HTML page (score per loop, every edit with its gain, the profile diff)')
     .option('--json', 'the report as one JSON object on stdout')
     .action(act(run));
 }
@@ -67,6 +69,10 @@ async function run(name: string, flags: ImproveFlags): Promise<number> {
     writeFileSync(join(written, String(report.data.profile.rules ?? 'rules.json')), `${JSON.stringify(report.data.rules, null, 2)}\n`);
     writeFileSync(join(written, 'prompts', `${profile.enrichment.promptVersion}.md`), report.data.prompt);
   }
+  if (flags.html) {
+    const { renderImproveHtml } = await import('../../improve/html-report.ts');
+    writeFileSync(flags.html, renderImproveHtml(report, data));
+  }
   if (flags.json) {
     const { data: _data, ...rest } = report;
     process.stdout.write(`${JSON.stringify({ ...rest, proposer: flags.proposer, ...(llm ? { proposerCalls: llm.calls } : {}), written: written ?? null })}\n`);
@@ -81,6 +87,7 @@ async function run(name: string, flags: ImproveFlags): Promise<number> {
     `  stopped: ${{ target: 'the target was reached', maxLoops: 'the loop limit', nothingKept: 'no edit passed the gate', budget: `the proposer's budget was spent (${llm?.calls ?? 0} calls)` }[report.stopped]}`,
     `  ${f}: train ${pct(report.start.train[f])} → ${pct(report.final.train[f])}, validation ${pct(report.start.validation[f])} → ${pct(report.final.validation[f])}, test ${pct(report.start.test[f])} → ${pct(report.final.test[f])} (gain ${pct(report.testGain.gain)}, 95% interval ${pct(report.testGain.low)} to ${pct(report.testGain.high)})`,
     written ? `  the improved profile: ${written} (review it; copy it over ${profile.folder} to use it)` : '  nothing passed the gate: the profile stays as it is',
+    ...(flags.html ? [`  report: ${flags.html}`] : []),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   return EXIT.ok;
