@@ -141,7 +141,7 @@ export async function improve(o: ImproveOptions): Promise<ImproveReport> {
         continue;
       }
       const e = await score(candidate, 'validation');
-      // Judged on the field its category is about (`causeCode: WATER → UNKNOWN` on causeCode), the others guarded by the drop.
+      // Judged on the field its category is about (`category: BILLING → OTHER` on category), the others guarded by the drop.
       const target = p.category.split(':')[0]! in e.accuracy ? p.category.split(':')[0]! : field;
       const gain = (e.accuracy[target] ?? 0) - (validation.accuracy[target] ?? 0);
       const drop = worstDrop(validation, e);
