@@ -62,17 +62,21 @@ export function createScoreStore(client: DynamoDBClient, tableName: string): Sco
         new PutCommand({ TableName: tableName, Item: { pk: `SCORE#${run.benchmark}`, sk: `RUN#${run.startedAt}#${run.runId}`, runId: run.runId, startedAt: run.startedAt, ...summary } }),
       );
     },
-    async listRuns(benchmark, limit = 20) {
-      const r = await doc.send(
-        new QueryCommand({
-          TableName: tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :run)',
-          ExpressionAttributeValues: { ':pk': `SCORE#${benchmark}`, ':run': 'RUN#' },
-          ScanIndexForward: false,
-          Limit: limit,
-        }),
-      );
-      return (r.Items ?? []).map((i) => strip<Record<string, unknown> & { runId: string; startedAt: string }>(i));
+    listRuns(benchmark, limit = 20) {
+      return runsUnder(`SCORE#${benchmark}`, limit);
+    },
+    async putImproveRun(run) {
+      await doc.send(new PutCommand({ TableName: tableName, Item: { pk: `IMPROVE#${run.benchmark}`, sk: `RUN#${run.startedAt}#${run.runId}`, ...run } }));
+    },
+    listImproveRuns(benchmark, limit = 20) {
+      return runsUnder(`IMPROVE#${benchmark}`, limit);
     },
   };
+
+  async function runsUnder(pk: string, limit: number) {
+    const r = await doc.send(
+      new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :run)', ExpressionAttributeValues: { ':pk': pk, ':run': 'RUN#' }, ScanIndexForward: false, Limit: limit }),
+    );
+    return (r.Items ?? []).map((i) => strip<Record<string, unknown> & { runId: string; startedAt: string }>(i));
+  }
 }

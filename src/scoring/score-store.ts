@@ -66,4 +66,8 @@ export interface ScoreStore {
   finishRun(run: ScoreRun, report: unknown, summary: Record<string, unknown>): Promise<void>;
   /** A benchmark's finished runs, newest first (their summaries). */
   listRuns(benchmark: string, limit?: number): Promise<Array<Record<string, unknown> & { runId: string; startedAt: string }>>;
+  /** Stores an improvement run (`sluice improve`) under its benchmark. */
+  putImproveRun(run: Record<string, unknown> & { runId: string; benchmark: string; startedAt: string }): Promise<void>;
+  /** A benchmark's improvement runs, newest first. */
+  listImproveRuns(benchmark: string, limit?: number): Promise<Array<Record<string, unknown> & { runId: string; startedAt: string }>>;
 }

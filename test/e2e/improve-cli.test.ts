@@ -10,7 +10,7 @@ import { loadProfile } from '../../src/profiles/profile.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-improve-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const sluice = (...args: string[]) => spawnSync(process.execPath, ['bin/sluice.mjs', ...args], { encoding: 'utf8', timeout: 180_000, env: { ...process.env, OPENAI_API_KEY: '' } });
+const sluice = (...args: string[]) => spawnSync(process.execPath, ['bin/sluice.mjs', ...args, '--state', join(dir, 'state')], { encoding: 'utf8', timeout: 180_000, env: { ...process.env, OPENAI_API_KEY: '' } });
 
 describe('sluice improve', () => {
   it('reports every loop and kept edit, and writes the improved profile as a folder that loads', () => {
@@ -31,6 +31,13 @@ describe('sluice improve', () => {
     for (const e of report.edits.filter((x: { kind: string }) => x.kind === 'addPhrase')) expect(html).toMatch(new RegExp(`\\n\\+ +&quot;${e.phrase}&quot;`));
     const improved = loadProfile('claims', dir);
     expect(improved.version).toBe(report.versions.final); // the written folder is the version the loop accepted
+    // Stored: --runs lists it, newest first, with its figures and every edit tried.
+    const runs = sluice('improve', 'claims-v1', '--runs', '--json');
+    expect(runs.status, runs.stderr).toBe(0);
+    const [stored] = JSON.parse(runs.stdout);
+    expect(stored).toMatchObject({ runId: report.runId, benchmark: 'claims-v1', improved: true, edits: report.edits, testGain: report.testGain, written: join(dir, 'claims') });
+    expect(stored.loops[0].tried.length).toBe(report.loops[0].tried.length);
+    expect(sluice('improve', 'claims-v1', '--runs').stdout).toContain(`${report.runId} `);
     expect(existsSync(join(dir, 'claims', 'prompts', `${improved.enrichment.promptVersion}.md`))).toBe(true);
     const denied = improved.outputs.find((o) => o.name === 'buildingDamageDenied')!;
     const added = report.edits.filter((e: { output: string }) => e.output === 'buildingDamageDenied').map((e: { phrase: string }) => e.phrase);
@@ -49,7 +56,7 @@ describe('sluice improve', () => {
     // Asynchronous: the simulator serves from this process.
     const run = (...args: string[]) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-        execFile(process.execPath, ['bin/sluice.mjs', ...args], { encoding: 'utf8', timeout: 180_000, env: { ...process.env, OPENAI_API_KEY: 'sk-simulated', OPENAI_BASE_URL: sim.url } }, (err, stdout, stderr) =>
+        execFile(process.execPath, ['bin/sluice.mjs', ...args, '--state', join(dir, 'state-llm')], { encoding: 'utf8', timeout: 180_000, env: { ...process.env, OPENAI_API_KEY: 'sk-simulated', OPENAI_BASE_URL: sim.url } }, (err, stdout, stderr) =>
           resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
         ),
       );

@@ -6,9 +6,10 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { EXIT, benchmarkNamed, UsageError, act, numberIn, wholeNumber } from '../shared.ts';
+import { EXIT, benchmarkNamed, type StackFlags, UsageError, act, numberIn, stackOptions, wholeNumber, withStack } from '../shared.ts';
 
-interface ImproveFlags {
+interface ImproveFlags extends StackFlags {
+  runs?: boolean;
   target?: number;
   maxLoops: number;
   seed: number;
@@ -20,7 +21,7 @@ interface ImproveFlags {
 }
 
 export function improveCommand(): Command {
-  return new Command('improve')
+  const cmd = new Command('improve')
     .description("improve a benchmark's profile: failures of the train split clustered, edits proposed and kept only past the validation gate, test reported at the end")
     .argument('<benchmark>', 'a benchmark under benchmarks/')
     .addOption(new Option('--target <accuracy>', 'stop once the train decision accuracy reaches it (0-1)').argParser(numberIn(0)))
@@ -30,8 +31,9 @@ export function improveCommand(): Command {
     .addOption(new Option('--budget-calls <n>', "the LLM proposer's calls at most; the loop stops when they are spent").default(20).argParser(wholeNumber(1)))
     .option('--out <dir>', 'where the improved profile folder is written (default sluice-out/improve/PROFILE)')
     .option('--html <file>', 'also write the report as an HTML page (score per loop, every edit with its gain, the profile diff)')
-    .option('--json', 'the report as one JSON object on stdout')
-    .action(act(run));
+    .option('--runs', "the benchmark's stored improvement runs, newest first")
+    .option('--json', 'the report as one JSON object on stdout');
+  return stackOptions(cmd).action(act(run));
 }
 
 async function run(name: string, flags: ImproveFlags): Promise<number> {
@@ -46,9 +48,27 @@ async function run(name: string, flags: ImproveFlags): Promise<number> {
   const { createLlmProposer } = await import('../../improve/llm-proposer.ts');
   const llm = settings ? createLlmProposer(settings, { calls: flags.budgetCalls }) : undefined;
   const benchmark = await benchmarkNamed(name);
+  if (flags.runs) {
+    return withStack(flags, false, async (rt) => {
+      const runs = await rt.scoreStore.listImproveRuns(benchmark.name, 50);
+      if (flags.json) process.stdout.write(`${JSON.stringify(runs)}\n`);
+      else if (!runs.length) process.stdout.write(`no stored improvement runs of ${benchmark.name} yet\n`);
+      else {
+        const p = (v: unknown) => (typeof v === 'number' ? `${(v * 100).toFixed(1)}%` : 'n/a');
+        for (const r of runs) {
+          const start = r.start as Record<string, Record<string, number>>;
+          const final = r.final as Record<string, Record<string, number>>;
+          const f = String(r.field);
+          process.stdout.write(`${r.runId}  ${r.startedAt}  ${String(r.proposer)}  ${f} test ${p(start.test?.[f])} → ${p(final.test?.[f])}  ${(r.edits as unknown[]).length} edits  ${r.improved ? `wrote ${String(r.written)}` : 'nothing kept'}\n`);
+        }
+      }
+      return EXIT.ok;
+    });
+  }
   const profile = loadProfile(benchmark.config.profile);
   const read = (file: string) => JSON.parse(readFileSync(join(profile.folder, file), 'utf8')) as Record<string, unknown>;
   const data = { profile: read('profile.json'), rules: read(String(read('profile.json').rules)), prompt: loadPrompt(profile, profile.enrichment.promptVersion) };
+  const startedAt = new Date();
   const report = await improve({
     benchmark,
     data,
@@ -69,13 +89,18 @@ async function run(name: string, flags: ImproveFlags): Promise<number> {
     writeFileSync(join(written, String(report.data.profile.rules ?? 'rules.json')), `${JSON.stringify(report.data.rules, null, 2)}\n`);
     writeFileSync(join(written, 'prompts', `${profile.enrichment.promptVersion}.md`), report.data.prompt);
   }
+  // The run is stored (loops, every edit tried, the figures) for `sluice improve --runs`; the versions' data is not.
+  const { data: _final, ...stored } = report;
+  const { newRunId } = await import('../../scoring/score-steps.ts');
+  const runId = newRunId(startedAt);
+  await withStack(flags, false, (rt) => rt.scoreStore.putImproveRun({ runId, startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), proposer: flags.proposer, written: written ?? null, ...stored }));
   if (flags.html) {
     const { renderImproveHtml } = await import('../../improve/html-report.ts');
     writeFileSync(flags.html, renderImproveHtml(report, data));
   }
   if (flags.json) {
     const { data: _data, ...rest } = report;
-    process.stdout.write(`${JSON.stringify({ ...rest, proposer: flags.proposer, ...(llm ? { proposerCalls: llm.calls } : {}), written: written ?? null })}\n`);
+    process.stdout.write(`${JSON.stringify({ runId, ...rest, proposer: flags.proposer, ...(llm ? { proposerCalls: llm.calls } : {}), written: written ?? null })}\n`);
     return EXIT.ok;
   }
   const pct = (v: number | undefined) => `${((v ?? 0) * 100).toFixed(1)}%`;
