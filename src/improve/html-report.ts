@@ -4,10 +4,10 @@
  * its gain and why it was kept or rejected, and the profile's diff from the start to the improved version.
  */
 import { createTwoFilesPatch } from 'diff';
+import { esc } from '../scoring/html-report.ts';
 import type { ImproveReport } from './loop.ts';
 import type { ProfileData } from './edits.ts';
 
-const esc = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const pct = (v: number | undefined) => `${((v ?? 0) * 100).toFixed(1)}%`;
 
 function chart(r: ImproveReport): string {

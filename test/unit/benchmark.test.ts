@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { thrown } from '../helpers/factories.ts';
 import { loadBenchmark } from '../../src/scoring/benchmark.ts';
 
 describe('the claims-v1 benchmark', () => {
@@ -49,7 +50,7 @@ describe('the social-v1 benchmark', () => {
 });
 
 describe('a bad benchmark file', () => {
-  it('is refused with every problem named by file, line and field', () => {
+  it('is refused with every problem named by file, line and field', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
     writeFileSync(join(dir, 'bad.config.json'), JSON.stringify({ profile: 'claims', description: 'd', fields: { decision: { method: 'exact', weight: 1 }, causeCode: { method: 'exact', weight: 1 }, keyFacts: { method: 'set_overlap', weight: 1, threshold: 0.5, against: ['summary'] } } }));
     const ok = { id: 'a', tags: [], input: { records: [{ CLAIMNO: 'C', lob_code: '15', note_id: '1', note: 'x' }] }, expected: { decision: 'yes', causeCode: 'FIRE', keyFacts: [] } };
@@ -66,12 +67,7 @@ describe('a bad benchmark file', () => {
         JSON.stringify({ ...ok, id: 'f', input: { records: [ok.input.records[0], { ...ok.input.records[0], CLAIMNO: 'D' }] }, expected: { decision: 'yes', keyFacts: 'roof', mood: 'sad' } }),
       ].join('\n'),
     );
-    let message = '';
-    try {
-      loadBenchmark('bad', dir);
-    } catch (err) {
-      message = (err as Error).message;
-    }
+    const { message } = await thrown(async () => loadBenchmark('bad', dir));
     expect(message).toContain('bad.jsonl line 2: not JSON');
     expect(message).toContain('bad.jsonl line 3: expected.decision: "maybe" is not one of yes, no, not_applicable');
     expect(message).toContain('bad.jsonl line 4: input.records:');
@@ -85,19 +81,14 @@ describe('a bad benchmark file', () => {
     expect(() => loadBenchmark('nope', dir)).toThrow('unknown benchmark "nope" (known: bad)');
   });
 
-  it('is refused when a field names neither the decision nor an output, or key facts look in a non-text output', () => {
+  it('is refused when a field names neither the decision nor an output, or key facts look in a non-text output', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
     writeFileSync(join(dir, 'cfg.jsonl'), '');
     writeFileSync(
       join(dir, 'cfg.config.json'),
       JSON.stringify({ profile: 'claims', description: 'd', fields: { decision: { method: 'exact', weight: 1 }, mood: { method: 'exact', weight: 1 }, facts: { method: 'judge', weight: 1, fallback: 'set_overlap', threshold: 0.5, against: ['causeCode'] } } }),
     );
-    let message = '';
-    try {
-      loadBenchmark('cfg', dir);
-    } catch (err) {
-      message = (err as Error).message;
-    }
+    const { message } = await thrown(async () => loadBenchmark('cfg', dir));
     expect(message).toContain('cfg.config.json: fields.mood: not the decision nor an output of profile claims');
     expect(message).toContain('fields.facts.against: "causeCode" is not a text output of profile claims (lossDescription, summary)');
     expect(message).toContain("judgePrompt: a judged field needs the judge's prompt");

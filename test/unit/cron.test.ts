@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ScheduledEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
+import { thrown } from '../helpers/factories.ts';
 import { startSchedules } from '../../src/local/scheduler.ts';
 import { loadProfile, profileSchedules } from '../../src/profiles/profile.ts';
 import { cronPattern, nextCron } from '../../src/topology/cron.ts';
@@ -45,19 +46,14 @@ describe("a profile's schedules", () => {
     });
   });
 
-  it('are refused with the file and path: a bad expression, a cheap output, an unknown facet', () => {
+  it('are refused with the file and path: a bad expression, a cheap output, an unknown facet', async () => {
     const dir = copy();
     edit(dir, (p) => {
       p.schedules[0].expression = 'cron(0 2 * * * *)';
       p.schedules[1].backfill.outputs = ['quickSentiment'];
       p.schedules[2].backfill.where = { country: 'PT' };
     });
-    let message = '';
-    try {
-      loadProfile('social', dir);
-    } catch (err) {
-      message = (err as Error).message;
-    }
+    const { message } = await thrown(async () => loadProfile('social', dir));
     expect(message).toContain('social/profile.json: schedules.0.expression: one of day-of-month and day-of-week must be ?');
     expect(message).toContain('schedules.1.backfill.outputs.0: "quickSentiment" is not an expensive output (sentiment, enhancedEntities)');
     expect(message).toContain('schedules.2.backfill.where.country: not a facet of the profile (platform)');
