@@ -192,6 +192,7 @@ export class SluiceStack extends Stack {
       };
       if (spec.access.table) environment[TABLE_ENV] = this.table.tableName;
       for (const b of Object.keys(spec.access.buckets ?? {}) as BucketName[]) environment[bucketEnv(b)] = this.buckets[b].bucketName;
+      if (spec.access.buckets?.config) environment.SLUICE_PROFILE_TTL_SECONDS = String(config.profileCacheSeconds);
       for (const q of spec.access.sendsTo ?? []) environment[queueUrlEnv(q)] = this.queues[q].queue.queueUrl;
       for (const q of [...(spec.access.readsDlqDepth ?? []), ...(spec.access.sendsToDlq ?? [])]) environment[dlqUrlEnv(q)] = this.queues[q].dlq.queueUrl;
       if (spec.access.publishesAlerts) {
@@ -357,6 +358,7 @@ export class SluiceStack extends Stack {
 
     new CfnOutput(this, 'DropBucketName', { value: this.buckets.drop.bucketName, description: `Drop files under ${t.dropPrefix}<profile>/` });
     new CfnOutput(this, 'ResultsBucketName', { value: this.buckets.results.bucketName });
+    new CfnOutput(this, 'ConfigBucketName', { value: this.buckets.config.bucketName, description: 'Profile and benchmark versions: sluice profile push NAME --stage STAGE --config-bucket <this>' });
     new CfnOutput(this, 'StatusTableName', { value: this.table.tableName });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
     new CfnOutput(this, 'OpenAiSecretName', {

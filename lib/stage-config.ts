@@ -51,6 +51,8 @@ export const stageConfigSchema = z
       .strict(),
     model: z.string().min(1),
     defaultMode: z.enum(['fast', 'full']),
+    /** How long a function trusts the active profile version it read before reading it again (seconds). */
+    profileCacheSeconds: z.number().int().min(0).max(3600).default(60),
     /** Secrets Manager name of the OpenAI API key (a plain string secret). Never in env or code. */
     openAiSecretName: z.string().min(1),
   })

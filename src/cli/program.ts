@@ -16,6 +16,7 @@ import { logsCommand } from './commands/logs.ts';
 import { metricsCommand } from './commands/metrics.ts';
 import { redriveCommand } from './commands/redrive.ts';
 import { improveCommand } from './commands/improve.ts';
+import { profileCommand } from './commands/profile.ts';
 import { resultsCommand } from './commands/results.ts';
 import { reviewCommand } from './commands/review.ts';
 import { runCommand } from './commands/run.ts';
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
     metricsCommand(),
     scoreCommand(),
     improveCommand(),
+    profileCommand(),
     simulateCommand(),
     initCommand(),
   ]) {

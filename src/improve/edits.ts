@@ -21,12 +21,9 @@ export const editSchema = z.discriminatedUnion('kind', [
 ]);
 export type Edit = z.infer<typeof editSchema>;
 
-/** A profile's data as files hold it: profile.json, rules.json, and the prompt of its prompt version. */
-export interface ProfileData {
-  profile: Record<string, any>;
-  rules: Record<string, any>;
-  prompt: string;
-}
+import type { ProfileData } from '../profiles/profile.ts';
+
+export type { ProfileData };
 
 export class EditError extends Error {
   override name = 'EditError';

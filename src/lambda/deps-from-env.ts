@@ -6,6 +6,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createStatusStore } from '../adapters/dynamodb-status-store.ts';
+import { createVersionRegistry } from '../adapters/profile-registry.ts';
+import { type ProfileSource, bundledProfiles, registryProfiles } from '../profiles/registry.ts';
 import { createObjectStore } from '../adapters/s3-object-store.ts';
 import { createDeadLetters, createWorkQueue } from '../adapters/sqs-work-queue.ts';
 import { metricsSink } from '../adapters/emf-metrics.ts';
@@ -30,15 +32,33 @@ const noProvider: EnrichmentProvider = {
   },
 };
 
+/** How long a container trusts the active version it read (`SLUICE_PROFILE_TTL_SECONDS`, set per stage). */
+export function profileTtlMs(env: NodeJS.ProcessEnv = process.env, fallbackSeconds = 60): number {
+  const v = Number(env.SLUICE_PROFILE_TTL_SECONDS);
+  return (Number.isFinite(v) && v >= 0 && env.SLUICE_PROFILE_TTL_SECONDS !== '' && env.SLUICE_PROFILE_TTL_SECONDS !== undefined ? v : fallbackSeconds) * 1000;
+}
+
+let profileSource: ProfileSource | undefined;
+
+/** The container's profiles: from the config bucket and the table when the function may read them, else its bundle's. */
+export function profilesFromEnv(s3: S3Client, dynamodb: DynamoDBClient): ProfileSource {
+  const bucket = process.env[bucketEnv('config')];
+  if (!bucket || !process.env[TABLE_ENV]) return bundledProfiles;
+  return (profileSource ??= registryProfiles(createVersionRegistry(s3, dynamodb, bucket, required(TABLE_ENV)), { ttlMs: profileTtlMs() }));
+}
+
 /** The function's dependencies, its SDK clients traced by its instance's tracer (when the stage traces). */
 export function depsFromEnv(service: string, inst: Instrumentation, provider: EnrichmentProvider = noProvider): PipelineDeps {
   const sqs = inst.tracer.captureAWSv3Client(new SQSClient({}));
   const missingQueue = { sendAll: async () => { throw new Error('this function may not send to that queue'); } };
   const ownDlq = topology.functions[service as FunctionName]?.access.sendsToDlq?.[0];
   const dlqUrl = ownDlq ? process.env[dlqUrlEnv(ownDlq)] : undefined;
+  const dynamodb = inst.tracer.captureAWSv3Client(new DynamoDBClient({}));
+  const s3 = inst.tracer.captureAWSv3Client(new S3Client({}));
   return {
-    store: createStatusStore(inst.tracer.captureAWSv3Client(new DynamoDBClient({})), required(TABLE_ENV)),
-    objects: createObjectStore(inst.tracer.captureAWSv3Client(new S3Client({}))),
+    store: createStatusStore(dynamodb, required(TABLE_ENV)),
+    objects: createObjectStore(s3),
+    profiles: profilesFromEnv(s3, dynamodb),
     chunkQueue: process.env[queueUrlEnv('chunks')] ? createWorkQueue(sqs, required(queueUrlEnv('chunks'))) : missingQueue,
     enrichQueue: process.env[queueUrlEnv('enrich')] ? createWorkQueue(sqs, required(queueUrlEnv('enrich'))) : missingQueue,
     decideQueue: process.env[queueUrlEnv('decide')] ? createWorkQueue(sqs, required(queueUrlEnv('decide'))) : missingQueue,

@@ -36,10 +36,12 @@ export interface ResilientProviderOptions {
 
 export const DEFERRED_LLM = 'llm_unavailable';
 
-/** The cache key: provider, model, prompt version, stages and the exact input the LLM would see. */
+/** The cache key: provider, model, prompt version and its text, the outputs, stages and the exact input the LLM would see. */
 export function cacheKey(provider: string, model: string, promptVersion: string, request: EnrichmentRequest): string {
   const h = createHash('sha256');
   for (const part of [provider, model, promptVersion, request.profile.name, [...request.stages].sort().join(','), String(request.notes.length)]) h.update(`${part}\0`);
+  // A pushed version may change the prompt's text or the outputs' descriptions under the same prompt version name.
+  h.update(`${request.profile.data?.prompt ?? ''}\0${JSON.stringify(request.profile.outputs)}\0`);
   for (const c of request.retrieved) h.update(`${c.id}\0${c.text}\0`);
   return h.digest('hex');
 }

@@ -17,6 +17,9 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, ScheduledEvent } from 'aws-lambda';
 import { createStatusStore } from '../adapters/dynamodb-status-store.ts';
+import { createVersionRegistry } from '../adapters/profile-registry.ts';
+import { profileTtlMs } from '../lambda/deps-from-env.ts';
+import { registryProfiles } from '../profiles/registry.ts';
 import { createObjectStore } from '../adapters/s3-object-store.ts';
 import { createDeadLetters, createWorkQueue } from '../adapters/sqs-work-queue.ts';
 import { metricsSink } from '../adapters/emf-metrics.ts';
@@ -238,9 +241,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const instrument = (service: string): Instrumentation =>
       instrumentation(service, { stream: options.logLevel === 'SILENT' ? silent : logStream, logLevel: options.logLevel === 'SILENT' ? 'SILENT' : (options.logLevel ?? 'INFO') });
     const providers = new Map<string, PipelineDeps['provider']>();
+    // One profile cache per function (as a container keeps one), reading the config bucket with the function's clients.
+    const profilesOf = new Map<string, PipelineDeps['profiles']>();
     const depsOver = (c: ReturnType<typeof localClients>, service: string, inst: Instrumentation = instrument(service)): PipelineDeps => ({
       store: createStatusStore(c.dynamodb, names.table),
       objects: createObjectStore(c.s3),
+      profiles: profilesOf.get(service) ?? profilesOf.set(service, registryProfiles(createVersionRegistry(c.s3, c.dynamodb, names.buckets.config, names.table), { ttlMs: profileTtlMs(process.env, 2) })).get(service)!,
       chunkQueue: createWorkQueue(c.sqs, queues.chunks.url),
       enrichQueue: createWorkQueue(c.sqs, queues.enrich.url),
       decideQueue: createWorkQueue(c.sqs, queues.decide.url),
@@ -302,7 +308,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const scoring = options.scoring ?? buildScoringLlm(options.llm, scoreClients.dynamodb, names.table);
     const scoreInst = instrument('score');
     const scoreTask = withPowertools(
-      createScoreTaskHandler({ store: createScoreStore(scoreClients.dynamodb, names.table), ...scoring, log: (message, data) => scoreInst.logger.info(message, data) }) as (event: unknown, context: Context) => Promise<unknown>,
+      createScoreTaskHandler({ store: createScoreStore(scoreClients.dynamodb, names.table), profiles: registryProfiles(createVersionRegistry(scoreClients.s3, scoreClients.dynamodb, names.buckets.config, names.table), { ttlMs: profileTtlMs(process.env, 2) }), ...scoring, log: (message, data) => scoreInst.logger.info(message, data) }) as (event: unknown, context: Context) => Promise<unknown>,
       scoreInst,
       'score',
     );

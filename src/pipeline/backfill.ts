@@ -92,7 +92,7 @@ export async function runBackfill(deps: PipelineDeps, o: BackfillOptions): Promi
 
 /** Whether a group is this run's to backfill: a profile's schedule takes its groups whose facets match; the hourly run the others'. */
 async function isOurs(deps: PipelineDeps, item: PendingItem, profile: string, only: ProfileBackfill | undefined, leaveScheduled: boolean): Promise<boolean> {
-  if (!only) return !(leaveScheduled && loadProfile(profile).schedules.length);
+  if (!only) return !(leaveScheduled && (await deps.profiles.active(profile)).schedules.length);
   if (profile !== only.profile) return false;
   if (!Object.keys(only.where).length) return true;
   const facets = (await deps.store.getGroup(item.jobId, item.groupId))?.enrichment?.facets ?? {};
@@ -107,7 +107,7 @@ async function backfillGroup(deps: PipelineDeps, item: PendingItem, leaseMs: num
   const now = Date.now();
   const leaseUntil = now + leaseMs;
   if (!(await deps.store.leasePending(item.jobId, item.groupId, leaseUntil, now))) return 'skipped';
-  const profile = loadProfile(job.profile);
+  const profile = await deps.profiles.at(job.profile, job.profileVersion);
   const group = await deps.store.getGroup(item.jobId, item.groupId);
   if (!group?.notes) {
     await deps.store.releasePending(item.jobId, item.groupId, leaseUntil);

@@ -1,5 +1,6 @@
 /** What every pipeline step is given: ports, names and a clock. Handlers and the local runtime build it. */
 import type { EnrichmentProvider, Mode } from '../domain/enrich/enrich-group.ts';
+import type { ProfileSource } from '../profiles/registry.ts';
 import type { Chunking } from './ingest-chunks.ts';
 import type { DeadLetters, ObjectStore, StatusStore, WorkQueue } from './ports.ts';
 
@@ -23,6 +24,8 @@ export interface PipelineDeps {
   enrichQueue: WorkQueue;
   decideQueue: WorkQueue;
   provider: EnrichmentProvider;
+  /** The profiles: a job runs the version active when it was ingested, recorded on it (`src/profiles/registry.ts`). */
+  profiles: ProfileSource;
   resultsBucket: string;
   dropPrefix: string;
   defaultMode: Mode;

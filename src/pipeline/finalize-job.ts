@@ -10,7 +10,7 @@ import { decisionSchema } from '../domain/decide/decide-group.ts';
 import { enrichmentSchema, modeSchema } from '../domain/enrich/enrich-group.ts';
 import { GroupStatus, type Job, type JobCounts, JobStatus, allGroupsSettled, finalStatus, jobCountsSchema, jobResultsSchema, jobTimingsSchema, ledgerClosed, resultKeys } from '../domain/job.ts';
 import type { PipelineDeps } from './deps.ts';
-import { type OutputSpec, loadProfile } from '../profiles/profile.ts';
+import type { OutputSpec } from '../profiles/profile.ts';
 import type { Profile } from '../profiles/profile.ts';
 import type { GroupItem } from './ports.ts';
 
@@ -149,7 +149,7 @@ export type JobSummary = z.infer<typeof jobSummarySchema>;
 export async function writeResults(deps: PipelineDeps, job: Job) {
   const keys = resultKeys(job.jobId);
   const jsonl = new PassThrough();
-  const profile = loadProfile(job.profile);
+  const profile = await deps.profiles.at(job.profile, job.profileVersion);
   const csv = stringify({ header: true, columns: csvColumns(profile) });
   const review = new PassThrough();
   const uploads = Promise.all([

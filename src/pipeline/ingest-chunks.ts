@@ -27,7 +27,7 @@ import { type FileFormat, type RawRow, UnreadableFileError, readRows } from '../
 import { keyColumnValues, mapHeaders, toGroupNote, validateRecord } from '../domain/records/validate-record.ts';
 import type { GroupNote, Mode } from '../domain/enrich/enrich-group.ts';
 import { JobStatus, resultKeys } from '../domain/job.ts';
-import { type Profile, loadProfile } from '../profiles/profile.ts';
+import type { Profile } from '../profiles/profile.ts';
 import type { PipelineDeps } from './deps.ts';
 import { maybeFinalize } from './finalize-job.ts';
 import { GROUPS_PER_SHARD, shardSizes } from './ledger.ts';
@@ -66,7 +66,7 @@ export const rejectLineSchema = z.object({
 });
 export type RejectLine = z.infer<typeof rejectLineSchema>;
 
-const common = { jobId: z.string().min(1), profile: z.string().min(1), mode: z.enum(['fast', 'full']), chunks: z.number().int().positive(), partitions: z.number().int().positive() };
+const common = { jobId: z.string().min(1), profile: z.string().min(1), profileVersion: z.string().optional(), mode: z.enum(['fast', 'full']), chunks: z.number().int().positive(), partitions: z.number().int().positive() };
 
 export const ingestPartSchema = z.discriminatedUnion('kind', [
   z.object({
@@ -89,7 +89,7 @@ type PartitionMessage = Extract<IngestPart, { kind: 'partition' }>;
 
 /** The chunk messages of a planned file. */
 export function chunkMessages(
-  job: { jobId: string; bucket: string; key: string; etag: string; profile: string; mode: Mode },
+  job: { jobId: string; bucket: string; key: string; etag: string; profile: string; profileVersion?: string; mode: Mode },
   format: FileFormat,
   headerEnd: number,
   spans: ChunkSpan[],
@@ -126,7 +126,7 @@ interface StagedRecord {
 
 async function chunkStep(deps: PipelineDeps, msg: ChunkMessage): Promise<'done' | 'failed'> {
   const started = Date.now();
-  const profile = loadProfile(msg.profile);
+  const profile = await deps.profiles.at(msg.profile, msg.profileVersion);
   const file = msg.key;
   const fromKey = keyColumnValues(profile, msg.key, deps.dropPrefix);
   const { span } = msg;
@@ -200,7 +200,7 @@ async function chunkStep(deps: PipelineDeps, msg: ChunkMessage): Promise<'done' 
   deps.metrics?.add('ChunksIngested', 1);
   if (done >= msg.chunks) {
     // Every chunk is in: one message per partition (a replay sends them again; partitions are idempotent).
-    const common = { jobId: msg.jobId, profile: msg.profile, mode: msg.mode, chunks: msg.chunks, partitions: msg.partitions, key: msg.key };
+    const common = { jobId: msg.jobId, profile: msg.profile, ...(msg.profileVersion ? { profileVersion: msg.profileVersion } : {}), mode: msg.mode, chunks: msg.chunks, partitions: msg.partitions, key: msg.key };
     await deps.chunkQueue.sendAll(Array.from({ length: msg.partitions }, (_, partition) => ({ kind: 'partition', ...common, partition }) satisfies PartitionMessage));
   }
   return 'done';
@@ -237,7 +237,7 @@ async function* readLines(deps: PipelineDeps, key: string): AsyncGenerator<strin
 
 async function partitionStep(deps: PipelineDeps, msg: PartitionMessage): Promise<'done'> {
   const started = Date.now();
-  const profile = loadProfile(msg.profile);
+  const profile = await deps.profiles.at(msg.profile, msg.profileVersion);
   const { chunks } = await deps.store.readIngestParts(msg.jobId);
   if (chunks.length < msg.chunks) throw new Error(`partition ${msg.partition}: ${chunks.length} of ${msg.chunks} chunks stored`);
   const dedupe = new Deduplicator(profile.recordKey);
@@ -278,7 +278,7 @@ async function partitionStep(deps: PipelineDeps, msg: PartitionMessage): Promise
     const bytes = Buffer.byteLength(line);
     const notesRange: NotesRange = { key, start: offset, end: offset + bytes - 1 };
     offset += bytes;
-    refs.push({ jobId: msg.jobId, groupId, profile: msg.profile, mode: msg.mode, noteCount: notes.length, shard: msg.partition * SHARDS_PER_PARTITION + Math.floor(index / GROUPS_PER_SHARD), notes: notesRange });
+    refs.push({ jobId: msg.jobId, groupId, profile: msg.profile, ...(msg.profileVersion ? { profileVersion: msg.profileVersion } : {}), mode: msg.mode, noteCount: notes.length, shard: msg.partition * SHARDS_PER_PARTITION + Math.floor(index / GROUPS_PER_SHARD), notes: notesRange });
     index += 1;
     if (!body.write(line)) await new Promise((r) => body.once('drain', r));
   }

@@ -7,7 +7,8 @@ import type { Mode } from '../domain/enrich/enrich-group.ts';
 import { planChunks } from '../domain/records/plan-chunks.ts';
 import { type FileFormat, UnreadableFileError, detectFormat } from '../domain/records/read-rows.ts';
 import { type Job, JobStatus, TERMINAL_STATUSES, emptyCounts, jobIdFor, profileFromKey } from '../domain/job.ts';
-import { type Profile, UnknownProfileError, loadProfile } from '../profiles/profile.ts';
+import { type Profile, UnknownProfileError } from '../profiles/profile.ts';
+import { UnknownVersionError } from '../profiles/registry.ts';
 import type { PipelineDeps } from './deps.ts';
 import { DEFAULT_CHUNKING, chunkMessages, partitionsFor } from './ingest-chunks.ts';
 import type { StoredObject } from './ports.ts';
@@ -58,9 +59,10 @@ export async function ingestObject(deps: PipelineDeps, ref: ObjectRef): Promise<
   }
   let profile: Profile;
   try {
-    profile = loadProfile(place.profile);
+    // A job runs one version from start to end: the one active when it started, recorded on it (a redelivery keeps it).
+    profile = job.profileVersion ? await deps.profiles.at(place.profile, job.profileVersion) : await deps.profiles.active(place.profile);
   } catch (err) {
-    if (!(err instanceof UnknownProfileError)) throw err;
+    if (!(err instanceof UnknownProfileError) && !(err instanceof UnknownVersionError)) throw err;
     await deps.store.failJob(jobId, `${ref.key}: ${err.message}`, deps.now().toISOString(), true);
     return { kind: 'failed', jobId, reason: err.message };
   }
@@ -123,7 +125,7 @@ async function ingestLeased(deps: PipelineDeps, ref: ObjectRef, jobId: string, p
     return { kind: 'failed', jobId, reason };
   }
   object.body.destroy();
-  const messages = chunkMessages({ jobId, bucket: ref.bucket, key: ref.key, etag: ref.etag, profile: profile.name, mode }, format, plan.headerEnd, plan.chunks, partitions);
+  const messages = chunkMessages({ jobId, bucket: ref.bucket, key: ref.key, etag: ref.etag, profile: profile.name, profileVersion: profile.version, mode }, format, plan.headerEnd, plan.chunks, partitions);
   await deps.chunkQueue.sendAll(messages);
   deps.crashPoint?.('ingest.planned');
   deps.logger.info('ingest planned', { jobId, chunks: messages.length, partitions, ...(plan.stoppedAt ? { serialFromLine: plan.stoppedAt.line } : {}) });

@@ -6,7 +6,7 @@
  * Everything is read through Queries on the table's indexes, never a scan.
  */
 import { COUNT_NAMES, type Job, type JobCounts, emptyCounts } from '../domain/job.ts';
-import { type GATE_METRICS, listProfiles, loadProfile } from '../profiles/profile.ts';
+import { type GATE_METRICS, listProfiles } from '../profiles/profile.ts';
 import { pendingKeys } from './backfill.ts';
 import type { PipelineDeps } from './deps.ts';
 
@@ -103,7 +103,7 @@ export async function computeMetrics(deps: PipelineDeps, o: MetricsOptions): Pro
   const profiles: ProfileDayMetrics[] = [];
   for (const name of listProfiles()) {
     const jobs = jobsByProfile.get(name) ?? [];
-    const profile = loadProfile(name);
+    const profile = await deps.profiles.active(name);
     const m: ProfileDayMetrics = {
       day: o.day,
       profile: name,

@@ -34,6 +34,8 @@ export interface GroupRef {
   jobId: string;
   groupId: string;
   profile: string;
+  /** The profile version the job was ingested with (absent for jobs from before versions: the bundled one). */
+  profileVersion?: string;
   mode: Mode;
   noteCount: number;
   /** The group's settle-ledger shard (`src/pipeline/ledger.ts`). */

@@ -9,7 +9,6 @@ import * as z from 'zod';
 import { decideGroup } from '../domain/decide/decide-group.ts';
 import { type GroupNote, enrichGroup } from '../domain/enrich/enrich-group.ts';
 import { GroupStatus, type Job, allGroupsSettled } from '../domain/job.ts';
-import { loadProfile } from '../profiles/profile.ts';
 import type { PipelineDeps } from './deps.ts';
 import { maybeFinalize } from './finalize-job.ts';
 import { PermanentError, errorReason } from './errors.ts';
@@ -40,6 +39,7 @@ const MESSAGE_BYTES = 24 * 1024;
 export const groupMessageSchema = z.object({
   jobId: z.string().min(1),
   profile: z.string().min(1),
+  profileVersion: z.string().optional(),
   mode: z.enum(['fast', 'full']),
   key: z.string().min(1),
   groups: z
@@ -52,8 +52,8 @@ export type GroupMessage = z.infer<typeof groupMessageSchema>;
 
 /** The group references a message carries, in its order. */
 export function unpackGroups(message: GroupMessage): GroupRef[] {
-  const { jobId, profile, mode, key } = message;
-  return message.groups.map((g) => ({ jobId, profile, mode, groupId: g.groupId, noteCount: g.noteCount, shard: g.shard, notes: { key, start: g.start, end: g.end } }));
+  const { jobId, profile, profileVersion, mode, key } = message;
+  return message.groups.map((g) => ({ jobId, profile, ...(profileVersion ? { profileVersion } : {}), mode, groupId: g.groupId, noteCount: g.noteCount, shard: g.shard, notes: { key, start: g.start, end: g.end } }));
 }
 
 /**
@@ -68,11 +68,11 @@ export function packGroups(refs: GroupRef[]): GroupMessage[] {
     const group = { groupId: ref.groupId, noteCount: ref.noteCount, shard: ref.shard, start: ref.notes.start, end: ref.notes.end };
     const size = JSON.stringify(group).length + 1;
     const last = out.at(-1);
-    if (last && last.jobId === ref.jobId && last.profile === ref.profile && last.mode === ref.mode && last.key === ref.notes.key && last.groups.length < GROUPS_PER_MESSAGE && bytes + size <= MESSAGE_BYTES) {
+    if (last && last.jobId === ref.jobId && last.profile === ref.profile && last.profileVersion === ref.profileVersion && last.mode === ref.mode && last.key === ref.notes.key && last.groups.length < GROUPS_PER_MESSAGE && bytes + size <= MESSAGE_BYTES) {
       last.groups.push(group);
       bytes += size;
     } else {
-      out.push({ jobId: ref.jobId, profile: ref.profile, mode: ref.mode, key: ref.notes.key, groups: [group] });
+      out.push({ jobId: ref.jobId, profile: ref.profile, ...(ref.profileVersion ? { profileVersion: ref.profileVersion } : {}), mode: ref.mode, key: ref.notes.key, groups: [group] });
       bytes = 200 + ref.jobId.length + ref.notes.key.length + size;
     }
   }
@@ -223,7 +223,7 @@ async function enrichOne(deps: PipelineDeps, ref: GroupRef, group: GroupItem | u
   if (notes.length !== ref.noteCount) {
     throw new Error(`group ${ref.groupId}: expected ${ref.noteCount} stored records, found ${notes.length}`);
   }
-  const profile = loadProfile(ref.profile);
+  const profile = await deps.profiles.at(ref.profile, ref.profileVersion);
   const enrichment = await enrichGroup(profile, ref.groupId, notes, deps.provider, ref.mode);
   const saved = await deps.store.saveEnrichment(ref.jobId, ref.groupId, ref.noteCount, enrichment, ref.shard, ref.notes, deps.now().toISOString());
   deps.crashPoint?.('enrich.saved');
@@ -253,7 +253,7 @@ export async function decideGroups(deps: PipelineDeps, refs: GroupRef[]): Promis
       // Already settled: a redelivery. Its count is replayed (a no-op unless a crash lost it).
       return { outcome: 'skipped' as const, settles: [{ ref, marks: marksOf(group), forward: false }] };
     }
-    const profile = loadProfile(ref.profile);
+    const profile = await deps.profiles.at(ref.profile, ref.profileVersion);
     const decision = await decideGroup(profile, group.enrichment);
     const saved = await deps.store.saveDecision(ref.jobId, ref.groupId, decision, deps.now().toISOString());
     deps.crashPoint?.('decide.saved');

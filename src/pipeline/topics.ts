@@ -6,13 +6,12 @@
  */
 import { TERMINAL_STATUSES } from '../domain/job.ts';
 import { type TopicDoc, discoverTopics } from '../domain/topics/discover.ts';
-import { loadProfile } from '../profiles/profile.ts';
 import type { PipelineDeps } from './deps.ts';
 import type { TopicRunRecord } from './ports.ts';
 import type { TopicNamer } from '../llm/topic-namer.ts';
 
 export async function runTopics(deps: PipelineDeps, o: { profile: string; force?: boolean; namer?: TopicNamer }): Promise<TopicRunRecord> {
-  const profile = loadProfile(o.profile);
+  const profile = await deps.profiles.active(o.profile);
   const cfg = profile.topics;
   // A group's document is its text outputs (summaries, descriptions), in declared order.
   const textOutputs = profile.outputs.filter((x) => x.type === 'text').map((x) => x.name);

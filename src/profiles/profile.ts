@@ -125,8 +125,17 @@ export const profileFileSchema = z.object({
 export type ProfileColumn = z.infer<typeof columnSchema>;
 export type RuleSet = z.infer<typeof rulesSchema>;
 
+/** A profile's data as its folder holds it: profile.json, its rules file, and the prompt of its prompt version. */
+export interface ProfileData {
+  profile: Record<string, any>;
+  rules: Record<string, any>;
+  prompt: string;
+}
+
 export interface Profile extends Omit<z.infer<typeof profileFileSchema>, 'rules'> {
   rules: RuleSet;
+  /** The data it was compiled from (what a version stores; `sluice profile diff` compares it). */
+  data: ProfileData;
   /** A hash of the profile's data (profile.json, rules.json, its prompt): jobs, results and score runs record it. */
   version: string;
   /** Lower-cased header or alias → canonical column name. */
@@ -140,6 +149,8 @@ export interface Profile extends Omit<z.infer<typeof profileFileSchema>, 'rules'
  * @throws Error naming the file when the version has no prompt file.
  */
 export function loadPrompt(profile: Profile, version = profile.enrichment.promptVersion): string {
+  // A version's own prompt travels with its data (a pushed version has no folder of its own).
+  if (version === profile.enrichment.promptVersion && profile.data.prompt) return profile.data.prompt;
   if (!/^[a-z0-9][a-z0-9.-]*$/.test(version)) throw new Error(`not a prompt version: ${version}`);
   const file = join(profile.folder, 'prompts', `${version}.md`);
   if (!existsSync(file)) throw new Error(`profile ${profile.name}: no prompt ${version} (${file})`);
@@ -240,7 +251,8 @@ export function compileProfile(name: string, folder: string, profileJson: unknow
   refuse(join(folder, raw.rules), unknownFacts(rules, factNames(raw.outputs, raw.facts)));
   refuse(file, unknownMetrics(raw.qualityGates, raw.outputs));
   refuse(file, scheduleProblems(raw));
-  return { ...raw, rules, headerMap, folder, version: profileVersion(profileJson, rulesJson, prompt) };
+  const data = { profile: profileJson as Record<string, any>, rules: rulesJson as Record<string, any>, prompt };
+  return { ...raw, rules, headerMap, folder, data, version: profileVersion(profileJson, rulesJson, prompt) };
 }
 
 export class UnknownProfileError extends Error {

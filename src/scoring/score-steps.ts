@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod';
 import type { EnrichmentProvider } from '../domain/enrich/enrich-group.ts';
-import { type Profile, loadProfile } from '../profiles/profile.ts';
+import { type ProfileSource, bundledProfiles } from '../profiles/registry.ts';
 import { type Benchmark, BenchmarkError, loadBenchmark } from './benchmark.ts';
 import { type Judge, type JudgeInput, type JudgeOptions, judgeName } from './judge.ts';
 import { type ScoreReport, computeReport, reportSummary } from './report.ts';
@@ -18,7 +18,8 @@ export interface ScoreDeps {
   provider: EnrichmentProvider;
   judge: Judge;
   benchmark?: (name: string) => Benchmark;
-  profile?: (name: string) => Profile;
+  /** The profiles (the active version at prepare, pinned for the run); the bundled ones when absent. */
+  profiles?: ProfileSource;
   now?: () => number;
   log?: (message: string, data: Record<string, unknown>) => void;
 }
@@ -32,6 +33,8 @@ export const scoreInputSchema = z
     /** One item at a time in every phase, and one item per judge call: the notebook baseline. */
     sequential: z.boolean().optional(),
     runId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+    /** Score this version of the profile (pushed to the registry) instead of the active one. */
+    profileVersion: z.string().regex(/^v-[0-9a-f]{12}$/).optional(),
   })
   .strict();
 export type ScoreInput = z.infer<typeof scoreInputSchema>;
@@ -40,8 +43,8 @@ const ids = z.array(z.string().min(1));
 const resultSchema = z.object({ id: z.string(), status: z.string(), error: z.string().optional(), reason: z.string().optional(), needsJudge: z.boolean().optional() });
 export const scoreTaskSchema = z.discriminatedUnion('step', [
   z.object({ step: z.literal('prepare'), input: z.unknown() }),
-  z.object({ step: z.literal('predict'), runId: z.string(), benchmark: z.string(), id: z.string() }),
-  z.object({ step: z.literal('compare'), runId: z.string(), benchmark: z.string(), result: resultSchema }),
+  z.object({ step: z.literal('predict'), runId: z.string(), benchmark: z.string(), profileVersion: z.string().optional(), id: z.string() }),
+  z.object({ step: z.literal('compare'), runId: z.string(), benchmark: z.string(), profileVersion: z.string().optional(), result: resultSchema }),
   z.object({ step: z.literal('planJudge'), runId: z.string(), results: z.array(resultSchema), batchSize: z.int().min(1) }),
   z.object({ step: z.literal('judgeChunk'), runId: z.string(), benchmark: z.string(), ids }),
   z.object({ step: z.literal('judgeItem'), runId: z.string(), benchmark: z.string(), id: z.string(), chunkError: z.string() }),
@@ -58,6 +61,8 @@ export class ScoreInputError extends Error {
 export interface Prepared {
   runId: string;
   benchmark: string;
+  /** The profile version the run scores (every predict and compare uses it). */
+  profileVersion: string;
   items: Array<{ id: string }>;
   concurrency: ScoreRun['concurrency'];
   judgeBatchSize: number;
@@ -71,7 +76,8 @@ export function createScoreSteps(deps: ScoreDeps) {
     if (!b) benchmarks.set(name, (b = (deps.benchmark ?? loadBenchmark)(name)));
     return b;
   };
-  const profileOf = (b: Benchmark) => (deps.profile ?? loadProfile)(b.config.profile);
+  const profiles = deps.profiles ?? bundledProfiles;
+  const profileOf = (b: Benchmark, version?: string) => (version ? profiles.at(b.config.profile, version) : profiles.active(b.config.profile));
   const itemOf = (b: Benchmark, id: string) => {
     const item = b.items.find((i) => i.id === id);
     if (!item) throw new BenchmarkError(`benchmark ${b.name} has no item ${id}`);
@@ -102,7 +108,7 @@ export function createScoreSteps(deps: ScoreDeps) {
       const concurrency = parsed.data.sequential
         ? { predict: 1, compare: 1, judge: 1 }
         : { predict: parsed.data.maxConcurrency ?? s.predictConcurrency, compare: s.compareConcurrency, judge: s.judgeConcurrency };
-      const profile = profileOf(b);
+      const profile = await profileOf(b, parsed.data.profileVersion);
       const run: ScoreRun = {
         runId: parsed.data.runId ?? newRunId(new Date(now())),
         benchmark: b.name,
@@ -119,13 +125,13 @@ export function createScoreSteps(deps: ScoreDeps) {
       };
       await deps.store.startRun(run);
       log('score run started', { runId: run.runId, benchmark: b.name, items: b.items.length });
-      return { runId: run.runId, benchmark: b.name, items: b.items.map((i) => ({ id: i.id })), concurrency, judgeBatchSize: parsed.data.sequential ? 1 : s.judgeBatchSize };
+      return { runId: run.runId, benchmark: b.name, profileVersion: profile.version, items: b.items.map((i) => ({ id: i.id })), concurrency, judgeBatchSize: parsed.data.sequential ? 1 : s.judgeBatchSize };
     },
 
     async predict(t: Extract<ScoreTask, { step: 'predict' }>) {
       const b = benchmarkOf(t.benchmark);
       const start = now();
-      const prediction = await predictItem(profileOf(b), itemOf(b, t.id), deps.provider);
+      const prediction = await predictItem(await profileOf(b, t.profileVersion), itemOf(b, t.id), deps.provider);
       await deps.store.updateItem(t.runId, t.id, { status: 'predicted', prediction, predictSpan: [start, now()] });
       return { id: t.id, status: 'predicted' };
     },
@@ -140,7 +146,7 @@ export function createScoreSteps(deps: ScoreDeps) {
       const start = now();
       const record = await deps.store.getItem(t.runId, id);
       if (!record?.prediction) throw new ScoreInputError(`run ${t.runId}: item ${id} has no prediction to compare`);
-      const fields = compareItem(profileOf(b), b.config, itemOf(b, id), record.prediction);
+      const fields = compareItem(await profileOf(b, t.profileVersion), b.config, itemOf(b, id), record.prediction);
       const needsJudge = fields.some((f) => f.needsJudge);
       await deps.store.updateItem(t.runId, id, { status: 'scored', fields, needsJudge, compareSpan: [start, now()] });
       return { id, status: 'scored', needsJudge };

@@ -83,7 +83,7 @@ export type ScheduledFunctionName = 'backfill' | 'metrics' | 'topics' | 'reconci
 export type TaskFunctionName = 'score';
 export type FunctionName = QueueFunctionName | ScheduledFunctionName | TaskFunctionName;
 export type QueueName = 'ingest' | 'chunks' | 'enrich' | 'decide';
-export type BucketName = 'drop' | 'results';
+export type BucketName = 'drop' | 'results' | 'config';
 
 export interface Topology {
   functions: Record<FunctionName, FunctionSpec>;
@@ -109,7 +109,7 @@ export const topology: Topology = {
       access: {
         // The job item alone (status and lease): no ledger read.
         table: { actions: ['GetItem', 'PutItem', 'UpdateItem'] },
-        buckets: { drop: ['GetObject'] },
+        buckets: { drop: ['GetObject'], config: ['GetObject'] },
         sendsTo: ['chunks'],
         sendsToDlq: ['ingest'],
       },
@@ -125,7 +125,7 @@ export const topology: Topology = {
       // the last partition writes the rejects file and, for a job with nothing to enrich, its results.
       access: {
         table: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'] },
-        buckets: { drop: ['GetObject'], results: ['GetObject', 'PutObject', 'AbortMultipartUpload'] },
+        buckets: { drop: ['GetObject'], config: ['GetObject'], results: ['GetObject', 'PutObject', 'AbortMultipartUpload'] },
         sendsTo: ['chunks', 'enrich'],
         sendsToDlq: ['chunks'],
       },
@@ -141,7 +141,7 @@ export const topology: Topology = {
       access: {
         // GetItem and PutItem: the LLM answer cache and the shared circuit breaker; BatchGetItem: a batch's groups.
         table: { actions: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem', 'Query'] },
-        buckets: { results: ['GetObject', 'PutObject', 'AbortMultipartUpload'] },
+        buckets: { config: ['GetObject'], results: ['GetObject', 'PutObject', 'AbortMultipartUpload'] },
         sendsTo: ['decide'],
         sendsToDlq: ['enrich'],
       },
@@ -157,7 +157,7 @@ export const topology: Topology = {
       access: {
         // BatchGetItem: a batch's groups read in one call.
         table: { actions: ['GetItem', 'BatchGetItem', 'UpdateItem', 'Query'] },
-        buckets: { results: ['PutObject', 'AbortMultipartUpload'] },
+        buckets: { config: ['GetObject'], results: ['PutObject', 'AbortMultipartUpload'] },
         sendsToDlq: ['decide'],
       },
       description: "Runs the profile's rules over groups with evidence, ten to a message; the last group finalizes the job",
@@ -170,7 +170,7 @@ export const topology: Topology = {
       // Pages the sparse pending index; GetItem/PutItem also serve the LLM cache and breaker.
       access: {
         table: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'], indexes: ['pending'] },
-        buckets: { results: ['GetObject', 'PutObject', 'AbortMultipartUpload'] },
+        buckets: { config: ['GetObject'], results: ['GetObject', 'PutObject', 'AbortMultipartUpload'] },
       },
       callsLlm: true,
       description: 'Finishes pending enrichment stages oldest first (fast mode, LLM unavailable), re-decides, rewrites results',
@@ -183,7 +183,7 @@ export const topology: Topology = {
       // Unfinished jobs (pending index), their ledger and groups; finalizing writes the results files.
       access: {
         table: { actions: ['GetItem', 'UpdateItem', 'Query'], indexes: ['pending'] },
-        buckets: { results: ['PutObject', 'AbortMultipartUpload'] },
+        buckets: { config: ['GetObject'], results: ['PutObject', 'AbortMultipartUpload'] },
       },
       description: 'Finds unfinished jobs: finalizes settled ones nobody finalized, replays the counts of stalled ones',
     },
@@ -195,6 +195,7 @@ export const topology: Topology = {
       // Jobs of the day (byKind), the backlog (pending), each job's groups, the latest topic run; alerts are stored and published.
       access: {
         table: { actions: ['GetItem', 'Query', 'PutItem'], indexes: ['byKind', 'pending'] },
+        buckets: { config: ['GetObject'] },
         readsDlqDepth: ['ingest', 'chunks', 'enrich', 'decide'],
         publishesAlerts: true,
       },
@@ -208,7 +209,7 @@ export const topology: Topology = {
       // Jobs since the last run (byKind), their groups, the run items; the assignments go to S3.
       access: {
         table: { actions: ['GetItem', 'PutItem', 'Query'], indexes: ['byKind'] },
-        buckets: { results: ['PutObject', 'AbortMultipartUpload'] },
+        buckets: { config: ['GetObject'], results: ['PutObject', 'AbortMultipartUpload'] },
       },
       // The LLM names the topics when a key is set.
       callsLlm: true,
@@ -220,7 +221,7 @@ export const topology: Topology = {
       timeoutSeconds: 120,
       memoryMb: 1024,
       // Score runs and their items; GetItem/PutItem/UpdateItem also serve the shared breaker.
-      access: { table: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'] } },
+      access: { table: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'] }, buckets: { config: ['GetObject'] } },
       callsLlm: true,
       description: "The scoring state machine's Task states: prepare, predict, compare, judge, report",
     },
@@ -234,6 +235,8 @@ export const topology: Topology = {
   buckets: {
     drop: { description: 'Files dropped under incoming/<profile>/', versioned: true },
     results: { description: 'Results, rejects and summaries per job', versioned: false, expiringPrefixes: ['rejects/', 'staging/'] },
+    // Content-addressed, so a version is never overwritten with other bytes; the active one is in the table.
+    config: { description: 'Profile and benchmark versions (profiles/<name>/<version>.json, benchmarks/…)', versioned: false },
   },
   table: {
     partitionKey: 'pk',

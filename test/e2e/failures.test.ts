@@ -10,6 +10,9 @@ import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-s
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../src/domain/job.ts';
+import { createVersionRegistry } from '../../src/adapters/profile-registry.ts';
+import { loadProfile } from '../../src/profiles/profile.ts';
+import { activate, pushProfile } from '../../src/profiles/registry.ts';
 import { createOfflineProvider } from '../../src/domain/enrich/offline-provider.ts';
 import type { SqsHandler } from '../../src/lambda/sqs-steps.ts';
 import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts';
@@ -172,13 +175,21 @@ describe('local IAM over that run', () => {
   const key = (c: { action: string; resource: Parameters<typeof describeResource>[0] }) => `${c.action} on ${describeResource(c.resource)}`;
 
   beforeAll(async () => {
-    // The paths the run above does not take: a good file (decide finalizes it), a file with no valid row
-    // (ingest finalizes it at once), dropped twice (the second event finds the job already there).
+    // The paths the run above does not take: a pushed profile version (every pipeline function reads it from the
+    // config bucket), a good file (decide finalizes it), a file with no valid row (ingest finalizes it at once),
+    // dropped twice (the second event finds the job already there).
+    const registry = createVersionRegistry(rt.clients.s3, rt.clients.dynamodb, rt.names.buckets.config, rt.names.table);
+    const data = structuredClone(loadProfile('claims').data);
+    for (const r of data.rules.rules) r.event.params.reason = `pushed: ${r.event.params.reason}`;
+    const pushed = await pushProfile(registry, 'claims', data, 'test');
+    await activate(registry, 'profile', 'claims', pushed.version, 'test', pushed.base);
+    await new Promise((r) => setTimeout(r, 2100)); // the functions trust the active version they read for 2 s locally
     const goodKey = 'incoming/claims/good.csv';
     const good = await rt.clients.s3.send(
       new PutObjectCommand({ Bucket: rt.names.buckets.drop, Key: goodKey, Body: `CLAIMNO,NOTEID,FN_TEXT,LOBCD\nC-7,1,${'The roof was damaged by hail and the ceiling leaks. '.repeat(3)},15\n` }),
     );
-    expect((await rt.waitForJob(jobIdFor(rt.names.buckets.drop, goodKey, good.ETag!), { timeoutMs: 30_000 })).status).toBe('COMPLETE');
+    const goodJob = await rt.waitForJob(jobIdFor(rt.names.buckets.drop, goodKey, good.ETag!), { timeoutMs: 30_000 });
+    expect(goodJob).toMatchObject({ status: 'COMPLETE', profileVersion: pushed.version });
     const Bucket = rt.names.buckets.drop;
     const Key = 'incoming/claims/all-invalid.csv';
     const Body = 'CLAIMNO,NOTEID,FN_TEXT,LOBCD,FN_CRT_DT\nC-9,1,too short,15,2025-13-45\n';

@@ -212,7 +212,7 @@ describe('sample events and sluice invoke', () => {
     for (const f of ['ingest-s3-put.json', 'enrich-batch.json', 'decide-batch.json', 'ingest-s3-test-event.json', 'backfill-scheduled.json', 'metrics-scheduled.json', 'topics-scheduled.json', 'score-prepare.json', 'score-predict.json']) expect(after[f], f).toBe(0);
     expect(after['score-execution-input.json']).toBe(2);
     expect(jobs().filter((j) => !TERMINAL_STATUSES.has(j.status as never))).toEqual([]);
-  });
+   }, 300_000); // 24 CLI processes, each opening the local stack: ~100 s on a quiet 2-core machine, more on a busy one
 });
 
 describe('sluice dev for other clients', () => {

@@ -127,7 +127,8 @@ describe('scoring against the simulated provider', () => {
       expect(sim.stats.outcomes.persistent).toBeGreaterThanOrEqual(3 * r.totals.failed);
       expect(r.fields.decision!.scored).toBe(N - r.totals.failed);
       // Local IAM: the score function made only calls its topology access grants, and used every grant.
-      expect(grantCheck(calls, 'score')).toEqual({ denied: [], unused: [] });
+      // The config bucket is read only once a profile version is pushed (failures.test.ts and profile-versions.test.ts push one).
+      expect(grantCheck(calls, 'score', ['s3:GetObject on bucket config'])).toEqual({ denied: [], unused: [] });
     } finally {
       await rt.stop();
       sim.configure({ faults: { persistent: 0 } });

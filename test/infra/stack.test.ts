@@ -165,6 +165,25 @@ describe.each(STAGES)('stage %s', (stage) => {
     t.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: retain, Properties: Match.objectLike({ PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: config.pointInTimeRecovery } }) });
   });
 
+  it('holds the config bucket of profile versions: its name an output, read by exactly the functions that load profiles, each told how long to trust the active version', () => {
+    const outputs = t.findOutputs('ConfigBucketName');
+    expect(Object.keys(outputs)).toHaveLength(1);
+    const bucketId = (Object.values(outputs)[0]!.Value as { Ref: string }).Ref;
+    expect(t.findResources('AWS::S3::Bucket')[bucketId]).toBeDefined();
+    const readers = Object.entries(expected.functions).filter(([, fn]) => fn.access.buckets?.config).map(([name]) => name).sort();
+    // Every function that runs profile data reads the active version (scoring included); none may write one.
+    expect(readers).toEqual(['backfill', 'chunk', 'decide', 'enrich', 'ingest', 'metrics', 'reconcile', 'score', 'topics']);
+    for (const [name, fn] of Object.entries(expected.functions)) {
+      const lambda = Object.values(t.findResources('AWS::Lambda::Function', { Properties: { FunctionName: resourceName(stage, name) } }))[0]!;
+      const env = lambda.Properties.Environment.Variables as Record<string, unknown>;
+      if (fn.access.buckets?.config) {
+        expect(env.BUCKET_CONFIG, name).toEqual({ Ref: bucketId });
+        expect(env.SLUICE_PROFILE_TTL_SECONDS, name).toBe(String(config.profileCacheSeconds));
+        expect(fn.access.buckets.config, name).toEqual(['GetObject']);
+      } else expect(env.BUCKET_CONFIG, name).toBeUndefined();
+    }
+  });
+
   it('holds the status table with the topology keys and indexes', () => {
     t.hasResourceProperties('AWS::DynamoDB::Table', {
       TableName: resourceName(stage, 'status'),

@@ -1,0 +1,129 @@
+// Under test: profiles as versioned data at run time (issue 15) as a user drives them — `sluice profile push`
+// into a running `sluice dev` is used by the next job without a restart, every result line and the summary
+// record the version, `rollback` restores the one before, `activate` of an unknown version is refused, and
+// the `--stage` path (the deployed one: a stage's table and config bucket through the SDK's endpoints) reads
+// and writes the same registry.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadProfile } from '../../src/profiles/profile.ts';
+
+describe('sluice profile push|list|diff|activate|rollback against a running sluice dev', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-profiles-'));
+  const state = join(dir, 'state');
+  let dev: ChildProcess;
+  let info: { endpoints: { s3: string; dynamodb: string }; buckets: { config: string } };
+  let devStderr = '';
+  const bundled = loadProfile('claims').version;
+
+  beforeAll(async () => {
+    dev = spawn(process.execPath, ['bin/sluice.mjs', 'dev', '--json', '--port', '0', '--sqs-port', '0', '--dynamodb-port', '0', '--state', state], { stdio: ['ignore', 'pipe', 'pipe'] });
+    dev.stderr!.on('data', (d) => {
+      devStderr += d;
+    });
+    info = JSON.parse(
+      await new Promise<string>((resolve, reject) => {
+        createInterface({ input: dev.stdout! }).once('line', resolve);
+        dev.once('exit', (code) => reject(new Error(`sluice dev exited ${code}: ${devStderr}`)));
+      }),
+    );
+  });
+  afterAll(() => {
+    if (dev && dev.exitCode === null) dev.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const sluice = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, ['bin/sluice.mjs', ...args, '--state', state], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
+  const sample = readFileSync('samples/claims-notes.csv', 'utf8').split('\n');
+  /** Runs the first `lines` rows of the sample as a job; its result lines and summary. */
+  const runJob = (lines: number) => {
+    const file = join(dir, `claims-${lines}.csv`);
+    writeFileSync(file, `${sample.slice(0, lines + 1).join('\n')}\n`);
+    const r = sluice(['run', file, '--json', '--out', join(dir, 'out')]);
+    expect(r.status, r.stderr).toBe(0);
+    const job = JSON.parse(r.stdout);
+    const results = readFileSync(job.results.jsonl, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { profileVersion: string; decision?: { reason: string } });
+    return { job, results, summary: JSON.parse(readFileSync(job.results.summary, 'utf8')) as { profileVersion: string } };
+  };
+
+  it('a pushed version is used by the next job without a restart; rollback restores the one before', async () => {
+    const before = runJob(30);
+    expect(before.summary.profileVersion).toBe(bundled);
+    expect(new Set(before.results.map((l) => l.profileVersion))).toEqual(new Set([bundled]));
+
+    // An edited copy of the profile: every rule's reason marked, so each served decision shows which version made it.
+    const edited = join(dir, 'claims-edited');
+    cpSync('profiles/claims', edited, { recursive: true });
+    const rules = JSON.parse(readFileSync(join(edited, 'rules.json'), 'utf8'));
+    for (const r of rules.rules) r.event.params.reason = `EDITED: ${r.event.params.reason}`;
+    writeFileSync(join(edited, 'rules.json'), JSON.stringify(rules, null, 2));
+    const pushed = sluice(['profile', 'push', 'claims', '--dir', edited, '--json']);
+    expect(pushed.status, pushed.stderr).toBe(0);
+    const { version, activated, previous } = JSON.parse(pushed.stdout);
+    expect(version).toMatch(/^v-[0-9a-f]{12}$/);
+    expect(version).not.toBe(bundled);
+    expect({ activated, previous }).toEqual({ activated: true, previous: bundled });
+
+    // sluice dev's functions trust the active version they read for 2 s locally.
+    await new Promise((r) => setTimeout(r, 2500));
+    const after = runJob(45);
+    expect(after.summary.profileVersion).toBe(version);
+    expect(after.results.length).toBeGreaterThan(0);
+    for (const line of after.results) {
+      expect(line.profileVersion).toBe(version);
+      if (line.decision) expect(line.decision.reason).toMatch(/^EDITED: /);
+    }
+
+    const list = JSON.parse(sluice(['profile', 'list', 'claims', '--json']).stdout);
+    expect(list.active).toBe(version);
+    expect(list.versions.map((v: { version: string }) => v.version).sort()).toEqual([bundled, version].sort());
+    const diff = sluice(['profile', 'diff', 'claims', bundled]);
+    expect(diff.stdout).toContain(`+++ ${version}/rules.json`);
+    expect(diff.stdout).toMatch(/\n\+ +"reason": "EDITED: /);
+
+    const back = sluice(['profile', 'rollback', 'claims', '--json']);
+    expect(back.status, back.stderr).toBe(0);
+    expect(JSON.parse(back.stdout)).toMatchObject({ from: version, to: bundled });
+    await new Promise((r) => setTimeout(r, 2500));
+    const rolled = runJob(20);
+    expect(rolled.summary.profileVersion).toBe(bundled);
+    for (const line of rolled.results) if (line.decision) expect(line.decision.reason).not.toMatch(/^EDITED: /);
+    // Nothing left to roll back to: refused, nothing changed.
+    const again = sluice(['profile', 'rollback', 'claims']);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toContain('nothing to roll back to');
+  });
+
+  it('refuses a version it does not hold and a profile folder that does not validate, changing nothing', () => {
+    const unknown = sluice(['profile', 'activate', 'claims', 'v-000000000000']);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain('has no version v-000000000000');
+    const broken = join(dir, 'claims-broken');
+    cpSync('profiles/claims', broken, { recursive: true });
+    const p = JSON.parse(readFileSync(join(broken, 'profile.json'), 'utf8'));
+    p.groupKey = 'no_such_column';
+    writeFileSync(join(broken, 'profile.json'), JSON.stringify(p));
+    const refused = sluice(['profile', 'push', 'claims', '--dir', broken]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('no_such_column is not one of its columns');
+    expect(JSON.parse(sluice(['profile', 'list', 'claims', '--json']).stdout).active).toBe(bundled);
+  });
+
+  it('--stage reaches a stage by its table and config bucket through the SDK (here the local stage, over loopback)', () => {
+    const env = { AWS_ENDPOINT_URL_S3: info.endpoints.s3, AWS_ENDPOINT_URL_DYNAMODB: info.endpoints.dynamodb, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', AWS_REGION: 'us-east-1' };
+    const missing = sluice(['profile', 'list', 'claims', '--stage', 'local'], { ...env, SLUICE_CONFIG_BUCKET: '' });
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('needs --config-bucket');
+    const listed = sluice(['profile', 'list', 'claims', '--stage', 'local', '--config-bucket', info.buckets.config, '--json'], env);
+    expect(listed.status, listed.stderr).toBe(0);
+    const versions = JSON.parse(listed.stdout).versions.map((v: { version: string }) => v.version);
+    expect(versions).toContain(bundled);
+    const other = versions.find((v: string) => v !== bundled);
+    const activated = sluice(['profile', 'activate', 'claims', other, '--stage', 'local', '--config-bucket', info.buckets.config], env);
+    expect(activated.status, activated.stderr).toBe(0);
+    expect(JSON.parse(sluice(['profile', 'list', 'claims', '--json']).stdout).active).toBe(other);
+  });
+});
