@@ -8,7 +8,7 @@ import * as z from 'zod';
 import { type FunctionName, type QueueName, type Topology, validateTopology } from '../src/topology/topology.ts';
 
 const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
-const fnNames = ['ingest', 'chunk', 'enrich', 'decide', 'backfill', 'reconcile', 'metrics', 'topics', 'score'] as const satisfies readonly FunctionName[];
+const fnNames = ['ingest', 'chunk', 'enrich', 'decide', 'backfill', 'reconcile', 'metrics', 'topics', 'score', 'improve'] as const satisfies readonly FunctionName[];
 const queueNames = ['ingest', 'chunks', 'enrich', 'decide'] as const satisfies readonly QueueName[];
 
 const functionOverrides = z

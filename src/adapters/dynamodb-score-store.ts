@@ -66,12 +66,53 @@ export function createScoreStore(client: DynamoDBClient, tableName: string): Sco
       return runsUnder(`SCORE#${benchmark}`, limit);
     },
     async putImproveRun(run) {
+      // The run under its benchmark (the listing), and a pointer by its id (approve and reject name the run only).
+      await doc.send(new PutCommand({ TableName: tableName, Item: { pk: `IMPROVERUN#${run.runId}`, sk: RUN_SK, benchmark: run.benchmark, startedAt: run.startedAt } }));
       await doc.send(new PutCommand({ TableName: tableName, Item: { pk: `IMPROVE#${run.benchmark}`, sk: `RUN#${run.startedAt}#${run.runId}`, ...run } }));
+    },
+    async getImproveRun(runId) {
+      const key = await improveKey(runId);
+      if (!key) return undefined;
+      const r = await doc.send(new GetCommand({ TableName: tableName, Key: key, ConsistentRead: true }));
+      return r.Item && strip<Record<string, unknown> & { runId: string; benchmark: string; startedAt: string; status?: string }>(r.Item);
+    },
+    async updateImproveRun(runId, patch, expectedStatus) {
+      const key = await improveKey(runId);
+      if (!key) return 'conflict';
+      const entries = Object.entries(patch).filter(([, v]) => v !== undefined);
+      try {
+        await doc.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: key,
+            UpdateExpression: `SET ${entries.map((_, i) => `#k${i} = :v${i}`).join(', ')}`,
+            ConditionExpression: expectedStatus === undefined ? 'attribute_exists(pk)' : '#status = :expected',
+            ExpressionAttributeNames: { ...Object.fromEntries(entries.map(([k], i) => [`#k${i}`, k])), ...(expectedStatus === undefined ? {} : { '#status': 'status' }) },
+            ExpressionAttributeValues: { ...Object.fromEntries(entries.map(([, v], i) => [`:v${i}`, v])), ...(expectedStatus === undefined ? {} : { ':expected': expectedStatus }) },
+          }),
+        );
+        return 'applied';
+      } catch (err) {
+        if ((err as Error).name === 'ConditionalCheckFailedException') return 'conflict';
+        throw err;
+      }
+    },
+    async putTaskOutcome(token, outcome) {
+      await doc.send(new PutCommand({ TableName: tableName, Item: { pk: `TASKTOKEN#${token}`, sk: RUN_SK, outcome } }));
+    },
+    async getTaskOutcome(token) {
+      const r = await doc.send(new GetCommand({ TableName: tableName, Key: { pk: `TASKTOKEN#${token}`, sk: RUN_SK }, ConsistentRead: true }));
+      return r.Item?.outcome as Record<string, unknown> | undefined;
     },
     listImproveRuns(benchmark, limit = 20) {
       return runsUnder(`IMPROVE#${benchmark}`, limit);
     },
   };
+
+  async function improveKey(runId: string) {
+    const r = await doc.send(new GetCommand({ TableName: tableName, Key: { pk: `IMPROVERUN#${runId}`, sk: RUN_SK }, ConsistentRead: true }));
+    return r.Item ? { pk: `IMPROVE#${String(r.Item.benchmark)}`, sk: `RUN#${String(r.Item.startedAt)}#${runId}` } : undefined;
+  }
 
   async function runsUnder(pk: string, limit: number) {
     const r = await doc.send(

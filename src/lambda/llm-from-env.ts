@@ -22,6 +22,11 @@ async function openAiKey(): Promise<string | undefined> {
   }
 }
 
+/** The OpenAI settings of the function (undefined without a key). */
+export async function openAiSettingsFromEnv() {
+  return llmSettingsFromEnv(process.env, await openAiKey());
+}
+
 export async function providerFromEnv(): Promise<EnrichmentProvider> {
   const settings = llmSettingsFromEnv(process.env, await openAiKey());
   return buildProvider(settings, new DynamoDBClient({}), process.env[TABLE_ENV] ?? '');

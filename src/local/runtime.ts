@@ -29,6 +29,7 @@ import type { EnrichmentProvider, Mode } from '../domain/enrich/enrich-group.ts'
 import { type LlmSettings, buildProvider, buildScoringLlm } from '../llm/llm-config.ts';
 import { createScoreStore } from '../adapters/dynamodb-score-store.ts';
 import { type TaskHandler, createScoreTaskHandler } from '../lambda/score-task.ts';
+import { buildImproveTask } from '../lambda/improve-task.ts';
 import type { Judge } from '../scoring/judge.ts';
 import type { ScoreStore } from '../scoring/score-store.ts';
 import { type LocalStateMachine, localStateMachine } from './state-machines.ts';
@@ -312,9 +313,27 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       scoreInst,
       'score',
     );
+    const improveClients = fnClients('improve');
+    const improveInst = instrument('improve');
+    const improveTask = withPowertools(
+      buildImproveTask({ s3: improveClients.s3, dynamodb: improveClients.dynamodb, bucket: names.buckets.config, table: names.table, ...(options.llm ? { llm: options.llm } : {}), log: (message, data) => improveInst.logger.info(message, data) }) as (event: unknown, context: Context) => Promise<unknown>,
+      improveInst,
+      'improve',
+    );
     const tasks: Record<TaskFunctionName, TaskHandler> = {
       // A Task state's invocation carries a Lambda context, as deployed.
       score: (event, context) => scoreTask(event, context ?? (lambdaContext(resourceName(stage, 'score'), topology.functions.score.timeoutSeconds) as Context)),
+      improve: (event, context) => improveTask(event, context ?? (lambdaContext(resourceName(stage, 'improve'), topology.functions.improve.timeoutSeconds) as Context)),
+    };
+    // A `.waitForTaskToken` state waits here until its token is answered (`sluice improve approve`): locally the
+    // answer is an item in the status table, as SendTaskSuccess is deployed.
+    const tokenStore = createScoreStore(clients.dynamodb, names.table);
+    const awaitTaskToken = async (token: string) => {
+      for (;;) {
+        const outcome = await tokenStore.getTaskOutcome(token);
+        if (outcome) return outcome;
+        await new Promise((r) => setTimeout(r, 500));
+      }
     };
     const machines = Object.fromEntries(
       Object.entries(topology.stateMachines).map(([name, spec]) => [name, localStateMachine(spec, tasks, (fn) => resourceName(stage, fn))]),
@@ -466,7 +485,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       scoring,
       scoreStore: createScoreStore(clients.dynamodb, names.table),
       execute(name, input, o) {
-        return machines[name].execute(input, o);
+        return machines[name].execute(input, { awaitTaskToken, ...o });
       },
       stateMachineSource(name) {
         return machines[name].source;

@@ -68,6 +68,16 @@ export interface ScoreStore {
   listRuns(benchmark: string, limit?: number): Promise<Array<Record<string, unknown> & { runId: string; startedAt: string }>>;
   /** Stores an improvement run (`sluice improve`) under its benchmark. */
   putImproveRun(run: Record<string, unknown> & { runId: string; benchmark: string; startedAt: string }): Promise<void>;
+  /** An improvement run by its id. */
+  getImproveRun(runId: string): Promise<(Record<string, unknown> & { runId: string; benchmark: string; startedAt: string; status?: string }) | undefined>;
+  /**
+   * Sets fields of an improvement run, if its status is still `expectedStatus` (when given).
+   * @returns 'conflict' when the status was another.
+   */
+  updateImproveRun(runId: string, patch: Record<string, unknown>, expectedStatus?: string): Promise<'applied' | 'conflict'>;
+  /** The outcome a waiting task token was given (`approve`, `reject`): locally, how a waiting execution learns it. */
+  putTaskOutcome(token: string, outcome: Record<string, unknown>): Promise<void>;
+  getTaskOutcome(token: string): Promise<Record<string, unknown> | undefined>;
   /** A benchmark's improvement runs, newest first. */
   listImproveRuns(benchmark: string, limit?: number): Promise<Array<Record<string, unknown> & { runId: string; startedAt: string }>>;
 }

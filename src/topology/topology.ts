@@ -80,7 +80,7 @@ export type QueueFunctionName = 'ingest' | 'chunk' | 'enrich' | 'decide';
 /** Functions an EventBridge schedule invokes. */
 export type ScheduledFunctionName = 'backfill' | 'metrics' | 'topics' | 'reconcile';
 /** Functions a state machine's Task states invoke. */
-export type TaskFunctionName = 'score';
+export type TaskFunctionName = 'score' | 'improve';
 export type FunctionName = QueueFunctionName | ScheduledFunctionName | TaskFunctionName;
 export type QueueName = 'ingest' | 'chunks' | 'enrich' | 'decide';
 export type BucketName = 'drop' | 'results' | 'config';
@@ -96,7 +96,7 @@ export interface Topology {
   stateMachines: Record<StateMachineName, StateMachineSpec>;
 }
 
-export type StateMachineName = 'score';
+export type StateMachineName = 'score' | 'improve';
 
 export const topology: Topology = {
   functions: {
@@ -225,6 +225,17 @@ export const topology: Topology = {
       callsLlm: true,
       description: "The scoring state machine's Task states: prepare, predict, compare, judge, report",
     },
+    improve: {
+      entry: 'functions/improve/handler.ts',
+      handlerExport: 'handler',
+      timeoutSeconds: 600,
+      memoryMb: 1024,
+      // Improvement runs (listing, status, task token) and the active pointer it promotes; the run's state,
+      // candidates and the versions it pushes are objects in the config bucket.
+      access: { table: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'] }, buckets: { config: ['GetObject', 'PutObject'] } },
+      callsLlm: true,
+      description: "The improve state machine's Task states: prepare, propose, try a candidate, settle, finish, promote, await approval",
+    },
   },
   queues: {
     ingest: { visibilityTimeoutSeconds: 1800, maxReceiveCount: 3, retentionDays: 4, dlqRetentionDays: 14 },
@@ -260,6 +271,11 @@ export const topology: Topology = {
       definitionFile: 'statemachines/score.asl.json',
       functions: { ScoreFunctionArn: 'score' },
       description: 'Scores the pipeline against a labelled benchmark: predict (Map), compare (Map), judge in batches, report',
+    },
+    improve: {
+      definitionFile: 'statemachines/improve.asl.json',
+      functions: { ImproveFunctionArn: 'improve' },
+      description: "Improves a profile against its benchmark: propose edits from train failures, try them on validation (Map), keep past the gate, loop; promote or await approval",
     },
   },
 };

@@ -14,11 +14,11 @@ const sluice = (...args: string[]) => spawnSync(process.execPath, ['bin/sluice.m
 
 describe('sluice improve', () => {
   it('reports every loop and kept edit, and writes the improved profile as a folder that loads', () => {
-    const r = sluice('improve', 'claims-v1', '--json', '--out', join(dir, 'claims'), '--html', join(dir, 'improve.html'));
+    const r = sluice('improve', 'claims-v1', '--auto-promote', '--json', '--out', join(dir, 'claims'), '--html', join(dir, 'improve.html'));
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toContain('improve claims-v1: loop 1:');
-    const report = JSON.parse(r.stdout);
-    expect(report).toMatchObject({ benchmark: 'claims-v1', profile: 'claims', improved: true, written: join(dir, 'claims') });
+        const report = JSON.parse(r.stdout);
+    expect(report).toMatchObject({ benchmark: 'claims-v1', profile: 'claims', improved: true, written: join(dir, 'claims'), status: 'PROMOTED' });
+    expect(report.candidate).toBe(report.versions.final);
     expect(report.edits.length).toBeGreaterThan(0);
     expect(report.versions.start).toBe(loadProfile('claims').version);
     expect(report.versions.final).not.toBe(report.versions.start);
@@ -35,7 +35,9 @@ describe('sluice improve', () => {
     const runs = sluice('improve', 'claims-v1', '--runs', '--json');
     expect(runs.status, runs.stderr).toBe(0);
     const [stored] = JSON.parse(runs.stdout);
-    expect(stored).toMatchObject({ runId: report.runId, benchmark: 'claims-v1', improved: true, edits: report.edits, testGain: report.testGain, written: join(dir, 'claims') });
+    expect(stored).toMatchObject({ runId: report.runId, benchmark: 'claims-v1', improved: true, edits: report.edits, testGain: report.testGain, status: 'PROMOTED', candidate: report.versions.final });
+    // Promoted: the improved version is the active one.
+    expect(JSON.parse(sluice('profile', 'list', 'claims', '--json').stdout).active).toBe(report.versions.final);
     expect(stored.loops[0].tried.length).toBe(report.loops[0].tried.length);
     expect(sluice('improve', 'claims-v1', '--runs').stdout).toContain(`${report.runId} `);
     expect(existsSync(join(dir, 'claims', 'prompts', `${improved.enrichment.promptVersion}.md`))).toBe(true);
@@ -49,6 +51,10 @@ describe('sluice improve', () => {
     expect(llm.status).toBe(2);
     expect(llm.stderr).toContain('--proposer llm needs OPENAI_API_KEY');
     expect(sluice('improve', 'claims-v9').status).toBe(2);
+    // Without --auto-promote the run waits for approval from another terminal, which needs a running `sluice dev`.
+    const waits = sluice('improve', 'claims-v1');
+    expect(waits.status).toBe(2);
+    expect(waits.stderr).toContain('start `sluice dev` first');
   });
 
   it('with the simulator as the LLM proposer: every proposal schema-checked, bad ones rejected with the reason, the loop stopped at --budget-calls', async () => {
@@ -61,7 +67,7 @@ describe('sluice improve', () => {
         ),
       );
     try {
-      const r = await run('improve', 'claims-v1', '--proposer', 'llm', '--budget-calls', '4', '--json', '--out', join(dir, 'llm'));
+      const r = await run('improve', 'claims-v1', '--proposer', 'llm', '--budget-calls', '4', '--auto-promote', '--json', '--out', join(dir, 'llm'));
       expect(r.code, r.stderr).toBe(0);
       const report = JSON.parse(r.stdout);
       expect(report).toMatchObject({ proposer: 'llm', proposerCalls: 4, stopped: 'budget' });
@@ -72,10 +78,10 @@ describe('sluice improve', () => {
       expect(tried.some((t: { status: string; reason: string }) => t.status === 'invalid' && t.reason.startsWith('not an edit:'))).toBe(true);
 
       sim.configure({ faults: { malformed: 1 } });
-      const bad = await run('improve', 'claims-v1', '--proposer', 'llm', '--budget-calls', '2', '--json', '--out', join(dir, 'llm2'));
+      const bad = await run('improve', 'claims-v1', '--proposer', 'llm', '--budget-calls', '2', '--auto-promote', '--json', '--out', join(dir, 'llm2'));
       expect(bad.code, bad.stderr).toBe(0);
       const badReport = JSON.parse(bad.stdout);
-      expect(badReport).toMatchObject({ improved: false, proposerCalls: 2 });
+      expect(badReport).toMatchObject({ improved: false, proposerCalls: 2, status: 'NOTHING_TO_PROMOTE' });
       const rejected = badReport.loops[0].tried;
       expect(rejected).toHaveLength(2);
       for (const t of rejected) expect(t).toMatchObject({ status: 'invalid', reason: expect.stringContaining("the proposer's answer is not valid") });

@@ -3,7 +3,7 @@
 // record the version, `rollback` restores the one before, `activate` of an unknown version is refused, and
 // the `--stage` path (the deployed one: a stage's table and config bucket through the SDK's endpoints) reads
 // and writes the same registry.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -126,4 +126,48 @@ describe('sluice profile push|list|diff|activate|rollback against a running slui
     expect(activated.status, activated.stderr).toBe(0);
     expect(JSON.parse(sluice(['profile', 'list', 'claims', '--json']).stdout).active).toBe(other);
   });
+
+  it('improve without --auto-promote waits on its task token: reject changes nothing, approve activates the version and the next job records it, rollback restores', async () => {
+    const improveAsync = () =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, ['bin/sluice.mjs', 'improve', 'claims-v1', '--json', '--state', state], { encoding: 'utf8', timeout: 240_000 }, (err, stdout, stderr) =>
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        ),
+      );
+    const awaiting = async (known: string[]) => {
+      for (const deadline = Date.now() + 180_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 1000))) {
+        const runs = JSON.parse(sluice(['improve', 'claims-v1', '--runs', '--json']).stdout) as Array<{ runId: string; status: string; candidate?: string }>;
+        const run = runs.find((r) => !known.includes(r.runId) && r.status === 'AWAITING_APPROVAL');
+        if (run) return run;
+      }
+      throw new Error('no run reached AWAITING_APPROVAL');
+    };
+    const activeBefore = JSON.parse(sluice(['profile', 'list', 'claims', '--json']).stdout).active;
+
+    const first = improveAsync();
+    const rejected = await awaiting([]);
+    expect(rejected.candidate).toMatch(/^v-[0-9a-f]{12}$/);
+    const no = sluice(['improve', 'reject', rejected.runId, '--json']);
+    expect(no.status, no.stderr).toBe(0);
+    const firstDone = await first;
+    expect(firstDone.code, firstDone.stderr).toBe(0);
+    expect(JSON.parse(firstDone.stdout)).toMatchObject({ runId: rejected.runId, status: 'REJECTED' });
+    expect(JSON.parse(sluice(['profile', 'list', 'claims', '--json']).stdout).active).toBe(activeBefore);
+    // A decided run cannot be decided the other way.
+    expect(sluice(['improve', 'approve', rejected.runId]).status).toBe(2);
+
+    const second = improveAsync();
+    const approved = await awaiting([rejected.runId]);
+    const yes = sluice(['improve', 'approve', approved.runId, '--json']);
+    expect(yes.status, yes.stderr).toBe(0);
+    expect(JSON.parse(yes.stdout)).toMatchObject({ status: 'APPROVED', version: approved.candidate, previous: activeBefore });
+    const secondDone = await second;
+    expect(secondDone.code, secondDone.stderr).toBe(0);
+    expect(JSON.parse(secondDone.stdout)).toMatchObject({ status: 'APPROVED', candidate: approved.candidate });
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(runJob(25).summary.profileVersion).toBe(approved.candidate);
+
+    const back = JSON.parse(sluice(['profile', 'rollback', 'claims', '--json']).stdout);
+    expect(back).toMatchObject({ from: approved.candidate, to: activeBefore });
+  }, 420_000);
 });

@@ -116,7 +116,7 @@ describe('every bundle on middy with Powertools', () => {
   const eventOf = (fn: FunctionName): unknown => {
     const spec = topology.functions[fn];
     if (spec.trigger) return { Records: [sqsRecord('not a message of this queue', 1, `poison-${fn}`)] };
-    if (fn === 'score') return JSON.parse(readFileSync('events/score-prepare.json', 'utf8'));
+    if (fn === 'score' || fn === 'improve') return JSON.parse(readFileSync(`events/${fn}-prepare.json`, 'utf8'));
     return scheduledEvent(`arn:aws:events:${LOCAL_REGION}:000000000000:rule/sluice-test-${fn}`, LOCAL_REGION, '000000000000');
   };
   it.each(Object.keys(topology.functions) as FunctionName[])('%s: its log lines carry the request id and cold start, and its EMF metrics are on stdout', async (fn) => {

@@ -172,14 +172,15 @@ describe.each(STAGES)('stage %s', (stage) => {
     expect(t.findResources('AWS::S3::Bucket')[bucketId]).toBeDefined();
     const readers = Object.entries(expected.functions).filter(([, fn]) => fn.access.buckets?.config).map(([name]) => name).sort();
     // Every function that runs profile data reads the active version (scoring included); none may write one.
-    expect(readers).toEqual(['backfill', 'chunk', 'decide', 'enrich', 'ingest', 'metrics', 'reconcile', 'score', 'topics']);
+    expect(readers).toEqual(['backfill', 'chunk', 'decide', 'enrich', 'improve', 'ingest', 'metrics', 'reconcile', 'score', 'topics']);
     for (const [name, fn] of Object.entries(expected.functions)) {
       const lambda = Object.values(t.findResources('AWS::Lambda::Function', { Properties: { FunctionName: resourceName(stage, name) } }))[0]!;
       const env = lambda.Properties.Environment.Variables as Record<string, unknown>;
       if (fn.access.buckets?.config) {
         expect(env.BUCKET_CONFIG, name).toEqual({ Ref: bucketId });
         expect(env.SLUICE_PROFILE_TTL_SECONDS, name).toBe(String(config.profileCacheSeconds));
-        expect(fn.access.buckets.config, name).toEqual(['GetObject']);
+        // Only the improve function writes there (the versions it pushes and its run's state).
+        expect(fn.access.buckets.config, name).toEqual(name === 'improve' ? ['GetObject', 'PutObject'] : ['GetObject']);
       } else expect(env.BUCKET_CONFIG, name).toBeUndefined();
     }
   });
@@ -257,7 +258,9 @@ describe.each(STAGES)('stage %s', (stage) => {
         const fnId = ref(t, 'AWS::Lambda::Function', { FunctionName: resourceName(stage, fn) });
         expect(props.DefinitionSubstitutions[placeholder]).toEqual({ 'Fn::GetAtt': [fnId, 'Arn'] });
         // A Task state may not outlive the function it invokes.
-        const timeouts = [...String(props.DefinitionString).matchAll(/"TimeoutSeconds": (\d+)/g)].map((m) => Number(m[1]));
+        // (A state waiting for a task token waits for a person, not the function: its timeout is the wait's.)
+        const states = Object.values((JSON.parse(String(props.DefinitionString)) as { States: Record<string, unknown> }).States);
+        const timeouts = [...JSON.stringify(states.filter((st) => (st as { Resource?: string }).Resource !== 'arn:aws:states:::lambda:invoke.waitForTaskToken')).matchAll(/"TimeoutSeconds":(\d+)/g)].map((m) => Number(m[1]));
         expect(Math.max(...timeouts)).toBeLessThanOrEqual(expected.functions[fn].timeoutSeconds);
       }
       expect(props.LoggingConfiguration).toMatchObject({ Level: 'ALL', IncludeExecutionData: false });

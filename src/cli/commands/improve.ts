@@ -3,10 +3,12 @@
  * validation, report test — in this process with the offline provider, and the offline or the LLM proposer. The improved version is
  * written to a folder for a person to review; nothing is activated.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { EXIT, benchmarkNamed, type StackFlags, UsageError, act, numberIn, stackOptions, wholeNumber, withStack } from '../shared.ts';
+import { EXIT, InputError, benchmarkNamed, type StackFlags, UsageError, act, numberIn, stackOptions, wholeNumber, withStack } from '../shared.ts';
+import type { ImproveReport } from '../../improve/loop.ts';
+import type { ProfileData } from '../../profiles/profile.ts';
 
 interface ImproveFlags extends StackFlags {
   runs?: boolean;
@@ -15,6 +17,7 @@ interface ImproveFlags extends StackFlags {
   seed: number;
   proposer: 'offline' | 'llm';
   budgetCalls: number;
+  autoPromote?: boolean;
   out?: string;
   html?: string;
   json?: boolean;
@@ -22,31 +25,64 @@ interface ImproveFlags extends StackFlags {
 
 export function improveCommand(): Command {
   const cmd = new Command('improve')
-    .description("improve a benchmark's profile: failures of the train split clustered, edits proposed and kept only past the validation gate, test reported at the end")
-    .argument('<benchmark>', 'a benchmark under benchmarks/')
+    .description(
+      "improve a benchmark's profile on the improve state machine: failures of the train split clustered, edits proposed and kept only past the validation gate, test reported at the end; the improved version is pushed and waits for `sluice improve approve RUN` (or `reject RUN`), or is activated with --auto-promote",
+    )
+    .argument('<benchmark>', 'a benchmark under benchmarks/ (or `approve` / `reject`)')
+    .argument('[run]', 'with approve or reject: the run id')
     .addOption(new Option('--target <accuracy>', 'stop once the train decision accuracy reaches it (0-1)').argParser(numberIn(0)))
     .addOption(new Option('--max-loops <n>', 'at most n loops').default(3).argParser(wholeNumber(1, 20)))
     .addOption(new Option('--seed <n>', 'the split seed').default(1).argParser(wholeNumber(0)))
     .addOption(new Option('--proposer <kind>', 'who proposes edits: phrases mined from the failures, or the LLM (OPENAI_API_KEY; OPENAI_BASE_URL may be `sluice simulate`)').choices(['offline', 'llm']).default('offline'))
     .addOption(new Option('--budget-calls <n>', "the LLM proposer's calls at most; the loop stops when they are spent").default(20).argParser(wholeNumber(1)))
-    .option('--out <dir>', 'where the improved profile folder is written (default sluice-out/improve/PROFILE)')
+    .option('--auto-promote', 'activate the improved version at once (it passed the gate) instead of waiting for approval')
+    .option('--out <dir>', 'also write the improved version as a profile folder (default: none)')
     .option('--html <file>', 'also write the report as an HTML page (score per loop, every edit with its gain, the profile diff)')
     .option('--runs', "the benchmark's stored improvement runs, newest first")
     .option('--json', 'the report as one JSON object on stdout');
   return stackOptions(cmd).action(act(run));
 }
 
-async function run(name: string, flags: ImproveFlags): Promise<number> {
+async function decide(decision: 'approved' | 'rejected', runId: string | undefined, flags: ImproveFlags): Promise<number> {
+  if (!runId) throw new UsageError(`sluice improve ${decision === 'approved' ? 'approve' : 'reject'} needs the run id (see \`sluice improve BENCHMARK --runs\`)`);
+  const { decideRun, ImproveInputError } = await import('../../improve/improve-task.ts');
+  const { createVersionRegistry } = await import('../../adapters/profile-registry.ts');
+  const { bundledData } = await import('../../profiles/registry.ts');
+  const { profileVersion } = await import('../../profiles/profile.ts');
+  return withStack(flags, false, async (rt) => {
+    const registry = createVersionRegistry(rt.clients.s3, rt.clients.dynamodb, rt.names.buckets.config, rt.names.table);
+    try {
+      const r = await decideRun(
+        {
+          runs: rt.scoreStore,
+          registry,
+          base: async (profile) => {
+            const b = bundledData(profile);
+            return b ? profileVersion(b.profile, b.rules, b.prompt) : '';
+          },
+          // Locally the waiting execution reads its token's outcome from the status table (deployed: SendTaskSuccess).
+          sendTaskOutcome: (token, outcome) => rt.scoreStore.putTaskOutcome(token, outcome),
+        },
+        runId,
+        decision,
+      );
+      if (flags.json) process.stdout.write(`${JSON.stringify({ runId, ...r })}\n`);
+      else process.stdout.write(decision === 'approved' ? `run ${runId} approved: ${r.version} is active (was ${r.previous ?? 'the same'}); the next job uses it\n` : `run ${runId} rejected: nothing changed; ${r.version} stays in the registry, never active\n`);
+      return EXIT.ok;
+    } catch (err) {
+      if (err instanceof ImproveInputError) throw new InputError(err.message);
+      throw err;
+    }
+  });
+}
+
+async function run(name: string, runArg: string | undefined, flags: ImproveFlags): Promise<number> {
+  if (name === 'approve' || name === 'reject') return decide(name === 'approve' ? 'approved' : 'rejected', runArg, flags);
+  if (runArg) throw new UsageError(`unexpected argument ${runArg}`);
   const { llmSettingsFromEnv } = await import('../../llm/llm-config.ts');
   const settings = flags.proposer === 'llm' ? llmSettingsFromEnv(process.env) : undefined;
   if (flags.proposer === 'llm' && !settings) throw new UsageError('--proposer llm needs OPENAI_API_KEY (and OPENAI_BASE_URL for `sluice simulate`)');
   if (flags.target !== undefined && flags.target > 1) throw new UsageError('--target is an accuracy between 0 and 1');
-  const { loadProfile, loadPrompt } = await import('../../profiles/profile.ts');
-  const { createOfflineProvider } = await import('../../domain/enrich/offline-provider.ts');
-  const { improve } = await import('../../improve/loop.ts');
-  const { proposeOffline } = await import('../../improve/offline-proposer.ts');
-  const { createLlmProposer } = await import('../../improve/llm-proposer.ts');
-  const llm = settings ? createLlmProposer(settings, { calls: flags.budgetCalls }) : undefined;
   const benchmark = await benchmarkNamed(name);
   if (flags.runs) {
     return withStack(flags, false, async (rt) => {
@@ -56,64 +92,77 @@ async function run(name: string, flags: ImproveFlags): Promise<number> {
       else {
         const p = (v: unknown) => (typeof v === 'number' ? `${(v * 100).toFixed(1)}%` : 'n/a');
         for (const r of runs) {
-          const start = r.start as Record<string, Record<string, number>>;
-          const final = r.final as Record<string, Record<string, number>>;
-          const f = String(r.field);
-          process.stdout.write(`${r.runId}  ${r.startedAt}  ${String(r.proposer)}  ${f} test ${p(start.test?.[f])} → ${p(final.test?.[f])}  ${(r.edits as unknown[]).length} edits  ${r.improved ? `wrote ${String(r.written)}` : 'nothing kept'}\n`);
+          const start = (r.start ?? {}) as Record<string, Record<string, number>>;
+          const final = (r.final ?? {}) as Record<string, Record<string, number>>;
+          const f = String(r.field ?? 'decision');
+          process.stdout.write(`${r.runId}  ${r.startedAt}  ${String(r.status)}  ${String(r.proposer)}  ${f} test ${p(start.test?.[f])} → ${p(final.test?.[f])}  ${((r.edits as unknown[] | undefined) ?? []).length} edits  ${r.candidate ? String(r.candidate) : 'no candidate'}\n`);
         }
       }
       return EXIT.ok;
     });
   }
-  const profile = loadProfile(benchmark.config.profile);
-  const read = (file: string) => JSON.parse(readFileSync(join(profile.folder, file), 'utf8')) as Record<string, unknown>;
-  const data = { profile: read('profile.json'), rules: read(String(read('profile.json').rules)), prompt: loadPrompt(profile, profile.enrichment.promptVersion) };
-  const startedAt = new Date();
-  const report = await improve({
-    benchmark,
-    data,
-    folder: profile.folder,
-    provider: createOfflineProvider(),
-    propose: async (c) => (llm ? llm.propose({ data: c.data, categories: c.categories, train: c.train.items }) : proposeOffline(c.data, c.categories, c.train.items)),
-    ...(llm ? { budgetSpent: () => llm.exhausted } : {}),
-    maxLoops: flags.maxLoops,
-    seed: flags.seed,
-    ...(flags.target !== undefined ? { target: flags.target } : {}),
-    onProgress: (m) => process.stderr.write(`improve ${name}: ${m}\n`),
-  });
-  let written: string | undefined;
-  if (report.improved) {
-    written = resolve(flags.out ?? join('sluice-out', 'improve', profile.name));
-    mkdirSync(join(written, 'prompts'), { recursive: true });
-    writeFileSync(join(written, 'profile.json'), `${JSON.stringify(report.data.profile, null, 2)}\n`);
-    writeFileSync(join(written, String(report.data.profile.rules ?? 'rules.json')), `${JSON.stringify(report.data.rules, null, 2)}\n`);
-    writeFileSync(join(written, 'prompts', `${profile.enrichment.promptVersion}.md`), report.data.prompt);
-  }
-  // The run is stored (loops, every edit tried, the figures) for `sluice improve --runs`; the versions' data is not.
-  const { data: _final, ...stored } = report;
   const { newRunId } = await import('../../scoring/score-steps.ts');
-  const runId = newRunId(startedAt);
-  await withStack(flags, false, (rt) => rt.scoreStore.putImproveRun({ runId, startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), proposer: flags.proposer, written: written ?? null, ...stored }));
-  if (flags.html) {
-    const { renderImproveHtml } = await import('../../improve/html-report.ts');
-    writeFileSync(flags.html, renderImproveHtml(report, data));
-  }
-  if (flags.json) {
-    const { data: _data, ...rest } = report;
-    process.stdout.write(`${JSON.stringify({ runId, ...rest, proposer: flags.proposer, ...(llm ? { proposerCalls: llm.calls } : {}), written: written ?? null })}\n`);
+  const { ExecutionFailedError } = await import('../../local/state-machines.ts');
+  const runId = newRunId(new Date());
+  const input = { benchmark: benchmark.name, runId, maxLoops: flags.maxLoops, seed: flags.seed, proposer: flags.proposer, budgetCalls: flags.budgetCalls, autoPromote: Boolean(flags.autoPromote), ...(flags.target !== undefined ? { target: flags.target } : {}) };
+  return withStack({ ...flags, ...(settings ? {} : { offline: true }) }, false, async (rt, dev) => {
+    if (!flags.autoPromote && !dev) {
+      throw new UsageError('without --auto-promote the run waits for `sluice improve approve RUN` from another terminal: start `sluice dev` first (commands attach to it), or pass --auto-promote');
+    }
+    let shown = 0;
+    const timer = setInterval(() => {
+      void rt.scoreStore.getImproveRun(runId).then((r) => {
+        if (r?.status === 'AWAITING_APPROVAL' && shown === 0) {
+          shown = 1;
+          process.stderr.write(`improve ${name}: run ${runId} awaits approval: \`sluice improve approve ${runId}\` activates ${String(r.candidate)}, \`sluice improve reject ${runId}\` discards it\n`);
+        }
+      });
+    }, 1000);
+    try {
+      await rt.execute('improve', input);
+    } catch (err) {
+      if (!(err instanceof ExecutionFailedError)) throw err;
+      process.stderr.write(`sluice improve: the run ${runId} failed: ${err.error}: ${err.reason}\n`);
+      return err.error === 'ImproveInputError' ? EXIT.usage : EXIT.failed;
+    } finally {
+      clearInterval(timer);
+    }
+    const stored = (await rt.scoreStore.getImproveRun(runId))!;
+    const report = stored as unknown as ImproveReport & { status: string; candidate?: string; proposerCalls?: number };
+    const { createVersionRegistry } = await import('../../adapters/profile-registry.ts');
+    const registry = createVersionRegistry(rt.clients.s3, rt.clients.dynamodb, rt.names.buckets.config, rt.names.table);
+    const { bundledData } = await import('../../profiles/registry.ts');
+    const startData = ((await registry.getVersion('profile', report.profile, report.versions.start)) ?? bundledData(report.profile)) as ProfileData;
+    const finalData = report.candidate ? ((await registry.getVersion('profile', report.profile, report.candidate)) as ProfileData) : startData;
+    let written: string | undefined;
+    if (report.improved && flags.out) {
+      written = resolve(flags.out);
+      mkdirSync(join(written, 'prompts'), { recursive: true });
+      writeFileSync(join(written, 'profile.json'), `${JSON.stringify(finalData.profile, null, 2)}\n`);
+      writeFileSync(join(written, String(finalData.profile.rules ?? 'rules.json')), `${JSON.stringify(finalData.rules, null, 2)}\n`);
+      writeFileSync(join(written, 'prompts', `${String(finalData.profile.enrichment.promptVersion)}.md`), finalData.prompt);
+    }
+    if (flags.html) {
+      const { renderImproveHtml } = await import('../../improve/html-report.ts');
+      writeFileSync(flags.html, renderImproveHtml({ ...report, data: finalData }, startData));
+    }
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify({ ...stored, written: written ?? null })}\n`);
+      return EXIT.ok;
+    }
+    const pct = (v: number | undefined) => `${((v ?? 0) * 100).toFixed(1)}%`;
+    const f = report.field;
+    const lines = [
+      `sluice improve ${name}: run ${runId} on the improve state machine, profile ${report.profile}, splits train ${report.splits.train.length} / validation ${report.splits.validation.length} / test ${report.splits.test.length} (seed ${report.seed})`,
+      ...report.loops.map((l) => `  loop ${l.loop}: train ${pct(l.train[f])}, validation ${pct(l.validation[f])} ${f}; ${l.categories.length} failure categories; ${l.tried.length} edits tried, ${l.tried.filter((t) => t.status === 'kept').length} kept, ${l.accepted.length} accepted`),
+      ...report.loops.flatMap((l) => l.tried.filter((t) => t.status === 'kept').map((t) => `    kept (loop ${l.loop}) ${t.description}: ${t.reason}`)),
+      `  stopped: ${{ target: 'the target was reached', maxLoops: 'the loop limit', nothingKept: 'no edit passed the gate', budget: `the proposer's budget was spent (${report.proposerCalls ?? 0} calls)` }[report.stopped]}`,
+      `  ${f}: train ${pct(report.start.train[f])} → ${pct(report.final.train[f])}, validation ${pct(report.start.validation[f])} → ${pct(report.final.validation[f])}, test ${pct(report.start.test[f])} → ${pct(report.final.test[f])} (gain ${pct(report.testGain.gain)}, 95% interval ${pct(report.testGain.low)} to ${pct(report.testGain.high)})`,
+      report.improved ? `  ${report.status.toLowerCase()}: ${report.candidate}${report.status === 'PROMOTED' || report.status === 'APPROVED' ? ' is active; the next job uses it' : ' was not activated'}` : '  nothing passed the gate: the profile stays as it is',
+      ...(written ? [`  the improved profile as a folder: ${written}`] : []),
+      ...(flags.html ? [`  report: ${flags.html}`] : []),
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
     return EXIT.ok;
-  }
-  const pct = (v: number | undefined) => `${((v ?? 0) * 100).toFixed(1)}%`;
-  const f = report.field;
-  const lines = [
-    `sluice improve ${name}: profile ${report.profile}, splits train ${report.splits.train.length} / validation ${report.splits.validation.length} / test ${report.splits.test.length} (seed ${report.seed})`,
-    ...report.loops.map((l) => `  loop ${l.loop}: train ${pct(l.train[f])}, validation ${pct(l.validation[f])} ${f}; ${l.categories.length} failure categories; ${l.tried.length} edits tried, ${l.tried.filter((t) => t.status === 'kept').length} kept, ${l.accepted.length} accepted`),
-    ...report.loops.flatMap((l) => l.tried.filter((t) => t.status === 'kept').map((t) => `    kept (loop ${l.loop}) ${t.description}: ${t.reason}`)),
-    `  stopped: ${{ target: 'the target was reached', maxLoops: 'the loop limit', nothingKept: 'no edit passed the gate', budget: `the proposer's budget was spent (${llm?.calls ?? 0} calls)` }[report.stopped]}`,
-    `  ${f}: train ${pct(report.start.train[f])} → ${pct(report.final.train[f])}, validation ${pct(report.start.validation[f])} → ${pct(report.final.validation[f])}, test ${pct(report.start.test[f])} → ${pct(report.final.test[f])} (gain ${pct(report.testGain.gain)}, 95% interval ${pct(report.testGain.low)} to ${pct(report.testGain.high)})`,
-    written ? `  the improved profile: ${written} (review it; copy it over ${profile.folder} to use it)` : '  nothing passed the gate: the profile stays as it is',
-    ...(flags.html ? [`  report: ${flags.html}`] : []),
-  ];
-  process.stdout.write(`${lines.join('\n')}\n`);
-  return EXIT.ok;
+  });
 }

@@ -45,13 +45,13 @@ async function invoke(fn: FunctionName, flags: StackFlags & { event: string }): 
       return EXIT.ok;
     });
   }
-  if (fn === 'score') {
+  if (fn === 'score' || fn === 'improve') {
     const input = event as { step?: unknown; benchmark?: unknown };
     if (input.step === undefined && typeof input.benchmark === 'string') {
-      throw new InputError(`${eventFile} is the scoring state machine's input, not a score task's event: \`sluice score ${input.benchmark}\` runs the state machine (a task event has a "step": see events/score-prepare.json)`);
+      throw new InputError(`${eventFile} is the ${fn === 'score' ? 'scoring' : fn} state machine's input, not a ${fn} task's event: \`sluice ${fn} ${input.benchmark}\` runs the state machine (a task event has a "step": see events/${fn}-prepare.json)`);
     }
     return withStack(verbose, false, async (rt) => {
-      process.stdout.write(`${JSON.stringify(await rt.tasks.score(event))}\n`);
+      process.stdout.write(`${JSON.stringify(await rt.tasks[fn](event))}\n`);
       return EXIT.ok;
     });
   }

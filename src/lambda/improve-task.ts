@@ -1,0 +1,42 @@
+/**
+ * The improve function's dependencies, built the same way for Lambda (functions/improve/handler.ts) and the
+ * local runtime: run records in the status table, run state and versions in the config bucket, candidates
+ * evaluated with the offline provider (deterministic: a gain is the edit's, not the LLM's noise), proposals from
+ * the offline proposer or, with an OpenAI key, the LLM proposer within the run's call budget.
+ */
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { createScoreStore } from '../adapters/dynamodb-score-store.ts';
+import { createVersionRegistry } from '../adapters/profile-registry.ts';
+import { createRunStates } from '../adapters/s3-run-states.ts';
+import { createOfflineProvider } from '../domain/enrich/offline-provider.ts';
+import { ImproveInputError, createImproveTask } from '../improve/improve-task.ts';
+import { createLlmProposer } from '../improve/llm-proposer.ts';
+import { proposeOffline } from '../improve/offline-proposer.ts';
+import type { Proposer } from '../improve/steps.ts';
+import type { LlmSettings } from '../llm/llm-config.ts';
+import { registryProfiles } from '../profiles/registry.ts';
+import { loadBenchmark } from '../scoring/benchmark.ts';
+import type { TaskHandler } from './score-task.ts';
+
+export function buildImproveTask(o: { s3: S3Client; dynamodb: DynamoDBClient; bucket: string; table: string; llm?: LlmSettings; log?: (message: string, data: Record<string, unknown>) => void }): TaskHandler {
+  const registry = createVersionRegistry(o.s3, o.dynamodb, o.bucket, o.table);
+  const offline: Proposer = { propose: async (c) => proposeOffline(c.data, c.categories, c.train.items), calls: 0 };
+  const task = createImproveTask({
+    runs: createScoreStore(o.dynamodb, o.table),
+    registry,
+    // The start is the active version as it is now (no TTL: a run begins from what the last promotion left).
+    profiles: registryProfiles(registry, { ttlMs: 0 }),
+    states: createRunStates(o.s3, o.bucket),
+    benchmark: (name) => loadBenchmark(name),
+    provider: createOfflineProvider(),
+    proposer: (kind, calls) => {
+      if (kind === 'offline') return offline;
+      if (!o.llm) throw new ImproveInputError('the LLM proposer needs an OpenAI key (OPENAI_API_KEY, or the stage secret)');
+      const llm = createLlmProposer(o.llm, { calls });
+      return { propose: (c) => llm.propose({ data: c.data, categories: c.categories, train: c.train.items }), get calls() { return llm.calls; } };
+    },
+    ...(o.log ? { log: o.log } : {}),
+  });
+  return (event) => task(event);
+}
