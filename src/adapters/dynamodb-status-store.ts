@@ -276,7 +276,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       return keys.map((k) => found.get(`${jobPk(k.jobId)}\n${groupSk(k.groupId)}`));
     },
 
-    async saveEnrichment(jobId, groupId, noteCount, enrichment: Enrichment, shard, notes, at) {
+    async saveEnrichment(jobId, groupId, noteCount, enrichment: Enrichment, shard, notes, at, shadow) {
       const pendingStages = Object.entries(enrichment.stages).filter(([, s]) => s === 'pending').map(([s]) => s);
       const pendingAttrs = pendingStages.length
         ? ', pendingPk = :pendingPk, pendingSk = :pendingSk, pendingStages = :pendingStages'
@@ -284,7 +284,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       const r = await conditional(() =>
         update({
           Key: { pk: jobPk(jobId), sk: groupSk(groupId) },
-          UpdateExpression: `SET jobId = :jobId, groupId = :groupId, #s = :enriched, noteCount = :noteCount, ledgerShard = :shard, notes = :notes, enrichment = :enrichment, enrichStage = :stage, updatedAt = :at${pendingAttrs}`,
+          UpdateExpression: `SET jobId = :jobId, groupId = :groupId, #s = :enriched, noteCount = :noteCount, ledgerShard = :shard, notes = :notes, enrichment = :enrichment, enrichStage = :stage, updatedAt = :at${shadow ? ', shadow = :shadow' : ''}${pendingAttrs}`,
           ConditionExpression: 'attribute_not_exists(#s) OR #s = :enriched',
           ExpressionAttributeNames: { '#s': 'status' },
           ExpressionAttributeValues: {
@@ -297,6 +297,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
             ':enrichment': enrichment,
             ':stage': { status: 'done', at },
             ':at': at,
+            ...(shadow ? { ':shadow': shadow } : {}),
             ...(pendingStages.length
               ? { ':pendingPk': enrichment.deferred ? 'pending_llm' : `pending_${pendingStages[0]}`, ':pendingSk': `${at}#${jobId}#${groupId}`, ':pendingStages': pendingStages }
               : {}),
@@ -689,6 +690,7 @@ function itemToGroup(item: Record<string, unknown>): GroupItem {
     updatedAt: item.updatedAt as string,
     shard: item.ledgerShard === undefined ? undefined : Number(item.ledgerShard),
     notes: item.notes as GroupItem['notes'],
+    ...(item.shadow ? { shadow: item.shadow as GroupItem['shadow'] } : {}),
   };
 }
 

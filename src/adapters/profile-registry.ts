@@ -51,7 +51,13 @@ export function createVersionRegistry(s3: S3Client, dynamodb: DynamoDBClient, bu
     async getActive(kind, name) {
       const r = await doc.send(new GetCommand({ TableName: tableName, Key: { pk: pk(kind, name), sk: 'ACTIVE' }, ConsistentRead: true }));
       if (!r.Item) return undefined;
-      return { version: String(r.Item.version), history: (r.Item.history as string[] | undefined) ?? [], activatedAt: String(r.Item.activatedAt), source: String(r.Item.source) };
+      return {
+        version: String(r.Item.version),
+        history: (r.Item.history as string[] | undefined) ?? [],
+        activatedAt: String(r.Item.activatedAt),
+        source: String(r.Item.source),
+        ...(r.Item.shadow ? { shadow: r.Item.shadow as ActiveRecord['shadow'] } : {}),
+      };
     },
     async setActive(kind, name, next: ActiveRecord, expected) {
       try {

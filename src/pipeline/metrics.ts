@@ -41,6 +41,11 @@ export interface ProfileDayMetrics extends JobCounts {
   byFacet: Record<string, Record<string, { groups: number; eligible: number; coverage: Record<string, number>; outcomes: Record<string, number> }>>;
   /** Per entities output, its most mentioned entities (at most 20), each by the first facet's values and in all. */
   entities: Record<string, Array<{ name: string; mentions: number; byFacet: Record<string, number> }>>;
+  /**
+   * Shadow candidates (seed 003), per version: the decided groups it also decided, how many it agreed on, the
+   * flips (`active → candidate`: count) and its errors (the active result stood).
+   */
+  shadow: Record<string, { groups: number; agree: number; agreement: number | null; flips: Record<string, number>; errors: number }>;
   alerts: Alert[];
 }
 
@@ -117,6 +122,7 @@ export async function computeMetrics(deps: PipelineDeps, o: MetricsOptions): Pro
       topicCoherence: null,
       byFacet: Object.fromEntries(profile.facets.map((f) => [f, {}])),
       entities: {},
+      shadow: {},
       alerts: [],
     };
     const resolving = profile.outputs.filter((x) => x.type === 'entities' && x.resolve).map((x) => x.name);
@@ -148,6 +154,15 @@ export async function computeMetrics(deps: PipelineDeps, o: MetricsOptions): Pro
             for (const x of stages) if (e.stages[x] === 'done') f.coverage[x]! += 1; // counts now, shares below
           }
         }
+        if (g.shadow) {
+          const s = (m.shadow[g.shadow.version] ??= { groups: 0, agree: 0, agreement: null, flips: {}, errors: 0 });
+          if (g.shadow.error) s.errors += 1;
+          else if (g.decision) {
+            s.groups += 1;
+            if (g.shadow.outcome === g.decision.outcome) s.agree += 1;
+            else s.flips[`${g.decision.outcome} → ${g.shadow.outcome}`] = (s.flips[`${g.decision.outcome} → ${g.shadow.outcome}`] ?? 0) + 1;
+          }
+        }
         if (!e || !e.eligibleNoteIds.length) continue;
         eligibleGroups += 1;
         for (const s of stages) if (e.stages[s] === 'done') done[s]! += 1;
@@ -175,6 +190,7 @@ export async function computeMetrics(deps: PipelineDeps, o: MetricsOptions): Pro
       }
     }
     for (const s of stages) m.coverage[s] = share(done[s]!, eligibleGroups) ?? 1;
+    for (const s of Object.values(m.shadow)) s.agreement = share(s.agree, s.groups);
     for (const values of Object.values(m.byFacet)) for (const f of Object.values(values)) for (const x of stages) f.coverage[x] = share(f.coverage[x]!, f.eligible) ?? 1;
     for (const [output, c] of Object.entries(resolvedCounts)) m.resolved[output] = share(c.auto, c.auto + c.review);
     for (const [output, names] of mentions) {

@@ -68,6 +68,16 @@ export interface GroupItem {
   shard?: number;
   /** Where its notes are stored (set when it is enriched). */
   notes?: NotesRange;
+  /** A shadow candidate's decision of it, recorded beside the active one and never served (`src/pipeline/shadow.ts`). */
+  shadow?: ShadowDecision;
+}
+
+/** What a shadow candidate version decided for a group, or why it could not. */
+export interface ShadowDecision {
+  version: string;
+  outcome?: string;
+  rule?: string;
+  error?: string;
 }
 
 /** What one chunk of a file gave (`src/pipeline/ingest-chunks.ts`). */
@@ -155,7 +165,7 @@ export interface StatusStore {
   /** Several groups at once (a batch's), in the order asked; undefined where a group is not stored. */
   getGroups(keys: Array<{ jobId: string; groupId: string }>): Promise<Array<GroupItem | undefined>>;
   /** Stores a group's enrichment (and where its notes are) unless the group is already decided or failed. */
-  saveEnrichment(jobId: string, groupId: string, noteCount: number, enrichment: Enrichment, shard: number, notes: NotesRange, at: string): Promise<TransitionResult>;
+  saveEnrichment(jobId: string, groupId: string, noteCount: number, enrichment: Enrichment, shard: number, notes: NotesRange, at: string, shadow?: ShadowDecision): Promise<TransitionResult>;
   /** Stores a group's decision once. */
   saveDecision(jobId: string, groupId: string, decision: Decision, at: string): Promise<TransitionResult>;
   /** Marks a group failed once (its message went to the DLQ), with the stage and the error. */

@@ -11,6 +11,7 @@ import { type GroupNote, enrichGroup } from '../domain/enrich/enrich-group.ts';
 import { GroupStatus, type Job, allGroupsSettled } from '../domain/job.ts';
 import type { PipelineDeps } from './deps.ts';
 import { maybeFinalize } from './finalize-job.ts';
+import { shadowDecision } from './shadow.ts';
 import { PermanentError, errorReason } from './errors.ts';
 import { type GroupMarks, marksOf } from './ledger.ts';
 import type { GroupItem, GroupRef, NotesRange } from './ports.ts';
@@ -225,7 +226,9 @@ async function enrichOne(deps: PipelineDeps, ref: GroupRef, group: GroupItem | u
   }
   const profile = await deps.profiles.at(ref.profile, ref.profileVersion);
   const enrichment = await enrichGroup(profile, ref.groupId, notes, deps.provider, ref.mode);
-  const saved = await deps.store.saveEnrichment(ref.jobId, ref.groupId, ref.noteCount, enrichment, ref.shard, ref.notes, deps.now().toISOString());
+  // The shadow candidate's decision goes in the same write (never served; its errors are its own).
+  const shadow = await shadowDecision(deps, ref, notes, ref.mode);
+  const saved = await deps.store.saveEnrichment(ref.jobId, ref.groupId, ref.noteCount, enrichment, ref.shard, ref.notes, deps.now().toISOString(), shadow);
   deps.crashPoint?.('enrich.saved');
   if (saved === 'closed') {
     // Already decided or failed (a redelivery): count it again, which repairs a count a crash lost.

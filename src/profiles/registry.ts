@@ -29,6 +29,14 @@ export interface ActiveRecord {
   history: string[];
   activatedAt: string;
   source: string;
+  /** A candidate run in shadow on a share of the groups (seed 003): decided beside the active one, never served. */
+  shadow?: ShadowSetting;
+}
+
+export interface ShadowSetting {
+  version: string;
+  /** The share of groups (0-1] that also get the candidate's decision, chosen by a hash of job and group. */
+  share: number;
 }
 
 /** Where versions and active pointers are kept; the adapter is the config bucket and the status table. */
@@ -72,7 +80,9 @@ export async function activate(reg: VersionRegistry, kind: VersionKind, name: st
     const previous = current?.version ?? base;
     if (previous === version) return { outcome: 'unchanged', previous };
     const history = [...(previous ? [previous] : []), ...(current?.history ?? [])].slice(0, HISTORY);
-    const next = { version, history, activatedAt: now.toISOString(), source };
+    // A shadow of the version now active has nothing left to compare; any other shadow goes on.
+    const shadow = current?.shadow && current.shadow.version !== version ? { shadow: current.shadow } : {};
+    const next = { version, history, activatedAt: now.toISOString(), source, ...shadow };
     if ((await reg.setActive(kind, name, next, current?.version)) === 'applied') return { outcome: 'activated', previous };
   }
   throw new Error(`${kind} ${name}: the active version kept changing while activating ${version}; try again`);
@@ -84,10 +94,29 @@ export async function rollback(reg: VersionRegistry, kind: VersionKind, name: st
     const current = await reg.getActive(kind, name);
     const to = current?.history[0];
     if (!current || !to) throw new RegistryRefusal(`${kind} ${name}: nothing to roll back to (${current ? 'no earlier version was active' : 'no version was ever activated; the bundled one runs'})`);
-    const next = { version: to, history: current.history.slice(1), activatedAt: now.toISOString(), source };
+    const next = { version: to, history: current.history.slice(1), activatedAt: now.toISOString(), source, ...(current.shadow ? { shadow: current.shadow } : {}) };
     if ((await reg.setActive(kind, name, next, current.version)) === 'applied') return { from: current.version, to };
   }
   throw new Error(`${kind} ${name}: the active version kept changing during the rollback; try again`);
+}
+
+/**
+ * Runs `shadow` beside the active version (or stops shadowing, with undefined). The active version is unchanged.
+ * @throws UnknownVersionError when the registry does not hold the shadow version.
+ */
+export async function setShadow(reg: VersionRegistry, name: string, shadow: ShadowSetting | undefined, base: string | undefined, now = new Date()): Promise<void> {
+  if (shadow && (await reg.getVersion('profile', name, shadow.version)) === undefined) {
+    throw new UnknownVersionError(`profile ${name} has no version ${shadow.version} (see \`sluice profile list ${name}\`)`);
+  }
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const current = await reg.getActive('profile', name);
+    const version = current?.version ?? base;
+    if (!version) throw new RegistryRefusal(`profile ${name}: no active version to shadow`);
+    if (shadow?.version === version) throw new RegistryRefusal(`profile ${name}: ${version} is the active version; shadow another one`);
+    const { shadow: _old, ...rest } = current ?? { version, history: [], activatedAt: now.toISOString(), source: 'shadow' };
+    if ((await reg.setActive('profile', name, { ...rest, ...(shadow ? { shadow } : {}) }, current?.version)) === 'applied') return;
+  }
+  throw new Error(`profile ${name}: the active version kept changing while setting its shadow; try again`);
 }
 
 /** Validates a profile's data and stores it as a version (the bundled base too, the first time, so it can be listed, diffed and rolled back to). */
@@ -117,12 +146,15 @@ export interface ProfileSource {
   active(name: string): Promise<Profile>;
   /** The version a job recorded (its bundled data when `version` is absent: jobs from before versions). */
   at(name: string, version: string | undefined): Promise<Profile>;
+  /** The candidate running in shadow and its share, if any (read with the active pointer, trusted as long). */
+  shadow(name: string): Promise<ShadowSetting | undefined>;
 }
 
 /** Profiles from the bundle only (no registry: tests and tools that read the repository's folders). */
 export const bundledProfiles: ProfileSource = {
   active: async (name) => loadProfile(name),
   at: async (name) => loadProfile(name),
+  shadow: async () => undefined,
 };
 
 /**
@@ -131,7 +163,7 @@ export const bundledProfiles: ProfileSource = {
  */
 export function registryProfiles(reg: VersionRegistry, o: { ttlMs: number; now?: () => number }): ProfileSource {
   const now = o.now ?? Date.now;
-  const pointers = new Map<string, { version: string | undefined; until: number }>();
+  const pointers = new Map<string, { version: string | undefined; shadow?: ShadowSetting; until: number }>();
   const versions = new Map<string, Promise<Profile>>();
   const bundled = (name: string) => {
     try {
@@ -160,17 +192,24 @@ export function registryProfiles(reg: VersionRegistry, o: { ttlMs: number; now?:
     }
     return p;
   };
+  const pointer = async (name: string) => {
+    let p = pointers.get(name);
+    if (!p || p.until <= now()) {
+      const active = await reg.getActive('profile', name);
+      p = { version: active?.version, ...(active?.shadow ? { shadow: active.shadow } : {}), until: now() + o.ttlMs };
+      pointers.set(name, p);
+    }
+    return p;
+  };
   return {
     at,
     async active(name) {
-      let pointer = pointers.get(name);
-      if (!pointer || pointer.until <= now()) {
-        const active = await reg.getActive('profile', name);
-        pointer = { version: active?.version, until: now() + o.ttlMs };
-        pointers.set(name, pointer);
-      }
-      if (!pointer.version && !bundled(name)) throw new UnknownProfileError(name, listProfiles());
-      return at(name, pointer.version);
+      const p = await pointer(name);
+      if (!p.version && !bundled(name)) throw new UnknownProfileError(name, listProfiles());
+      return at(name, p.version);
+    },
+    async shadow(name) {
+      return (await pointer(name)).shadow;
     },
   };
 }

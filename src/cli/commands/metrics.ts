@@ -38,6 +38,10 @@ export function metricsCommand(): Command {
           const pc = (v: number | null) => (v === null ? 'n/a' : `${(v * 100).toFixed(1)}%`);
           if (Object.keys(p.resolved).length) lines.push(`    entities resolved without review ${Object.entries(p.resolved).map(([k, v]) => `${k} ${pc(v)}`).join(', ')}`);
           if (p.topicCoherence !== null) lines.push(`    topics: mean NPMI coherence ${p.topicCoherence}`);
+          for (const [version, s] of Object.entries(p.shadow)) {
+            const flips = Object.entries(s.flips).map(([f, n]) => `${f} ${n}`).join(', ');
+            lines.push(`    shadow ${version}: ${s.groups} groups decided by both, agreement ${pc(s.agreement)}${flips ? `, flips ${flips}` : ''}${s.errors ? `, ${s.errors} candidate errors (the active result stood)` : ''}`);
+          }
           for (const [facet, values] of Object.entries(p.byFacet)) {
             for (const [value, f] of Object.entries(values)) {
               lines.push(`    ${facet} ${value}: groups ${f.groups} (${Object.entries(f.outcomes).map(([o, n]) => `${o} ${n}`).join(', ') || 'none decided'}), coverage ${Object.entries(f.coverage).map(([k, v]) => `${k} ${pc(v)}`).join(', ')}`);

@@ -6,8 +6,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Command } from 'commander';
-import { EXIT, InputError, type StackFlags, UsageError, act, stackOptions, withStack } from '../shared.ts';
+import { Command, Option } from 'commander';
+import { EXIT, InputError, type StackFlags, UsageError, act, numberIn, stackOptions, withStack } from '../shared.ts';
 import type { ProfileData, VersionKind, VersionRegistry } from '../../profiles/registry.ts';
 
 export interface RegistryFlags extends StackFlags {
@@ -117,14 +117,15 @@ export function profileCommand(): Command {
     ),
   );
   cmd.addCommand(
-    registryOptions(new Command('list').description("a profile's versions, newest first; * marks the active one").argument('<name>', 'the profile')).action(
+    registryOptions(new Command('list').description("a profile's versions, newest first; * marks the active one, s the one in shadow").argument('<name>', 'the profile')).action(
       act(async (name: string, flags: RegistryFlags) =>
         withRegistry(flags, async (reg) => {
           const versions = await reg.listVersions('profile', name);
           const active = await activeOf(reg, name);
-          if (flags.json) out(flags, { profile: name, active: active ?? null, versions }, '');
+          const shadow = (await reg.getActive('profile', name))?.shadow;
+          if (flags.json) out(flags, { profile: name, active: active ?? null, shadow: shadow ?? null, versions }, '');
           else if (!versions.length) process.stdout.write(`profile ${name}: no versions pushed; the bundled one (${active ?? 'none'}) runs\n`);
-          else for (const v of versions) process.stdout.write(`${v.version === active ? '*' : ' '} ${v.version}  ${v.pushedAt}  ${v.source}\n`);
+          else for (const v of versions) process.stdout.write(`${v.version === active ? '*' : v.version === shadow?.version ? 's' : ' '} ${v.version}  ${v.pushedAt}  ${v.source}${v.version === shadow?.version ? `  (shadow on ${(shadow.share * 100).toFixed(0)}%)` : ''}\n`);
           return EXIT.ok;
         }),
       ),
@@ -193,6 +194,31 @@ export function profileCommand(): Command {
           }
         }),
       ),
+    ),
+  );
+  cmd.addCommand(
+    registryOptions(
+      new Command('shadow')
+        .description("run a pushed version in shadow on a share of the live groups: its decisions are recorded beside the active ones, never served (`sluice metrics` compares them)")
+        .argument('<name>', 'the profile')
+        .argument('[version]', 'the candidate version (omit with --off)')
+        .addOption(new Option('--share <fraction>', 'the share of groups the candidate also decides (0-1]').default(0.2).argParser(numberIn(0.0001, 1)))
+        .option('--off', 'stop shadowing'),
+    ).action(
+      act(async (name: string, version: string | undefined, flags: RegistryFlags & { share: number; off?: boolean }) => {
+        if (!flags.off && !version) throw new UsageError('name the candidate version, or pass --off');
+        return withRegistry(flags, async (reg) => {
+          const { setShadow, UnknownVersionError, RegistryRefusal } = await import('../../profiles/registry.ts');
+          try {
+            await setShadow(reg, name, flags.off ? undefined : { version: version!, share: flags.share }, await activeOf(reg, name));
+          } catch (err) {
+            if (err instanceof UnknownVersionError || err instanceof RegistryRefusal) throw new InputError(err.message);
+            throw err;
+          }
+          out(flags, { profile: name, shadow: flags.off ? null : { version, share: flags.share } }, flags.off ? `profile ${name}: no shadow` : `profile ${name}: ${version} runs in shadow on ${(flags.share * 100).toFixed(0)}% of the groups; \`sluice metrics\` shows agreement and flips`);
+          return EXIT.ok;
+        });
+      }),
     ),
   );
   return cmd;
