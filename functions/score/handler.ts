@@ -3,11 +3,13 @@ import type { Context } from 'aws-lambda';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { createScoreStore } from '../../src/adapters/dynamodb-score-store.ts';
-import { profilesFromEnv } from '../../src/lambda/deps-from-env.ts';
+import { createVersionRegistry } from '../../src/adapters/profile-registry.ts';
+import { profileTtlMs, profilesFromEnv } from '../../src/lambda/deps-from-env.ts';
+import { registryBenchmarks } from '../../src/scoring/benchmark-registry.ts';
 import { scoringLlmFromEnv } from '../../src/lambda/llm-from-env.ts';
 import { instrumentation, withPowertools } from '../../src/lambda/powertools.ts';
 import { type TaskHandler, createScoreTaskHandler } from '../../src/lambda/score-task.ts';
-import { TABLE_ENV } from '../../src/topology/topology.ts';
+import { TABLE_ENV, bucketEnv } from '../../src/topology/topology.ts';
 
 const inst = instrumentation('score');
 
@@ -17,8 +19,12 @@ async function build(): Promise<TaskHandler> {
   if (!table) throw new Error(`environment variable ${TABLE_ENV} is not set`);
   const dynamodb = inst.tracer.captureAWSv3Client(new DynamoDBClient({}));
   const { provider, judge } = await scoringLlmFromEnv(dynamodb, table);
-  const profiles = profilesFromEnv(inst.tracer.captureAWSv3Client(new S3Client({})), dynamodb);
-  return createScoreTaskHandler({ store: createScoreStore(dynamodb, table), profiles, provider, judge, log: (message, data) => inst.logger.info(message, data) });
+  const s3 = inst.tracer.captureAWSv3Client(new S3Client({}));
+  const profiles = profilesFromEnv(s3, dynamodb);
+  const bucket = process.env[bucketEnv('config')];
+  // Benchmarks pushed with `sluice benchmark push` (the active version, trusted as long as a profile's); else the bundle's.
+  const benchmark = bucket ? registryBenchmarks(createVersionRegistry(s3, dynamodb, bucket, table), { ttlMs: profileTtlMs() }) : undefined;
+  return createScoreTaskHandler({ store: createScoreStore(dynamodb, table), profiles, ...(benchmark ? { benchmark } : {}), provider, judge, log: (message, data) => inst.logger.info(message, data) });
 }
 
 let built: Promise<TaskHandler> | undefined;

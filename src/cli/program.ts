@@ -17,6 +17,7 @@ import { metricsCommand } from './commands/metrics.ts';
 import { redriveCommand } from './commands/redrive.ts';
 import { improveCommand } from './commands/improve.ts';
 import { profileCommand } from './commands/profile.ts';
+import { benchmarkCommand } from './commands/benchmark.ts';
 import { resultsCommand } from './commands/results.ts';
 import { reviewCommand } from './commands/review.ts';
 import { runCommand } from './commands/run.ts';
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
     scoreCommand(),
     improveCommand(),
     profileCommand(),
+    benchmarkCommand(),
     simulateCommand(),
     initCommand(),
   ]) {

@@ -20,6 +20,7 @@ import { createStatusStore } from '../adapters/dynamodb-status-store.ts';
 import { createVersionRegistry } from '../adapters/profile-registry.ts';
 import { profileTtlMs } from '../lambda/deps-from-env.ts';
 import { registryProfiles } from '../profiles/registry.ts';
+import { registryBenchmarks } from '../scoring/benchmark-registry.ts';
 import { createObjectStore } from '../adapters/s3-object-store.ts';
 import { createDeadLetters, createWorkQueue } from '../adapters/sqs-work-queue.ts';
 import { metricsSink } from '../adapters/emf-metrics.ts';
@@ -308,8 +309,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const scoreClients = fnClients('score');
     const scoring = options.scoring ?? buildScoringLlm(options.llm, scoreClients.dynamodb, names.table);
     const scoreInst = instrument('score');
+    const scoreRegistry = createVersionRegistry(scoreClients.s3, scoreClients.dynamodb, names.buckets.config, names.table);
     const scoreTask = withPowertools(
-      createScoreTaskHandler({ store: createScoreStore(scoreClients.dynamodb, names.table), profiles: registryProfiles(createVersionRegistry(scoreClients.s3, scoreClients.dynamodb, names.buckets.config, names.table), { ttlMs: profileTtlMs(process.env, 2) }), ...scoring, log: (message, data) => scoreInst.logger.info(message, data) }) as (event: unknown, context: Context) => Promise<unknown>,
+      createScoreTaskHandler({ store: createScoreStore(scoreClients.dynamodb, names.table), profiles: registryProfiles(scoreRegistry, { ttlMs: profileTtlMs(process.env, 2) }), benchmark: registryBenchmarks(scoreRegistry, { ttlMs: profileTtlMs(process.env, 2) }), ...scoring, log: (message, data) => scoreInst.logger.info(message, data) }) as (event: unknown, context: Context) => Promise<unknown>,
       scoreInst,
       'score',
     );

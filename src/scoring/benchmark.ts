@@ -74,6 +74,8 @@ export interface Benchmark {
   judged?: { field: string; against: string[]; prompt: string; threshold: number };
   /** A hash of the config and the items: two runs with the same version scored the same benchmark. */
   version: string;
+  /** The text it was parsed from (what a pushed version stores). */
+  source: { config: string; items: string };
   config: BenchmarkConfig;
   items: BenchmarkItem[];
 }
@@ -104,9 +106,24 @@ export function loadBenchmark(name: string, dir = benchmarksDir()): Benchmark {
     throw new BenchmarkError(`unknown benchmark "${name}" (known: ${listBenchmarks(dir).join(', ') || 'none'})`);
   }
   if (!existsSync(configFile)) throw new BenchmarkError(`${configFile}: missing (the benchmark's profile and field methods)`);
+  return parseBenchmark(name, { config: readFileSync(configFile, 'utf8'), items: readFileSync(file, 'utf8') }, { configFile, file, dir });
+}
+
+/** A benchmark's data as a version stores it: its config file's and its items file's text. */
+export interface BenchmarkData {
+  config: string;
+  items: string;
+}
+
+/**
+ * Validates a benchmark's data (from its files, or a version pushed to the registry); `where` names the files in errors.
+ * @throws BenchmarkError naming the file, the line and the field of every problem.
+ */
+export function parseBenchmark(name: string, data: BenchmarkData, where: { configFile: string; file: string; dir: string } = { configFile: `${name}.config.json`, file: `${name}.jsonl`, dir: benchmarksDir() }): Benchmark {
+  const { configFile, file, dir } = where;
   let configJson: unknown;
-  const configText = readFileSync(configFile, 'utf8');
-  const itemsText = readFileSync(file, 'utf8');
+  const configText = data.config;
+  const itemsText = data.items;
   try {
     configJson = JSON.parse(configText);
   } catch (err) {
@@ -148,7 +165,7 @@ export function loadBenchmark(name: string, dir = benchmarksDir()): Benchmark {
   const version = createHash('sha256').update(configText).update('\0').update(itemsText).digest('hex').slice(0, 12);
   const judgedEntry = Object.entries(config.data.fields).find(([, f]) => f.method === 'judge');
   const judged = judgedEntry && judgedEntry[1].method === 'judge' ? { field: judgedEntry[0], against: judgedEntry[1].against ?? [judgedEntry[0]], prompt: config.data.judgePrompt!, threshold: judgedEntry[1].threshold } : undefined;
-  return { name, version, decision: profile.rules.decision, ...(judged ? { judged } : {}), config: config.data, items };
+  return { name, version, source: { config: configText, items: itemsText }, decision: profile.rules.decision, ...(judged ? { judged } : {}), config: config.data, items };
 }
 
 /** Each field names the decision, an output, or key facts with `against` text outputs; one judged field at most, with its prompt. */

@@ -17,7 +17,8 @@ export interface ScoreDeps {
   store: ScoreStore;
   provider: EnrichmentProvider;
   judge: Judge;
-  benchmark?: (name: string) => Benchmark;
+  /** The benchmark by name (the registry's active version); the bundled files when absent. */
+  benchmark?: (name: string) => Benchmark | Promise<Benchmark>;
   /** The profiles (the active version at prepare, pinned for the run); the bundled ones when absent. */
   profiles?: ProfileSource;
   now?: () => number;
@@ -71,9 +72,11 @@ export interface Prepared {
 export function createScoreSteps(deps: ScoreDeps) {
   const now = deps.now ?? Date.now;
   const benchmarks = new Map<string, Benchmark>();
-  const benchmarkOf = (name: string) => {
+  // The benchmark source given (the registry's active version, re-read after its TTL), else the bundle's, read once.
+  const benchmarkOf = async (name: string): Promise<Benchmark> => {
+    if (deps.benchmark) return deps.benchmark(name);
     let b = benchmarks.get(name);
-    if (!b) benchmarks.set(name, (b = (deps.benchmark ?? loadBenchmark)(name)));
+    if (!b) benchmarks.set(name, (b = loadBenchmark(name)));
     return b;
   };
   const profiles = deps.profiles ?? bundledProfiles;
@@ -103,7 +106,7 @@ export function createScoreSteps(deps: ScoreDeps) {
     async prepare(input: unknown): Promise<Prepared> {
       const parsed = scoreInputSchema.safeParse(input);
       if (!parsed.success) throw new ScoreInputError(`score input: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`).join('; ')}`);
-      const b = benchmarkOf(parsed.data.benchmark);
+      const b = await benchmarkOf(parsed.data.benchmark);
       const s = b.config.scoring;
       const concurrency = parsed.data.sequential
         ? { predict: 1, compare: 1, judge: 1 }
@@ -129,7 +132,7 @@ export function createScoreSteps(deps: ScoreDeps) {
     },
 
     async predict(t: Extract<ScoreTask, { step: 'predict' }>) {
-      const b = benchmarkOf(t.benchmark);
+      const b = await benchmarkOf(t.benchmark);
       const start = now();
       const prediction = await predictItem(await profileOf(b, t.profileVersion), itemOf(b, t.id), deps.provider);
       await deps.store.updateItem(t.runId, t.id, { status: 'predicted', prediction, predictSpan: [start, now()] });
@@ -142,7 +145,7 @@ export function createScoreSteps(deps: ScoreDeps) {
         await deps.store.updateItem(t.runId, id, { status, error: t.result.error, reason: t.result.reason ?? 'no reason given' });
         return { id, status };
       }
-      const b = benchmarkOf(t.benchmark);
+      const b = await benchmarkOf(t.benchmark);
       const start = now();
       const record = await deps.store.getItem(t.runId, id);
       if (!record?.prediction) throw new ScoreInputError(`run ${t.runId}: item ${id} has no prediction to compare`);
@@ -160,7 +163,7 @@ export function createScoreSteps(deps: ScoreDeps) {
     },
 
     async judgeChunk(t: Extract<ScoreTask, { step: 'judgeChunk' }>) {
-      const b = benchmarkOf(t.benchmark);
+      const b = await benchmarkOf(t.benchmark);
       const start = now();
       const verdicts = await deps.judge.judge(await judgeInputs(t.runId, b, t.ids), judgeOptions(b));
       await recordJudgements(
@@ -172,7 +175,7 @@ export function createScoreSteps(deps: ScoreDeps) {
     },
 
     async judgeItem(t: Extract<ScoreTask, { step: 'judgeItem' }>) {
-      const b = benchmarkOf(t.benchmark);
+      const b = await benchmarkOf(t.benchmark);
       const start = now();
       const [v] = await deps.judge.judge(await judgeInputs(t.runId, b, [t.id]), judgeOptions(b));
       await recordJudgements(t.runId, [{ id: t.id, judgement: { verdict: v!.verdict, reason: v!.reason, mode: 'single', by: deps.judge.name, chunkError: t.chunkError } }], [start, now()]);
@@ -187,9 +190,12 @@ export function createScoreSteps(deps: ScoreDeps) {
     },
 
     async report(t: Extract<ScoreTask, { step: 'report' }>) {
-      const b = benchmarkOf(t.benchmark);
+      const b = await benchmarkOf(t.benchmark);
       const run = await deps.store.getRun(t.runId);
       if (!run) throw new ScoreInputError(`score run ${t.runId} is unknown`);
+      if (run.benchmarkVersion && run.benchmarkVersion !== b.version) {
+        throw new ScoreInputError(`benchmark ${b.name} changed during run ${t.runId} (${run.benchmarkVersion} → ${b.version}); score it again`);
+      }
       const items = await deps.store.listItems(t.runId);
       const previous = (await deps.store.listRuns(b.name, 5)).find((r) => r.runId !== t.runId);
       const previousItems = previous ? await deps.store.listItems(previous.runId) : undefined;

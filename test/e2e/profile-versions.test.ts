@@ -4,7 +4,7 @@
 // the `--stage` path (the deployed one: a stage's table and config bucket through the SDK's endpoints) reads
 // and writes the same registry.
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -170,4 +170,25 @@ describe('sluice profile push|list|diff|activate|rollback against a running slui
     const back = JSON.parse(sluice(['profile', 'rollback', 'claims', '--json']).stdout);
     expect(back).toMatchObject({ from: approved.candidate, to: activeBefore });
   }, 420_000);
+
+  it('a benchmark pushed with `sluice benchmark push` is what the next score run scores; a broken one is refused', () => {
+    const bdir = join(dir, 'bench');
+    mkdirSync(bdir);
+    cpSync('benchmarks/claims-v1.config.json', join(bdir, 'claims-v1.config.json'));
+    writeFileSync(join(bdir, 'claims-v1.jsonl'), `${readFileSync('benchmarks/claims-v1.jsonl', 'utf8').split('\n').slice(0, 12).join('\n')}\n`);
+    const pushed = sluice(['benchmark', 'push', 'claims-v1', '--dir', bdir, '--json']);
+    expect(pushed.status, pushed.stderr).toBe(0);
+    const { version, items, outcome } = JSON.parse(pushed.stdout);
+    expect({ items, outcome }).toEqual({ items: 12, outcome: 'activated' });
+    const scored = sluice(['score', 'claims-v1', '--json']);
+    expect(scored.status, scored.stderr).toBe(0);
+    const report = JSON.parse(scored.stdout);
+    expect(report.run.benchmarkVersion).toBe(version);
+    expect(report.totals.items).toBe(12);
+    writeFileSync(join(bdir, 'claims-v1.jsonl'), '{"id": "x"}\n');
+    const broken = sluice(['benchmark', 'push', 'claims-v1', '--dir', bdir]);
+    expect(broken.status).toBe(2);
+    expect(broken.stderr).toContain('claims-v1.jsonl line 1');
+    expect(JSON.parse(sluice(['benchmark', 'list', 'claims-v1', '--json']).stdout).active).toBe(version);
+  });
 });
