@@ -2,7 +2,8 @@
 // into a running `sluice dev` is used by the next job without a restart, every result line and the summary
 // record the version, `rollback` restores the one before, `activate` of an unknown version is refused, and
 // the `--stage` path (the deployed one: a stage's table and config bucket through the SDK's endpoints) reads
-// and writes the same registry.
+// and writes the same registry; `sluice improve` waits on its task token for approve or reject (also after its
+// process is killed); a pushed benchmark is what the next score run scores.
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -191,4 +192,25 @@ describe('sluice profile push|list|diff|activate|rollback against a running slui
     expect(broken.stderr).toContain('claims-v1.jsonl line 1');
     expect(JSON.parse(sluice(['benchmark', 'list', 'claims-v1', '--json']).stdout).active).toBe(version);
   });
+
+  it('an improve process killed (-9) while it waits for approval leaves nothing stuck: approve still activates the version', async () => {
+    const known = (JSON.parse(sluice(['improve', 'claims-v1', '--runs', '--json']).stdout) as Array<{ runId: string }>).map((r) => r.runId);
+    const child = spawn(process.execPath, ['bin/sluice.mjs', 'improve', 'claims-v1', '--json', '--state', state], { stdio: 'ignore' });
+    let waiting: { runId: string; candidate: string } | undefined;
+    for (const deadline = Date.now() + 180_000; !waiting && Date.now() < deadline; await new Promise((r) => setTimeout(r, 1000))) {
+      const runs = JSON.parse(sluice(['improve', 'claims-v1', '--runs', '--json']).stdout) as Array<{ runId: string; status: string; candidate: string }>;
+      waiting = runs.find((r) => !known.includes(r.runId) && r.status === 'AWAITING_APPROVAL');
+    }
+    expect(waiting).toBeDefined();
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    const yes = sluice(['improve', 'approve', waiting!.runId, '--json']);
+    expect(yes.status, yes.stderr).toBe(0);
+    expect(JSON.parse(sluice(['profile', 'list', 'claims', '--json']).stdout).active).toBe(waiting!.candidate);
+    // Approving again (a retry) activates nothing twice.
+    const again = sluice(['improve', 'approve', waiting!.runId, '--json']);
+    expect(again.status, again.stderr).toBe(0);
+    expect(JSON.parse(sluice(['profile', 'list', 'claims', '--json']).stdout).active).toBe(waiting!.candidate);
+  }, 240_000);
 });

@@ -135,3 +135,49 @@ describe('the improvement loop (offline proposer, claims-v1)', () => {
     expect(g.high).toBeLessThanOrEqual(0.6);
   });
 });
+
+describe('the loop as the state machine runs it: every step run twice (a retry after a crash between its work and its reply)', () => {
+  it('proposes once, counts the proposer once, tries each candidate once, records each loop once, and ends as a run without repeats', async () => {
+    const { createImproveSteps, memoryRunStates } = await import('../../src/improve/steps.ts');
+    const settings = { field: 'decision', seed: 1, minGain: 0.02, maxDrop: 0.02, maxLoops: 3, proposer: 'llm' as const, budgetCalls: 100, concurrency: 4 };
+    const run = async (twice: boolean) => {
+      const states = memoryRunStates();
+      let proposerRuns = 0;
+      const steps = createImproveSteps({
+        states,
+        benchmark: () => bench,
+        provider: createOfflineProvider(),
+        // A proposer that counts its calls (as the LLM proposer does): one "call" per proposal round.
+        proposer: () => {
+          proposerRuns += 1;
+          return { propose: async (c) => proposeOffline(c.data, c.categories, c.train.items), calls: 1 };
+        },
+      });
+      const again = async <T>(step: () => Promise<T>) => {
+        const first = await step();
+        if (!twice) return first;
+        const second = await step();
+        expect(second).toEqual(first);
+        return second;
+      };
+      await again(() => steps.prepare({ runId: 'r', benchmark: bench.name, start: data, settings }));
+      for (;;) {
+        const p = await again(() => steps.propose('r'));
+        if (p.done) break;
+        for (const c of p.candidates) await again(() => steps.tryCandidate('r', p.loop, c.index));
+        if ((await again(() => steps.settle('r'))).done) break;
+      }
+      const final = await again(() => steps.finish('r'));
+      return { final, proposerRuns };
+    };
+    const once = await run(false);
+    const twice = await run(true);
+    expect(twice.proposerRuns).toBe(once.proposerRuns);
+    expect(twice.final.proposerCalls).toBe(once.final.proposerCalls);
+    expect(twice.final.loops.map((l) => l.loop)).toEqual(once.final.loops.map((l) => l.loop));
+    expect(twice.final.loops).toEqual(once.final.loops);
+    expect(twice.final.accepted).toEqual(once.final.accepted);
+    expect(twice.final.testGain).toEqual(once.final.testGain);
+    expect(once.final.accepted.length).toBeGreaterThan(0);
+  });
+});
