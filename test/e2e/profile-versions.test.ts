@@ -6,6 +6,7 @@
 // process is killed); a pushed benchmark is what the next score run scores.
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -212,5 +213,44 @@ describe('sluice profile push|list|diff|activate|rollback against a running slui
     const again = sluice(['improve', 'approve', waiting!.runId, '--json']);
     expect(again.status, again.stderr).toBe(0);
     expect(JSON.parse(sluice(['profile', 'list', 'claims', '--json']).stdout).active).toBe(waiting!.candidate);
+  }, 240_000);
+
+  it('approve --stage decides a deployed run: the stage registry activates the version and Step Functions gets SendTaskSuccess with the token', async () => {
+    // Step Functions' side, as its API receives the call (there is no local Step Functions service to send it to).
+    const calls: Array<{ target: string; body: { taskToken: string; output: string } }> = [];
+    const sfn = createServer((req, res) => {
+      let raw = '';
+      req.on('data', (d) => (raw += d));
+      req.on('end', () => {
+        calls.push({ target: String(req.headers['x-amz-target']), body: JSON.parse(raw) });
+        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end('{}');
+      });
+    });
+    await new Promise<void>((r) => sfn.listen(0, '127.0.0.1', r));
+    const known = (JSON.parse(sluice(['improve', 'claims-v1', '--runs', '--json']).stdout) as Array<{ runId: string }>).map((r) => r.runId);
+    const child = spawn(process.execPath, ['bin/sluice.mjs', 'improve', 'claims-v1', '--state', state], { stdio: 'ignore' });
+    try {
+      let waiting: { runId: string; candidate: string; taskToken: string } | undefined;
+      for (const deadline = Date.now() + 180_000; !waiting && Date.now() < deadline; await new Promise((r) => setTimeout(r, 1000))) {
+        const runs = JSON.parse(sluice(['improve', 'claims-v1', '--runs', '--json']).stdout) as Array<{ runId: string; status: string; candidate: string; taskToken: string }>;
+        waiting = runs.find((r) => !known.includes(r.runId) && r.status === 'AWAITING_APPROVAL');
+      }
+      expect(waiting).toBeDefined();
+      const port = (sfn.address() as { port: number }).port;
+      const env = { AWS_ENDPOINT_URL_S3: info.endpoints.s3, AWS_ENDPOINT_URL_DYNAMODB: info.endpoints.dynamodb, AWS_ENDPOINT_URL_SFN: `http://127.0.0.1:${port}`, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', AWS_REGION: 'us-east-1' };
+      // Asynchronous: Step Functions' side answers from this process.
+      const yes = await new Promise<{ status: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, ['bin/sluice.mjs', 'improve', 'approve', waiting!.runId, '--stage', 'local', '--config-bucket', info.buckets.config, '--json', '--state', state], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } }, (err, stdout, stderr) =>
+          resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        ),
+      );
+      expect(yes.status, yes.stderr).toBe(0);
+      expect(JSON.parse(yes.stdout)).toMatchObject({ status: 'APPROVED', version: waiting!.candidate });
+      expect(calls).toEqual([{ target: 'AWSStepFunctions.SendTaskSuccess', body: { taskToken: waiting!.taskToken, output: JSON.stringify({ decision: 'approved' }) } }]);
+      expect(JSON.parse(sluice(['profile', 'list', 'claims', '--json']).stdout).active).toBe(waiting!.candidate);
+    } finally {
+      child.kill('SIGKILL');
+      sfn.close();
+    }
   }, 240_000);
 });

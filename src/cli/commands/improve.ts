@@ -11,6 +11,8 @@ import type { ImproveReport } from '../../improve/loop.ts';
 import type { ProfileData } from '../../profiles/profile.ts';
 
 interface ImproveFlags extends StackFlags {
+  stage?: string;
+  configBucket?: string;
   runs?: boolean;
   target?: number;
   maxLoops: number;
@@ -39,6 +41,8 @@ export function improveCommand(): Command {
     .option('--out <dir>', 'also write the improved version as a profile folder (default: none)')
     .option('--html <file>', 'also write the report as an HTML page (score per loop, every edit with its gain, the profile diff)')
     .option('--runs', "the benchmark's stored improvement runs, newest first")
+    .option('--stage <stage>', "with approve or reject: a deployed stage's run (its table and config bucket; Step Functions is told with SendTaskSuccess)")
+    .option('--config-bucket <name>', "with --stage: the stage's config bucket (the stack output ConfigBucketName; or $SLUICE_CONFIG_BUCKET)")
     .option('--json', 'the report as one JSON object on stdout');
   return stackOptions(cmd).action(act(run));
 }
@@ -46,26 +50,34 @@ export function improveCommand(): Command {
 async function decide(decision: 'approved' | 'rejected', runId: string | undefined, flags: ImproveFlags): Promise<number> {
   if (!runId) throw new UsageError(`sluice improve ${decision === 'approved' ? 'approve' : 'reject'} needs the run id (see \`sluice improve BENCHMARK --runs\`)`);
   const { decideRun, ImproveInputError } = await import('../../improve/improve-task.ts');
-  const { createVersionRegistry } = await import('../../adapters/profile-registry.ts');
   const { bundledData } = await import('../../profiles/registry.ts');
   const { profileVersion } = await import('../../profiles/profile.ts');
-  return withStack(flags, false, async (rt) => {
-    const registry = createVersionRegistry(rt.clients.s3, rt.clients.dynamodb, rt.names.buckets.config, rt.names.table);
+  const base = async (profile: string) => {
+    const b = bundledData(profile);
+    return b ? profileVersion(b.profile, b.rules, b.prompt) : '';
+  };
+  const { withRegistry } = await import('./profile.ts');
+  return withRegistry(flags, async (registry, clients) => {
+    const { createScoreStore } = await import('../../adapters/dynamodb-score-store.ts');
+    const runs = createScoreStore(clients.dynamodb, clients.table);
+    let sendTaskOutcome: (token: string, outcome: Record<string, unknown>) => Promise<void>;
+    if (flags.stage) {
+      // Deployed, the execution waits in Step Functions: the decision is its task's output.
+      const { SFNClient, SendTaskSuccessCommand } = await import('@aws-sdk/client-sfn');
+      sendTaskOutcome = async (token, outcome) => {
+        const sfn = new SFNClient({});
+        try {
+          await sfn.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(outcome) }));
+        } finally {
+          sfn.destroy(); // its sockets would keep the command from exiting
+        }
+      };
+    } else {
+      // Locally the waiting execution reads its token's outcome from the status table.
+      sendTaskOutcome = (token, outcome) => runs.putTaskOutcome(token, outcome);
+    }
     try {
-      const r = await decideRun(
-        {
-          runs: rt.scoreStore,
-          registry,
-          base: async (profile) => {
-            const b = bundledData(profile);
-            return b ? profileVersion(b.profile, b.rules, b.prompt) : '';
-          },
-          // Locally the waiting execution reads its token's outcome from the status table (deployed: SendTaskSuccess).
-          sendTaskOutcome: (token, outcome) => rt.scoreStore.putTaskOutcome(token, outcome),
-        },
-        runId,
-        decision,
-      );
+      const r = await decideRun({ runs, registry, base, sendTaskOutcome }, runId, decision);
       if (flags.json) process.stdout.write(`${JSON.stringify({ runId, ...r })}\n`);
       else process.stdout.write(decision === 'approved' ? `run ${runId} approved: ${r.version} is active (was ${r.previous ?? 'the same'}); the next job uses it\n` : `run ${runId} rejected: nothing changed; ${r.version} stays in the registry, never active\n`);
       return EXIT.ok;

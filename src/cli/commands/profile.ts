@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { EXIT, InputError, type StackFlags, UsageError, act, numberIn, stackOptions, withStack } from '../shared.ts';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ProfileData, VersionKind, VersionRegistry } from '../../profiles/registry.ts';
 
 export interface RegistryFlags extends StackFlags {
@@ -25,7 +26,7 @@ export function registryOptions(cmd: Command): Command {
 }
 
 /** Runs `fn` on the registry the flags name: the local stack's, or a deployed stage's. */
-export async function withRegistry<T>(flags: RegistryFlags, fn: (reg: VersionRegistry) => Promise<T>): Promise<T> {
+export async function withRegistry<T>(flags: RegistryFlags, fn: (reg: VersionRegistry, clients: { dynamodb: DynamoDBClient; table: string }) => Promise<T>): Promise<T> {
   const { createVersionRegistry } = await import('../../adapters/profile-registry.ts');
   if (flags.stage) {
     const bucket = flags.configBucket ?? process.env.SLUICE_CONFIG_BUCKET;
@@ -36,13 +37,14 @@ export async function withRegistry<T>(flags: RegistryFlags, fn: (reg: VersionReg
     const s3 = new S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL) });
     const dynamodb = new DynamoDBClient({});
     try {
-      return await fn(createVersionRegistry(s3, dynamodb, bucket, resourceName(flags.stage, 'status')));
+      const table = resourceName(flags.stage, 'status');
+      return await fn(createVersionRegistry(s3, dynamodb, bucket, table), { dynamodb, table });
     } finally {
       s3.destroy();
       dynamodb.destroy();
     }
   }
-  return withStack(flags, false, (rt) => fn(createVersionRegistry(rt.clients.s3, rt.clients.dynamodb, rt.names.buckets.config, rt.names.table)));
+  return withStack(flags, false, (rt) => fn(createVersionRegistry(rt.clients.s3, rt.clients.dynamodb, rt.names.buckets.config, rt.names.table), { dynamodb: rt.clients.dynamodb, table: rt.names.table }));
 }
 
 /** A profile folder's data as a version stores it. */
