@@ -22,6 +22,8 @@ export const improveInputSchema = z
     seed: z.int().min(0).default(1),
     proposer: z.enum(['offline', 'llm']).default('offline'),
     budgetCalls: z.int().min(1).default(20),
+    /** The LLM proposer's estimated spend at most, in USD (tokens at SLUICE_PRICE_PER_1K_*_TOKENS). */
+    budgetUsd: z.number().positive().optional(),
     /** Activate the improved version at once (it passed the gate); else the execution waits for approve or reject. */
     autoPromote: z.boolean().default(false),
   })
@@ -83,7 +85,7 @@ export function createImproveTask(deps: ImproveTaskDeps) {
         if (!(await deps.runs.getImproveRun(runId))) {
           await deps.runs.putImproveRun({ runId, benchmark: b.name, profile: start.name, startedAt: now().toISOString(), status: 'RUNNING', proposer: o.proposer, autoPromote: o.autoPromote, versions: { start: start.version } });
         }
-        const settings = { field: 'decision', seed: o.seed, minGain: 0.02, maxDrop: 0.02, maxLoops: o.maxLoops, ...(o.target !== undefined ? { target: o.target } : {}), proposer: o.proposer, budgetCalls: o.budgetCalls, concurrency: 4 };
+        const settings = { field: 'decision', seed: o.seed, minGain: 0.02, maxDrop: 0.02, maxLoops: o.maxLoops, ...(o.target !== undefined ? { target: o.target } : {}), proposer: o.proposer, budgetCalls: o.budgetCalls, ...(o.budgetUsd !== undefined ? { budgetUsd: o.budgetUsd } : {}), concurrency: 4 };
         await steps.prepare({ runId, benchmark: b.name, start: start.data, settings });
         return { runId, autoPromote: o.autoPromote };
       }
@@ -100,7 +102,7 @@ export function createImproveTask(deps: ImproveTaskDeps) {
         // The improved version goes to the registry, not active: promotion is the next state's (or a person's).
         const version = report.improved ? (await pushProfile(deps.registry, state.profile, final, `improve ${t.runId}`)).version : undefined;
         const status: ImproveStatus = report.improved ? 'CANDIDATE' : 'NOTHING_TO_PROMOTE';
-        await deps.runs.updateImproveRun(t.runId, { ...figures, status, finishedAt: now().toISOString(), ...(version ? { candidate: version } : {}), proposerCalls: state.proposerCalls });
+        await deps.runs.updateImproveRun(t.runId, { ...figures, status, finishedAt: now().toISOString(), ...(version ? { candidate: version } : {}), proposerCalls: state.proposerCalls, proposerCostUsd: Math.round((state.proposerCostUsd ?? 0) * 1e6) / 1e6 });
         return { improved: report.improved, version: version ?? null };
       }
       case 'promote': {

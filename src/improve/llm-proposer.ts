@@ -46,23 +46,36 @@ export interface LlmProposer {
   propose(ctx: { data: ProfileData; categories: FailureCategory[]; train: Array<{ id: string; text: string; verdicts: Array<{ field: string; correct: boolean }> }> }): Promise<Proposal[]>;
   /** Calls made so far (each counts against the budget, whatever its answer). */
   readonly calls: number;
+  /** Estimated spend so far (USD): the tokens the answers report, at the given prices. */
+  readonly costUsd: number;
   readonly exhausted: boolean;
 }
 
-export function createLlmProposer(o: Pick<OpenAiProviderOptions, 'apiKey' | 'baseURL' | 'model' | 'timeoutMs' | 'maxRetries'>, budget: { calls: number }): LlmProposer {
+/** USD per 1,000 tokens, prompt and completion (estimates: the provider's price list decides the bill). */
+export interface TokenPrices {
+  prompt: number;
+  completion: number;
+}
+
+export function createLlmProposer(o: Pick<OpenAiProviderOptions, 'apiKey' | 'baseURL' | 'model' | 'timeoutMs' | 'maxRetries'>, budget: { calls: number; usd?: number; prices?: TokenPrices }): LlmProposer {
   const client = new OpenAI({ apiKey: o.apiKey, baseURL: o.baseURL, timeout: o.timeoutMs, maxRetries: o.maxRetries });
   let calls = 0;
+  let costUsd = 0;
+  const spent = () => calls >= budget.calls || (budget.usd !== undefined && costUsd >= budget.usd);
   return {
     get calls() {
       return calls;
     },
+    get costUsd() {
+      return costUsd;
+    },
     get exhausted() {
-      return calls >= budget.calls;
+      return spent();
     },
     async propose({ data, categories, train }) {
       const out: Proposal[] = [];
       for (const c of categories) {
-        if (calls >= budget.calls) break;
+        if (spent()) break;
         const schema = categorySchema(data, c);
         const failing = c.items.slice(0, 5).map((i) => ({ id: i.id, text: i.text.slice(0, 600) }));
         const passing = train.filter((i) => i.verdicts.find((v) => v.field === c.field)?.correct).slice(0, 3).map((i) => ({ id: i.id, text: i.text.slice(0, 600) }));
@@ -78,6 +91,8 @@ export function createLlmProposer(o: Pick<OpenAiProviderOptions, 'apiKey' | 'bas
             ],
             response_format: zodResponseFormat(schema, PROPOSER_SCHEMA_NAME),
           });
+          const usage = completion.usage;
+          if (usage && budget.prices) costUsd += (usage.prompt_tokens / 1000) * budget.prices.prompt + (usage.completion_tokens / 1000) * budget.prices.completion;
           answer = completion.choices[0]?.message.parsed;
         } catch (err) {
           out.push({ category: c.key, rejected: `the proposer's answer is not valid (${(err as Error).name}: ${(err as Error).message.slice(0, 160)})` });

@@ -54,6 +54,8 @@ export interface RunSettings {
   target?: number;
   proposer: 'offline' | 'llm';
   budgetCalls: number;
+  /** The proposer's estimated spend at most (USD); the loops stop once it is reached. */
+  budgetUsd?: number;
   concurrency: number;
 }
 
@@ -70,6 +72,8 @@ export interface RunState extends RunSettings {
   loops: LoopRecord[];
   accepted: Edit[];
   proposerCalls: number;
+  /** The proposer's estimated spend so far (USD). */
+  proposerCostUsd?: number;
   /** The loop whose proposals are stored (set by propose, cleared by settle). */
   proposing?: { loop: number; proposals: Proposal[]; categories: LoopRecord['categories'] };
   stopped?: Stopped;
@@ -93,14 +97,15 @@ export interface RunStateStore {
 export interface Proposer {
   propose(ctx: { data: ProfileData; profile: Profile; train: Evaluation; categories: FailureCategory[] }): Promise<Proposal[]>;
   readonly calls: number;
+  readonly costUsd?: number;
 }
 
 export interface StepDeps {
   states: RunStateStore;
   benchmark: (name: string) => Benchmark;
   provider: EnrichmentProvider;
-  /** A proposer of the kind asked for, allowed `calls` more LLM calls. */
-  proposer: (kind: RunSettings['proposer'], calls: number) => Proposer;
+  /** A proposer of the kind asked for, allowed `calls` more LLM calls and `usd` more estimated spend. */
+  proposer: (kind: RunSettings['proposer'], calls: number, usd?: number) => Proposer;
   onProgress?: (runId: string, message: string) => void;
 }
 
@@ -109,6 +114,7 @@ export class ImproveStateError extends Error {
 }
 
 const pct = (v: number | undefined) => `${((v ?? 0) * 100).toFixed(1)}%`;
+const overSpend = (s: RunState) => s.budgetUsd !== undefined && (s.proposerCostUsd ?? 0) >= s.budgetUsd;
 
 export function createImproveSteps(deps: StepDeps) {
   const say = (runId: string, m: string) => deps.onProgress?.(runId, m);
@@ -165,15 +171,16 @@ export function createImproveSteps(deps: StepDeps) {
       };
       if (loop > s.maxLoops) return stop('maxLoops', `the loop limit (${s.maxLoops}) is reached`);
       if (s.target !== undefined && (s.train[s.field] ?? 0) >= s.target) return stop('target', `target ${pct(s.target)} reached on train`);
-      if (s.proposer === 'llm' && s.proposerCalls >= s.budgetCalls) return stop('budget', `the proposer has spent its budget (${s.proposerCalls} calls); stopping`);
+      if (s.proposer === 'llm' && (s.proposerCalls >= s.budgetCalls || overSpend(s))) return stop('budget', `the proposer has spent its budget (${s.proposerCalls} calls, about $${(s.proposerCostUsd ?? 0).toFixed(4)}); stopping`);
       const train = await score(s, s.current, 'train');
       const categories = clusterFailures(train);
-      const proposer = deps.proposer(s.proposer, s.budgetCalls - s.proposerCalls);
+      const proposer = deps.proposer(s.proposer, s.budgetCalls - s.proposerCalls, s.budgetUsd === undefined ? undefined : s.budgetUsd - (s.proposerCostUsd ?? 0));
       const proposals = await proposer.propose({ data: s.current, profile: compile(s.profile, s.current), train, categories });
       say(runId, `loop ${loop}: ${categories.reduce((n, c) => n + c.count, 0)} failures in ${categories.length} categories, ${proposals.length} edits proposed`);
       await deps.states.putState({
         ...s,
         proposerCalls: s.proposerCalls + proposer.calls,
+        proposerCostUsd: (s.proposerCostUsd ?? 0) + (proposer.costUsd ?? 0),
         proposing: { loop, proposals, categories: categories.map((c) => ({ key: c.key, count: c.count, examples: c.items.slice(0, 5).map((i) => i.id) })) },
       });
       return reply(proposals);
@@ -224,7 +231,7 @@ export function createImproveSteps(deps: StepDeps) {
       const record: LoopRecord = { loop, train: s.train, validation: s.validation.accuracy, categories, tried: tried.map(({ evaluation: _e, ...t }) => t), accepted: next?.edits ?? [] };
       if (!next) {
         say(runId, `loop ${loop}: no edit passed the gate; stopping`);
-        const stopped: Stopped = s.proposer === 'llm' && s.proposerCalls >= s.budgetCalls ? 'budget' : 'nothingKept';
+        const stopped: Stopped = s.proposer === 'llm' && (s.proposerCalls >= s.budgetCalls || overSpend(s)) ? 'budget' : 'nothingKept';
         await deps.states.putState({ ...s, proposing: undefined, loops: [...s.loops, record], stopped });
         return { runId, done: true };
       }

@@ -11,13 +11,18 @@ import { createVersionRegistry } from '../adapters/profile-registry.ts';
 import { createRunStates } from '../adapters/s3-run-states.ts';
 import { createOfflineProvider } from '../domain/enrich/offline-provider.ts';
 import { ImproveInputError, createImproveTask } from '../improve/improve-task.ts';
-import { createLlmProposer } from '../improve/llm-proposer.ts';
+import { type TokenPrices, createLlmProposer } from '../improve/llm-proposer.ts';
 import { proposeOffline } from '../improve/offline-proposer.ts';
 import type { Proposer } from '../improve/steps.ts';
 import type { LlmSettings } from '../llm/llm-config.ts';
 import { registryProfiles } from '../profiles/registry.ts';
 import { loadBenchmark } from '../scoring/benchmark.ts';
 import type { TaskHandler } from './score-task.ts';
+
+/** The estimated prices of the proposer's tokens (USD per 1,000): SLUICE_PRICE_PER_1K_PROMPT_TOKENS, SLUICE_PRICE_PER_1K_COMPLETION_TOKENS. */
+export function tokenPrices(env: NodeJS.ProcessEnv): TokenPrices {
+  return { prompt: Number(env.SLUICE_PRICE_PER_1K_PROMPT_TOKENS || 0.00015), completion: Number(env.SLUICE_PRICE_PER_1K_COMPLETION_TOKENS || 0.0006) };
+}
 
 export function buildImproveTask(o: { s3: S3Client; dynamodb: DynamoDBClient; bucket: string; table: string; llm?: LlmSettings; log?: (message: string, data: Record<string, unknown>) => void }): TaskHandler {
   const registry = createVersionRegistry(o.s3, o.dynamodb, o.bucket, o.table);
@@ -30,11 +35,19 @@ export function buildImproveTask(o: { s3: S3Client; dynamodb: DynamoDBClient; bu
     states: createRunStates(o.s3, o.bucket),
     benchmark: (name) => loadBenchmark(name),
     provider: createOfflineProvider(),
-    proposer: (kind, calls) => {
+    proposer: (kind, calls, usd) => {
       if (kind === 'offline') return offline;
       if (!o.llm) throw new ImproveInputError('the LLM proposer needs an OpenAI key (OPENAI_API_KEY, or the stage secret)');
-      const llm = createLlmProposer(o.llm, { calls });
-      return { propose: (c) => llm.propose({ data: c.data, categories: c.categories, train: c.train.items }), get calls() { return llm.calls; } };
+      const llm = createLlmProposer(o.llm, { calls, ...(usd !== undefined ? { usd } : {}), prices: tokenPrices(process.env) });
+      return {
+        propose: (c) => llm.propose({ data: c.data, categories: c.categories, train: c.train.items }),
+        get calls() {
+          return llm.calls;
+        },
+        get costUsd() {
+          return llm.costUsd;
+        },
+      };
     },
     ...(o.log ? { log: o.log } : {}),
   });

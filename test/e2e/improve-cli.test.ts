@@ -85,6 +85,16 @@ describe('sluice improve', () => {
       const rejected = badReport.loops[0].tried;
       expect(rejected).toHaveLength(2);
       for (const t of rejected) expect(t).toMatchObject({ status: 'invalid', reason: expect.stringContaining("the proposer's answer is not valid") });
+
+      // The estimated-cost budget: one call's tokens already pass $0.000001, so the loop stops after one call.
+      sim.configure({ faults: { malformed: 0 } });
+      const before = sim.stats.calls;
+      const cheap = await run('improve', 'claims-v1', '--proposer', 'llm', '--budget-usd', '0.000001', '--auto-promote', '--json');
+      expect(cheap.code, cheap.stderr).toBe(0);
+      const cheapReport = JSON.parse(cheap.stdout);
+      expect(cheapReport).toMatchObject({ proposerCalls: 1, stopped: 'budget' });
+      expect(cheapReport.proposerCostUsd).toBeGreaterThan(0.000001);
+      expect(sim.stats.calls - before).toBe(1);
     } finally {
       await sim.stop();
     }

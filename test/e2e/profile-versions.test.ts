@@ -227,6 +227,8 @@ describe('sluice profile push|list|diff|activate|rollback against a running slui
       });
     });
     await new Promise<void>((r) => sfn.listen(0, '127.0.0.1', r));
+    // From the bundled version (the one before approved an improved one, which has less left to improve).
+    expect(sluice(['profile', 'activate', 'claims', bundled]).status).toBe(0);
     const known = (JSON.parse(sluice(['improve', 'claims-v1', '--runs', '--json']).stdout) as Array<{ runId: string }>).map((r) => r.runId);
     const child = spawn(process.execPath, ['bin/sluice.mjs', 'improve', 'claims-v1', '--state', state], { stdio: 'ignore' });
     try {

@@ -19,6 +19,7 @@ interface ImproveFlags extends StackFlags {
   seed: number;
   proposer: 'offline' | 'llm';
   budgetCalls: number;
+  budgetUsd?: number;
   autoPromote?: boolean;
   out?: string;
   html?: string;
@@ -37,6 +38,7 @@ export function improveCommand(): Command {
     .addOption(new Option('--seed <n>', 'the split seed').default(1).argParser(wholeNumber(0)))
     .addOption(new Option('--proposer <kind>', 'who proposes edits: phrases mined from the failures, or the LLM (OPENAI_API_KEY; OPENAI_BASE_URL may be `sluice simulate`)').choices(['offline', 'llm']).default('offline'))
     .addOption(new Option('--budget-calls <n>', "the LLM proposer's calls at most; the loop stops when they are spent").default(20).argParser(wholeNumber(1)))
+    .addOption(new Option('--budget-usd <usd>', "the LLM proposer's estimated spend at most (tokens at SLUICE_PRICE_PER_1K_PROMPT_TOKENS / _COMPLETION_TOKENS); the loop stops when it is reached").argParser(numberIn(0.000001)))
     .option('--auto-promote', 'activate the improved version at once (it passed the gate) instead of waiting for approval')
     .option('--out <dir>', 'also write the improved version as a profile folder (default: none)')
     .option('--html <file>', 'also write the report as an HTML page (score per loop, every edit with its gain, the profile diff)')
@@ -116,7 +118,7 @@ async function run(name: string, runArg: string | undefined, flags: ImproveFlags
   const { newRunId } = await import('../../scoring/score-steps.ts');
   const { ExecutionFailedError } = await import('../../local/state-machines.ts');
   const runId = newRunId(new Date());
-  const input = { benchmark: benchmark.name, runId, maxLoops: flags.maxLoops, seed: flags.seed, proposer: flags.proposer, budgetCalls: flags.budgetCalls, autoPromote: Boolean(flags.autoPromote), ...(flags.target !== undefined ? { target: flags.target } : {}) };
+  const input = { benchmark: benchmark.name, runId, maxLoops: flags.maxLoops, seed: flags.seed, proposer: flags.proposer, budgetCalls: flags.budgetCalls, ...(flags.budgetUsd !== undefined ? { budgetUsd: flags.budgetUsd } : {}), autoPromote: Boolean(flags.autoPromote), ...(flags.target !== undefined ? { target: flags.target } : {}) };
   return withStack({ ...flags, ...(settings ? {} : { offline: true }) }, false, async (rt, dev) => {
     if (!flags.autoPromote && !dev) {
       throw new UsageError('without --auto-promote the run waits for `sluice improve approve RUN` from another terminal: start `sluice dev` first (commands attach to it), or pass --auto-promote');
@@ -140,7 +142,7 @@ async function run(name: string, runArg: string | undefined, flags: ImproveFlags
       clearInterval(timer);
     }
     const stored = (await rt.scoreStore.getImproveRun(runId))!;
-    const report = stored as unknown as ImproveReport & { status: string; candidate?: string; proposerCalls?: number };
+    const report = stored as unknown as ImproveReport & { status: string; candidate?: string; proposerCalls?: number; proposerCostUsd?: number };
     const { createVersionRegistry } = await import('../../adapters/profile-registry.ts');
     const registry = createVersionRegistry(rt.clients.s3, rt.clients.dynamodb, rt.names.buckets.config, rt.names.table);
     const { bundledData } = await import('../../profiles/registry.ts');
@@ -168,7 +170,7 @@ async function run(name: string, runArg: string | undefined, flags: ImproveFlags
       `sluice improve ${name}: run ${runId} on the improve state machine, profile ${report.profile}, splits train ${report.splits.train.length} / validation ${report.splits.validation.length} / test ${report.splits.test.length} (seed ${report.seed})`,
       ...report.loops.map((l) => `  loop ${l.loop}: train ${pct(l.train[f])}, validation ${pct(l.validation[f])} ${f}; ${l.categories.length} failure categories; ${l.tried.length} edits tried, ${l.tried.filter((t) => t.status === 'kept').length} kept, ${l.accepted.length} accepted`),
       ...report.loops.flatMap((l) => l.tried.filter((t) => t.status === 'kept').map((t) => `    kept (loop ${l.loop}) ${t.description}: ${t.reason}`)),
-      `  stopped: ${{ target: 'the target was reached', maxLoops: 'the loop limit', nothingKept: 'no edit passed the gate', budget: `the proposer's budget was spent (${report.proposerCalls ?? 0} calls)` }[report.stopped]}`,
+      `  stopped: ${{ target: 'the target was reached', maxLoops: 'the loop limit', nothingKept: 'no edit passed the gate', budget: `the proposer's budget was spent (${report.proposerCalls ?? 0} calls, about $${(report.proposerCostUsd ?? 0).toFixed(4)})` }[report.stopped]}`,
       `  ${f}: train ${pct(report.start.train[f])} → ${pct(report.final.train[f])}, validation ${pct(report.start.validation[f])} → ${pct(report.final.validation[f])}, test ${pct(report.start.test[f])} → ${pct(report.final.test[f])} (gain ${pct(report.testGain.gain)}, 95% interval ${pct(report.testGain.low)} to ${pct(report.testGain.high)})`,
       report.improved ? `  ${report.status.toLowerCase()}: ${report.candidate}${report.status === 'PROMOTED' || report.status === 'APPROVED' ? ' is active; the next job uses it' : ' was not activated'}` : '  nothing passed the gate: the profile stays as it is',
       ...(written ? [`  the improved profile as a folder: ${written}`] : []),
