@@ -66,6 +66,7 @@ export function buildProgram(): Command {
   }
   program.addCommand(completionCommand(program));
   // Errors come back as exceptions (main() sets the exit code), and the settings reach every command.
-  for (const cmd of [program, ...program.commands]) cmd.exitOverride().showSuggestionAfterError();
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const cmd of all(program)) cmd.exitOverride().showSuggestionAfterError();
   return program;
 }

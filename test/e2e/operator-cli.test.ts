@@ -2,6 +2,7 @@
 // the README's command lines against the definitions, every sample event through `sluice invoke`, run --force,
 // status --watch, logs (filtered, followed), generate-event, init profile, the simulator's flags, the Node 20
 // wrapper passing signals on, and `sluice dev` giving endpoints any client reaches.
+import type { Command } from 'commander';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -78,14 +79,17 @@ describe('help, version and mistakes', () => {
     expect(withSynopsis(readme, synopsis(buildProgram()))).toBe(readme); // `npm run docs:cli` rewrites it
     // The example lines (code blocks and inline code), placeholders made concrete, parsed by the real definitions.
     const concrete: Record<string, string> = { FILE: 'samples/claims-notes.csv', JOB: 'j-1', QUEUE: 'enrich', FUNCTION: 'ingest', BENCHMARK: 'claims-v1', N: '3', P: 'claims', DIR: 'out', S: '60', NAME: 'demo', F: 'enrich', J: 'j-1', L: 'WARN' };
+    const every = (c: Command): Command[] => [c, ...c.commands.flatMap(every)];
+    const commandNames = new Set(every(buildProgram()).map((c) => c.name()));
     const docs = ['README.md', ...readdirSync('docs').filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
     const lines: Array<{ where: string; args: string[] }> = [];
     for (const file of docs) {
       const text = readFileSync(file, 'utf8').replace(/<!-- cli:start -->[\s\S]*?<!-- cli:end -->/, '');
-      for (const m of text.matchAll(/(?:^|`|\s)(?:npx )?sluice ((?:run|status|results|logs|dev|invoke|generate-event|backfill|redrive|topics|metrics|score|simulate|init|completion)\b[^`\n#&|)"><]*)/gm)) {
+      for (const m of text.matchAll(/(?:^|`|\s)(?:npx )?sluice ((?:run|status|results|review|logs|dev|invoke|generate-event|backfill|redrive|topics|metrics|score|improve|profile|benchmark|simulate|init|completion)\b[^`\n#&|)"><]*)/gm)) {
         const raw = m[1]!.trim();
         if (/[[\]…]|\.\.\./.test(raw)) continue; // a synopsis in prose, not a command line
         if (!raw.includes(' ')) continue; // a command named in prose (`sluice run`), not a line to run
+        if (raw.split(/\s+/).every((w) => commandNames.has(w))) continue; // a subcommand named in prose (`sluice profile push`)
         lines.push({ where: `${file}: sluice ${raw}`, args: raw.split(/\s+/).map((w) => concrete[w] ?? w) });
       }
     }
@@ -94,7 +98,7 @@ describe('help, version and mistakes', () => {
     for (const { where, args } of lines) {
       const program = buildProgram();
       program.configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
-      for (const c of program.commands) c.configureOutput({ writeErr: () => undefined, writeOut: () => undefined }).action(() => undefined);
+      for (const c of every(program).slice(1)) c.configureOutput({ writeErr: () => undefined, writeOut: () => undefined }).action(() => undefined);
       await program.parseAsync(args, { from: 'user' }).catch((err: Error) => refused.push(`${where} → ${err.message}`));
     }
     expect(refused).toEqual([]);
