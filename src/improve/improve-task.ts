@@ -116,7 +116,9 @@ export function createImproveTask(deps: ImproveTaskDeps) {
       case 'awaitApproval': {
         const run = await runOf(t.runId);
         if (run.status === 'AWAITING_APPROVAL' && run.taskToken === t.taskToken) return {};
-        if ((await deps.runs.updateImproveRun(t.runId, { status: 'AWAITING_APPROVAL', taskToken: t.taskToken }, 'CANDIDATE')) === 'conflict') {
+        // A new attempt of the waiting state brings a new token: the run waits on that one.
+        const from = run.status === 'AWAITING_APPROVAL' ? 'AWAITING_APPROVAL' : 'CANDIDATE';
+        if ((await deps.runs.updateImproveRun(t.runId, { status: 'AWAITING_APPROVAL', taskToken: t.taskToken }, from)) === 'conflict') {
           throw new ImproveInputError(`run ${t.runId} is ${String(run.status)}, not a candidate awaiting approval`);
         }
         return {};

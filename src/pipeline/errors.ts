@@ -23,6 +23,8 @@ export function isPermanent(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err instanceof PermanentError || err instanceof SyntaxError) return true;
   if (err.name === 'ZodError' || err.name === '$ZodError') return true;
+  // A job pinned to a profile version the registry does not hold (versions are immutable: it will not appear).
+  if (err.name === 'UnknownVersionError') return true;
   return PERMANENT_AWS.has(err.name);
 }
 

@@ -2,6 +2,7 @@
 // replaces (two racing activations never interleave), rollback walks the history, a function trusts the active
 // version for its TTL only, a job pinned to a version keeps it, and a version the registry lacks is an error.
 import { describe, expect, it } from 'vitest';
+import { isPermanent } from '../../src/pipeline/errors.ts';
 import { loadProfile } from '../../src/profiles/profile.ts';
 import { type ActiveRecord, type VersionRegistry, UnknownVersionError, activate, pushProfile, registryProfiles, rollback } from '../../src/profiles/registry.ts';
 
@@ -81,5 +82,7 @@ describe('the version registry', () => {
     expect((await profiles.at('claims', claims.version)).rules.rules[0]!.event.params.reason).toBe(claims.rules.rules[0]!.event.params.reason);
     expect((await profiles.at('claims', undefined)).version).toBe(claims.version);
     await expect(profiles.at('claims', 'v-000000000000')).rejects.toBeInstanceOf(UnknownVersionError);
+    // A pipeline step that meets it fails the group at once, with the reason: no retry makes a version appear.
+    expect(isPermanent(new UnknownVersionError('profile claims has no version v-000000000000'))).toBe(true);
   });
 });
