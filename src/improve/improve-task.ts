@@ -52,7 +52,7 @@ export interface ImproveTaskDeps extends Omit<StepDeps, 'onProgress'> {
   runs: ScoreStore;
   registry: VersionRegistry;
   profiles: ProfileSource;
-  benchmark: (name: string) => Benchmark;
+  benchmark: (name: string) => Benchmark | Promise<Benchmark>;
   now?: () => Date;
   log?: (message: string, data: Record<string, unknown>) => void;
 }
@@ -76,7 +76,7 @@ export function createImproveTask(deps: ImproveTaskDeps) {
         const o = input.data;
         let b: Benchmark;
         try {
-          b = deps.benchmark(o.benchmark);
+          b = await deps.benchmark(o.benchmark);
         } catch (err) {
           throw new ImproveInputError((err as Error).message);
         }
@@ -97,7 +97,7 @@ export function createImproveTask(deps: ImproveTaskDeps) {
         return steps.settle(t.runId);
       case 'finish': {
         const state = await steps.finish(t.runId);
-        const report = reportOf(state, deps.benchmark(state.benchmark));
+        const report = reportOf(state, await deps.benchmark(state.benchmark));
         const { data: final, ...figures } = report;
         // The improved version goes to the registry, not active: promotion is the next state's (or a person's).
         const version = report.improved ? (await pushProfile(deps.registry, state.profile, final, `improve ${t.runId}`)).version : undefined;

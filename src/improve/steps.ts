@@ -62,6 +62,8 @@ export interface RunSettings {
 export interface RunState extends RunSettings {
   runId: string;
   benchmark: string;
+  /** The benchmark's version the run learns from and is judged on. */
+  benchmarkVersion?: string;
   profile: string;
   threshold: number;
   start: ProfileData;
@@ -102,7 +104,8 @@ export interface Proposer {
 
 export interface StepDeps {
   states: RunStateStore;
-  benchmark: (name: string) => Benchmark;
+  /** The benchmark by name: the registry's active version deployed (`sluice benchmark push`), else the bundle's. */
+  benchmark: (name: string) => Benchmark | Promise<Benchmark>;
   provider: EnrichmentProvider;
   /** A proposer of the kind asked for, allowed `calls` more LLM calls and `usd` more estimated spend. */
   proposer: (kind: RunSettings['proposer'], calls: number, usd?: number) => Proposer;
@@ -123,18 +126,25 @@ export function createImproveSteps(deps: StepDeps) {
     if (!s) throw new ImproveStateError(`no improvement run ${runId}`);
     return s;
   };
-  const splitsOf = (s: Pick<RunState, 'benchmark' | 'seed'>) => splitItems(deps.benchmark(s.benchmark).items, { seed: s.seed });
+  /** The run's benchmark: the version it started with (a run never mixes two). */
+  const benchmarkOf = async (s: Pick<RunState, 'benchmark'> & { benchmarkVersion?: string }) => {
+    const b = await deps.benchmark(s.benchmark);
+    if (s.benchmarkVersion && b.version !== s.benchmarkVersion) throw new ImproveStateError(`benchmark ${s.benchmark} changed during the run (${s.benchmarkVersion} → ${b.version}); start a new run`);
+    return b;
+  };
   const compile = (name: string, data: ProfileData) => compileProfile(name, `improve candidate of ${name}`, data.profile, data.rules, data.prompt);
-  const score = (s: Pick<RunState, 'benchmark' | 'seed' | 'profile' | 'concurrency'>, data: ProfileData, split: Split) =>
-    evaluate(compile(s.profile, data), deps.benchmark(s.benchmark).config, splitsOf(s)[split], deps.provider, s.concurrency);
+  const score = async (s: Pick<RunState, 'benchmark' | 'benchmarkVersion' | 'seed' | 'profile' | 'concurrency'>, data: ProfileData, split: Split) => {
+    const b = await benchmarkOf(s);
+    return evaluate(compile(s.profile, data), b.config, splitItems(b.items, { seed: s.seed })[split], deps.provider, s.concurrency);
+  };
 
   return {
     /** Scores the starting version on train and validation (validation twice: the run-to-run spread sets the gate). */
     async prepare(o: { runId: string; benchmark: string; start: ProfileData; settings: RunSettings }): Promise<{ runId: string }> {
       const existing = await deps.states.getState(o.runId);
       if (existing) return { runId: o.runId };
-      const b = deps.benchmark(o.benchmark);
-      const base = { runId: o.runId, benchmark: b.name, profile: b.config.profile, ...o.settings };
+      const b = await deps.benchmark(o.benchmark);
+      const base = { runId: o.runId, benchmark: b.name, benchmarkVersion: b.version, profile: b.config.profile, ...o.settings };
       const train = await score(base, o.start, 'train');
       const validation = await score(base, o.start, 'validation');
       const again = await score(base, o.start, 'validation');

@@ -16,7 +16,8 @@ import { proposeOffline } from '../improve/offline-proposer.ts';
 import type { Proposer } from '../improve/steps.ts';
 import type { LlmSettings } from '../llm/llm-config.ts';
 import { registryProfiles } from '../profiles/registry.ts';
-import { loadBenchmark } from '../scoring/benchmark.ts';
+import { registryBenchmarks } from '../scoring/benchmark-registry.ts';
+import { profileTtlMs } from './deps-from-env.ts';
 import type { TaskHandler } from './score-task.ts';
 
 /** The estimated prices of the proposer's tokens (USD per 1,000): SLUICE_PRICE_PER_1K_PROMPT_TOKENS, SLUICE_PRICE_PER_1K_COMPLETION_TOKENS. */
@@ -33,7 +34,8 @@ export function buildImproveTask(o: { s3: S3Client; dynamodb: DynamoDBClient; bu
     // The start is the active version as it is now (no TTL: a run begins from what the last promotion left).
     profiles: registryProfiles(registry, { ttlMs: 0 }),
     states: createRunStates(o.s3, o.bucket),
-    benchmark: (name) => loadBenchmark(name),
+    // The active version of the benchmark (`sluice benchmark push`), else the bundle's; a run keeps the one it started with.
+    benchmark: registryBenchmarks(registry, { ttlMs: profileTtlMs(process.env, 2) }),
     provider: createOfflineProvider(),
     proposer: (kind, calls, usd) => {
       if (kind === 'offline') return offline;

@@ -177,7 +177,9 @@ describe('sluice profile push|list|diff|activate|rollback against a running slui
     const bdir = join(dir, 'bench');
     mkdirSync(bdir);
     cpSync('benchmarks/claims-v1.config.json', join(bdir, 'claims-v1.config.json'));
-    writeFileSync(join(bdir, 'claims-v1.jsonl'), `${readFileSync('benchmarks/claims-v1.jsonl', 'utf8').split('\n').slice(0, 12).join('\n')}\n`);
+    const first12 = readFileSync('benchmarks/claims-v1.jsonl', 'utf8').split('\n').slice(0, 12);
+    writeFileSync(join(bdir, 'claims-v1.jsonl'), `${first12.join('\n')}\n`);
+    writeFileSync(join(dir, 'bench-items.txt'), `${first12.map((l) => JSON.parse(l).id).join('\n')}\n`);
     const pushed = sluice(['benchmark', 'push', 'claims-v1', '--dir', bdir, '--json']);
     expect(pushed.status, pushed.stderr).toBe(0);
     const { version, items, outcome } = JSON.parse(pushed.stdout);
@@ -192,6 +194,14 @@ describe('sluice profile push|list|diff|activate|rollback against a running slui
     expect(broken.status).toBe(2);
     expect(broken.stderr).toContain('claims-v1.jsonl line 1');
     expect(JSON.parse(sluice(['benchmark', 'list', 'claims-v1', '--json']).stdout).active).toBe(version);
+    // The improve state machine learns from the pushed version too: its splits are those 12 items.
+    const improved = sluice(['improve', 'claims-v1', '--auto-promote', '--max-loops', '1', '--json']);
+    expect(improved.status, improved.stderr).toBe(0);
+    const splits = JSON.parse(improved.stdout).splits as Record<string, string[]>;
+    expect(Object.values(splits).flat().sort()).toEqual(readFileSync(join(bdir, '..', 'bench-items.txt'), 'utf8').trim().split('\n').sort());
+    // Back to the bundled files (pushing them again makes their version the active one).
+    const back = JSON.parse(sluice(['benchmark', 'push', 'claims-v1', '--json']).stdout);
+    expect(back).toMatchObject({ outcome: 'activated', previous: version, items: readFileSync('benchmarks/claims-v1.jsonl', 'utf8').trim().split('\n').length });
   });
 
   it('an improve process killed (-9) while it waits for approval leaves nothing stuck: approve still activates the version', async () => {
