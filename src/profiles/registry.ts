@@ -124,11 +124,17 @@ export async function pushProfile(reg: VersionRegistry, name: string, data: Prof
   const compiled = compileProfile(name, `pushed profile ${name}`, data.profile, data.rules, data.prompt);
   const base = bundledData(name);
   if (base && !(await reg.getActive('profile', name))) {
-    const v = profileVersion(base.profile, base.rules, base.prompt);
+    const v = bundledVersion(name)!;
     if (v !== compiled.version) await reg.putVersion('profile', name, { version: v, pushedAt: now.toISOString(), source: 'bundle' }, base);
   }
   await reg.putVersion('profile', name, { version: compiled.version, pushedAt: now.toISOString(), source }, data);
-  return { version: compiled.version, ...(base ? { base: profileVersion(base.profile, base.rules, base.prompt) } : {}) };
+  return { version: compiled.version, ...(base ? { base: bundledVersion(name)! } : {}) };
+}
+
+/** The bundled profile's version (undefined when there is no such folder): the base the registry starts from. */
+export function bundledVersion(name: string): string | undefined {
+  const base = bundledData(name);
+  return base && profileVersion(base.profile, base.rules, base.prompt);
 }
 
 /** The bundled profile's data (undefined when there is no such folder). */

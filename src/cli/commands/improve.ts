@@ -52,12 +52,8 @@ export function improveCommand(): Command {
 async function decide(decision: 'approved' | 'rejected', runId: string | undefined, flags: ImproveFlags): Promise<number> {
   if (!runId) throw new UsageError(`sluice improve ${decision === 'approved' ? 'approve' : 'reject'} needs the run id (see \`sluice improve BENCHMARK --runs\`)`);
   const { decideRun, ImproveInputError } = await import('../../improve/improve-task.ts');
-  const { bundledData } = await import('../../profiles/registry.ts');
-  const { profileVersion } = await import('../../profiles/profile.ts');
-  const base = async (profile: string) => {
-    const b = bundledData(profile);
-    return b ? profileVersion(b.profile, b.rules, b.prompt) : '';
-  };
+  const { bundledVersion } = await import('../../profiles/registry.ts');
+  const base = async (profile: string) => bundledVersion(profile) ?? '';
   const { withRegistry } = await import('./profile.ts');
   return withRegistry(flags, async (registry, clients) => {
     const { createScoreStore } = await import('../../adapters/dynamodb-score-store.ts');

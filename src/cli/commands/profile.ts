@@ -68,22 +68,17 @@ const out = (flags: RegistryFlags, json: unknown, text: string) => process.stdou
 
 /** A version's data: the registry's, or the bundled folder's when it is the bundled version. */
 async function dataOf(reg: VersionRegistry, kind: VersionKind, name: string, version: string): Promise<ProfileData> {
-  const { bundledData } = await import('../../profiles/registry.ts');
-  const { profileVersion } = await import('../../profiles/profile.ts');
+  const { bundledData, bundledVersion } = await import('../../profiles/registry.ts');
   const base = bundledData(name);
-  if (base && profileVersion(base.profile, base.rules, base.prompt) === version) return base;
+  if (base && bundledVersion(name) === version) return base;
   const data = (await reg.getVersion(kind, name, version)) as ProfileData | undefined;
   if (!data) throw new InputError(`profile ${name} has no version ${version} (see \`sluice profile list ${name}\`)`);
   return data;
 }
 
 async function activeOf(reg: VersionRegistry, name: string): Promise<string | undefined> {
-  const { bundledData } = await import('../../profiles/registry.ts');
-  const { profileVersion } = await import('../../profiles/profile.ts');
-  const active = await reg.getActive('profile', name);
-  if (active) return active.version;
-  const base = bundledData(name);
-  return base && profileVersion(base.profile, base.rules, base.prompt);
+  const { bundledVersion } = await import('../../profiles/registry.ts');
+  return (await reg.getActive('profile', name))?.version ?? bundledVersion(name);
 }
 
 export function profileCommand(): Command {
