@@ -13,7 +13,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { decideGroup } from '../src/domain/decide/decide-group.ts';
 import { type GroupNote, enrichGroup } from '../src/domain/enrich/enrich-group.ts';
 import { jobIdFor } from '../src/domain/job.ts';
-import { Deduplicator } from '../src/domain/records/dedupe.ts';
+import { Deduplicator, fingerprint } from '../src/domain/records/dedupe.ts';
 import { readRows } from '../src/domain/records/read-rows.ts';
 import { validateRecord } from '../src/domain/records/validate-record.ts';
 import { createOpenAiProvider } from '../src/llm/openai-provider.ts';
@@ -70,12 +70,12 @@ async function sequential(file: string, url: string) {
   const started = performance.now();
   const profile = loadProfile('claims');
   const provider = createOpenAiProvider(llm(url, 1));
-  const dedupe = new Deduplicator(profile.recordKey);
+  const dedupe = new Deduplicator<null>();
   const groups = new Map<string, GroupNote[]>();
   for await (const row of readRows(createReadStream(file), file)) {
     if (row.kind !== 'row') continue; // header and unreadable rows: the generated file has none
     const v = validateRecord(profile, row.fields);
-    if (!v.ok || dedupe.check(v.record, row.line).kind !== 'new') continue;
+    if (!v.ok || dedupe.check(fingerprint(v.record, profile.recordKey), row.line, null).kind !== 'new') continue;
     const { [profile.textField]: text, ...rest } = v.record.values;
     const note: GroupNote = { noteId: rest.note_id ?? String(row.line), text: text!, line: row.line, values: rest, attributes: v.record.attributes };
     const list = groups.get(rest[profile.groupKey]!);

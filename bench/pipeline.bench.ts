@@ -17,7 +17,7 @@ import { decideGroup } from '../src/domain/decide/decide-group.ts';
 import { type GroupNote, enrichGroup } from '../src/domain/enrich/enrich-group.ts';
 import { createOfflineProvider } from '../src/domain/enrich/offline-provider.ts';
 import { jobIdFor } from '../src/domain/job.ts';
-import { Deduplicator } from '../src/domain/records/dedupe.ts';
+import { Deduplicator, fingerprint } from '../src/domain/records/dedupe.ts';
 import { readRows } from '../src/domain/records/read-rows.ts';
 import { mapHeaders, validateRecord } from '../src/domain/records/validate-record.ts';
 import { handlerLayout, startLocalRuntime } from '../src/local/runtime.ts';
@@ -85,7 +85,7 @@ async function runLoop(file: string): Promise<Omit<RunResult, 'peakRssMb'>> {
   const started = performance.now();
   const profile = loadProfile('claims');
   const provider = createOfflineProvider();
-  const dedupe = new Deduplicator(profile.recordKey);
+  const dedupe = new Deduplicator<null>();
   const groups = new Map<string, GroupNote[]>();
   let rows = 0;
   for await (const row of readRows(createReadStream(file), file)) {
@@ -96,7 +96,7 @@ async function runLoop(file: string): Promise<Omit<RunResult, 'peakRssMb'>> {
     rows += 1;
     if (row.kind === 'bad') continue;
     const v = validateRecord(profile, row.fields);
-    if (!v.ok || dedupe.check(v.record, row.line).kind !== 'new') continue;
+    if (!v.ok || dedupe.check(fingerprint(v.record, profile.recordKey), row.line, null).kind !== 'new') continue;
     const { [profile.textField]: text, ...rest } = v.record.values;
     const groupId = rest[profile.groupKey]!;
     const note: GroupNote = { noteId: rest.note_id ?? String(row.line), text: text!, line: row.line, values: rest, attributes: v.record.attributes };

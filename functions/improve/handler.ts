@@ -4,7 +4,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { buildImproveTask } from '../../src/lambda/improve-task.ts';
 import { openAiSettingsFromEnv } from '../../src/lambda/llm-from-env.ts';
-import { instrumentation, withPowertools } from '../../src/lambda/powertools.ts';
+import { instrumentation, traced, withPowertools } from '../../src/lambda/powertools.ts';
 import type { TaskHandler } from '../../src/lambda/score-task.ts';
 import { TABLE_ENV, bucketEnv } from '../../src/topology/topology.ts';
 
@@ -15,8 +15,8 @@ async function build(): Promise<TaskHandler> {
   const table = process.env[TABLE_ENV];
   const bucket = process.env[bucketEnv('config')];
   if (!table || !bucket) throw new Error(`environment variables ${TABLE_ENV} and ${bucketEnv('config')} must be set`);
-  const dynamodb = inst.tracer.captureAWSv3Client(new DynamoDBClient({}));
-  const s3 = inst.tracer.captureAWSv3Client(new S3Client({}));
+  const dynamodb = traced(inst, new DynamoDBClient({}));
+  const s3 = traced(inst, new S3Client({}));
   const llm = await openAiSettingsFromEnv();
   return buildImproveTask({ s3, dynamodb, bucket, table, ...(llm ? { llm } : {}), log: (message, data) => inst.logger.info(message, data) });
 }

@@ -4,13 +4,13 @@ import { SNSClient, PublishCommand } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { dlqDepths } from '../../src/adapters/sqs-dlq-depths.ts';
 import { depsFromEnv } from '../../src/lambda/deps-from-env.ts';
-import { instrumentation, withPowertools } from '../../src/lambda/powertools.ts';
+import { instrumentation, traced, withPowertools } from '../../src/lambda/powertools.ts';
 import { type ScheduledHandler, createMetricsHandler } from '../../src/lambda/scheduled.ts';
 import { ALERT_TOPIC_ENV, dlqUrlEnv, topology } from '../../src/topology/topology.ts';
 
 const inst = instrumentation('metrics');
-const sqs = inst.tracer.captureAWSv3Client(new SQSClient({}));
-const sns = inst.tracer.captureAWSv3Client(new SNSClient({}));
+const sqs = traced(inst, new SQSClient({}));
+const sns = traced(inst, new SNSClient({}));
 
 // Built on first use, so importing the module needs no environment.
 const build = () => createMetricsHandler(depsFromEnv('metrics', inst), {

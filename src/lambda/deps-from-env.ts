@@ -11,7 +11,7 @@ import { type ProfileSource, bundledProfiles, registryProfiles } from '../profil
 import { createObjectStore } from '../adapters/s3-object-store.ts';
 import { createDeadLetters, createWorkQueue } from '../adapters/sqs-work-queue.ts';
 import { metricsSink } from '../adapters/emf-metrics.ts';
-import type { Instrumentation } from './powertools.ts';
+import { type Instrumentation, traced } from './powertools.ts';
 import type { EnrichmentProvider } from '../domain/enrich/enrich-group.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
 import { type FunctionName, TABLE_ENV, bucketEnv, dlqUrlEnv, queueUrlEnv, topology } from '../topology/topology.ts';
@@ -49,12 +49,12 @@ export function profilesFromEnv(s3: S3Client, dynamodb: DynamoDBClient): Profile
 
 /** The function's dependencies, its SDK clients traced by its instance's tracer (when the stage traces). */
 export function depsFromEnv(service: string, inst: Instrumentation, provider: EnrichmentProvider = noProvider): PipelineDeps {
-  const sqs = inst.tracer.captureAWSv3Client(new SQSClient({}));
+  const sqs = traced(inst, new SQSClient({}));
   const missingQueue = { sendAll: async () => { throw new Error('this function may not send to that queue'); } };
   const ownDlq = topology.functions[service as FunctionName]?.access.sendsToDlq?.[0];
   const dlqUrl = ownDlq ? process.env[dlqUrlEnv(ownDlq)] : undefined;
-  const dynamodb = inst.tracer.captureAWSv3Client(new DynamoDBClient({}));
-  const s3 = inst.tracer.captureAWSv3Client(new S3Client({}));
+  const dynamodb = traced(inst, new DynamoDBClient({}));
+  const s3 = traced(inst, new S3Client({}));
   return {
     store: createStatusStore(dynamodb, required(TABLE_ENV)),
     objects: createObjectStore(s3),

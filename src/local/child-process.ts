@@ -17,7 +17,7 @@ export interface Helper {
 
 /**
  * Forks `module` with `init` as its first message and resolves when it reports `up`.
- * @example const { helper, up } = await startHelper(new URL('./emulator-process.ts', import.meta.url), options, onOther);
+ * @example const { helper, up } = await startHelper(new URL('./emulator-process.ts', import.meta.url), options, onOther, 'emulator');
  * @throws Error with the helper's own message (and code) when it fails or exits while starting.
  */
 export async function startHelper<Up extends object, Other extends { kind: string }>(
@@ -25,9 +25,10 @@ export async function startHelper<Up extends object, Other extends { kind: strin
   init: unknown,
   onOther: (m: Other) => void,
   what: string,
+  nodeFlags: string[] = [],
 ): Promise<{ helper: Helper; up: Up }> {
-  // execArgv is not inherited: a test runner's loaders and flags are not the helper's.
-  const child: ChildProcess = fork(module, [`--sluice-helper-of=${process.pid}`], { serialization: 'advanced', execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // execArgv is not inherited: a test runner's loaders and flags are not the helper's; `nodeFlags` are its own.
+  const child: ChildProcess = fork(module, [`--sluice-helper-of=${process.pid}`], { serialization: 'advanced', execArgv: nodeFlags, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let peakRssMb: number | undefined;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const up = await new Promise<Up>((resolve, reject) => {

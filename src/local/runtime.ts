@@ -665,10 +665,17 @@ export function handlerLayout(env: NodeJS.ProcessEnv = process.env): Pick<LocalR
   return { functions: ['ingest'], handlerProcesses: Array.from({ length: n }, () => ['chunk', 'enrich', 'decide']) };
 }
 
+/**
+ * V8's limits for a handler process, as a Lambda instance has a memory size: with the default (~4 GB here) V8
+ * grows its heap under the ingest's churn rather than collect, to ~550 MB RSS per process for ~120 MB live; with
+ * these a 100 MiB ingest peaked at ~310 MB at the same speed (npm run bench:size, docs/benchmarks.md).
+ */
+export const HANDLER_PROCESS_FLAGS = ['--max-old-space-size=320', '--max-semi-space-size=16'];
+
 /** Starts a handler process (`handler-process.ts`) and waits until its event sources run. */
 async function startHandlerProcess(options: LocalRuntimeOptions, logStream: Writable): Promise<Helper> {
   try {
-    const { helper } = await startHelper<object, { kind: 'log'; text: string }>(new URL('./handler-process.ts', import.meta.url), options, (m) => logStream.write(m.text), 'handler');
+    const { helper } = await startHelper<object, { kind: 'log'; text: string }>(new URL('./handler-process.ts', import.meta.url), options, (m) => logStream.write(m.text), 'handler', HANDLER_PROCESS_FLAGS);
     return helper;
   } catch (err) {
     throw new Error(`a handler process (${options.functions?.join(', ')}) did not start: ${(err as Error).message}`);

@@ -118,6 +118,23 @@ describe('bad input', () => {
     expect(rejects).toEqual([{ file: 'incoming/claims/nul.csv', line: 3, record: 2, field: 'note', reason: 'control character U+0000 at position 27' }]);
   });
 
+  it('takes the first of rows that share a key: an exact repeat is a duplicate, a changed one a conflict naming the field that differs', async () => {
+    // Prepare: C-K1/1 on line 2, again as it is on line 3, with another line of business on line 4, another note on 5
+    const text = 'Storm lifted the ridge tiles; rain came into the loft and stained the bedroom ceiling.';
+    const csv = `CLAIMNO,NOTEID,FN_TEXT,LOBCD\r\nC-K1,1,${text},15\r\nC-K1,1,${text},15\r\nC-K1,1,${text},16\r\nC-K1,1,${text}!,15\r\nC-K1,2,${text},15\r\n`;
+    // Act
+    const job = await drop('incoming/claims/repeats.csv', csv);
+    // Assess
+    expect(job.counts).toMatchObject({ rows: 5, accepted: 2, rejected: 2, duplicates: 1, groups: 1, decided: 1 });
+    const rejects = (await read(job.results!.rejects)).trim().split('\n').map((l) => JSON.parse(l));
+    const file = 'incoming/claims/repeats.csv';
+    expect(rejects).toEqual([
+      { file, line: 3, record: 2, field: null, reason: 'duplicate of line 2' },
+      { file, line: 4, record: 3, field: 'lob_code', reason: 'conflicts with line 2: same claim_id and note_id, different lob_code' },
+      { file, line: 5, record: 4, field: 'note', reason: 'conflicts with line 2: same claim_id and note_id, different note' },
+    ]);
+  });
+
   it('rejects a row too large for one stored enrichment with its line and reason, and keeps the others', async () => {
     // Prepare: 2,000 extra columns of 200 characters each, kept as attributes, make row 2 ~400 KB
     const text = 'Hail broke the roof tiles and water came through the ceiling of the upstairs bedroom; roofer attended.';

@@ -1,6 +1,7 @@
 // Under test: the events each function takes, as Powertools parser's schemas describe them (an SQS batch for a
 // queue's function, an EventBridge Scheduled Event for a schedule's), and the handlers' middy chain refusing an
 // event of another shape before the handler runs.
+import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import type { Context } from 'aws-lambda';
@@ -66,5 +67,30 @@ describe("a handler's middy chain", () => {
     const { handler: scheduled, seen: seenScheduled } = wrapped('backfill');
     await expect(scheduled({ Records: [sqsRecord('x')] }, context)).rejects.toThrow(/^backfill: the event is not an EventBridge Scheduled Event, which backfill takes:\n {2}- version: [^]* more$/);
     expect([...seen, ...seenScheduled]).toEqual([]);
+  });
+});
+
+describe('the tracer', () => {
+  // Its module loads aws-xray-sdk-core, whose cls-hooked tracks every promise of the process: only a stage that
+  // traces may pay for it. Each case runs in a fresh process (the decision is the module's, made once).
+  const probe = (env: Record<string, string>) => {
+    const script = [
+      "const { instrumentation } = await import('./src/lambda/powertools.ts');",
+      "const { createRequire } = await import('node:module');",
+      'const loaded = Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes("aws-xray-sdk-core"));',
+      "console.log(JSON.stringify({ tracer: instrumentation('enrich').tracer !== undefined, local: instrumentation('enrich', { stream: process.stdout }).tracer !== undefined, loaded }));",
+    ].join('\n');
+    const { POWERTOOLS_TRACE_ENABLED: _, ...rest } = process.env;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...rest, ...env }, encoding: 'utf8' });
+    return JSON.parse(out.trim().split('\n').at(-1)!) as { tracer: boolean; local: boolean; loaded: boolean };
+  };
+
+  it('is loaded and used where the stage traces (POWERTOOLS_TRACE_ENABLED=true), never in the local runtime', () => {
+    expect(probe({ POWERTOOLS_TRACE_ENABLED: 'true' })).toEqual({ tracer: true, local: false, loaded: true });
+  });
+
+  it('is not even loaded where the stage does not trace, nor where nothing says (the local runtime)', () => {
+    expect(probe({ POWERTOOLS_TRACE_ENABLED: 'false' })).toEqual({ tracer: false, local: false, loaded: false });
+    expect(probe({})).toEqual({ tracer: false, local: false, loaded: false });
   });
 });

@@ -1,7 +1,7 @@
 // Under test: mapping headers through the claims profile, per-field validation and cleaning, and duplicate/conflict detection.
 import { describe, expect, it } from 'vitest';
-import { Deduplicator } from '../../src/domain/records/dedupe.ts';
-import { mapHeaders, validateRecord } from '../../src/domain/records/validate-record.ts';
+import { Deduplicator, differingField, fingerprint } from '../../src/domain/records/dedupe.ts';
+import { type CleanRecord, mapHeaders, validateRecord } from '../../src/domain/records/validate-record.ts';
 import { loadProfile } from '../../src/profiles/profile.ts';
 import { rowsOf } from '../helpers/factories.ts';
 
@@ -83,8 +83,21 @@ describe('validateRecord', () => {
 });
 
 describe('Deduplicator', () => {
+  // As the ingest uses it: the fingerprint where the record is read; a conflict's field named from both records.
+  class RecordDeduplicator {
+    readonly #d = new Deduplicator<CleanRecord>();
+    readonly #keys: string[];
+    constructor(keys: string[]) {
+      this.#keys = keys;
+    }
+    check(record: CleanRecord, line: number) {
+      const v = this.#d.check(fingerprint(record, this.#keys), line, record);
+      return v.kind === 'conflict' ? { kind: v.kind, firstLine: v.firstLine, field: differingField(v.first, record) } : v;
+    }
+  }
+
   it('calls an exact repeat a duplicate and a changed repeat a conflict naming the field', () => {
-    const d = new Deduplicator(claims.recordKey);
+    const d = new RecordDeduplicator(claims.recordKey);
     const rec = (note: string) => ({ values: { claim_id: 'C', note_id: '1', note }, attributes: {} });
     expect(d.check(rec('a'), 2)).toEqual({ kind: 'new' });
     expect(d.check(rec('a'), 5)).toEqual({ kind: 'duplicate', firstLine: 2 });
@@ -92,8 +105,8 @@ describe('Deduplicator', () => {
   });
 
   it('tells long texts apart by their digest and short fields by their value, whichever field differs', () => {
-    // Prepare: texts longer than a value kept as is; a short field that looks like a digest
-    const d = new Deduplicator(claims.recordKey);
+    // Prepare: long texts; a short field that looks like a digest
+    const d = new RecordDeduplicator(claims.recordKey);
     const long = 'The roof was damaged by hail and the ceiling leaks. '.repeat(4);
     const rec = (note: string, attributes: Record<string, string> = {}) => ({ values: { claim_id: 'C', note_id: '1', note }, attributes });
     // Act + Assess

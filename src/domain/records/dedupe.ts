@@ -1,56 +1,57 @@
 /**
  * Finds exact repeats and key conflicts within one file. An exact repeat (same key, same content) is
  * a duplicate; the same key with different content is a conflict, reported with the field that differs.
- * Memory per distinct key is each field's value when short (ids, codes, dates) or a 12-character hash of it
- * (the text), never the records themselves.
+ * Memory per distinct key is its line, a 12-character digest of its content and a reference the caller chooses.
  */
 // crypto.hash: one call per digest, ~1.6× faster than createHash for short inputs (measured here).
 import { hash } from 'node:crypto';
 import type { CleanRecord } from './validate-record.ts';
 
-export type DedupeVerdict =
-  | { kind: 'new' }
-  | { kind: 'duplicate'; firstLine: number }
-  | { kind: 'conflict'; firstLine: number; field: string };
+export type DedupeVerdict<T> = { kind: 'new' } | { kind: 'duplicate'; firstLine: number } | { kind: 'conflict'; firstLine: number; first: T };
 
-export class Deduplicator {
-  readonly #seen = new Map<string, { line: number; fieldHashes: Map<string, string> }>();
-  readonly #keyFields: string[];
+/**
+ * What the de-duplicator compares of a record: its key, and a 12-character digest of every field's name and
+ * value. Computed where the record is read, so that only this travels to where records are compared.
+ */
+export interface Fingerprint {
+  key: string;
+  content: string;
+}
 
-  constructor(keyFields: string[]) {
-    this.#keyFields = keyFields;
+export function fingerprint(record: CleanRecord, keyFields: string[]): Fingerprint {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(record.values).sort(byName)) parts.push(`v:${k}\u0001${v}`);
+  for (const [k, v] of Object.entries(record.attributes).sort(byName)) parts.push(`a:${k}\u0001${v}`);
+  return { key: keyFields.map((f) => record.values[f] ?? '').join('\u0000'), content: hash('sha1', parts.join('\u0000'), 'base64').slice(0, 12) };
+}
+
+const byName = (a: [string, string], b: [string, string]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
+/** The first field, profile columns before attributes and each by name, whose value differs between two records. */
+export function differingField(a: CleanRecord, b: CleanRecord): string {
+  for (const kind of ['values', 'attributes'] as const) {
+    const names = [...new Set([...Object.keys(a[kind]), ...Object.keys(b[kind])])].sort();
+    const name = names.find((n) => a[kind][n] !== b[kind][n]);
+    if (name !== undefined) return name;
   }
+  throw new Error('the records do not differ');
+}
 
-  /** Classifies a record and remembers it if it is new. */
-  check(record: CleanRecord, line: number): DedupeVerdict {
-    const key = this.#keyFields.map((f) => record.values[f] ?? '').join('\u0000');
-    const fieldHashes = hashFields(record);
-    const first = this.#seen.get(key);
-    if (!first) {
-      this.#seen.set(key, { line, fieldHashes });
+/**
+ * Per distinct key it keeps the first record's line, its content digest and `first` — whatever the caller needs
+ * to name the field of a conflict later (the partition step: the first note's JSON, which it holds anyway).
+ */
+export class Deduplicator<T> {
+  readonly #seen = new Map<string, { line: number; content: string; first: T }>();
+
+  /** Classifies a record by its fingerprint and remembers it if it is new. */
+  check({ key, content }: Fingerprint, line: number, first: T): DedupeVerdict<T> {
+    const seen = this.#seen.get(key);
+    if (!seen) {
+      this.#seen.set(key, { line, content, first });
       return { kind: 'new' };
     }
-    const names = new Set([...first.fieldHashes.keys(), ...fieldHashes.keys()]);
-    for (const name of [...names].sort()) {
-      if (first.fieldHashes.get(name) !== fieldHashes.get(name)) {
-        return { kind: 'conflict', firstLine: first.line, field: name.replace(/^(?:v|a):/, '') };
-      }
-    }
-    return { kind: 'duplicate', firstLine: first.line };
+    if (seen.content !== content) return { kind: 'conflict', firstLine: seen.line, first: seen.first };
+    return { kind: 'duplicate', firstLine: seen.line };
   }
-}
-
-function hashFields(record: CleanRecord): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const [k, v] of Object.entries(record.values)) out.set(`v:${k}`, shortHash(v));
-  for (const [k, v] of Object.entries(record.attributes)) out.set(`a:${k}`, shortHash(v));
-  return out;
-}
-
-/** A value up to this long is kept as it is: hashing it would cost more and save nothing. */
-const KEEP_AS_IS = 24;
-
-function shortHash(s: string): string {
-  // `=` prefixes a value kept as is, so it can never equal a hash (base64 has no `=` before the 12th character).
-  return s.length <= KEEP_AS_IS ? `=${s}` : hash('sha1', s, 'base64').slice(0, 12);
 }
