@@ -23,7 +23,7 @@ import { eventProblems, eventSchemaOf } from './event-schemas.ts';
 export const NAMESPACE = 'sluice';
 
 // The tracer's module loads aws-xray-sdk-core, whose cls-hooked turns on async_hooks destroy tracking for every
-// promise of the process (an await ~12× slower, measured here; ~15 % of a chunk step's CPU): it is imported only
+// promise of the process (an await ~12× slower, measured here; ~10 % of an ingest handler's CPU): it is imported only
 // where the stage traces (the stack sets POWERTOOLS_TRACE_ENABLED on every function; the local runtime never).
 const tracing = process.env.POWERTOOLS_TRACE_ENABLED === 'true';
 const tracerModule = tracing ? await import('@aws-lambda-powertools/tracer') : undefined;

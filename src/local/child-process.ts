@@ -16,7 +16,8 @@ export interface Helper {
 }
 
 /**
- * Forks `module` with `init` as its first message and resolves when it reports `up`.
+ * Forks `module` with `init` as its first message and resolves when it reports `up`; `onLost` hears of its exit
+ * if it dies afterwards unasked.
  * @example const { helper, up } = await startHelper(new URL('./emulator-process.ts', import.meta.url), options, onOther, 'emulator');
  * @throws Error with the helper's own message (and code) when it fails or exits while starting.
  */
@@ -26,11 +27,22 @@ export async function startHelper<Up extends object, Other extends { kind: strin
   onOther: (m: Other) => void,
   what: string,
   nodeFlags: string[] = [],
+  onLost?: (exit: { code: number | null; signal: NodeJS.Signals | null }) => void,
 ): Promise<{ helper: Helper; up: Up }> {
   // execArgv is not inherited: a test runner's loaders and flags are not the helper's; `nodeFlags` are its own.
   const child: ChildProcess = fork(module, [`--sluice-helper-of=${process.pid}`], { serialization: 'advanced', execArgv: nodeFlags, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let peakRssMb: number | undefined;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stopping = false;
+  let started = false;
+  let killedBy: NodeJS.Signals | null = null;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      killedBy = signal;
+      // Up, and not asked to stop: it died (killed, out of memory, a crash).
+      if (started && !stopping) onLost?.({ code, signal });
+      resolve();
+    }),
+  );
   const up = await new Promise<Up>((resolve, reject) => {
     child.on('message', (m: HelperMessage<Up, Other | { kind: 'stopped'; peakRssMb: number }>) => {
       if (m.kind === 'up') resolve(m as Up);
@@ -39,14 +51,17 @@ export async function startHelper<Up extends object, Other extends { kind: strin
       else onOther(m as Other);
     });
     child.once('error', reject);
-    void exited.then(() => reject(new Error(`the ${what} process exited while starting`)));
+    // `signal`: killed (kill -9, out of memory) rather than failed by its own code.
+    void exited.then(() => reject(Object.assign(new Error(`the ${what} process exited while starting${killedBy ? ` (${killedBy})` : ''}`), { signal: killedBy })));
     child.send(init as object);
   });
+  started = true;
   return {
     up,
     helper: {
       pid: child.pid!,
       async stop() {
+        stopping = true;
         if (child.connected) child.send('stop');
         await exited;
         return { peakRssMb };

@@ -373,6 +373,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       const helpers = Promise.allSettled(
         processLists.map((functions) =>
           startHandlerProcess(
+            handlerPids,
             {
               attach: emulators.endpoints,
               functions,
@@ -392,10 +393,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         ),
       );
       void helpers.then((started) => {
-        for (const t of started) {
-          if (t.status === 'rejected') logStream.write(`${JSON.stringify({ level: 'ERROR', message: 'a handler process did not start', error: errorText(t.reason) })}\n`);
-          else handlerPids.push(t.value.pid);
-        }
+        for (const t of started) if (t.status === 'rejected') logStream.write(`${JSON.stringify({ level: 'ERROR', message: 'a handler process did not start', error: errorText(t.reason) })}\n`);
       });
       stops.unshift(async () => {
         await Promise.all((await helpers).map((t) => (t.status === 'fulfilled' ? t.value.stop() : undefined)));
@@ -672,12 +670,52 @@ export function handlerLayout(env: NodeJS.ProcessEnv = process.env): Pick<LocalR
  */
 export const HANDLER_PROCESS_FLAGS = ['--max-old-space-size=320', '--max-semi-space-size=16'];
 
-/** Starts a handler process (`handler-process.ts`) and waits until its event sources run. */
-async function startHandlerProcess(options: LocalRuntimeOptions, logStream: Writable): Promise<Helper> {
-  try {
-    const { helper } = await startHelper<object, { kind: 'log'; text: string }>(new URL('./handler-process.ts', import.meta.url), options, (m) => logStream.write(m.text), 'handler', HANDLER_PROCESS_FLAGS);
+/**
+ * Starts a handler process (`handler-process.ts`) and waits until its event sources run. One that dies unasked
+ * (killed, out of memory) is replaced, as Lambda starts a new instance; the messages it held come back after
+ * their visibility timeout. `pids` holds the pids of those running.
+ */
+async function startHandlerProcess(pids: number[], options: LocalRuntimeOptions, logStream: Writable): Promise<Helper> {
+  const log = (entry: object) => logStream.write(`${JSON.stringify({ level: 'ERROR', functions: options.functions, ...entry })}\n`);
+  let stopped = false;
+  let current: Helper;
+  const start = async (): Promise<Helper> => {
+    let pid = 0;
+    const { helper } = await startHelper<object, { kind: 'log'; text: string }>(new URL('./handler-process.ts', import.meta.url), options, (m) => logStream.write(m.text), 'handler', HANDLER_PROCESS_FLAGS, (exit) => {
+      pids.splice(pids.indexOf(pid), 1);
+      if (stopped) return;
+      log({ message: 'a handler process died; starting another', pid, ...exit });
+      startOrRetry().then(
+        (next) => {
+          current = next;
+          if (stopped) void next.stop(); // the runtime stopped while it started
+        },
+        (err: Error) => log({ message: 'a handler process did not start', error: err.message }),
+      );
+    });
+    pid = helper.pid;
+    pids.push(pid);
     return helper;
+  };
+  // One killed while it started is started again (twice at most); one whose own code failed is not.
+  const startOrRetry = (attempt = 1): Promise<Helper> =>
+    start().catch((err: Error & { signal?: string | null }) => {
+      if (!err.signal || stopped || attempt > 2) throw err;
+      log({ message: 'a handler process was killed while it started; starting another', signal: err.signal });
+      return startOrRetry(attempt + 1);
+    });
+  try {
+    current = await startOrRetry();
   } catch (err) {
     throw new Error(`a handler process (${options.functions?.join(', ')}) did not start: ${(err as Error).message}`);
   }
+  return {
+    get pid() {
+      return current.pid;
+    },
+    stop() {
+      stopped = true;
+      return current.stop();
+    },
+  };
 }

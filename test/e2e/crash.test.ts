@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateClaims, toCsv } from '../../scripts/lib/claims-generator.ts';
-import { type CrashResult, crashRun } from '../../scripts/lib/crash-matrix.ts';
+import { execFileSync } from 'node:child_process';
+import { type CrashResult, crashRun, dropFile, readOutcome, startDev, stopDev, waitForEnd } from '../../scripts/lib/crash-matrix.ts';
 
 const dirs: string[] = [];
 let file: string;
@@ -63,4 +64,40 @@ describe('kill -9 between two writes, then a restart', () => {
     },
     240_000,
   );
+});
+
+describe('kill -9 of one handler process', () => {
+  const handlerPids = (devPid: number) =>
+    execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => line.includes('handler-process.ts') && line.includes(`--sluice-helper-of=${devPid}`))
+      .map((line) => Number(line.trim().split(/\s+/)[0]));
+
+  it('is replaced, as Lambda starts a new instance, and the job ends exactly as the clean run did', async () => {
+    // Prepare: sluice dev with two handler processes
+    const dev = await startDev(tempDir(), { ...env, SLUICE_HANDLER_PROCESSES: '2' });
+    try {
+      const before = handlerPids(dev.child.pid!);
+      expect(before).toHaveLength(2);
+      // Act: the file dropped, one handler process killed while the job runs
+      const jobId = await dropFile(dev, file, 'crash-matrix.csv');
+      await new Promise((r) => setTimeout(r, 1500));
+      process.kill(before[0]!, 'SIGKILL');
+      const job = await waitForEnd(dev, jobId, 120_000);
+      // Assess: two handler processes again (the new one takes a few seconds to load), the dead one replaced; the job as the clean run
+      let after = handlerPids(dev.child.pid!);
+      for (let waited = 0; after.length < 2 && waited < 20_000; waited += 200) {
+        await new Promise((r) => setTimeout(r, 200));
+        after = handlerPids(dev.child.pid!);
+      }
+      expect(after).toHaveLength(2);
+      expect(after).not.toContain(before[0]);
+      expect(after).toContain(before[1]);
+      const outcome = await readOutcome(dev, job!);
+      expect(outcome.counts).toEqual(clean.outcome.counts);
+      expect(outcome.results).toEqual(clean.outcome.results);
+    } finally {
+      await stopDev(dev);
+    }
+  }, 240_000);
 });
