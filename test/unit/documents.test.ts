@@ -1,0 +1,117 @@
+// Under test: the document cleaning of issue 16 (deal documents) — e-mail addresses found, repaired and validated
+// (an address that cannot be repaired is reported, never emitted), and boilerplate removed with its counts.
+import validator from 'validator';
+import { describe, expect, it } from 'vitest';
+import { type BoilerplateRules, compileBoilerplate, learnRepeatedLines, removeBoilerplate } from '../../src/domain/documents/boilerplate.ts';
+import { findEmails, repairEmail } from '../../src/domain/documents/email.ts';
+import { prng } from '../../src/domain/random.ts';
+
+describe('e-mail repair', () => {
+  it.each([
+    ['jane.doe at acme dot com', 'jane.doe@acme.com', ['spelled-out at', 'spelled-out dot']],
+    ['j.smith [at] globex [dot] co [dot] uk', 'j.smith@globex.co.uk', ['spelled-out at', 'spelled-out dot']],
+    ['Jane.Doe@Acme,com', 'jane.doe@acme.com', ['comma for a dot', 'case']],
+    ['<mailto:bob@initech.io>', 'bob@initech.io', ['mailto or brackets']],
+    ['bob@initech.io.', 'bob@initech.io', ['punctuation']],
+    ['"bob@initech.io",', 'bob@initech.io', ['punctuation']],
+    ['bob@@initech.io', 'bob@initech.io', ['doubled @']],
+    ['bob @ initech . io', 'bob@initech.io', ['spaces']],
+    ['ann.lee@hooli.com', 'ann.lee@hooli.com', []],
+  ])('repairs %s to %s, naming each repair', (raw, address, fixes) => {
+    expect(repairEmail(raw)).toEqual({ raw, address, fixes });
+  });
+
+  it.each([
+    ['bob@initech', /"bob@initech" is not a valid address/],
+    ['a@b@initech.com', /more than one @/],
+    ['jane..doe@acme.com', /not a valid address/],
+    ['acme.com', /no @/],
+  ])('reports %s with the reason and no address', (raw, reason) => {
+    const found = repairEmail(raw);
+    expect(found.address).toBeUndefined();
+    expect(found.reason).toMatch(reason);
+  });
+
+  it('finds the addresses of a text, damaged or not, and takes no prose for one', () => {
+    const text = 'Write to jane.doe at acme dot com or Bob@Globex,com; we met at the office. See you at noon dot com. Mail: <mailto:ann@initech.io>, cc carl@@initech.io. Both a@x.io,b@y.io.';
+    expect(findEmails(text).map((f) => f.address)).toEqual(['jane.doe@acme.com', 'bob@globex.com', 'ann@initech.io', 'carl@initech.io', 'a@x.io', 'b@y.io']);
+  });
+
+  it('repairs ≥ 95 % of damaged addresses to the right one and emits no invalid address (seeded damage)', () => {
+    // Prepare: 400 addresses, each damaged one way, as people and OCR damage them
+    const random = prng(16);
+    const pick = <T>(xs: T[]) => xs[Math.floor(random() * xs.length)]!;
+    const names = ['jane.doe', 'j.smith', 'ann_lee', 'carl-otto', 'm.ruiz2', 'priya.k', 'tom'];
+    const domains = ['acme.com', 'globex.co.uk', 'initech.io', 'hooli.net', 'umbrella-corp.de'];
+    const damages: Array<(a: string) => string> = [
+      (a) => a.replace('@', ' at ').replaceAll('.', ' dot '),
+      (a) => a.replace('@', ' [at] ').replace(/\.(?=[^.]*$)/, ' [dot] '),
+      (a) => a.replace(/\.(?=[^.]*$)/, ','),
+      (a) => `<mailto:${a}>`,
+      (a) => `${a}${pick(['.', ',', ';', ')', '.)'])}`,
+      (a) => a.replace('@', '@@'),
+      (a) => a.replace('@', ' @ '),
+      (a) => a.toUpperCase(),
+    ];
+    const cases = Array.from({ length: 400 }, () => {
+      const right = `${pick(names)}@${pick(domains)}`;
+      return { right, written: pick(damages)(right) };
+    });
+    // Act
+    const results = cases.map((c) => ({ ...c, found: repairEmail(c.written) }));
+    // Assess
+    const repaired = results.filter((r) => r.found.address === r.right).length;
+    expect(repaired / cases.length).toBeGreaterThanOrEqual(0.95);
+    const emitted = results.flatMap((r) => (r.found.address ? [r.found.address] : []));
+    expect(emitted.filter((a) => !validator.isEmail(a))).toEqual([]);
+  });
+});
+
+describe('boilerplate removal', () => {
+  // As a deals profile states them (issue 16 puts them in the profile's data).
+  const rules: BoilerplateRules = {
+    cutFrom: [String.raw`^On .+ wrote:$`, String.raw`^-{2,}\s*Original Message\s*-{2,}$`, '^-- ?$', String.raw`^From: .+ <?[^\s@]+@[^\s@]+>?$`],
+    dropLines: [String.raw`^Sent from my \w+`, 'unsubscribe', String.raw`^(this e-?mail|this message).*(confidential|intended (solely|only))`],
+    repeated: { minDocuments: 3, minShare: 0.5 },
+  };
+  const b = compileBoilerplate(rules);
+
+  it('cuts a reply chain and a signature block, drops boilerplate and quoted lines, and counts each kind', () => {
+    // Prepare
+    const text = [
+      'Hi Jane,',
+      '',
+      'Initech will sign the 3-year renewal if we hold the price at $120k.',
+      '> earlier: can you do $110k?',
+      'Sent from my iPhone',
+      'This email is confidential and intended solely for the addressee.',
+      '',
+      'On Tue, 3 Mar 2026 at 10:02, Bob Smith <bob@initech.io> wrote:',
+      '> Let us talk numbers.',
+      '> Bob',
+    ].join('\n');
+    // Act
+    const { text: kept, removed } = removeBoilerplate(text, b);
+    // Assess
+    expect(kept).toBe('Hi Jane,\n\nInitech will sign the 3-year renewal if we hold the price at $120k.');
+    expect(removed).toEqual({ cut: 3, dropped: 3, repeated: 0 });
+  });
+
+  it("learns the lines a drop's documents repeat (in ≥ 3 documents and ≥ half of them) and removes them, keeping content", () => {
+    // Prepare: ten documents with the same footer and template line, each with its own content
+    const footer = 'Acme Corp | 1 Main St | Springfield | www.acme.com';
+    const docs = Array.from({ length: 10 }, (_, i) => `Deal note ${i}: Globex wants ${i + 2} seats.\nNext step: call on day ${i + 1}.\n\n${footer}\nPlease consider the environment before printing.`);
+    docs.push('A note without the footer: the champion left Globex.');
+    // Act
+    const repeated = learnRepeatedLines(docs, b);
+    const cleaned = docs.map((d) => removeBoilerplate(d, b, repeated));
+    // Assess
+    expect([...repeated].sort()).toEqual([footer.toLowerCase(), 'please consider the environment before printing.']);
+    expect(cleaned[3]).toEqual({ text: 'Deal note 3: Globex wants 5 seats.\nNext step: call on day 4.', removed: { cut: 0, dropped: 0, repeated: 2 } });
+    expect(cleaned[10]!.text).toBe('A note without the footer: the champion left Globex.');
+  });
+
+  it('learns nothing from too few documents', () => {
+    expect(learnRepeatedLines(['Same line\nA', 'Same line\nB'], b).size).toBe(0);
+  });
+});
