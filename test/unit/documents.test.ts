@@ -1,9 +1,12 @@
-// Under test: the document cleaning of issue 16 (deal documents) — e-mail addresses found, repaired and validated
-// (an address that cannot be repaired is reported, never emitted), and boilerplate removed with its counts.
+// Under test: the documents of issue 16 (deal documents) — each format read to text or refused with the reason,
+// e-mail addresses found, repaired and validated (an address that cannot be repaired is reported, never
+// emitted), and boilerplate removed with its counts.
 import validator from 'validator';
 import { describe, expect, it } from 'vitest';
 import { type BoilerplateRules, compileBoilerplate, learnRepeatedLines, removeBoilerplate } from '../../src/domain/documents/boilerplate.ts';
 import { findEmails, repairEmail } from '../../src/domain/documents/email.ts';
+import { readDocument } from '../../src/domain/documents/read-document.ts';
+import { docxBytes, emlBytes, pdfBytes } from '../helpers/documents.ts';
 import { prng } from '../../src/domain/random.ts';
 
 describe('e-mail repair', () => {
@@ -113,5 +116,46 @@ describe('boilerplate removal', () => {
 
   it('learns nothing from too few documents', () => {
     expect(learnRepeatedLines(['Same line\nA', 'Same line\nB'], b).size).toBe(0);
+  });
+});
+
+describe('reading a document', () => {
+  const limits = { maxBytes: 1024 * 1024 };
+  const text = (r: Awaited<ReturnType<typeof readDocument>>) => (r.ok ? r.text.replace(/\s+/g, ' ').trim() : `refused: ${r.reason}`);
+
+  it('reads .txt, .md, .html, .pdf and .docx to their text', async () => {
+    expect(text(await readDocument('a/notes.txt', Buffer.from('Globex asks for 40 seats.\n'), limits))).toBe('Globex asks for 40 seats.');
+    expect(text(await readDocument('a/notes.md', Buffer.from('# Call\n\n* champion: Ann Lee'), limits))).toBe('# Call * champion: Ann Lee');
+    expect(text(await readDocument('a/page.HTML', Buffer.from('<html><body><h1>Renewal</h1><p>Initech signs <b>Friday</b>.<img src="x.png"></p><script></script></body></html>'), limits))).toBe('RENEWAL Initech signs Friday.');
+    expect(text(await readDocument('a/quote.pdf', pdfBytes({ text: 'Quote: 120,000 USD for 3 years' }), limits))).toBe('Quote: 120,000 USD for 3 years');
+    expect(text(await readDocument('a/plan.docx', await docxBytes(['Mutual action plan', 'Legal review by 12 March']), limits))).toBe('Mutual action plan Legal review by 12 March');
+  });
+
+  it('reads an e-mail: headers, body, and the attachments that are documents', async () => {
+    // Prepare
+    const eml = emlBytes({ from: 'Bob Smith <bob@initech.io>', to: 'jane.doe@acme.com', subject: 'Renewal', body: 'We can sign at 120k.', attachments: [{ name: 'terms.txt', text: 'Net 30.' }, { name: 'logo.bin', text: 'x' }] });
+    // Act
+    const r = await readDocument('a/thread.eml', eml, limits);
+    // Assess
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.text.trim()).toBe('We can sign at 120k.');
+    expect(r.headers).toEqual({ from: '"Bob Smith" <bob@initech.io>', to: 'jane.doe@acme.com', subject: 'Renewal', date: '2026-03-03T10:02:00.000Z' });
+    expect(r.attachments.map((a) => [a.name, a.bytes.toString()])).toEqual([['terms.txt', 'Net 30.']]);
+  });
+
+  it.each([
+    ['an encrypted PDF', 'a/locked.pdf', () => pdfBytes({ text: 'secret', encrypted: true }), /^the PDF is encrypted/],
+    ['a PDF without a text layer (a scan)', 'a/scan.pdf', () => pdfBytes({}), /^the PDF has no text layer/],
+    ['a corrupt PDF', 'a/broken.pdf', () => Buffer.from('%PDF-1.4\nthis is not a PDF'), /^not a readable PDF/],
+    ['a corrupt .docx', 'a/broken.docx', () => Buffer.from('PK\u0003\u0004 not a zip'), /^not a readable \.docx/],
+    ['a 0-byte file', 'a/empty.txt', () => Buffer.alloc(0), /^the file is empty \(0 bytes\)$/],
+    ['a file over the size limit', 'a/big.txt', () => Buffer.alloc(2 * 1024 * 1024, 97), /^the file is 2097152 bytes; at most 1048576 are read$/],
+    ['an unknown type', 'a/photo.jpg', () => Buffer.from([0xff, 0xd8, 0xff]), /^unknown type \.jpg; sluice reads \.txt, \.md/],
+    ['text that is not UTF-8', 'a/latin1.txt', () => Buffer.from([0x63, 0x61, 0x66, 0xe9]), /^not UTF-8 text$/],
+  ])('refuses %s with the reason', async (_what, name, bytes, reason) => {
+    const r = await readDocument(name, await bytes(), limits);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.reason).toMatch(reason);
   });
 });
