@@ -4,6 +4,7 @@
 import validator from 'validator';
 import { describe, expect, it } from 'vitest';
 import { type BoilerplateRules, compileBoilerplate, learnRepeatedLines, removeBoilerplate } from '../../src/domain/documents/boilerplate.ts';
+import { type Mention, consolidate } from '../../src/domain/documents/consolidate.ts';
 import { findEmails, repairEmail } from '../../src/domain/documents/email.ts';
 import { readDocument } from '../../src/domain/documents/read-document.ts';
 import { docxBytes, emlBytes, pdfBytes } from '../helpers/documents.ts';
@@ -157,5 +158,48 @@ describe('reading a document', () => {
     const r = await readDocument(name, await bytes(), limits);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.reason).toMatch(reason);
+  });
+});
+
+describe('entity consolidation per opportunity', () => {
+  const person = (name: string | undefined, document: string, confidence = 0.7, email?: string): Mention => ({ kind: 'person', ...(name ? { name } : {}), ...(email ? { email } : {}), confidence, document });
+  const org = (name: string, document: string, confidence = 0.7): Mention => ({ kind: 'organization', name, confidence, document });
+
+  it('merges the ways one person is written — full name, "Last, First", title, initial, first name, initials, address — into one entity', () => {
+    // Act
+    const { entities, review } = consolidate(
+      [
+        person('Jane Doe', 'd1', 0.9),
+        person('Doe, Jane', 'd2'),
+        person('Ms. Jane Doe', 'd3'),
+        person('J. Doe', 'd4', 0.5),
+        person('Jane', 'd5', 0.5),
+        person('JD', 'd6', 0.4),
+        person(undefined, 'd7', 0.6, 'Jane.Doe@acme.com'),
+        person('Bob Smith', 'd1', 0.95, 'bob@initech.io'),
+        person('Bob', 'd2', 0.5),
+      ],
+      0.8,
+    );
+    // Assess
+    expect(review).toEqual([]);
+    expect(entities.map((e) => [e.name, e.variants.length, e.emails, e.documents.length])).toEqual([
+      ['Jane Doe', 5, ['jane.doe@acme.com'], 7],
+      ['Bob Smith', 1, ['bob@initech.io'], 2],
+    ]);
+    expect(entities[0]!.confidence).toBeGreaterThan(0.99);
+  });
+
+  it('joins no partial form that fits several people, and no two people who merely share a last name', () => {
+    const { entities } = consolidate([person('Jane Doe', 'd1', 0.9), person('John Doe', 'd2', 0.9), person('J. Doe', 'd3', 0.9), person('Doe', 'd4', 0.9)], 0.8);
+    expect(entities.map((e) => e.name).sort()).toEqual(['Doe', 'J. Doe', 'Jane Doe', 'John Doe']);
+  });
+
+  it("merges an organisation's names without legal forms and its domain, and lists low-confidence entities for review", () => {
+    // Act
+    const { entities, review } = consolidate([org('Globex Corporation', 'd1', 0.9), org('GLOBEX', 'd2'), org('Globex Inc.', 'd3'), { kind: 'organization', email: 'sales@globex.com', confidence: 0.5, document: 'd4' }, org('Hooli', 'd2', 0.6)], 0.8);
+    // Assess
+    expect(entities).toEqual([{ kind: 'organization', name: 'Globex Corporation', variants: ['Globex Inc.', 'GLOBEX'], emails: ['sales@globex.com'], confidence: 0.996, documents: ['d1', 'd2', 'd3', 'd4'] }]);
+    expect(review.map((e) => [e.name, e.confidence])).toEqual([['Hooli', 0.6]]);
   });
 });
