@@ -35,8 +35,8 @@ const SPELLED_TLDS = new Set(['com', 'org', 'net', 'io', 'co', 'uk', 'de', 'fr',
 const CANDIDATE = new RegExp(
   [
     // local part, then @ (one or two, maybe spaced), then a domain; its last dot may be a comma (`acme,com`),
-    // never followed by another address or word part (`a@x.io,b@y.io` is two addresses)
-    String.raw`(?:mailto:)?[A-Za-z0-9._%+'-]+ ?@{1,2} ?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?:,[A-Za-z]{2,6}(?![@.\w]))?`,
+    // never followed by another address or word part (`a@x.io,b@y.io` is two addresses); a full stop may end it
+    String.raw`(?:mailto:)?[A-Za-z0-9._%+'-]+ ?@{1,2} ?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?:,[A-Za-z]{2,6}(?![@\w]|\.\w))?`,
     // the spelled-out form
     String.raw`[A-Za-z0-9._%+-]+(?:${AT_WORD})[A-Za-z0-9-]+(?:(?:${DOT_WORD}|\.)[A-Za-z0-9-]+)+`,
   ].join('|'),

@@ -1,10 +1,11 @@
-// Test documents built in code (no binary fixtures in the repository): PDFs written object by object, a .docx
-// zipped from its parts, an e-mail in MIME.
+// Documents built in code, for the tests and the deals generator (no binary fixtures in the repository): PDFs
+// written object by object, a .docx zipped from its parts, an e-mail in MIME.
 import JSZip from 'jszip';
 
-/** A one-page PDF; `text` on its text layer, or no text at all (as a scan has); `encrypted` adds a Standard security handler. */
+/** A one-page PDF; `text` (one line per line) on its text layer, or no text at all (as a scan has); `encrypted` adds a Standard security handler. */
 export function pdfBytes(o: { text?: string; encrypted?: boolean }): Buffer {
-  const content = o.text ? `BT /F1 12 Tf 72 720 Td (${o.text.replace(/[()\\]/g, '\\$&')}) Tj ET` : '0 0 1 rg 72 72 200 200 re f';
+  const escape = (l: string) => l.replace(/[^\x20-\x7e]/g, '?').replace(/[()\\]/g, '\\$&');
+  const content = o.text ? `BT /F1 10 Tf 14 TL 50 760 Td ${o.text.split('\n').map((l) => `(${escape(l)}) '`).join(' ')} ET` : '0 0 1 rg 72 72 200 200 re f';
   const objects = [
     '<< /Type /Catalog /Pages 2 0 R >>',
     '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
