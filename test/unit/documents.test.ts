@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { compileBoilerplate, learnRepeatedLines, removeBoilerplate } from '../../src/domain/documents/boilerplate.ts';
 import { type Mention, consolidate } from '../../src/domain/documents/consolidate.ts';
 import { findEmails, repairEmail } from '../../src/domain/documents/email.ts';
+import { mentionsOf } from '../../src/domain/documents/mentions.ts';
 import { readDocument } from '../../src/domain/documents/read-document.ts';
 import { docxBytes, emlBytes, pdfBytes } from '../../scripts/lib/document-builders.ts';
 import { DEALS_BOILERPLATE, generateDeals } from '../../scripts/lib/deals-generator.ts';
@@ -199,6 +200,14 @@ describe('entity consolidation per opportunity', () => {
     expect(entities).toEqual([{ kind: 'organization', name: 'Globex Corporation', variants: ['Globex Inc.', 'GLOBEX'], emails: ['sales@globex.com'], confidence: 0.996, documents: ['d1', 'd2', 'd3', 'd4'] }]);
     expect(review.map((e) => [e.name, e.confidence])).toEqual([['Hooli', 0.6]]);
   });
+
+  it("joins an address's domain to the one organisation whose name starts with it, and to none of several", () => {
+    const mail = (email: string, document: string): Mention => ({ kind: 'organization', name: 'Stark', email, confidence: 0.6, document });
+    const one = consolidate([org('Stark Industries', 'd1', 0.9), mail('pepper@stark.com', 'd2')], 0.5).entities;
+    expect(one.map((e) => [e.name, e.emails])).toEqual([['Stark Industries', ['pepper@stark.com']]]);
+    const two = consolidate([org('Stark Industries', 'd1', 0.9), org('Stark Logistics', 'd1', 0.9), mail('pepper@stark.com', 'd2')], 0.5).entities;
+    expect(two).toHaveLength(3);
+  });
 });
 
 describe('the deals generator, read and cleaned', () => {
@@ -244,5 +253,23 @@ describe('the deals generator, read and cleaned', () => {
     expect(broken.filter((e) => e.found.includes(e.right)).length / broken.length).toBeGreaterThanOrEqual(0.95);
     const emitted = cleaned.flatMap((t) => findEmails(t).flatMap((f) => (f.address ? [f.address] : [])));
     expect(emitted.filter((a) => !validator.isEmail(a))).toEqual([]);
+  });
+});
+
+describe('mentions in a document (offline)', () => {
+  it('finds people by name, written form and address, and organisations by their known name and domain', () => {
+    // Act
+    const mentions = mentionsOf('Hi Omar,\nGlobex Corp wants 40 seats. Haddad, Omar asked about SSO. J. Doe sends the questionnaire.\nContact for the paperwork: Jane Doe, jane.doe at globex dot com.', 'd1', ['Globex']);
+    // Assess
+    const people = mentions.filter((m) => m.kind === 'person').map((m) => [m.name, m.email, m.confidence]);
+    expect(people).toContainEqual(['Jane Doe', 'jane.doe@globex.com', 0.95]);
+    expect(people).toContainEqual(['Haddad, Omar', undefined, 0.7]);
+    expect(people).toContainEqual(['J. Doe', undefined, 0.45]);
+    const orgs = mentions.filter((m) => m.kind === 'organization').map((m) => m.name);
+    expect(orgs).toEqual(expect.arrayContaining(['Globex Corp', 'Globex']));
+    // and consolidated: one Jane Doe (her address and "J. Doe"), one Omar Haddad, one Globex
+    const { entities } = consolidate(mentions, 0.8);
+    expect(entities.filter((e) => e.kind === 'organization').map((e) => e.name)).toEqual(['Globex Corp']);
+    expect(entities.find((e) => e.name === 'Jane Doe')).toMatchObject({ emails: ['jane.doe@globex.com'], variants: ['J. Doe'] });
   });
 });

@@ -4,7 +4,8 @@
  * when they share an e-mail address, the same full name (any order, case, titles, "Last, First"), or — when
  * exactly one candidate fits — a partial form of it: an initial and the last name ("J. Doe"), the first name
  * alone, initials ("JD"), or an address whose local part spells the name (`jane.doe@`, `jdoe@`). Organisations
- * join on their name without legal forms ("Globex Corp" = "globex") and on an address's domain. An ambiguous
+ * join on their name without legal forms ("Globex Corp" = "globex") and on an address's domain (also when it is
+ * the first word of exactly one organisation's name: `stark.com`, "Stark Industries"). An ambiguous
  * partial form joins nothing. Each entity's confidence combines its mentions' (noisy-or); those under the
  * threshold are listed for review, not dropped.
  */
@@ -124,6 +125,14 @@ export function consolidate(mentions: Mention[], threshold: number): Consolidati
         if (!theirs.size) union(p.i, fits[0]!.i);
       }
     }
+  }
+  // An address's domain that is the first word of exactly one organisation's name ("stark.com", "Stark Industries").
+  const orgNames = [...new Map(people.filter((p) => p.m.kind === 'organization' && p.m.name && !p.m.email).map((p) => [orgKey(p.m.name!), p])).values()];
+  for (const p of people) {
+    if (p.m.kind !== 'organization' || !p.m.email) continue;
+    const label = p.m.email.split('@')[1]!.split('.')[0]!.toLowerCase();
+    const fits = orgNames.filter((o) => label.length >= 3 && o.m.name!.toLowerCase().split(/[^\p{L}\p{N}]+/u)[0] === label);
+    if (fits.length === 1) union(p.i, fits[0]!.i);
   }
   const groups = new Map<number, Mention[]>();
   mentions.forEach((m, i) => (groups.get(find(i)) ?? groups.set(find(i), []).get(find(i))!).push(m));
