@@ -1,11 +1,13 @@
 // Under test: the documents of issue 16 (deal documents) — each format read to text or refused with the reason,
 // e-mail addresses found, repaired and validated (an address that cannot be repaired is reported, never
 // emitted), and boilerplate removed with its counts.
+import { Readable } from 'node:stream';
 import validator from 'validator';
 import { describe, expect, it } from 'vitest';
 import { compileBoilerplate, learnRepeatedLines, removeBoilerplate } from '../../src/domain/documents/boilerplate.ts';
 import { type Mention, consolidate } from '../../src/domain/documents/consolidate.ts';
 import { findEmails, repairEmail } from '../../src/domain/documents/email.ts';
+import { parseRowRange, readManifest } from '../../src/domain/documents/manifest.ts';
 import { mentionsOf } from '../../src/domain/documents/mentions.ts';
 import { readDocument } from '../../src/domain/documents/read-document.ts';
 import { docxBytes, emlBytes, pdfBytes } from '../../scripts/lib/document-builders.ts';
@@ -271,5 +273,50 @@ describe('mentions in a document (offline)', () => {
     const { entities } = consolidate(mentions, 0.8);
     expect(entities.filter((e) => e.kind === 'organization').map((e) => e.name)).toEqual(['Globex Corp']);
     expect(entities.find((e) => e.name === 'Jane Doe')).toMatchObject({ emails: ['jane.doe@globex.com'], variants: ['J. Doe'] });
+  });
+});
+
+describe('a deals manifest', () => {
+  const csv = [
+    'opportunity_id,account,owner,stage,amount,documents_prefix',
+    'OPP-1,Globex,Jane Doe,Proposal,120000,incoming/deals/OPP-1/',
+    'OPP-2,Initech,,Discovery,,incoming/deals/OPP-2/',
+    'OPP-3,,Tom,Proposal,5,incoming/deals/OPP-3/',
+    'OPP-4,Hooli,Tom,Proposal,-5,incoming/deals/OPP-4/',
+    'OPP-1,Globex again,Jane Doe,Proposal,1,incoming/deals/OPP-1b/',
+    'OPP-5,Umbrella,Tom,Negotiation,9000,',
+  ].join('\n');
+
+  it('takes the good rows and rejects each bad one with its line, field and reason', async () => {
+    // Act
+    const { entries, rejects } = await readManifest(Readable.from([Buffer.from(csv)]), 'deals/manifest.csv');
+    // Assess
+    expect(entries).toEqual([
+      { opportunity_id: 'OPP-1', account: 'Globex', owner: 'Jane Doe', stage: 'Proposal', amount: 120000, documents_prefix: 'incoming/deals/OPP-1/' },
+      { opportunity_id: 'OPP-2', account: 'Initech', stage: 'Discovery', documents_prefix: 'incoming/deals/OPP-2/' },
+    ]);
+    expect(rejects.map((r) => [r.line, r.field])).toEqual([
+      [4, 'account'],
+      [5, 'amount'],
+      [6, 'opportunity_id'],
+      [7, 'documents_prefix'],
+    ]);
+    expect(rejects[0]!.reason).toBe('is missing');
+    expect(rejects[1]!.reason).toBe('is negative');
+    expect(rejects[2]!.reason).toBe('opportunity OPP-1 is already on line 2');
+    expect(rejects[3]!.reason).toBe('give either documents_prefix or documents, not both or neither');
+  });
+
+  it('takes a row range (--rows) and inline documents in JSON lines', async () => {
+    const jsonl = [1, 2, 3].map((i) => JSON.stringify({ opportunity_id: `OPP-${i}`, account: 'Globex', documents: [{ name: 'note.txt', text: `note ${i}` }] })).join('\n');
+    const { entries } = await readManifest(Readable.from([Buffer.from(jsonl)]), 'deals/manifest.jsonl', { rows: parseRowRange('2-') });
+    expect(entries.map((e) => [e.opportunity_id, e.documents![0]!.text])).toEqual([
+      ['OPP-2', 'note 2'],
+      ['OPP-3', 'note 3'],
+    ]);
+    expect(parseRowRange('1-100')).toEqual({ from: 1, to: 100 });
+    expect(parseRowRange('5')).toEqual({ from: 5, to: 5 });
+    expect(() => parseRowRange('0-3')).toThrow(/like 1-100/);
+    expect(() => parseRowRange('9-3')).toThrow(/ends before it starts/);
   });
 });
