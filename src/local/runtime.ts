@@ -682,7 +682,7 @@ async function startHandlerProcess(pids: number[], options: LocalRuntimeOptions,
   const start = async (): Promise<Helper> => {
     let pid = 0;
     const { helper } = await startHelper<object, { kind: 'log'; text: string }>(new URL('./handler-process.ts', import.meta.url), options, (m) => logStream.write(m.text), 'handler', HANDLER_PROCESS_FLAGS, (exit) => {
-      pids.splice(pids.indexOf(pid), 1);
+      if (pids.includes(pid)) pids.splice(pids.indexOf(pid), 1);
       if (stopped) return;
       log({ message: 'a handler process died; starting another', pid, ...exit });
       startOrRetry().then(

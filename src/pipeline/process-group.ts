@@ -5,6 +5,7 @@
  * groups are stepped at once and settled together: their counts are one write per ledger shard, their
  * decide messages one send, their items (for decide) one read.
  */
+import { buffer } from 'node:stream/consumers';
 import * as z from 'zod';
 import { decideGroup } from '../domain/decide/decide-group.ts';
 import { type GroupNote, enrichGroup } from '../domain/enrich/enrich-group.ts';
@@ -82,9 +83,7 @@ export function packGroups(refs: GroupRef[]): GroupMessage[] {
 
 async function readRange(deps: PipelineDeps, range: NotesRange): Promise<Buffer> {
   const object = await deps.objects.get(deps.resultsBucket, range.key, { start: range.start, end: range.end });
-  const parts: Buffer[] = [];
-  for await (const part of object.body) parts.push(part as Buffer);
-  return Buffer.concat(parts);
+  return buffer(object.body);
 }
 
 /** A group's notes, from the byte range of its records file that its reference (or its item) names. */
