@@ -383,7 +383,7 @@ export class SluiceStack extends Stack {
   private arnsOf(p: Permission): string[] {
     const r = p.resource;
     if (r.kind === 'table') return [r.index ? `${this.table.tableArn}/index/${r.index}` : this.table.tableArn];
-    if (r.kind === 'bucket') return [this.buckets[r.name].arnForObjects('*')];
+    if (r.kind === 'bucket') return [p.action === 's3:ListBucket' ? this.buckets[r.name].bucketArn : this.buckets[r.name].arnForObjects('*')];
     if (r.kind === 'dlq') return [this.queues[r.name].dlq.queueArn];
     if (r.kind === 'alertTopic') return [this.alarmTopic.topicArn];
     return [this.queues[r.name].queue.queueArn];

@@ -7,6 +7,8 @@
  *   `CHUNK#<n>`, `PART#<n>`      what each chunk and partition of the file gave (`src/pipeline/ingest-chunks.ts`)
  *   `GRP#<group>`                a group's stage statuses, attempts, last error, enrichment and decision
  *   `LEDGER#<shard>`             a settle-ledger shard: its group count and member sets (`src/pipeline/ledger.ts`)
+ *   `DOC#<group>#<doc>`          a documents profile's settled document (`src/pipeline/documents.ts`)
+ *   `DOCSET#<group>`             the set of a group's settled documents (its fan-in counter)
  *
  * A job not yet ended carries `pendingPk = active_job` (sparse `pending` index), so the reconciler finds
  * every unfinished job without a scan.
@@ -27,7 +29,7 @@ import type { Enrichment, Mode } from '../domain/enrich/enrich-group.ts';
 import { COUNT_NAMES, GroupStatus, type Job, type JobCounts, type JobResults, JobStatus, emptyCounts } from '../domain/job.ts';
 import { PermanentError } from '../pipeline/errors.ts';
 import { type GroupMarks, type LedgerShard, groupToken, shardSettled } from '../pipeline/ledger.ts';
-import type { ChunkSummary, GroupItem, PartitionSummary, StatusStore, TopicRunRecord, TransitionResult } from '../pipeline/ports.ts';
+import type { ChunkSummary, DocumentItem, GroupItem, PartitionSummary, StatusStore, TopicRunRecord, TransitionResult } from '../pipeline/ports.ts';
 
 const JOB_SK = '#JOB';
 const jobPk = (jobId: string) => `JOB#${jobId}`;
@@ -35,6 +37,8 @@ const enc = (groupId: string) => encodeURIComponent(groupId);
 const chunkSk = (chunk: number) => `CHUNK#${String(chunk).padStart(6, '0')}`;
 const partitionSk = (partition: number) => `PART#${String(partition).padStart(4, '0')}`;
 const groupSk = (groupId: string) => `GRP#${enc(groupId)}`;
+const documentSk = (groupId: string, docId: string) => `DOC#${enc(groupId)}#${enc(docId)}`;
+const documentSetSk = (groupId: string) => `DOCSET#${enc(groupId)}`;
 const ledgerSk = (shard: number) => `LEDGER#${String(shard).padStart(6, '0')}`;
 export const ACTIVE_JOB_KEY = 'active_job';
 const LEDGER_SETS = { enriched: 'mEnriched', pending: 'mPending', decided: 'mDecided', failed: 'mFailed' } as const;
@@ -188,6 +192,43 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
     async savePartition(jobId, partition, summary) {
       await doc.send(new PutCommand({ TableName: tableName, Item: { pk: jobPk(jobId), sk: partitionSk(partition), partition, ...summary } }));
       return countDone(jobId, 'partitionsDone', partition, 0);
+    },
+
+    async saveDocument(jobId, groupId, item) {
+      const put = await conditional(() =>
+        doc.send(new PutCommand({ TableName: tableName, Item: { pk: jobPk(jobId), sk: documentSk(groupId, item.docId), ...item }, ConditionExpression: 'attribute_not_exists(pk)' })),
+      );
+      return put ? 'applied' : 'repeat';
+    },
+
+    async getDocument(jobId, groupId, docId) {
+      const item = (await doc.send(new GetCommand({ TableName: tableName, Key: { pk: jobPk(jobId), sk: documentSk(groupId, docId) }, ConsistentRead: true }))).Item;
+      if (!item) return undefined;
+      const { pk: _pk, sk: _sk, ...rest } = item;
+      return rest as unknown as DocumentItem;
+    },
+
+    async countDocument(jobId, groupId, docId) {
+      const r = await update({
+        Key: { pk: jobPk(jobId), sk: documentSetSk(groupId) },
+        UpdateExpression: 'ADD settled :d',
+        ExpressionAttributeValues: { ':d': new Set([groupToken(docId)]) },
+        ReturnValues: 'ALL_NEW',
+      });
+      return (r.Attributes?.settled as Set<string> | undefined)?.size ?? 0;
+    },
+
+    async listDocuments(jobId, groupId) {
+      const out: DocumentItem[] = [];
+      for await (const item of queryAll({
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': jobPk(jobId), ':prefix': `DOC#${enc(groupId)}#` },
+        ConsistentRead: true,
+      })) {
+        const { pk: _pk, sk: _sk, ...rest } = item;
+        out.push(rest as unknown as DocumentItem);
+      }
+      return out.sort((a, b) => a.order - b.order);
     },
 
     async readIngestParts(jobId) {

@@ -2,7 +2,7 @@
  * Object store adapter over S3: streamed reads, and streamed writes through lib-storage's Upload
  * (multipart above 8 MiB, so no request body is larger than one part).
  */
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
 import type { ObjectStore } from '../pipeline/ports.ts';
@@ -19,6 +19,13 @@ export function createObjectStore(client: S3Client): ObjectStore {
         size: r.ContentLength ?? 0,
         metadata: r.Metadata ?? {},
       };
+    },
+    async list(bucket, prefix) {
+      const out: Array<{ key: string; size: number }> = [];
+      for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket, Prefix: prefix })) {
+        for (const o of page.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0 });
+      }
+      return out;
     },
     async put(bucket, key, body, contentType) {
       await new Upload({

@@ -8,6 +8,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { type IngestOutcome, ingestObject } from '../pipeline/ingest-object.ts';
 import { type IngestPart, ingestPartSchema, ingestPartStep } from '../pipeline/ingest-chunks.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
+import { type DocumentMessage, documentFailed, documentMessageSchema, documentStep, isDocumentMessage } from '../pipeline/documents.ts';
 import { UnknownJobError, decideGroups, enrichGroups, groupMessageSchema, recordStepFailure, unpackGroups } from '../pipeline/process-group.ts';
 import { PermanentError, errorReason, isPermanent } from '../pipeline/errors.ts';
 import type { GroupRef } from '../pipeline/ports.ts';
@@ -102,7 +103,7 @@ export function createChunkHandler(deps: PipelineDeps, topology: Topology = defa
       const permanent = isPermanent(err);
       if (permanent || isLastAttempt(record, 'chunk', topology)) {
         // Without this part the job's rows cannot all be accounted for: the job fails, with the reason.
-        const what = part.kind === 'chunk' ? `chunk ${part.chunk + 1} of ${part.chunks}` : `partition ${part.partition + 1} of ${part.partitions}`;
+        const what = part.kind === 'chunk' ? `chunk ${part.chunk + 1} of ${part.chunks}` : part.kind === 'partition' ? `partition ${part.partition + 1} of ${part.partitions}` : `the manifest ${part.key}`;
         const why = `ingest of ${what} failed${permanent ? '' : ' after its last attempt'}: ${errorReason(err)}`;
         await deps.store.failJob(part.jobId, why, deps.now().toISOString());
         deps.logger.error('ingest part failed', { jobId: part.jobId, part: what, error: errorReason(err) });
@@ -119,10 +120,14 @@ function groupStepHandler(deps: PipelineDeps, fn: 'enrich' | 'decide', topology:
     // Every group of every message is stepped together (one settle per batch); each message's result is then
     // its groups' results.
     const refs = new Map<string, GroupRef[]>();
+    // A documents profile's messages (enrich only): one document, or a group without documents, each stepped on its own.
+    const documents = new Map<string, DocumentMessage>();
     const unparsed = new Map<string, unknown>();
     for (const record of event.Records) {
       try {
-        refs.set(record.messageId, unpackGroups(groupMessageSchema.parse(JSON.parse(record.body))));
+        const body: unknown = JSON.parse(record.body);
+        if (fn === 'enrich' && isDocumentMessage(body)) documents.set(record.messageId, documentMessageSchema.parse(body));
+        else refs.set(record.messageId, unpackGroups(groupMessageSchema.parse(body)));
       } catch (err) {
         unparsed.set(record.messageId, err);
       }
@@ -136,6 +141,8 @@ function groupStepHandler(deps: PipelineDeps, fn: 'enrich' | 'decide', topology:
     }
     return batchHandler(deps, fn, async (record) => {
       if (unparsed.has(record.messageId)) return deadLetter(deps, fn, record, unparsed.get(record.messageId));
+      const document = documents.get(record.messageId);
+      if (document) return documentRecord(deps, record, document, topology);
       const mine = refs.get(record.messageId)!;
       const outcomes = resultsOf.get(record.messageId)!;
       const unknown = outcomes.find((r) => r.status === 'rejected' && r.reason instanceof UnknownJobError);
@@ -159,6 +166,19 @@ function groupStepHandler(deps: PipelineDeps, fn: 'enrich' | 'decide', topology:
       return tally;
     })(event, context);
   };
+}
+
+/** One document's message: stepped; on a permanent error or its last receive the document (or its group) settles as failed. */
+async function documentRecord(deps: PipelineDeps, record: SQSRecord, msg: DocumentMessage, topology: Topology): Promise<unknown> {
+  try {
+    return await documentStep(deps, msg);
+  } catch (err) {
+    if (err instanceof UnknownJobError) return deadLetter(deps, 'enrich', record, err);
+    const permanent = isPermanent(err);
+    await documentFailed(deps, msg, err, permanent || isLastAttempt(record, 'enrich', topology));
+    if (!permanent) throw err;
+    return 'failed';
+  }
 }
 
 /** enrich λ: up to ten group references per message, a batch's groups stepped together. */

@@ -11,6 +11,7 @@ import { TERMINAL_STATUSES } from '../domain/job.ts';
 import { type ProfileBackfill, loadProfile, listProfiles } from '../profiles/profile.ts';
 import type { PipelineDeps } from './deps.ts';
 import { readNotes } from './process-group.ts';
+import { backfillDocuments } from './documents.ts';
 import { writeResults } from './finalize-job.ts';
 import type { PendingItem } from './ports.ts';
 
@@ -117,7 +118,10 @@ async function backfillGroup(deps: PipelineDeps, item: PendingItem, leaseMs: num
   const notes = await readNotes(deps, group.notes);
   let enrichment;
   try {
-    enrichment = await enrichGroup(profile, item.groupId, notes, deps.provider, 'full');
+    // A documents group is its documents enriched one by one and rolled up (`src/pipeline/documents.ts`).
+    enrichment = profile.documents
+      ? await backfillDocuments(deps, profile, item.jobId, item.groupId, notes, group.enrichment?.facets)
+      : await enrichGroup(profile, item.groupId, notes, deps.provider, 'full');
   } catch (err) {
     await deps.store.releasePending(item.jobId, item.groupId, leaseUntil);
     deps.logger.warn('backfill of a group failed; it stays pending', { jobId: item.jobId, groupId: item.groupId, error: (err as Error).name });

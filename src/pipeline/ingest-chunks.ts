@@ -30,6 +30,7 @@ import type { GroupNote, Mode } from '../domain/enrich/enrich-group.ts';
 import { JobStatus, resultKeys } from '../domain/job.ts';
 import type { Profile } from '../profiles/profile.ts';
 import type { PipelineDeps } from './deps.ts';
+import { manifestStep } from './documents.ts';
 import { maybeFinalize } from './finalize-job.ts';
 import { GROUPS_PER_SHARD, shardSizes } from './ledger.ts';
 import type { ChunkSummary, GroupRef, NotesRange, PartitionSummary } from './ports.ts';
@@ -84,11 +85,14 @@ export const ingestPartSchema = z.discriminatedUnion('kind', [
     span: z.object({ start: z.number().int().nonnegative(), end: z.number().int().nonnegative(), firstLine: z.number().int().positive(), firstRecord: z.number().int().positive() }),
   }),
   z.object({ kind: z.literal('partition'), ...common, key: z.string().min(1), partition: z.number().int().nonnegative() }),
+  /** A documents profile's manifest (`src/pipeline/documents.ts`), with its row range (`--rows`) if one was given. */
+  z.object({ kind: z.literal('manifest'), ...common, bucket: z.string().min(1), key: z.string().min(1), etag: z.string(), rows: z.string().optional() }),
 ]);
 
 export type IngestPart = z.infer<typeof ingestPartSchema>;
 export type ChunkMessage = Extract<IngestPart, { kind: 'chunk' }>;
 type PartitionMessage = Extract<IngestPart, { kind: 'partition' }>;
+export type ManifestMessage = Extract<IngestPart, { kind: 'manifest' }>;
 
 /** The chunk messages of a planned file. */
 export function chunkMessages(
@@ -117,6 +121,7 @@ export async function ingestPartStep(deps: PipelineDeps, part: IngestPart): Prom
   if (!job) throw new UnknownJobError(part.jobId);
   // A job that failed (bad header, changed object) or whose ingest already ended has nothing left to do here.
   if (job.status !== JobStatus.INGESTING) return 'skipped';
+  if (part.kind === 'manifest') return manifestStep(deps, part);
   return part.kind === 'chunk' ? chunkStep(deps, part) : partitionStep(deps, part);
 }
 

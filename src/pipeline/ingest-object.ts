@@ -4,13 +4,14 @@
  * validated, de-duplicated and grouped in parallel (`ingest-chunks.ts`). A file of one chunk is not scanned.
  */
 import type { Mode } from '../domain/enrich/enrich-group.ts';
+import { isDocumentKey } from '../domain/documents/types.ts';
 import { planChunks } from '../domain/records/plan-chunks.ts';
 import { type FileFormat, UnreadableFileError, detectFormat } from '../domain/records/read-rows.ts';
 import { type Job, JobStatus, TERMINAL_STATUSES, emptyCounts, jobIdFor, profileFromKey } from '../domain/job.ts';
 import { type Profile, UnknownProfileError } from '../profiles/profile.ts';
 import { UnknownVersionError } from '../profiles/registry.ts';
 import type { PipelineDeps } from './deps.ts';
-import { DEFAULT_CHUNKING, chunkMessages, partitionsFor } from './ingest-chunks.ts';
+import { DEFAULT_CHUNKING, type ManifestMessage, chunkMessages, partitionsFor } from './ingest-chunks.ts';
 import type { StoredObject } from './ports.ts';
 
 export interface ObjectRef {
@@ -39,6 +40,9 @@ const INGEST_LEASE_MS = 60_000;
 export async function ingestObject(deps: PipelineDeps, ref: ObjectRef): Promise<IngestOutcome> {
   const place = profileFromKey(ref.key, deps.dropPrefix);
   if (!place) return { kind: 'ignored', reason: `key is not under ${deps.dropPrefix}<profile>/` };
+  if (isDocumentKey(ref.key) && (await isDocumentsProfile(deps, place.profile))) {
+    return { kind: 'ignored', reason: 'a document of a documents profile: it is read when a manifest names it' };
+  }
   const jobId = jobIdFor(ref.bucket, ref.key, ref.etag);
   const now = deps.now().toISOString();
   const { created, job } = await deps.store.createJob({
@@ -107,6 +111,15 @@ export async function ingestObject(deps: PipelineDeps, ref: ObjectRef): Promise<
 }
 
 async function ingestLeased(deps: PipelineDeps, ref: ObjectRef, jobId: string, profile: Profile, object: StoredObject, mode: Mode): Promise<IngestOutcome> {
+  if (profile.documents) {
+    // A manifest of groups and their documents: read, listed and fanned out per document by one manifest step.
+    object.body.destroy();
+    const rows = object.metadata['sluice-rows'];
+    await deps.chunkQueue.sendAll([{ kind: 'manifest', jobId, bucket: ref.bucket, key: ref.key, etag: ref.etag, profile: profile.name, profileVersion: profile.version, mode, chunks: 1, partitions: 1, ...(rows ? { rows } : {}) } satisfies ManifestMessage]);
+    deps.crashPoint?.('ingest.planned');
+    deps.logger.info('ingest planned', { jobId, manifest: true });
+    return { kind: 'planned', jobId, chunks: 1, partitions: 1 };
+  }
   const chunking = deps.chunking ?? DEFAULT_CHUNKING;
   const size = object.size || ref.size;
   const partitions = partitionsFor(profile, size, chunking);
@@ -131,6 +144,14 @@ async function ingestLeased(deps: PipelineDeps, ref: ObjectRef, jobId: string, p
   deps.logger.info('ingest planned', { jobId, chunks: messages.length, partitions, ...(plan.stoppedAt ? { serialFromLine: plan.stoppedAt.line } : {}) });
   deps.metrics?.add('ChunksPlanned', messages.length);
   return { kind: 'planned', jobId, chunks: messages.length, partitions };
+}
+
+async function isDocumentsProfile(deps: PipelineDeps, name: string): Promise<boolean> {
+  try {
+    return Boolean((await deps.profiles.active(name)).documents);
+  } catch {
+    return false;
+  }
 }
 
 function parseMode(value: string | undefined): Mode | undefined {

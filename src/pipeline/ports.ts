@@ -4,6 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { Decision } from '../domain/decide/decide-group.ts';
+import type { SettledDocument } from '../domain/documents/rollup.ts';
 import type { Enrichment, Mode } from '../domain/enrich/enrich-group.ts';
 import type { Job, JobCounts, JobResults, JobStatus } from '../domain/job.ts';
 import type { GroupMarks, LedgerShard } from './ledger.ts';
@@ -18,6 +19,8 @@ export interface StoredObject {
 export interface ObjectStore {
   /** Streams an object, or the byte range [start, end) of it. */
   get(bucket: string, key: string, range?: { start: number; end: number }): Promise<StoredObject>;
+  /** Every object under a prefix, in key order (ListObjectsV2, paged). */
+  list(bucket: string, prefix: string): Promise<Array<{ key: string; size: number }>>;
   /** Streams a body into an object (multipart when large); never buffers it whole. */
   put(bucket: string, key: string, body: Readable | string, contentType: string): Promise<void>;
 }
@@ -131,7 +134,23 @@ export interface IngestLease {
   now: number;
 }
 
-export interface StatusStore {
+/** A documents profile's document as stored once it has settled (`src/pipeline/documents.ts`). */
+export type DocumentItem = SettledDocument;
+
+export interface DocumentStore {
+  /** Stores a settled document unless it is stored already ('repeat'). */
+  saveDocument(jobId: string, groupId: string, item: DocumentItem): Promise<'applied' | 'repeat'>;
+  getDocument(jobId: string, groupId: string, docId: string): Promise<DocumentItem | undefined>;
+  /**
+   * Counts a settled document of a group once however often it is replayed (an ADD to a set: no scan, no
+   * transaction); returns how many of the group's documents have settled.
+   */
+  countDocument(jobId: string, groupId: string, docId: string): Promise<number>;
+  /** The group's settled documents, in their order. */
+  listDocuments(jobId: string, groupId: string): Promise<DocumentItem[]>;
+}
+
+export interface StatusStore extends DocumentStore {
   /** Creates the job unless it exists; returns the job item as stored either way (open ledger shards not summed). */
   createJob(job: Job): Promise<{ created: boolean; job: Job }>;
   getJob(jobId: string): Promise<Job | undefined>;

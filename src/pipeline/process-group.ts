@@ -122,7 +122,7 @@ export function readNotesOf(deps: PipelineDeps, ranges: NotesRange[]): Array<Pro
 }
 
 /** What a step leaves for the end of its batch: the group's marks to count and, after enrich, its decide message. */
-interface Settle {
+export interface Settle {
   ref: GroupRef;
   marks: GroupMarks;
   forward: boolean;
@@ -134,7 +134,7 @@ interface Settle {
  * ends here, also when it finds its group already settled: a count lost to a crash between the group's
  * write and its count is made good by the redelivery.
  */
-async function settleAll(deps: PipelineDeps, settles: Settle[]): Promise<void> {
+export async function settleGroups(deps: PipelineDeps, settles: Settle[]): Promise<void> {
   const shards = new Map<string, Settle[]>();
   for (const s of settles) {
     const key = `${s.ref.jobId}\n${s.ref.shard}`;
@@ -156,7 +156,7 @@ async function settleAll(deps: PipelineDeps, settles: Settle[]): Promise<void> {
 
 /** Counts one group's marks (a failure's, or a group found settled); the job it settles is finalized. */
 export async function settleCount(deps: PipelineDeps, ref: GroupRef, marks: GroupMarks): Promise<void> {
-  await settleAll(deps, [{ ref, marks, forward: false }]);
+  await settleGroups(deps, [{ ref, marks, forward: false }]);
 }
 
 async function storedMarks(deps: PipelineDeps, ref: GroupRef): Promise<Settle[]> {
@@ -165,7 +165,7 @@ async function storedMarks(deps: PipelineDeps, ref: GroupRef): Promise<Settle[]>
 }
 
 async function countStoredGroup(deps: PipelineDeps, ref: GroupRef): Promise<void> {
-  await settleAll(deps, await storedMarks(deps, ref));
+  await settleGroups(deps, await storedMarks(deps, ref));
 }
 
 type GroupStep<T> = (ref: GroupRef, index: number) => Promise<{ outcome: T; settles: Settle[] }>;
@@ -184,7 +184,7 @@ async function runBatch<T>(deps: PipelineDeps, refs: GroupRef[], stepFor: (store
   }
   const stepped = await Promise.allSettled(refs.map(stepFor(stored)));
   const settles = stepped.flatMap((r) => (r.status === 'fulfilled' ? r.value.settles : []));
-  const settled = await settleAll(deps, settles).then(
+  const settled = await settleGroups(deps, settles).then(
     () => undefined,
     (err: unknown) => err ?? new Error('settle failed'),
   );

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as z from 'zod';
 import { cronPattern } from '../topology/cron.ts';
+import { checkDocuments, documentFacts, documentsSchema } from './documents.ts';
 import { type FactSpec, type OutputSpec, checkOutputs, factNames, factSchema, outputSchema } from './outputs.ts';
 
 const columnSchema = z.object({
@@ -116,6 +117,11 @@ export const profileFileSchema = z.object({
       about: z.string().min(1).default('record summaries, by what each cluster is about'),
     })
     .prefault({}),
+  /**
+   * The records are documents (`documents.ts`): a drop is a manifest of groups and where their documents are; each
+   * document is enriched as its own message and its group rolled up once all have settled.
+   */
+  documents: documentsSchema.optional(),
   /** Checked by `sluice metrics` and the metrics λ: a gate that does not hold raises an alert. */
   qualityGates: z
     .array(z.object({ name: z.string(), metric: z.string(), op: z.enum(['>=', '<=', '<', '>']), value: z.number() }))
@@ -248,7 +254,8 @@ export function compileProfile(name: string, folder: string, profileJson: unknow
     if (problems.length) throw new Error(`${where}: ${problems.map(([path, why]) => `${path}: ${why}`).join('; ')}`);
   };
   refuse(file, checkOutputs(raw.outputs, raw.facts));
-  refuse(join(folder, raw.rules), unknownFacts(rules, factNames(raw.outputs, raw.facts)));
+  if (raw.documents) refuse(file, checkDocuments(raw.documents, new Map(raw.outputs.map((o) => [o.name, o])), columnNames));
+  refuse(join(folder, raw.rules), unknownFacts(rules, new Set([...factNames(raw.outputs, raw.facts), ...documentFacts(raw.documents)])));
   refuse(file, unknownMetrics(raw.qualityGates, raw.outputs));
   refuse(file, scheduleProblems(raw));
   const data = { profile: profileJson as Record<string, any>, rules: rulesJson as Record<string, any>, prompt };

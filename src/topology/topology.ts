@@ -8,7 +8,8 @@
 
 /** DynamoDB, S3 and SQS actions a handler may call (IAM action names without the service prefix). */
 export type TableAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'Query' | 'BatchWriteItem' | 'BatchGetItem';
-export type ObjectAction = 'GetObject' | 'PutObject' | 'AbortMultipartUpload';
+/** `ListBucket` lists keys under a prefix (a documents manifest's folders); it is granted on the bucket, the others on its objects. */
+export type ObjectAction = 'GetObject' | 'PutObject' | 'AbortMultipartUpload' | 'ListBucket';
 
 /**
  * Exactly what a function's handler calls. The CDK stack grants these and nothing more; the local runtime
@@ -125,7 +126,8 @@ export const topology: Topology = {
       // the last partition writes the rejects file and, for a job with nothing to enrich, its results.
       access: {
         table: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'] },
-        buckets: { drop: ['GetObject'], config: ['GetObject'], results: ['GetObject', 'PutObject', 'AbortMultipartUpload'] },
+        // ListBucket: a documents manifest's groups name their documents by key prefix.
+        buckets: { drop: ['GetObject', 'ListBucket'], config: ['GetObject'], results: ['GetObject', 'PutObject', 'AbortMultipartUpload'] },
         sendsTo: ['chunks', 'enrich'],
         sendsToDlq: ['chunks'],
       },
@@ -141,12 +143,13 @@ export const topology: Topology = {
       access: {
         // GetItem and PutItem: the LLM answer cache and the shared circuit breaker; BatchGetItem: a batch's groups.
         table: { actions: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem', 'Query'] },
-        buckets: { config: ['GetObject'], results: ['GetObject', 'PutObject', 'AbortMultipartUpload'] },
+        // drop: a documents profile's documents, one per message (`src/pipeline/documents.ts`).
+        buckets: { drop: ['GetObject'], config: ['GetObject'], results: ['GetObject', 'PutObject', 'AbortMultipartUpload'] },
         sendsTo: ['decide'],
         sendsToDlq: ['enrich'],
       },
       callsLlm: true,
-      description: 'Enriches groups of records, ten to a message (the outputs its profile declares)',
+      description: "Enriches groups of records, ten to a message (the outputs its profile declares), or a documents profile's documents, one to a message, rolling each group up when its last document settles",
     },
     decide: {
       entry: 'functions/decide/handler.ts',

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { compileBoilerplate, learnRepeatedLines, removeBoilerplate } from '../../src/domain/documents/boilerplate.ts';
 import { type Mention, consolidate } from '../../src/domain/documents/consolidate.ts';
 import { findEmails, repairEmail } from '../../src/domain/documents/email.ts';
-import { parseRowRange, readManifest } from '../../src/domain/documents/manifest.ts';
+import { manifestColumns, parseRowRange, readManifest } from '../../src/domain/documents/manifest.ts';
+import { loadProfile } from '../../src/profiles/profile.ts';
 import { mentionsOf } from '../../src/domain/documents/mentions.ts';
 import { readDocument } from '../../src/domain/documents/read-document.ts';
 import { docxBytes, emlBytes, pdfBytes } from '../../scripts/lib/document-builders.ts';
@@ -277,23 +278,26 @@ describe('mentions in a document (offline)', () => {
 });
 
 describe('a deals manifest', () => {
+  // The deals profile's manifest: its group key and group columns.
+  const deals = loadProfile('deals');
+  const manifestOf = { groupKey: deals.groupKey, columns: manifestColumns(deals) };
   const csv = [
     'opportunity_id,account,owner,stage,amount,documents_prefix',
     'OPP-1,Globex,Jane Doe,Proposal,120000,incoming/deals/OPP-1/',
     'OPP-2,Initech,,Discovery,,incoming/deals/OPP-2/',
     'OPP-3,,Tom,Proposal,5,incoming/deals/OPP-3/',
-    'OPP-4,Hooli,Tom,Proposal,-5,incoming/deals/OPP-4/',
+    `OPP-4,Hooli,Tom,Proposal,${'9'.repeat(41)},incoming/deals/OPP-4/`,
     'OPP-1,Globex again,Jane Doe,Proposal,1,incoming/deals/OPP-1b/',
     'OPP-5,Umbrella,Tom,Negotiation,9000,',
   ].join('\n');
 
   it('takes the good rows and rejects each bad one with its line, field and reason', async () => {
     // Act
-    const { entries, rejects } = await readManifest(Readable.from([Buffer.from(csv)]), 'deals/manifest.csv');
+    const { entries, rejects } = await readManifest(Readable.from([Buffer.from(csv)]), 'deals/manifest.csv', manifestOf);
     // Assess
     expect(entries).toEqual([
-      { opportunity_id: 'OPP-1', account: 'Globex', owner: 'Jane Doe', stage: 'Proposal', amount: 120000, documents_prefix: 'incoming/deals/OPP-1/' },
-      { opportunity_id: 'OPP-2', account: 'Initech', stage: 'Discovery', documents_prefix: 'incoming/deals/OPP-2/' },
+      { group: 'OPP-1', values: { opportunity_id: 'OPP-1', account: 'Globex', owner: 'Jane Doe', stage: 'Proposal', amount: '120000' }, documents_prefix: 'incoming/deals/OPP-1/' },
+      { group: 'OPP-2', values: { opportunity_id: 'OPP-2', account: 'Initech', stage: 'Discovery' }, documents_prefix: 'incoming/deals/OPP-2/' },
     ]);
     expect(rejects.map((r) => [r.line, r.field])).toEqual([
       [4, 'account'],
@@ -302,15 +306,15 @@ describe('a deals manifest', () => {
       [7, 'documents_prefix'],
     ]);
     expect(rejects[0]!.reason).toBe('is missing');
-    expect(rejects[1]!.reason).toBe('is negative');
-    expect(rejects[2]!.reason).toBe('opportunity OPP-1 is already on line 2');
+    expect(rejects[1]!.reason).toBe('is longer than 40 characters');
+    expect(rejects[2]!.reason).toBe('opportunity_id OPP-1 is already on line 2');
     expect(rejects[3]!.reason).toBe('give either documents_prefix or documents, not both or neither');
   });
 
   it('takes a row range (--rows) and inline documents in JSON lines', async () => {
     const jsonl = [1, 2, 3].map((i) => JSON.stringify({ opportunity_id: `OPP-${i}`, account: 'Globex', documents: [{ name: 'note.txt', text: `note ${i}` }] })).join('\n');
-    const { entries } = await readManifest(Readable.from([Buffer.from(jsonl)]), 'deals/manifest.jsonl', { rows: parseRowRange('2-') });
-    expect(entries.map((e) => [e.opportunity_id, e.documents![0]!.text])).toEqual([
+    const { entries } = await readManifest(Readable.from([Buffer.from(jsonl)]), 'deals/manifest.jsonl', { ...manifestOf, rows: parseRowRange('2-') });
+    expect(entries.map((e) => [e.group, e.documents![0]!.text])).toEqual([
       ['OPP-2', 'note 2'],
       ['OPP-3', 'note 3'],
     ]);

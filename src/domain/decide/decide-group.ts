@@ -6,6 +6,7 @@
  */
 import { Engine, type RuleProperties, type RuleResult } from 'json-rules-engine';
 import * as z from 'zod';
+import { documentFacts } from '../../profiles/documents.ts';
 import type { Profile } from '../../profiles/profile.ts';
 import type { Enrichment } from '../enrich/enrich-group.ts';
 
@@ -53,6 +54,8 @@ export function decisionFacts(profile: Profile, enrichment: Enrichment): Record<
     const v = enrichment.outputs[o.name];
     facts[o.name] = o.type === 'sentiment' && v !== undefined ? (v as { label: string }).label : v;
   }
+  // A documents profile's group-level facts, rolled up when its documents settled (`src/domain/documents/rollup.ts`).
+  for (const name of documentFacts(profile.documents)) facts[name] = enrichment.outputs[name];
   for (const f of profile.facts) {
     if ('value' in f) {
       facts[f.name] = f.value;

@@ -20,7 +20,9 @@ export interface DocumentRead {
 }
 export type DocumentResult = DocumentRead | { ok: false; reason: string };
 
-export const DOCUMENT_TYPES = ['.txt', '.md', '.html', '.htm', '.eml', '.pdf', '.docx'] as const;
+import { DOCUMENT_TYPES } from './types.ts';
+
+export { DOCUMENT_TYPES };
 
 const refuse = (reason: string): DocumentResult => ({ ok: false, reason });
 const extensionOf = (name: string) => (/\.[^./\\]+$/.exec(name.toLowerCase())?.[0] ?? '');

@@ -55,6 +55,8 @@ export interface EnrichmentProvider {
   enrich(request: EnrichmentRequest): Promise<EnrichmentOutput>;
 }
 
+const consolidatedEntity = z.object({ kind: z.enum(['person', 'organization']), name: z.string(), variants: z.array(z.string()), emails: z.array(z.string()), confidence: z.number(), documents: z.array(z.string()) });
+
 const scoredEntity = z.object({ name: z.string(), kind: z.string(), confidence: z.number() });
 
 export const stageStatusSchema = z.enum(['done', 'pending', 'skipped']);
@@ -73,6 +75,19 @@ export const enrichmentSchema = enrichmentOutputSchema.extend({
   provenance: z.object({ chunkIds: z.array(z.string()) }),
   /** The profile's facet columns, each the most frequent value among the group's records (e.g. its platform). */
   facets: z.record(z.string(), z.string()).optional(),
+  /**
+   * A documents profile's group (`src/domain/documents/rollup.ts`): each document read (with the boilerplate lines
+   * removed and the addresses it held that could not be repaired) or rejected with the reason, and the
+   * consolidated people and organisations — one per real one, those under the threshold listed for review.
+   */
+  documents: z
+    .object({
+      read: z.array(z.object({ name: z.string(), removed: z.object({ cut: z.int(), dropped: z.int(), repeated: z.int() }).optional(), invalidEmails: z.array(z.object({ raw: z.string(), reason: z.string() })).optional(), repairedEmails: z.int().optional() })),
+      rejected: z.array(z.object({ name: z.string(), reason: z.string() })),
+      entities: z.array(consolidatedEntity),
+      review: z.array(consolidatedEntity),
+    })
+    .optional(),
   /** Per entities output that resolves against another: what was merged, accepted, and left for review. */
   resolution: z
     .record(

@@ -1,0 +1,312 @@
+/**
+ * A documents profile's pipeline (a profile with `documents`, e.g. deals): two levels of fan-out and a fan-in.
+ *
+ * 1. The manifest step (chunk λ) reads a dropped manifest: its groups (opportunities) and where their documents are
+ *    (a key prefix in the drop bucket, listed; or inline, staged in the results bucket). It writes the rejects file
+ *    (bad manifest rows), the job's counts and ledger, then sends one message per document to the enrich queue.
+ * 2. The document step (enrich λ) reads one document (any format `readDocument` knows), removes its boilerplate,
+ *    repairs its addresses, enriches it with the profile's outputs (same provider, cache, breaker and mode as any
+ *    group) and stores it settled — or rejected with the file, its group and the reason. Then it counts the document
+ *    into its group's set of settled documents (an ADD to a set: once however often it is replayed).
+ * 3. The delivery that sees the set complete rolls the group up (`src/domain/documents/rollup.ts`): its documents'
+ *    outputs merged, its people and organisations consolidated, the rollup facts computed; stored with one
+ *    conditional write, counted into the job's ledger and passed to the decide queue, where it is decided as any group.
+ *
+ * A crash between any two writes is made good by the redelivery: a stored document is not read again but counted
+ * again; a complete set is rolled up again (the same documents give the same enrichment) and only one write of it
+ * applies; a group already rolled up is only counted and passed on again.
+ */
+import { hash } from 'node:crypto';
+import { buffer } from 'node:stream/consumers';
+import pLimit from 'p-limit';
+import * as z from 'zod';
+import { compileBoilerplate, removeBoilerplate } from '../domain/documents/boilerplate.ts';
+import { findEmails } from '../domain/documents/email.ts';
+import { manifestColumns, parseRowRange, readManifest } from '../domain/documents/manifest.ts';
+import { mentionsOf } from '../domain/documents/mentions.ts';
+import { readDocument } from '../domain/documents/read-document.ts';
+import { type SettledDocument, rollUp } from '../domain/documents/rollup.ts';
+import { type Enrichment, type GroupNote, enrichGroup, facetsOf, modeSchema } from '../domain/enrich/enrich-group.ts';
+import { GroupStatus, TERMINAL_STATUSES, resultKeys } from '../domain/job.ts';
+import { UnreadableFileError } from '../domain/records/read-rows.ts';
+import type { Profile } from '../profiles/profile.ts';
+import type { PipelineDeps } from './deps.ts';
+import { PermanentError, errorReason } from './errors.ts';
+import { maybeFinalize } from './finalize-job.ts';
+import type { ManifestMessage, RejectLine } from './ingest-chunks.ts';
+import { GROUPS_PER_SHARD, marksOf, shardSizes } from './ledger.ts';
+import type { GroupRef, NotesRange } from './ports.ts';
+import { UnknownJobError, recordStepFailure, settleGroups } from './process-group.ts';
+
+const common = {
+  jobId: z.string().min(1),
+  profile: z.string().min(1),
+  profileVersion: z.string().optional(),
+  mode: modeSchema,
+  groupId: z.string().min(1),
+  shard: z.int().nonnegative(),
+  /** How many documents the group has: its fan-in waits for this many to settle. */
+  documents: z.int().nonnegative(),
+  /** The group's columns from the manifest (its account, owner, …). */
+  values: z.record(z.string(), z.string()),
+};
+
+/** The enrich queue's messages of a documents profile: one document, or a group without documents (rolled up at once). */
+export const documentMessageSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('document'),
+    ...common,
+    doc: z.object({ docId: z.string().min(1), name: z.string().min(1), bucket: z.string().min(1), key: z.string().min(1), order: z.int().nonnegative() }),
+  }),
+  z.object({ kind: z.literal('group'), ...common }),
+]);
+export type DocumentMessage = z.infer<typeof documentMessageSchema>;
+
+/** Whether an enrich message is a document's (or a group's without documents) rather than a batch of group references. */
+export function isDocumentMessage(body: unknown): boolean {
+  const kind = (body as { kind?: unknown } | null)?.kind;
+  return kind === 'document' || kind === 'group';
+}
+
+/** A document's id: stable for its key, whatever delivery computes it. */
+const docIdOf = (key: string) => hash('sha256', key, 'base64url').slice(0, 16);
+const stagedDocumentKey = (jobId: string, group: number, i: number, name: string) => `staging/${jobId}/documents/${group}/${i}-${name.replace(/[^\w.-]+/g, '_')}`;
+const documentNotesKey = (jobId: string, docId: string) => `records/${jobId}/documents/${docId}.json`;
+const groupNotesKey = (jobId: string, groupId: string) => `records/${jobId}/groups/${hash('sha256', groupId, 'base64url').slice(0, 16)}.json`;
+
+/**
+ * The manifest step: a documents profile's drop becomes one message per document.
+ * @throws on infrastructure errors (the message is retried); a manifest that cannot be read fails its job.
+ */
+export async function manifestStep(deps: PipelineDeps, msg: ManifestMessage): Promise<'done' | 'failed'> {
+  const started = Date.now();
+  const profile = await deps.profiles.at(msg.profile, msg.profileVersion);
+  if (!profile.documents) throw new PermanentError(`profile ${profile.name} has no documents section`);
+  const object = await deps.objects.get(msg.bucket, msg.key);
+  let read;
+  try {
+    read = await readManifest(object.body, msg.key, { groupKey: profile.groupKey, columns: manifestColumns(profile), ...(msg.rows ? { rows: parseRowRange(msg.rows) } : {}) });
+  } catch (err) {
+    object.body.destroy();
+    if (!(err instanceof UnreadableFileError)) throw err;
+    await deps.store.failJob(msg.jobId, `${msg.key}: ${err.message}`, deps.now().toISOString(), true);
+    return 'failed';
+  }
+  const { entries, rejects } = read;
+  // Each group's documents, in key order (a redelivery lists the same): listed, or staged from the manifest.
+  const limit = pLimit(8);
+  const documents = await Promise.all(
+    entries.map((entry, g) =>
+      limit(async () => {
+        if (entry.documents_prefix) return (await deps.objects.list(msg.bucket, entry.documents_prefix)).filter((o) => !o.key.endsWith('/')).map((o) => ({ bucket: msg.bucket, key: o.key, name: o.key }));
+        return Promise.all(
+          entry.documents!.map(async (d, i) => {
+            const key = stagedDocumentKey(msg.jobId, g, i, d.name);
+            await deps.objects.put(deps.resultsBucket, key, d.text, 'text/plain; charset=utf-8');
+            return { bucket: deps.resultsBucket, key, name: d.name };
+          }),
+        );
+      }),
+    ),
+  );
+  const rejectLines = rejects.map((r) => JSON.stringify({ file: msg.key, ...r } satisfies RejectLine));
+  await deps.objects.put(deps.resultsBucket, resultKeys(msg.jobId).rejects, rejectLines.length ? `${rejectLines.join('\n')}\n` : '', 'application/x-ndjson');
+  const sizes = shardSizes(entries.length);
+  await deps.store.recordIngestCounts(msg.jobId, { rows: entries.length + rejects.length, accepted: entries.length, rejected: rejects.length, duplicates: 0, groups: entries.length }, sizes.length);
+  await deps.store.openLedger(msg.jobId, sizes.map((expected, shard) => ({ shard, expected })));
+  deps.crashPoint?.('manifest.stored');
+  const base = { jobId: msg.jobId, profile: msg.profile, ...(msg.profileVersion ? { profileVersion: msg.profileVersion } : {}), mode: msg.mode };
+  const messages = entries.flatMap((entry, g): DocumentMessage[] => {
+    const group = { ...base, groupId: entry.group, shard: Math.floor(g / GROUPS_PER_SHARD), documents: documents[g]!.length, values: entry.values };
+    if (!documents[g]!.length) return [{ kind: 'group' as const, ...group }];
+    return documents[g]!.map((d, order) => ({ kind: 'document' as const, ...group, doc: { docId: docIdOf(`${d.bucket}/${d.key}`), name: d.name, bucket: d.bucket, key: d.key, order } }));
+  });
+  await deps.enrichQueue.sendAll(messages);
+  deps.crashPoint?.('manifest.fanned-out');
+  const after = (await deps.store.finishIngest(msg.jobId, deps.now().toISOString())) ?? (await deps.store.getJob(msg.jobId));
+  deps.logger.info('manifest read', { jobId: msg.jobId, groups: entries.length, rejected: rejects.length, documents: messages.filter((m) => m.kind === 'document').length, ms: Date.now() - started });
+  deps.metrics?.add('GroupsFannedOut', entries.length);
+  deps.metrics?.add('DocumentsFannedOut', messages.length);
+  if (after) await maybeFinalize(deps, after);
+  return 'done';
+}
+
+function refOf(msg: DocumentMessage, noteCount: number): GroupRef {
+  return { jobId: msg.jobId, groupId: msg.groupId, profile: msg.profile, ...(msg.profileVersion ? { profileVersion: msg.profileVersion } : {}), mode: msg.mode, noteCount, shard: msg.shard, notes: { key: groupNotesKey(msg.jobId, msg.groupId), start: 0, end: 0 } };
+}
+
+/**
+ * One message of a documents profile: a document read, enriched, stored and counted — and, when it completes its
+ * group, the group rolled up — or a group without documents rolled up at once.
+ * @throws on infrastructure and provider errors (the message is retried); a document that cannot be read is settled as rejected.
+ */
+export async function documentStep(deps: PipelineDeps, msg: DocumentMessage): Promise<'read' | 'rejected' | 'counted' | 'skipped'> {
+  const job = await deps.store.getJob(msg.jobId);
+  if (!job) throw new UnknownJobError(msg.jobId);
+  if (TERMINAL_STATUSES.has(job.status)) return 'skipped';
+  if (msg.kind === 'group') {
+    await fanIn(deps, msg);
+    return 'counted';
+  }
+  let outcome: 'read' | 'rejected' | 'counted' = 'counted';
+  if (!(await deps.store.getDocument(msg.jobId, msg.groupId, msg.doc.docId))) {
+    const started = Date.now();
+    const profile = await deps.profiles.at(msg.profile, msg.profileVersion);
+    const settled = await settleDocument(deps, profile, msg);
+    if ((await deps.store.saveDocument(msg.jobId, msg.groupId, settled)) === 'applied') {
+      outcome = settled.status === 'read' ? 'read' : 'rejected';
+      deps.metrics?.add(settled.status === 'read' ? 'DocumentsRead' : 'DocumentsRejected', 1);
+      deps.metrics?.add('LlmCalls', settled.enrichment?.usage?.calls ?? 0);
+      deps.logger.info('document settled', { jobId: msg.jobId, groupId: msg.groupId, docId: msg.doc.docId, status: settled.status, chars: settled.chars ?? 0, ms: Date.now() - started });
+    }
+    deps.crashPoint?.('document.saved');
+  }
+  await countAndMaybeFanIn(deps, msg);
+  return outcome;
+}
+
+async function countAndMaybeFanIn(deps: PipelineDeps, msg: Extract<DocumentMessage, { kind: 'document' }>): Promise<void> {
+  const settled = await deps.store.countDocument(msg.jobId, msg.groupId, msg.doc.docId);
+  deps.crashPoint?.('document.counted');
+  if (settled >= msg.documents) await fanIn(deps, msg);
+}
+
+/** Reads, cleans and enriches one document; what cannot be read is settled as rejected, with the reason. */
+async function settleDocument(deps: PipelineDeps, profile: Profile, msg: Extract<DocumentMessage, { kind: 'document' }>): Promise<SettledDocument> {
+  const spec = profile.documents!;
+  const { docId, name, order } = msg.doc;
+  const rejected = (reason: string): SettledDocument => ({ docId, name, order, status: 'rejected', reason });
+  let object;
+  try {
+    object = await deps.objects.get(msg.doc.bucket, msg.doc.key);
+  } catch (err) {
+    if ((err as Error).name === 'NoSuchKey' || (err as Error).name === 'NotFound') return rejected('the file no longer exists (deleted after the manifest was read)');
+    throw err;
+  }
+  if (object.size > spec.maxBytes) {
+    object.body.destroy();
+    return rejected(`the file is ${object.size} bytes; at most ${spec.maxBytes} are read`);
+  }
+  const read = await readDocument(name, await buffer(object.body), { maxBytes: spec.maxBytes });
+  if (!read.ok) return rejected(read.reason);
+  // An attachment that is itself a document is read as part of it; one that cannot be read is left out.
+  const parts = [read.text];
+  for (const a of read.attachments) {
+    const inner = await readDocument(a.name, a.bytes, { maxBytes: spec.maxBytes });
+    if (inner.ok) parts.push(inner.text);
+  }
+  const clean = removeBoilerplate(parts.join('\n\n'), compileBoilerplate(spec.boilerplate));
+  // Broken addresses are repaired in place; one that cannot be is reported and taken out of the text.
+  let text = clean.text;
+  let repairedEmails = 0;
+  const invalidEmails: Array<{ raw: string; reason: string }> = [];
+  for (const found of findEmails(clean.text)) {
+    if (found.address) {
+      if (found.raw !== found.address) {
+        text = text.replace(found.raw, found.address);
+        repairedEmails += 1;
+      }
+    } else {
+      invalidEmails.push({ raw: found.raw, reason: found.reason ?? 'not a valid address' });
+      text = text.replace(found.raw, '[address withheld]');
+    }
+  }
+  if (!text.trim()) return rejected('nothing but boilerplate (signatures, footers, quoted replies)');
+  const date = read.headers?.date && !Number.isNaN(Date.parse(read.headers.date)) ? new Date(read.headers.date).toISOString() : undefined;
+  const docColumn = profile.recordKey.find((k) => k !== profile.groupKey);
+  const note: GroupNote = {
+    noteId: docId,
+    text,
+    line: order + 1,
+    values: { ...msg.values, ...(docColumn ? { [docColumn]: name } : {}), ...(date && profile.orderBy ? { [profile.orderBy]: date } : {}) },
+    attributes: {},
+  };
+  // The cleaned note is kept for a later backfill of the group's pending outputs.
+  await deps.objects.put(deps.resultsBucket, documentNotesKey(msg.jobId, docId), JSON.stringify([note]), 'application/json');
+  const enrichment = await enrichGroup(profile, docId, [note], deps.provider, msg.mode);
+  const known = [...spec.knownOrganizations.map((c) => msg.values[c]).filter((v): v is string => Boolean(v)), ...spec.alwaysKnownOrganizations];
+  return {
+    docId,
+    name,
+    order,
+    status: 'read',
+    ...(date ? { date } : {}),
+    enrichment,
+    mentions: mentionsOf(text, name, known),
+    removed: clean.removed,
+    ...(invalidEmails.length ? { invalidEmails } : {}),
+    ...(repairedEmails ? { repairedEmails } : {}),
+    chars: text.length,
+  };
+}
+
+/**
+ * The fan-in: once all of a group's documents have settled, it is rolled up, stored once, counted into the job's
+ * ledger and passed to the decide queue. A group already rolled up (a redelivery, or a second delivery that saw
+ * the set complete) is only counted and passed on again.
+ */
+async function fanIn(deps: PipelineDeps, msg: DocumentMessage): Promise<void> {
+  const group = await deps.store.getGroup(msg.jobId, msg.groupId);
+  if (group && (group.enrichment || group.status === GroupStatus.DECIDED || group.status === GroupStatus.FAILED)) {
+    await settleGroups(deps, [{ ref: refOf(msg, group.noteCount), marks: marksOf(group), forward: group.status === GroupStatus.ENRICHED }]);
+    return;
+  }
+  const docs = await deps.store.listDocuments(msg.jobId, msg.groupId);
+  if (docs.length < msg.documents) throw new Error(`group ${msg.groupId}: ${docs.length} of its ${msg.documents} documents are stored`);
+  const profile = await deps.profiles.at(msg.profile, msg.profileVersion);
+  const read = docs.filter((d) => d.status === 'read');
+  // The group's notes: its documents read, cleaned, for a backfill of its pending outputs.
+  const notes = (await Promise.all(read.map(async (d) => JSON.parse((await buffer((await deps.objects.get(deps.resultsBucket, documentNotesKey(msg.jobId, d.docId))).body)).toString('utf8')) as GroupNote[]))).flat();
+  const body = JSON.stringify(notes);
+  const ref = refOf(msg, read.length);
+  ref.notes = { ...ref.notes, end: Buffer.byteLength(body) } satisfies NotesRange;
+  await deps.objects.put(deps.resultsBucket, ref.notes.key, body, 'application/json');
+  const enrichment = rollUp(profile, docs, { mode: msg.mode, provider: deps.provider, facets: facetsOf(profile, [{ noteId: '', text: '', line: 0, values: msg.values, attributes: {} }]) });
+  const saved = await deps.store.saveEnrichment(msg.jobId, msg.groupId, read.length, enrichment, msg.shard, ref.notes, deps.now().toISOString());
+  deps.crashPoint?.('group.rolled-up');
+  if (saved === 'applied') {
+    deps.metrics?.add('GroupsEnriched', 1);
+    deps.logger.info('group rolled up', { jobId: msg.jobId, groupId: msg.groupId, documents: docs.length, read: read.length, entities: enrichment.documents!.entities.length, review: enrichment.documents!.review.length });
+  }
+  const stored = saved === 'closed' ? await deps.store.getGroup(msg.jobId, msg.groupId) : undefined;
+  const marks = stored ? marksOf(stored) : marksOf({ status: GroupStatus.ENRICHED, enrichment });
+  await settleGroups(deps, [{ ref, marks, forward: !stored || stored.status === GroupStatus.ENRICHED }]);
+}
+
+/**
+ * Called when a document's message throws: on its last receive (or at once for a permanent error) the document is
+ * settled as failed with the reason and counted, so its group still completes; before that the message is retried.
+ */
+export async function documentFailed(deps: PipelineDeps, msg: DocumentMessage, error: unknown, lastAttempt: boolean): Promise<void> {
+  if (!lastAttempt) return;
+  const reason = errorReason(error);
+  try {
+    if (msg.kind === 'document') {
+      const { docId, name, order } = msg.doc;
+      if ((await deps.store.saveDocument(msg.jobId, msg.groupId, { docId, name, order, status: 'failed', reason })) === 'applied') {
+        deps.logger.error('document failed', { jobId: msg.jobId, groupId: msg.groupId, docId, error: reason });
+        deps.metrics?.add('DocumentsFailed', 1);
+      }
+      await countAndMaybeFanIn(deps, msg);
+      return;
+    }
+  } catch (err) {
+    // The fan-in itself cannot succeed: the group fails with the reason and is counted, so its job still ends.
+    await recordStepFailure(deps, refOf(msg, 0), 'enrich', err, true);
+    return;
+  }
+  await recordStepFailure(deps, refOf(msg, 0), 'enrich', error, true);
+}
+
+/**
+ * A documents group's backfill: each of its documents read is enriched again in full from its stored note, and the
+ * group rolled up again (the documents' stored states are left as they were).
+ */
+export async function backfillDocuments(deps: PipelineDeps, profile: Profile, jobId: string, groupId: string, notes: GroupNote[], facets?: Record<string, string>): Promise<Enrichment> {
+  const byId = new Map(notes.map((n) => [n.noteId, n]));
+  const docs = await deps.store.listDocuments(jobId, groupId);
+  const redone = await Promise.all(
+    docs.map(async (d) => (d.status === 'read' && byId.has(d.docId) ? { ...d, enrichment: await enrichGroup(profile, d.docId, [byId.get(d.docId)!], deps.provider, 'full') } : d)),
+  );
+  return rollUp(profile, redone, { mode: 'full', provider: deps.provider, ...(facets ? { facets } : {}) });
+}
