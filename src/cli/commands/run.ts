@@ -7,6 +7,8 @@ import { Command, Option } from 'commander';
 import { type Job, JobStatus, jobIdFor } from '../../domain/job.ts';
 import { loadProfile } from '../../profiles/profile.ts';
 import { topology } from '../../topology/topology.ts';
+import { parseRowRange } from '../../domain/documents/manifest.ts';
+import { dropDocuments, readDocumentFolder } from '../drop-documents.ts';
 import { expectedEtag } from '../etag.ts';
 import { progressView } from '../progress.ts';
 import { recognizeProfile } from '../recognize.ts';
@@ -19,25 +21,35 @@ interface RunFlags extends StackFlags {
   json?: boolean;
   out?: string;
   force?: boolean;
+  rows?: string;
 }
 
 export function runCommand(): Command {
   const cmd = new Command('run')
     .description('run a file through the local pipeline to its end and copy its results out')
-    .argument('<file>', 'a CSV or JSON file of records')
+    .argument('<file>', "a CSV or JSON file of records, or a documents profile's manifest or folder (one sub-folder of documents per group)")
     .option('--profile <name>', "the profile the records follow (default: the one whose required columns are in the file's header)")
     .option('--under <folder>', "a folder below the profile's in the drop key, which the profile may read columns from (e.g. social's platform: --under facebook)")
     .addOption(new Option('--mode <mode>', 'fast: the cheap stages now, the LLM later (backfill); full: everything now').choices(['fast', 'full']).default('full'))
     .option('--out <dir>', 'where the results are copied (default sluice-out/JOB)')
-    .option('--force', 'a new job even if this file was run before (e.g. with another --mode or provider)')
+    .option('--force', 'a new job even if this file was run before (e.g. with another --mode or provider); for a folder, its groups run again')
+    .option('--rows <range>', "a documents profile's manifest: only these data rows (1-100, 5, 20-)")
     .option('--json', 'one JSON object on stdout');
   return offlineOption(stackOptions(cmd)).action(act(run));
 }
 
 async function run(file: string, given: RunFlags): Promise<number> {
   let size: number;
+  if (given.rows !== undefined) {
+    try {
+      parseRowRange(given.rows);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
   try {
     const st = statSync(file);
+    if (st.isDirectory()) return await runFolder(file, given);
     if (!st.isFile()) throw new Error('not a regular file');
     size = st.size;
   } catch (err) {
@@ -73,27 +85,65 @@ async function run(file: string, given: RunFlags): Promise<number> {
     } else {
       const upload = await new Upload({
         client: rt.clients.s3,
-        params: { Bucket: bucket, Key: key, Body: createReadStream(file), Metadata: { 'sluice-mode': flags.mode } },
+        params: { Bucket: bucket, Key: key, Body: createReadStream(file), Metadata: { 'sluice-mode': flags.mode, ...(flags.rows ? { 'sluice-rows': flags.rows } : {}) } },
         partSize: PART_SIZE,
         queueSize: 2,
       }).done();
       jobId = jobIdFor(bucket, key, upload.ETag ?? etag);
       if (flags.force) say(`forced: a new job ${jobId} for s3://${bucket}/${key}`);
     }
-    const view = json ? undefined : progressView();
-    let job: Job;
-    try {
-      job = await rt.waitForJob(jobId, { onProgress: (j) => view?.update(j), timeoutMs: 60 * 60_000, intervalMs: 200 });
-    } finally {
-      view?.stop();
-    }
-    const report = await jobReport(rt, job, resolve(flags.out ?? join('sluice-out', jobId)));
-    if (json) process.stdout.write(`${JSON.stringify(report)}\n`);
-    else process.stdout.write(humanReport(report, job));
-    if (job.status === JobStatus.FAILED) {
-      if (json) process.stderr.write(`sluice: ${job.error ?? 'job failed'}\n`);
-      return job.badInput ? EXIT.usage : EXIT.failed;
-    }
-    return EXIT.ok;
+    return follow(rt, jobId, flags);
+  });
+}
+
+/** Follows a job to its end (progress on a terminal), copies its results out and reports it. */
+async function follow(rt: Parameters<Parameters<typeof withStack>[2]>[0], jobId: string, flags: RunFlags): Promise<number> {
+  const json = Boolean(flags.json);
+  const view = json ? undefined : progressView();
+  let job: Job;
+  try {
+    job = await rt.waitForJob(jobId, { onProgress: (j) => view?.update(j), timeoutMs: 60 * 60_000, intervalMs: 200 });
+  } finally {
+    view?.stop();
+  }
+  const report = await jobReport(rt, job, resolve(flags.out ?? join('sluice-out', jobId)));
+  if (json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  else process.stdout.write(humanReport(report, job));
+  if (job.status === JobStatus.FAILED) {
+    if (json) process.stderr.write(`sluice: ${job.error ?? 'job failed'}\n`);
+    return job.badInput ? EXIT.usage : EXIT.failed;
+  }
+  return EXIT.ok;
+}
+
+/**
+ * `sluice run FOLDER --profile P`: a documents profile's groups, one sub-folder each, uploaded with the manifest
+ * written for the user (`src/cli/drop-documents.ts`). The same folder run again is the same job unless --force.
+ */
+async function runFolder(dir: string, flags: RunFlags): Promise<number> {
+  if (!flags.profile) throw new UsageError(`${dir} is a folder: name the documents profile its sub-folders follow (--profile deals)`);
+  let profile;
+  try {
+    profile = loadProfile(flags.profile);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (!profile.documents) throw new UsageError(`profile ${profile.name} reads records from a file, not documents from a folder: give it a CSV or JSON file`);
+  let groups;
+  try {
+    groups = readDocumentFolder(dir, profile);
+  } catch (err) {
+    throw new InputError((err as Error).message);
+  }
+  if (!groups.length) throw new InputError(`${dir}: no sub-folders (one per ${profile.groupKey}, holding its documents)`);
+  const say = (line: string) => {
+    if (!flags.json) process.stderr.write(`${line}\n`);
+  };
+  const run = `${basename(resolve(dir)).replace(/[^\w.-]+/g, '_')}${flags.force ? `-${new Date().toISOString().replace(/[:.]/g, '-')}` : ''}`;
+  return withStack(flags, true, async (rt) => {
+    const bucket = rt.names.buckets.drop;
+    const dropped = await dropDocuments(rt.clients.s3, bucket, { profile, run, groups, mode: flags.mode, ...(flags.rows ? { rows: flags.rows } : {}) });
+    say(`${groups.length} ${profile.groupKey} folders, ${dropped.files} documents uploaded; manifest s3://${bucket}/${dropped.key}`);
+    return follow(rt, jobIdFor(bucket, dropped.key, dropped.etag), flags);
   });
 }
