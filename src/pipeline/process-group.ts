@@ -45,7 +45,7 @@ export const groupMessageSchema = z.object({
   mode: z.enum(['fast', 'full']),
   key: z.string().min(1),
   groups: z
-    .array(z.object({ groupId: z.string().min(1), noteCount: z.number().int().positive(), shard: z.number().int().nonnegative(), start: z.number().int().nonnegative(), end: z.number().int().nonnegative() }))
+    .array(z.object({ groupId: z.string().min(1), noteCount: z.number().int().nonnegative(), shard: z.number().int().nonnegative(), start: z.number().int().nonnegative(), end: z.number().int().nonnegative() }))
     .min(1)
     .max(GROUPS_PER_MESSAGE),
 });
