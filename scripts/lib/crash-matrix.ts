@@ -142,9 +142,10 @@ export interface CrashResult {
  * Runs a file to its end through a dev process that crashes at `crashAt`, restarting it once killed.
  * @example await crashRun({ file: 'claims.csv', state: '/tmp/s', crashAt: 'settle.counted@100', timeoutMs: 120_000 })
  */
-export async function crashRun(o: { file: string; state: string; crashAt?: string; timeoutMs: number; env?: Record<string, string> }): Promise<CrashResult> {
+export async function crashRun(o: { file?: string; drop?: (dev: DevProcess) => Promise<string>; state: string; crashAt?: string; timeoutMs: number; env?: Record<string, string> }): Promise<CrashResult> {
   let dev = await startDev(o.state, { ...o.env, SLUICE_CRASH_AT: o.crashAt });
-  const jobId = await dropFile(dev, o.file, 'crash-matrix.csv');
+  // The drop: a claims file, or what `drop` puts (a documents profile's documents and manifest), returning the job id.
+  const jobId = o.drop ? await o.drop(dev) : await dropFile(dev, o.file!, 'crash-matrix.csv');
   let job = await waitForEnd(dev, jobId, o.timeoutMs);
   const crashed = job === undefined;
   let recoveryMs = 0;
