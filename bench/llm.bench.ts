@@ -5,7 +5,6 @@
  * N·L/C, calls and prompt tokens per claim, peak RSS, and the calls a second drop of the same file makes.
  * Options: --claims N (1000), --latency MS (300), --cap C (32), --out FILE.
  */
-import { execFile } from 'node:child_process';
 import { createReadStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -21,6 +20,8 @@ import { startSimulator } from '../src/llm/simulator.ts';
 import { startLocalRuntime } from '../src/local/runtime.ts';
 import { loadProfile } from '../src/profiles/profile.ts';
 import { generateClaims, toCsv } from '../scripts/lib/claims-generator.ts';
+import { runChild } from './lib/child-run.ts';
+import { writeReport } from './lib/report.ts';
 
 const { values } = parseArgs({
   options: {
@@ -151,24 +152,16 @@ async function orchestrate() {
       pipelineOverBound: +(a.wallMs / bound).toFixed(2),
       targets: { speedupAtLeast: 25, pipelineOverBoundAtMost: 1.25 },
     };
-    mkdirSync('docs/benchmarks', { recursive: true });
-    writeFileSync(values.out!, `${JSON.stringify(report, null, 2)}\n`);
-    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    writeReport(values.out!, report);
   } finally {
     await sim.stop();
   }
 
   async function runAsync(kind: string) {
-    return new Promise<ChildResult>((resolve, reject) => {
-      let firstCalls = 0;
-      const child = execFile(process.execPath, [import.meta.filename, '--child', kind, '--file', file, '--url', sim.url, '--cap', String(cap)], { maxBuffer: 1 << 20 }, (err, stdout) => {
-        if (err) return reject(err);
-        resolve({ ...JSON.parse(stdout.trim().split('\n').pop()!), firstCalls });
-      });
-      child.stderr!.pipe(process.stderr);
-      child.stdout!.on('data', (d: Buffer) => {
-        if (d.toString().includes('"phase":"first-done"')) firstCalls = sim.stats.calls;
-      });
+    let firstCalls = 0;
+    const result = await runChild<Omit<ChildResult, 'firstCalls'>>(import.meta.filename, ['--child', kind, '--file', file, '--url', sim.url, '--cap', String(cap)], (chunk) => {
+      if (chunk.includes('"phase":"first-done"')) firstCalls = sim.stats.calls;
     });
+    return { ...result, firstCalls };
   }
 }

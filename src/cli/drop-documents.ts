@@ -47,17 +47,30 @@ export function readDocumentFolder(dir: string, profile: Profile): DocumentGroup
     });
 }
 
-/**
- * Uploads the groups' documents, then their manifest (the object whose event starts the job).
- * @example await dropDocuments(s3, bucket, { profile, run: 'q3-deals', groups: readDocumentFolder('./deals', profile) })
- */
-export async function dropDocuments(s3: S3Client, bucket: string, o: { profile: Profile; run: string; groups: DocumentGroup[]; rows?: string; mode?: Mode }): Promise<{ key: string; etag: string; files: number }> {
-  const prefix = (group: string) => `documents/${o.profile.name}/${o.run}/${encodeURIComponent(group)}/`;
+/** Where a run's group's documents go in the drop bucket (outside `incoming/`). */
+const prefixOf = (profile: Profile, run: string, group: string) => `documents/${profile.name}/${run}/${encodeURIComponent(group)}/`;
+
+/** Uploads the groups' documents (eight at a time); nothing starts until their manifest is put. */
+export async function uploadDocuments(s3: S3Client, bucket: string, o: { profile: Profile; run: string; groups: DocumentGroup[] }): Promise<number> {
   const limit = pLimit(8);
-  await Promise.all(o.groups.flatMap((g) => g.files.map((f) => limit(() => s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix(g.values[o.profile.groupKey]!)}${f.name}`, Body: f.bytes }))))));
-  const manifest = o.groups.map((g) => JSON.stringify({ ...g.values, documents_prefix: prefix(g.values[o.profile.groupKey]!) })).join('\n');
+  await Promise.all(o.groups.flatMap((g) => g.files.map((f) => limit(() => s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefixOf(o.profile, o.run, g.values[o.profile.groupKey]!)}${f.name}`, Body: f.bytes }))))));
+  return o.groups.reduce((n, g) => n + g.files.length, 0);
+}
+
+/** Puts the manifest naming each group's documents: the object whose event starts the job. */
+export async function putManifest(s3: S3Client, bucket: string, o: { profile: Profile; run: string; groups: DocumentGroup[]; rows?: string; mode?: Mode }): Promise<{ key: string; etag: string }> {
+  const manifest = o.groups.map((g) => JSON.stringify({ ...g.values, documents_prefix: prefixOf(o.profile, o.run, g.values[o.profile.groupKey]!) })).join('\n');
   const key = `${topology.dropPrefix}${o.profile.name}/${o.run}.jsonl`;
   const metadata = { ...(o.mode ? { 'sluice-mode': o.mode } : {}), ...(o.rows ? { 'sluice-rows': o.rows } : {}) };
   const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: `${manifest}\n`, ContentType: 'application/x-ndjson', Metadata: metadata }));
-  return { key, etag: (put.ETag ?? '').replace(/"/g, ''), files: o.groups.reduce((n, g) => n + g.files.length, 0) };
+  return { key, etag: (put.ETag ?? '').replace(/"/g, '') };
+}
+
+/**
+ * Uploads the groups' documents, then their manifest.
+ * @example await dropDocuments(s3, bucket, { profile, run: 'q3-deals', groups: readDocumentFolder('./deals', profile) })
+ */
+export async function dropDocuments(s3: S3Client, bucket: string, o: { profile: Profile; run: string; groups: DocumentGroup[]; rows?: string; mode?: Mode }): Promise<{ key: string; etag: string; files: number }> {
+  const files = await uploadDocuments(s3, bucket, o);
+  return { ...(await putManifest(s3, bucket, o)), files };
 }

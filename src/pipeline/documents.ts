@@ -20,10 +20,8 @@ import { hash } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import pLimit from 'p-limit';
 import * as z from 'zod';
-import { compileBoilerplate, removeBoilerplate } from '../domain/documents/boilerplate.ts';
-import { findEmails } from '../domain/documents/email.ts';
 import { manifestColumns, parseRowRange, readManifest } from '../domain/documents/manifest.ts';
-import { mentionsOf } from '../domain/documents/mentions.ts';
+import { documentMentions, documentNote, prepareDocument } from '../domain/documents/prepare.ts';
 import { readDocument } from '../domain/documents/read-document.ts';
 import { type SettledDocument, rollUp } from '../domain/documents/rollup.ts';
 import { type Enrichment, type GroupNote, enrichGroup, facetsOf, modeSchema } from '../domain/enrich/enrich-group.ts';
@@ -195,36 +193,13 @@ async function settleDocument(deps: PipelineDeps, profile: Profile, msg: Extract
     const inner = await readDocument(a.name, a.bytes, { maxBytes: spec.maxBytes });
     if (inner.ok) parts.push(inner.text);
   }
-  const clean = removeBoilerplate(parts.join('\n\n'), compileBoilerplate(spec.boilerplate));
-  // Broken addresses are repaired in place; one that cannot be is reported and taken out of the text.
-  let text = clean.text;
-  let repairedEmails = 0;
-  const invalidEmails: Array<{ raw: string; reason: string }> = [];
-  for (const found of findEmails(clean.text)) {
-    if (found.address) {
-      if (found.raw !== found.address) {
-        text = text.replace(found.raw, found.address);
-        repairedEmails += 1;
-      }
-    } else {
-      invalidEmails.push({ raw: found.raw, reason: found.reason ?? 'not a valid address' });
-      text = text.replace(found.raw, '[address withheld]');
-    }
-  }
+  const { text, removed, repairedEmails, invalidEmails } = prepareDocument(profile, parts.join('\n\n'));
   if (!text.trim()) return rejected('nothing but boilerplate (signatures, footers, quoted replies)');
   const date = read.headers?.date && !Number.isNaN(Date.parse(read.headers.date)) ? new Date(read.headers.date).toISOString() : undefined;
-  const docColumn = profile.recordKey.find((k) => k !== profile.groupKey);
-  const note: GroupNote = {
-    noteId: docId,
-    text,
-    line: order + 1,
-    values: { ...msg.values, ...(docColumn ? { [docColumn]: name } : {}), ...(date && profile.orderBy ? { [profile.orderBy]: date } : {}) },
-    attributes: {},
-  };
+  const note = documentNote(profile, { docId, name, order, text, values: msg.values, ...(date ? { date } : {}) });
   // The cleaned note is kept for a later backfill of the group's pending outputs.
   await deps.objects.put(deps.resultsBucket, documentNotesKey(msg.jobId, docId), JSON.stringify([note]), 'application/json');
   const enrichment = await enrichGroup(profile, docId, [note], deps.provider, msg.mode);
-  const known = [...spec.knownOrganizations.map((c) => msg.values[c]).filter((v): v is string => Boolean(v)), ...spec.alwaysKnownOrganizations];
   return {
     docId,
     name,
@@ -232,8 +207,8 @@ async function settleDocument(deps: PipelineDeps, profile: Profile, msg: Extract
     status: 'read',
     ...(date ? { date } : {}),
     enrichment,
-    mentions: mentionsOf(text, name, known),
-    removed: clean.removed,
+    mentions: documentMentions(profile, text, name, msg.values),
+    removed,
     ...(invalidEmails.length ? { invalidEmails } : {}),
     ...(repairedEmails ? { repairedEmails } : {}),
     chars: text.length,

@@ -4,6 +4,8 @@
  */
 import { decideGroup } from '../domain/decide/decide-group.ts';
 import { type EnrichmentProvider, type GroupNote, enrichGroup } from '../domain/enrich/enrich-group.ts';
+import { documentMentions, documentNote, prepareDocument } from '../domain/documents/prepare.ts';
+import { type SettledDocument, rollUp } from '../domain/documents/rollup.ts';
 import { tokenize } from '../domain/enrich/extractors.ts';
 import { toGroupNote, validateRecord } from '../domain/records/validate-record.ts';
 import type { OutputSpec } from '../profiles/outputs.ts';
@@ -28,9 +30,28 @@ export async function predictItem(profile: Profile, item: BenchmarkItem, provide
     groupId = g.groupId;
     return g.note;
   });
-  const enrichment = await enrichGroup(profile, groupId, notes, provider, 'full');
+  const enrichment = profile.documents ? await rollUpDocuments(profile, notes, provider) : await enrichGroup(profile, groupId, notes, provider, 'full');
   const decision = await decideGroup(profile, enrichment);
   return { decision: decision.outcome, outputs: enrichment.outputs, provider: enrichment.provider };
+}
+
+/**
+ * A documents profile's item: each record is one document of the group (its text inline), prepared and enriched on
+ * its own as the pipeline's document step does, then the group rolled up as its fan-in does.
+ */
+async function rollUpDocuments(profile: Profile, notes: GroupNote[], provider: EnrichmentProvider) {
+  const docColumn = profile.recordKey.find((k) => k !== profile.groupKey);
+  const docs = await Promise.all(
+    notes.map(async (n, order): Promise<SettledDocument> => {
+      const name = (docColumn && n.values[docColumn]) || `document-${order + 1}`;
+      const date = profile.orderBy ? n.values[profile.orderBy] : undefined;
+      const prepared = prepareDocument(profile, n.text);
+      const note = documentNote(profile, { docId: n.noteId, name, order, text: prepared.text, values: n.values, ...(date ? { date } : {}) });
+      const enrichment = await enrichGroup(profile, n.noteId, [note], provider, 'full');
+      return { docId: n.noteId, name, order, status: 'read', ...(date ? { date } : {}), enrichment, mentions: documentMentions(profile, prepared.text, name, n.values) };
+    }),
+  );
+  return rollUp(profile, docs, { mode: 'full', provider });
 }
 
 export interface FieldVerdict {

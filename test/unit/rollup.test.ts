@@ -9,6 +9,8 @@ import { type SettledDocument, rollUp } from '../../src/domain/documents/rollup.
 import { enrichGroup } from '../../src/domain/enrich/enrich-group.ts';
 import { createOfflineProvider } from '../../src/domain/enrich/offline-provider.ts';
 import { loadProfile } from '../../src/profiles/profile.ts';
+import { loadBenchmark } from '../../src/scoring/benchmark.ts';
+import { predictItem } from '../../src/scoring/score-item.ts';
 
 const deals = loadProfile('deals');
 const provider = createOfflineProvider();
@@ -67,5 +69,20 @@ describe('rolling an opportunity up from its documents', () => {
     expect((await decideGroup(deals, none)).outcome).toBe('no_documents');
     const docs = [await read('a.txt', 0, 'Jane Doe, jane.doe@globex.com, wants a pilot.'), await read('b.txt', 1, 'Next step: Omar Haddad will send the contract.')];
     expect(rolled([...docs].reverse())).toEqual(rolled(docs));
+  });
+});
+
+describe('the deals-v1 benchmark', () => {
+  it('holds at least 40 hand-written opportunities, each predicted the way the pipeline rolls documents up', async () => {
+    const bench = loadBenchmark('deals-v1');
+    expect(bench.items.length).toBeGreaterThanOrEqual(40);
+    // d29: the competitor is only in a quoted reply, which the profile's boilerplate rules cut before enrichment.
+    const quoted = await predictItem(deals, bench.items.find((i) => i.id === 'd29')!, provider);
+    expect(quoted.outputs.competitors).toEqual([]);
+    expect(quoted.decision).toBe('quiet');
+    // d27: two documents out of date order; the latest (by date) agrees a next step.
+    const outOfOrder = await predictItem(deals, bench.items.find((i) => i.id === 'd27')!, provider);
+    expect(outOfOrder.decision).toBe('on_track');
+    expect(outOfOrder.outputs.documentsRead).toBe(2);
   });
 });
