@@ -3,24 +3,26 @@
  * opportunities × 10 documents, every format), checked against its hidden truth — every document read to text,
  * boilerplate lines removed and content lines kept (the drop's repeated lines learned first), broken e-mail
  * addresses repaired to the right one, no invalid address emitted, and each opportunity's people and
- * organisations found offline (`mentionsOf`) and consolidated at confidence 0.8, scored for precision, recall and
- * duplicates against the true ones — with the time per document by format. The
- * boilerplate rules are DEALS_BOILERPLATE, beside the generator (the deals profile will hold them).
+ * organisations found offline (`mentionsOf` through `documentMentions`) and consolidated at confidence 0.8, scored for precision, recall and
+ * duplicates against the true ones — with the time per document by format. The rules are the deals profile's and
+ * the functions the pipeline's document step calls (`prepareDocument`, `documentMentions`); the repeated lines are
+ * learned as the manifest step learns them, from an even sample of the drop.
  * Writes docs/benchmarks/deals-cleaning.json. Options: --opportunities N (200), --documents N (10), --seed S (4), --out FILE.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import validator from 'validator';
-import { compileBoilerplate, learnRepeatedLines, removeBoilerplate } from '../src/domain/documents/boilerplate.ts';
+import { learnRepeatedLines, sampleEvenly } from '../src/domain/documents/boilerplate.ts';
+import { boilerplateOf, documentMentions, prepareDocument } from '../src/domain/documents/prepare.ts';
+import { loadProfile } from '../src/profiles/profile.ts';
 import { type Entity, consolidate } from '../src/domain/documents/consolidate.ts';
-import { mentionsOf } from '../src/domain/documents/mentions.ts';
 import { findEmails } from '../src/domain/documents/email.ts';
 import { readDocument } from '../src/domain/documents/read-document.ts';
-import { DEALS_BOILERPLATE, generateDeals } from '../scripts/lib/deals-generator.ts';
+import { generateDeals } from '../scripts/lib/deals-generator.ts';
 
 const { values } = parseArgs({ options: { opportunities: { type: 'string', default: '200' }, documents: { type: 'string', default: '10' }, seed: { type: 'string', default: '4' }, out: { type: 'string', default: 'docs/benchmarks/deals-cleaning.json' } } });
-const b = compileBoilerplate(DEALS_BOILERPLATE);
+const deals = loadProfile('deals');
 
 const opportunities = await generateDeals({ seed: Number(values.seed), opportunities: Number(values.opportunities), documentsPerOpportunity: Number(values.documents) });
 const docs = opportunities.flatMap((o) => o.documents);
@@ -34,8 +36,8 @@ for (const d of docs) {
   if (!r.ok) unread.push(`${d.name}: ${r.reason}`);
   texts.push(r.ok ? r.text : '');
 }
-const repeated = learnRepeatedLines(texts, b);
-const cleaned = texts.map((t) => removeBoilerplate(t, b, repeated));
+const repeated = learnRepeatedLines(sampleEvenly(texts, deals.documents!.boilerplate.repeated.sample), boilerplateOf(deals));
+const cleaned = texts.map((t) => prepareDocument(deals, t, repeated));
 const norm = (t: string) => t.replace(/\s+/g, ' ').trim().toLowerCase();
 const lines = { boilerplate: 0, boilerplateRemoved: 0, content: 0, contentRemoved: 0 };
 docs.forEach((d, i) => {
@@ -62,7 +64,7 @@ const personKey = (s: string) => key(/^([^,]+),\s*(.+)$/.test(s) ? s.replace(/^(
 const entityScore = { persons: { right: 0, wrong: 0, duplicates: 0, missed: 0 }, organizations: { right: 0, wrong: 0, duplicates: 0, missed: 0 }, review: 0 };
 let offset = 0;
 for (const o of opportunities) {
-  const mentions = o.documents.flatMap((d, j) => mentionsOf(cleaned[offset + j]!.text, d.name, [o.account]));
+  const mentions = o.documents.flatMap((d, j) => documentMentions(deals, cleaned[offset + j]!.text, d.name, { account: o.account }));
   offset += o.documents.length;
   const { entities, review } = consolidate(mentions, 0.8);
   entityScore.review += review.length;

@@ -6,16 +6,8 @@
  * The truth says, per opportunity, who and which organisations are really there, per broken address its right
  * form, and per document which of its lines are boilerplate and which are content.
  */
-import type { BoilerplateRules } from '../../src/domain/documents/boilerplate.ts';
 import { prng } from '../../src/domain/random.ts';
 import { docxBytes, emlBytes, pdfBytes } from './document-builders.ts';
-
-/** The boilerplate rules the tests and bench:deals-cleaning use, until the deals profile holds them as its data. */
-export const DEALS_BOILERPLATE: BoilerplateRules = {
-  cutFrom: [String.raw`^On .+ wrote:$`, String.raw`^-{2,}\s*Original Message\s*-{2,}$`, '^-- ?$', String.raw`^From: .+ <?[^\s@]+@[^\s@]+>?$`],
-  dropLines: [String.raw`^Sent from my \w+`, 'unsubscribe', String.raw`^(this e-?mail|this message).*(confidential|intended (solely|only))`],
-  repeated: { minDocuments: 3, minShare: 0.5 },
-};
 
 export interface TruePerson {
   name: string;

@@ -21,8 +21,8 @@ import { buffer } from 'node:stream/consumers';
 import pLimit from 'p-limit';
 import * as z from 'zod';
 import { manifestColumns, parseRowRange, readManifest } from '../domain/documents/manifest.ts';
-import { documentMentions, documentNote, prepareDocument } from '../domain/documents/prepare.ts';
-import { readDocument } from '../domain/documents/read-document.ts';
+import { ONLY_BOILERPLATE, boilerplateOf, documentMentions, documentNote, prepareDocument } from '../domain/documents/prepare.ts';
+import { learnRepeatedLines, sampleEvenly } from '../domain/documents/boilerplate.ts';
 import { type SettledDocument, rollUp } from '../domain/documents/rollup.ts';
 import { type Enrichment, type GroupNote, enrichGroup, facetsOf, modeSchema } from '../domain/enrich/enrich-group.ts';
 import { GroupStatus, TERMINAL_STATUSES, resultKeys } from '../domain/job.ts';
@@ -66,10 +66,14 @@ export function isDocumentMessage(body: unknown): boolean {
   return kind === 'document' || kind === 'group';
 }
 
+/** The document readers (pdf.js, mammoth, mailparser), loaded on first use: a records profile's steps never load them. */
+const readers = () => import('../domain/documents/read-document.ts');
+
 /** A document's id: stable for its key, whatever delivery computes it. */
 const docIdOf = (key: string) => hash('sha256', key, 'base64url').slice(0, 16);
 const stagedDocumentKey = (jobId: string, group: number, i: number, name: string) => `staging/${jobId}/documents/${group}/${i}-${name.replace(/[^\w.-]+/g, '_')}`;
 const documentNotesKey = (jobId: string, docId: string) => `records/${jobId}/documents/${docId}.json`;
+const repeatedLinesKey = (jobId: string) => `staging/${jobId}/repeated-lines.json`;
 const groupNotesKey = (jobId: string, groupId: string) => `records/${jobId}/groups/${hash('sha256', groupId, 'base64url').slice(0, 16)}.json`;
 
 /**
@@ -107,6 +111,7 @@ export async function manifestStep(deps: PipelineDeps, msg: ManifestMessage): Pr
       }),
     ),
   );
+  await learnDropLines(deps, profile, msg.jobId, documents.flat());
   const rejectLines = rejects.map((r) => JSON.stringify({ file: msg.key, ...r } satisfies RejectLine));
   await deps.objects.put(deps.resultsBucket, resultKeys(msg.jobId).rejects, rejectLines.length ? `${rejectLines.join('\n')}\n` : '', 'application/x-ndjson');
   const sizes = shardSizes(entries.length);
@@ -127,6 +132,54 @@ export async function manifestStep(deps: PipelineDeps, msg: ManifestMessage): Pr
   deps.metrics?.add('DocumentsFannedOut', messages.length);
   if (after) await maybeFinalize(deps, after);
   return 'done';
+}
+
+/**
+ * Learns the lines repeated across a drop (footers, template lines) from a sample of its documents read evenly
+ * across it, before any is enriched, and stores them for the document steps. The same drop gives the same sample,
+ * so a redelivered manifest stores the same lines.
+ */
+async function learnDropLines(deps: PipelineDeps, profile: Profile, jobId: string, documents: Array<{ bucket: string; key: string; name: string }>): Promise<void> {
+  const { repeated } = profile.documents!.boilerplate;
+  const sample = sampleEvenly(documents, repeated.sample);
+  if (sample.length < repeated.minDocuments) return;
+  const { readDocument } = await readers();
+  const limit = pLimit(8);
+  const texts = await Promise.all(
+    sample.map((d) =>
+      limit(async () => {
+        const object = await deps.objects.get(d.bucket, d.key).catch(() => undefined);
+        if (!object || object.size > profile.documents!.maxBytes) {
+          object?.body.destroy();
+          return '';
+        }
+        const read = await readDocument(d.name, await buffer(object.body), { maxBytes: profile.documents!.maxBytes });
+        return read.ok ? read.text : '';
+      }),
+    ),
+  );
+  const learned = [...learnRepeatedLines(texts, boilerplateOf(profile))].sort();
+  await deps.objects.put(deps.resultsBucket, repeatedLinesKey(jobId), JSON.stringify(learned), 'application/json');
+  deps.logger.info('repeated lines learned', { jobId, sample: sample.length, lines: learned.length });
+}
+
+/** A job's learned lines, read once per job by each instance (a few jobs kept). */
+const learnedOf = new Map<string, Promise<Set<string>>>();
+function repeatedLinesOf(deps: PipelineDeps, jobId: string): Promise<Set<string>> {
+  let hit = learnedOf.get(jobId);
+  if (!hit) {
+    hit = deps.objects.get(deps.resultsBucket, repeatedLinesKey(jobId)).then(
+      async (o) => new Set(JSON.parse((await buffer(o.body)).toString('utf8')) as string[]),
+      (err: Error) => {
+        if (err.name === 'NoSuchKey' || err.name === 'NotFound') return new Set<string>();
+        learnedOf.delete(jobId);
+        throw err;
+      },
+    );
+    learnedOf.set(jobId, hit);
+    if (learnedOf.size > 16) learnedOf.delete(learnedOf.keys().next().value!);
+  }
+  return hit;
 }
 
 function refOf(msg: DocumentMessage, noteCount: number): GroupRef {
@@ -185,6 +238,7 @@ async function settleDocument(deps: PipelineDeps, profile: Profile, msg: Extract
     object.body.destroy();
     return rejected(`the file is ${object.size} bytes; at most ${spec.maxBytes} are read`);
   }
+  const { readDocument } = await readers();
   const read = await readDocument(name, await buffer(object.body), { maxBytes: spec.maxBytes });
   if (!read.ok) return rejected(read.reason);
   // An attachment that is itself a document is read as part of it; one that cannot be read is left out.
@@ -193,8 +247,8 @@ async function settleDocument(deps: PipelineDeps, profile: Profile, msg: Extract
     const inner = await readDocument(a.name, a.bytes, { maxBytes: spec.maxBytes });
     if (inner.ok) parts.push(inner.text);
   }
-  const { text, removed, repairedEmails, invalidEmails } = prepareDocument(profile, parts.join('\n\n'));
-  if (!text.trim()) return rejected('nothing but boilerplate (signatures, footers, quoted replies)');
+  const { text, removed, repairedEmails, invalidEmails } = prepareDocument(profile, parts.join('\n\n'), await repeatedLinesOf(deps, msg.jobId));
+  if (!text.trim()) return rejected(ONLY_BOILERPLATE);
   const date = read.headers?.date && !Number.isNaN(Date.parse(read.headers.date)) ? new Date(read.headers.date).toISOString() : undefined;
   const note = documentNote(profile, { docId, name, order, text, values: msg.values, ...(date ? { date } : {}) });
   // The cleaned note is kept for a later backfill of the group's pending outputs.

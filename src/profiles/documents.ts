@@ -32,8 +32,11 @@ export const documentsSchema = z
         cutFrom: z.array(pattern).default([]),
         /** A line that is boilerplate wherever it stands. */
         dropLines: z.array(pattern).default([]),
-        /** Lines repeated across the documents of one drop (`sluice`'s cleaning benchmark learns them per drop). */
-        repeated: z.object({ minDocuments: z.int().min(2), minShare: z.number().gt(0).max(1) }).default({ minDocuments: 3, minShare: 0.5 }),
+        /**
+         * A line is learned as boilerplate of a drop (a footer, a template line) when it is in at least `minDocuments`
+         * and `minShare` of `sample` documents read evenly across the drop before it fans out.
+         */
+        repeated: z.object({ minDocuments: z.int().min(2), minShare: z.number().gt(0).max(1), sample: z.int().min(2).default(60) }).strict().default({ minDocuments: 3, minShare: 0.5, sample: 60 }),
       })
       .strict()
       .prefault({}),

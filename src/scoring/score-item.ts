@@ -4,7 +4,7 @@
  */
 import { decideGroup } from '../domain/decide/decide-group.ts';
 import { type EnrichmentProvider, type GroupNote, enrichGroup } from '../domain/enrich/enrich-group.ts';
-import { documentMentions, documentNote, prepareDocument } from '../domain/documents/prepare.ts';
+import { ONLY_BOILERPLATE, documentMentions, documentNote, prepareDocument } from '../domain/documents/prepare.ts';
 import { type SettledDocument, rollUp } from '../domain/documents/rollup.ts';
 import { tokenize } from '../domain/enrich/extractors.ts';
 import { toGroupNote, validateRecord } from '../domain/records/validate-record.ts';
@@ -46,6 +46,7 @@ async function rollUpDocuments(profile: Profile, notes: GroupNote[], provider: E
       const name = (docColumn && n.values[docColumn]) || `document-${order + 1}`;
       const date = profile.orderBy ? n.values[profile.orderBy] : undefined;
       const prepared = prepareDocument(profile, n.text);
+      if (!prepared.text.trim()) return { docId: n.noteId, name, order, status: 'rejected', reason: ONLY_BOILERPLATE };
       const note = documentNote(profile, { docId: n.noteId, name, order, text: prepared.text, values: n.values, ...(date ? { date } : {}) });
       const enrichment = await enrichGroup(profile, n.noteId, [note], provider, 'full');
       return { docId: n.noteId, name, order, status: 'read', ...(date ? { date } : {}), enrichment, mentions: documentMentions(profile, prepared.text, name, n.values) };

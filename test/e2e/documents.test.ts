@@ -93,6 +93,13 @@ describe('a deals drop', () => {
     }
   });
 
+  it("removes each document's boilerplate: by the profile's patterns, and the drop's footer learned from a sample of its documents", () => {
+    const read = first.results.flatMap((r) => r.enrichment.documents.read as Array<{ removed: { cut: number; dropped: number; repeated: number } }>);
+    // The generator's drop-wide footer is in no pattern: only the learned lines remove it.
+    expect(read.filter((d) => d.removed.repeated > 0).length).toBeGreaterThan(read.length / 2);
+    expect(read.some((d) => d.removed.dropped > 0)).toBe(true);
+  });
+
   it('rejects each unreadable document with its file, its opportunity and the reason, and still completes its opportunity', () => {
     for (const o of opportunities.slice(0, 2)) {
       const r = first.results.find((x) => x.groupId === o.id)!;

@@ -10,6 +10,7 @@ import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-s
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../src/domain/job.ts';
+import { dropDocuments } from '../../src/cli/drop-documents.ts';
 import { createVersionRegistry } from '../../src/adapters/profile-registry.ts';
 import { loadProfile } from '../../src/profiles/profile.ts';
 import { activate, pushProfile } from '../../src/profiles/registry.ts';
@@ -190,6 +191,13 @@ describe('local IAM over that run', () => {
     );
     const goodJob = await rt.waitForJob(jobIdFor(rt.names.buckets.drop, goodKey, good.ETag!), { timeoutMs: 30_000 });
     expect(goodJob).toMatchObject({ status: 'COMPLETE', profileVersion: pushed.version });
+    // A deals drop of one opportunity: its manifest lists the drop bucket (chunk), the document is read from it (enrich).
+    const dealsDrop = await dropDocuments(rt.clients.s3, rt.names.buckets.drop, {
+      profile: loadProfile('deals'),
+      run: 'grants',
+      groups: [{ values: { opportunity_id: 'OPP-G', account: 'Globex' }, files: [{ name: 'call.txt', bytes: Buffer.from('Jane Doe of Globex wants a pilot. Next step: Jane sends the form by Friday.') }] }],
+    });
+    expect(await rt.waitForJob(jobIdFor(rt.names.buckets.drop, dealsDrop.key, dealsDrop.etag), { timeoutMs: 30_000 })).toMatchObject({ status: 'COMPLETE' });
     const Bucket = rt.names.buckets.drop;
     const Key = 'incoming/claims/all-invalid.csv';
     const Body = 'CLAIMNO,NOTEID,FN_TEXT,LOBCD,FN_CRT_DT\nC-9,1,too short,15,2025-13-45\n';

@@ -4,7 +4,7 @@
 import { Readable } from 'node:stream';
 import validator from 'validator';
 import { describe, expect, it } from 'vitest';
-import { compileBoilerplate, learnRepeatedLines, removeBoilerplate } from '../../src/domain/documents/boilerplate.ts';
+import { learnRepeatedLines, removeBoilerplate } from '../../src/domain/documents/boilerplate.ts';
 import { type Mention, consolidate } from '../../src/domain/documents/consolidate.ts';
 import { findEmails, repairEmail } from '../../src/domain/documents/email.ts';
 import { manifestColumns, parseRowRange, readManifest } from '../../src/domain/documents/manifest.ts';
@@ -12,11 +12,12 @@ import { loadProfile } from '../../src/profiles/profile.ts';
 import { mentionsOf } from '../../src/domain/documents/mentions.ts';
 import { readDocument } from '../../src/domain/documents/read-document.ts';
 import { docxBytes, emlBytes, pdfBytes } from '../../scripts/lib/document-builders.ts';
-import { DEALS_BOILERPLATE, generateDeals } from '../../scripts/lib/deals-generator.ts';
+import { generateDeals } from '../../scripts/lib/deals-generator.ts';
+import { boilerplateOf } from '../../src/domain/documents/prepare.ts';
 import { prng } from '../../src/domain/random.ts';
 
-// The rules beside the generator (issue 16 puts them in the deals profile's data).
-const b = compileBoilerplate(DEALS_BOILERPLATE);
+// The deals profile's rules (its data).
+const b = boilerplateOf(loadProfile('deals'));
 
 describe('e-mail repair', () => {
   it.each([
@@ -105,13 +106,13 @@ describe('boilerplate removal', () => {
   it("learns the lines a drop's documents repeat (in ≥ 3 documents and ≥ half of them) and removes them, keeping content", () => {
     // Prepare: ten documents with the same footer and template line, each with its own content
     const footer = 'Acme Corp | 1 Main St | Springfield | www.acme.com';
-    const docs = Array.from({ length: 10 }, (_, i) => `Deal note ${i}: Globex wants ${i + 2} seats.\nNext step: call on day ${i + 1}.\n\n${footer}\nPlease consider the environment before printing.`);
+    const docs = Array.from({ length: 10 }, (_, i) => `Deal note ${i}: Globex wants ${i + 2} seats.\nNext step: call on day ${i + 1}.\n\n${footer}\nDeal desk template v2`);
     docs.push('A note without the footer: the champion left Globex.');
     // Act
     const repeated = learnRepeatedLines(docs, b);
     const cleaned = docs.map((d) => removeBoilerplate(d, b, repeated));
     // Assess
-    expect([...repeated].sort()).toEqual([footer.toLowerCase(), 'please consider the environment before printing.']);
+    expect([...repeated].sort()).toEqual([footer.toLowerCase(), 'deal desk template v2']);
     expect(cleaned[3]).toEqual({ text: 'Deal note 3: Globex wants 5 seats.\nNext step: call on day 4.', removed: { cut: 0, dropped: 0, repeated: 2 } });
     expect(cleaned[10]!.text).toBe('A note without the footer: the champion left Globex.');
   });

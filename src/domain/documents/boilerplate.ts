@@ -32,6 +32,15 @@ export interface CleanDocument {
 /** A line as compared across documents: trimmed, spaces collapsed, lower-cased. */
 const normal = (line: string) => line.trim().replace(/\s+/g, ' ').toLowerCase();
 
+/**
+ * `k` items spread evenly over `items` (all of them when there are no more than `k`): the documents a drop's
+ * repeated lines are learned from.
+ */
+export function sampleEvenly<T>(items: T[], k: number): T[] {
+  if (items.length <= k) return [...items];
+  return Array.from({ length: k }, (_, i) => items[Math.floor((i * items.length) / k)]!);
+}
+
 /** Compiled rules, so that a drop's many documents compile them once. */
 export interface Boilerplate {
   rules: BoilerplateRules;

@@ -19,12 +19,19 @@ export interface PreparedDocument {
   invalidEmails: Array<{ raw: string; reason: string }>;
 }
 
+/** Why a document whose text is all boilerplate is rejected. */
+export const ONLY_BOILERPLATE = 'nothing but boilerplate (signatures, footers, quoted replies)';
+
 const compiled = new WeakMap<Profile, Boilerplate>();
 
-/** Cleans a document's text with the profile's boilerplate rules and repairs its addresses. */
-export function prepareDocument(profile: Profile, raw: string): PreparedDocument {
-  const rules = compiled.get(profile) ?? compiled.set(profile, compileBoilerplate(profile.documents!.boilerplate)).get(profile)!;
-  const clean = removeBoilerplate(raw, rules);
+/** The profile's boilerplate rules, compiled once. */
+export function boilerplateOf(profile: Profile): Boilerplate {
+  return compiled.get(profile) ?? compiled.set(profile, compileBoilerplate(profile.documents!.boilerplate)).get(profile)!;
+}
+
+/** Cleans a document's text with the profile's boilerplate rules and its drop's learned lines, and repairs its addresses. */
+export function prepareDocument(profile: Profile, raw: string, repeated: ReadonlySet<string> = new Set()): PreparedDocument {
+  const clean = removeBoilerplate(raw, boilerplateOf(profile), repeated);
   let text = clean.text;
   let repairedEmails = 0;
   const invalidEmails: PreparedDocument['invalidEmails'] = [];
