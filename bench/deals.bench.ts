@@ -19,7 +19,7 @@ import { enrichGroup } from '../src/domain/enrich/enrich-group.ts';
 import { jobIdFor } from '../src/domain/job.ts';
 import { createOpenAiProvider } from '../src/llm/openai-provider.ts';
 import { startSimulator } from '../src/llm/simulator.ts';
-import { startLocalRuntime } from '../src/local/runtime.ts';
+import { handlerLayout, startLocalRuntime } from '../src/local/runtime.ts';
 import { loadProfile } from '../src/profiles/profile.ts';
 import { runChild } from './lib/child-run.ts';
 import { writeReport } from './lib/report.ts';
@@ -50,9 +50,13 @@ if (values.child) {
 
 async function pipeline(url: string) {
   const opportunities = await generate();
-  const rt = await startLocalRuntime({ logLevel: 'SILENT', llm: { ...llm(url, cap), cacheTtlDays: 1, breaker: { name: 'openai', threshold: 20, cooldownMs: 30_000, probeTimeoutMs: 60_000 } } });
+  // As `sluice run` runs it: the handlers in their processes (one per core), the cap C shared by them.
+  const layout = handlerLayout();
+  const rt = await startLocalRuntime({ logLevel: 'SILENT', ...layout, llm: { ...llm(url, cap), cacheTtlDays: 1, breaker: { name: 'openai', threshold: 20, cooldownMs: 30_000, probeTimeoutMs: 60_000 } } });
   try {
     const groups = opportunities.map((o) => ({ values: { opportunity_id: o.id, account: o.account, owner: o.owner, stage: o.stage }, files: o.documents.map((d) => ({ name: d.name.split('/').pop()!, bytes: d.bytes })) }));
+    // The handler processes up (as the loop's modules are loaded before its clock starts).
+    while (rt.pids().handlers.length < (layout.handlerProcesses?.length ?? 0)) await new Promise((r) => setTimeout(r, 100));
     // The clock starts once the documents are uploaded: the manifest is the drop.
     await uploadDocuments(rt.clients.s3, rt.names.buckets.drop, { profile: deals, run: 'bench', groups });
     const started = performance.now();

@@ -107,6 +107,11 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       return { created: false, job: existing };
     },
 
+    async getJobStatus(jobId) {
+      const r = await doc.send(new GetCommand({ TableName: tableName, Key: { pk: jobPk(jobId), sk: JOB_SK }, ConsistentRead: true, ProjectionExpression: '#s', ExpressionAttributeNames: { '#s': 'status' } }));
+      return r.Item?.status as JobStatus | undefined;
+    },
+
     async getJob(jobId) {
       const r = await doc.send(new GetCommand({ TableName: tableName, Key: { pk: jobPk(jobId), sk: JOB_SK }, ConsistentRead: true }));
       if (!r.Item) return undefined;

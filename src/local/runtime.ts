@@ -243,6 +243,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const instrument = (service: string): Instrumentation =>
       instrumentation(service, { stream: options.logLevel === 'SILENT' ? silent : logStream, logLevel: options.logLevel === 'SILENT' ? 'SILENT' : (options.logLevel ?? 'INFO') });
     const providers = new Map<string, PipelineDeps['provider']>();
+    // The LLM in-flight cap is the runtime's, shared like a function's concurrency by the instances running enrich.
+    const enrichInstances = (!options.functions || options.functions.includes('enrich') ? 1 : 0) + (options.pollers === false ? [] : (options.handlerProcesses ?? [])).filter((list) => list.includes('enrich')).length;
+    const llmShared = options.llm && { ...options.llm, maxInFlight: Math.max(1, Math.floor(options.llm.maxInFlight / Math.max(1, enrichInstances))) };
     // One profile cache per function (as a container keeps one), reading the config bucket with the function's clients.
     const profilesOf = new Map<string, PipelineDeps['profiles']>();
     const depsOver = (c: ReturnType<typeof localClients>, service: string, inst: Instrumentation = instrument(service)): PipelineDeps => ({
@@ -253,7 +256,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       enrichQueue: createWorkQueue(c.sqs, queues.enrich.url),
       decideQueue: createWorkQueue(c.sqs, queues.decide.url),
       // One provider per function (its cache and breaker client), shared by the function's instances.
-      provider: options.provider ?? providers.get(service) ?? providers.set(service, buildProvider(options.llm, c.dynamodb, names.table)).get(service)!,
+      provider: options.provider ?? providers.get(service) ?? providers.set(service, buildProvider(service === 'enrich' ? llmShared : options.llm, c.dynamodb, names.table)).get(service)!,
       resultsBucket: names.buckets.results,
       dropPrefix: topology.dropPrefix,
       defaultMode: options.defaultMode ?? 'full',
@@ -379,7 +382,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
               functions,
               concurrency: Object.fromEntries(functions.map((fn) => [fn, share(fn)])),
               stage: options.stage,
-              llm: options.llm,
+              llm: llmShared,
               defaultMode: options.defaultMode,
               chunking,
               logLevel: options.logLevel,

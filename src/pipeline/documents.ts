@@ -25,7 +25,7 @@ import { ONLY_BOILERPLATE, boilerplateOf, documentMentions, documentNote, prepar
 import { learnRepeatedLines, sampleEvenly } from '../domain/documents/boilerplate.ts';
 import { type SettledDocument, rollUp } from '../domain/documents/rollup.ts';
 import { type Enrichment, type GroupNote, enrichGroup, facetsOf, modeSchema } from '../domain/enrich/enrich-group.ts';
-import { GroupStatus, TERMINAL_STATUSES, resultKeys } from '../domain/job.ts';
+import { GroupStatus, type JobStatus, TERMINAL_STATUSES, resultKeys } from '../domain/job.ts';
 import { UnreadableFileError } from '../domain/records/read-rows.ts';
 import type { Profile } from '../profiles/profile.ts';
 import type { PipelineDeps } from './deps.ts';
@@ -182,6 +182,20 @@ function repeatedLinesOf(deps: PipelineDeps, jobId: string): Promise<Set<string>
   return hit;
 }
 
+/** A job's status, read at most every 2 s by an instance (a batch's documents are mostly of one job). */
+const statusOf = new Map<string, { status: Promise<JobStatus | undefined>; at: number }>();
+function jobStatusOf(deps: PipelineDeps, jobId: string): Promise<JobStatus | undefined> {
+  const hit = statusOf.get(jobId);
+  if (hit && Date.now() - hit.at < 2000) return hit.status;
+  const status = deps.store.getJobStatus(jobId);
+  statusOf.set(jobId, { status, at: Date.now() });
+  status.catch(() => statusOf.delete(jobId));
+  if (statusOf.size > 64) statusOf.delete(statusOf.keys().next().value!);
+  return status;
+}
+
+const hasPending = (e: Enrichment) => Object.values(e.stages).includes('pending');
+
 function refOf(msg: DocumentMessage, noteCount: number): GroupRef {
   return { jobId: msg.jobId, groupId: msg.groupId, profile: msg.profile, ...(msg.profileVersion ? { profileVersion: msg.profileVersion } : {}), mode: msg.mode, noteCount, shard: msg.shard, notes: { key: groupNotesKey(msg.jobId, msg.groupId), start: 0, end: 0 } };
 }
@@ -191,16 +205,18 @@ function refOf(msg: DocumentMessage, noteCount: number): GroupRef {
  * group, the group rolled up — or a group without documents rolled up at once.
  * @throws on infrastructure and provider errors (the message is retried); a document that cannot be read is settled as rejected.
  */
-export async function documentStep(deps: PipelineDeps, msg: DocumentMessage): Promise<'read' | 'rejected' | 'counted' | 'skipped'> {
-  const job = await deps.store.getJob(msg.jobId);
-  if (!job) throw new UnknownJobError(msg.jobId);
-  if (TERMINAL_STATUSES.has(job.status)) return 'skipped';
+export async function documentStep(deps: PipelineDeps, msg: DocumentMessage, o: { redelivered?: boolean } = { redelivered: true }): Promise<'read' | 'rejected' | 'counted' | 'skipped'> {
+  const status = await jobStatusOf(deps, msg.jobId);
+  if (!status) throw new UnknownJobError(msg.jobId);
+  if (TERMINAL_STATUSES.has(status)) return 'skipped';
   if (msg.kind === 'group') {
     await fanIn(deps, msg);
     return 'counted';
   }
   let outcome: 'read' | 'rejected' | 'counted' = 'counted';
-  if (!(await deps.store.getDocument(msg.jobId, msg.groupId, msg.doc.docId))) {
+  // A message received for the first time is read at once (a copy delivered beside it is settled by the conditional
+  // write); a redelivery first looks for the document stored, so as not to read and enrich it again.
+  if (!o.redelivered || !(await deps.store.getDocument(msg.jobId, msg.groupId, msg.doc.docId))) {
     const started = Date.now();
     const profile = await deps.profiles.at(msg.profile, msg.profileVersion);
     const settled = await settleDocument(deps, profile, msg);
@@ -251,9 +267,9 @@ async function settleDocument(deps: PipelineDeps, profile: Profile, msg: Extract
   if (!text.trim()) return rejected(ONLY_BOILERPLATE);
   const date = read.headers?.date && !Number.isNaN(Date.parse(read.headers.date)) ? new Date(read.headers.date).toISOString() : undefined;
   const note = documentNote(profile, { docId, name, order, text, values: msg.values, ...(date ? { date } : {}) });
-  // The cleaned note is kept for a later backfill of the group's pending outputs.
-  await deps.objects.put(deps.resultsBucket, documentNotesKey(msg.jobId, docId), JSON.stringify([note]), 'application/json');
   const enrichment = await enrichGroup(profile, docId, [note], deps.provider, msg.mode);
+  // A note with outputs left pending (fast mode, the LLM unavailable) is kept for the group's backfill.
+  if (hasPending(enrichment)) await deps.objects.put(deps.resultsBucket, documentNotesKey(msg.jobId, docId), JSON.stringify([note]), 'application/json');
   return {
     docId,
     name,
@@ -284,12 +300,15 @@ async function fanIn(deps: PipelineDeps, msg: DocumentMessage): Promise<void> {
   if (docs.length < msg.documents) throw new Error(`group ${msg.groupId}: ${docs.length} of its ${msg.documents} documents are stored`);
   const profile = await deps.profiles.at(msg.profile, msg.profileVersion);
   const read = docs.filter((d) => d.status === 'read');
-  // The group's notes: its documents read, cleaned, for a backfill of its pending outputs.
-  const notes = (await Promise.all(read.map(async (d) => JSON.parse((await buffer((await deps.objects.get(deps.resultsBucket, documentNotesKey(msg.jobId, d.docId))).body)).toString('utf8')) as GroupNote[]))).flat();
-  const body = JSON.stringify(notes);
   const ref = refOf(msg, read.length);
-  ref.notes = { ...ref.notes, end: Buffer.byteLength(body) } satisfies NotesRange;
-  await deps.objects.put(deps.resultsBucket, ref.notes.key, body, 'application/json');
+  // The group's notes, for a backfill: its documents with outputs left pending, cleaned (none: no notes file).
+  const pending = read.filter((d) => hasPending(d.enrichment!));
+  if (pending.length) {
+    const notes = (await Promise.all(pending.map(async (d) => JSON.parse((await buffer((await deps.objects.get(deps.resultsBucket, documentNotesKey(msg.jobId, d.docId))).body)).toString('utf8')) as GroupNote[]))).flat();
+    const body = JSON.stringify(notes);
+    ref.notes = { ...ref.notes, end: Buffer.byteLength(body) } satisfies NotesRange;
+    await deps.objects.put(deps.resultsBucket, ref.notes.key, body, 'application/json');
+  }
   const enrichment = rollUp(profile, docs, { mode: msg.mode, provider: deps.provider, facets: facetsOf(profile, [{ noteId: '', text: '', line: 0, values: msg.values, attributes: {} }]) });
   const saved = await deps.store.saveEnrichment(msg.jobId, msg.groupId, read.length, enrichment, msg.shard, ref.notes, deps.now().toISOString());
   deps.crashPoint?.('group.rolled-up');

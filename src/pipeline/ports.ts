@@ -154,6 +154,8 @@ export interface StatusStore extends DocumentStore {
   /** Creates the job unless it exists; returns the job item as stored either way (open ledger shards not summed). */
   createJob(job: Job): Promise<{ created: boolean; job: Job }>;
   getJob(jobId: string): Promise<Job | undefined>;
+  /** The job's status alone (one GetItem, no ledger read); undefined when there is no such job. */
+  getJobStatus(jobId: string): Promise<JobStatus | undefined>;
   listJobs(limit: number): Promise<Job[]>;
   /**
    * Takes the ingest lease: RECEIVED → INGESTING, or an INGESTING job whose lease expired or is held by
