@@ -96,7 +96,7 @@ describe('sluice score (CLI, offline provider)', () => {
   it('refuses an unknown benchmark and bad flags with exit code 2', () => {
     const unknown = sluice('score', 'claims-v9');
     expect(unknown.status).toBe(2);
-    expect(unknown.stderr).toContain('unknown benchmark "claims-v9" (known: claims-v1, claims-v2, social-v1)');
+    expect(unknown.stderr).toContain('unknown benchmark "claims-v9" (known: claims-v1, claims-v2, deals-v1, social-v1)');
     expect(sluice('score', 'claims-v1', '--concurrency', '0').status).toBe(2);
   });
 });
