@@ -323,7 +323,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       return keys.map((k) => found.get(`${jobPk(k.jobId)}\n${groupSk(k.groupId)}`));
     },
 
-    async saveEnrichment(jobId, groupId, noteCount, enrichment: Enrichment, shard, notes, at, shadow) {
+    async saveEnrichment(jobId, groupId, noteCount, enrichment: Enrichment, shard, notes, at, shadow, o) {
       const pendingStages = Object.entries(enrichment.stages).filter(([, s]) => s === 'pending').map(([s]) => s);
       const pendingAttrs = pendingStages.length
         ? ', pendingPk = :pendingPk, pendingSk = :pendingSk, pendingStages = :pendingStages'
@@ -332,7 +332,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
         update({
           Key: { pk: jobPk(jobId), sk: groupSk(groupId) },
           UpdateExpression: `SET jobId = :jobId, groupId = :groupId, #s = :enriched, noteCount = :noteCount, ledgerShard = :shard, notes = :notes, enrichment = :enrichment, enrichStage = :stage, updatedAt = :at${shadow ? ', shadow = :shadow' : ''}${pendingAttrs}`,
-          ConditionExpression: 'attribute_not_exists(#s) OR #s = :enriched',
+          ConditionExpression: o?.once ? 'attribute_not_exists(#s)' : 'attribute_not_exists(#s) OR #s = :enriched',
           ExpressionAttributeNames: { '#s': 'status' },
           ExpressionAttributeValues: {
             ':jobId': jobId,
@@ -352,7 +352,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
           ReturnValues: 'UPDATED_OLD',
         }),
       );
-      if (!r) return 'closed';
+      if (!r) return o?.once ? 'repeat' : 'closed';
       return r.Attributes?.status === GroupStatus.ENRICHED ? 'repeat' : 'applied';
     },
 

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
+import { manifestColumns } from '../domain/documents/manifest.ts';
 import type { Mode } from '../domain/enrich/enrich-group.ts';
 import type { Profile } from '../profiles/profile.ts';
 import { topology } from '../topology/topology.ts';
@@ -43,7 +44,10 @@ export function readDocumentFolder(dir: string, profile: Profile): DocumentGroup
         .filter((f) => f !== GROUP_FILE && statSync(join(folder, f)).isFile())
         .sort()
         .map((f) => ({ name: f, bytes: readFileSync(join(folder, f)) }));
-      return { values: { ...values, [profile.groupKey]: name }, files };
+      const group = { values: { ...values, [profile.groupKey]: name }, files };
+      const missing = manifestColumns(profile).filter((c) => c.required && !group.values[c.name]);
+      if (missing.length) throw new Error(`${folder}: no ${missing.map((c) => c.name).join(', ')} for this ${profile.groupKey}: write ${join(folder, GROUP_FILE)}, e.g. {${missing.map((c) => `"${c.name}": "…"`).join(', ')}}`);
+      return group;
     });
 }
 
@@ -60,7 +64,8 @@ export async function uploadDocuments(s3: S3Client, bucket: string, o: { profile
 /** Puts the manifest naming each group's documents: the object whose event starts the job. */
 export async function putManifest(s3: S3Client, bucket: string, o: { profile: Profile; run: string; groups: DocumentGroup[]; rows?: string; mode?: Mode }): Promise<{ key: string; etag: string }> {
   const manifest = o.groups.map((g) => JSON.stringify({ ...g.values, documents_prefix: prefixOf(o.profile, o.run, g.values[o.profile.groupKey]!) })).join('\n');
-  const key = `${topology.dropPrefix}${o.profile.name}/${o.run}.jsonl`;
+  // The row range and mode are in the key: the same folder with another range or mode is another object, another job.
+  const key = `${topology.dropPrefix}${o.profile.name}/${o.run}${o.rows ? `-rows-${o.rows.replace(/[^\d-]/g, '')}` : ''}${o.mode === 'fast' ? '-fast' : ''}.jsonl`;
   const metadata = { ...(o.mode ? { 'sluice-mode': o.mode } : {}), ...(o.rows ? { 'sluice-rows': o.rows } : {}) };
   const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: `${manifest}\n`, ContentType: 'application/x-ndjson', Metadata: metadata }));
   return { key, etag: (put.ETag ?? '').replace(/"/g, '') };

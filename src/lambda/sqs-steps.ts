@@ -171,7 +171,7 @@ function groupStepHandler(deps: PipelineDeps, fn: 'enrich' | 'decide', topology:
 /** One document's message: stepped; on a permanent error or its last receive the document (or its group) settles as failed. */
 async function documentRecord(deps: PipelineDeps, record: SQSRecord, msg: DocumentMessage, topology: Topology): Promise<unknown> {
   try {
-    return await documentStep(deps, msg, { redelivered: Number(record.attributes?.ApproximateReceiveCount ?? '1') > 1 });
+    return await documentStep(deps, msg, { redelivered: Number(record.attributes?.ApproximateReceiveCount ?? '1') > 1, lastReceive: isLastAttempt(record, 'enrich', topology) });
   } catch (err) {
     if (err instanceof UnknownJobError) return deadLetter(deps, 'enrich', record, err);
     const permanent = isPermanent(err);

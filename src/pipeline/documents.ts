@@ -20,7 +20,7 @@ import { hash } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import pLimit from 'p-limit';
 import * as z from 'zod';
-import { manifestColumns, parseRowRange, readManifest } from '../domain/documents/manifest.ts';
+import { type ManifestEntry, manifestColumns, parseRowRange, readManifest } from '../domain/documents/manifest.ts';
 import { ONLY_BOILERPLATE, boilerplateOf, documentMentions, documentNote, prepareDocument } from '../domain/documents/prepare.ts';
 import { learnRepeatedLines, sampleEvenly } from '../domain/documents/boilerplate.ts';
 import { type SettledDocument, rollUp } from '../domain/documents/rollup.ts';
@@ -47,6 +47,8 @@ const common = {
   documents: z.int().nonnegative(),
   /** The group's columns from the manifest (its account, owner, …). */
   values: z.record(z.string(), z.string()),
+  /** Sent again by a redelivered manifest: its document may be stored already. */
+  resent: z.boolean().optional(),
 };
 
 /** The enrich queue's messages of a documents profile: one document, or a group without documents (rolled up at once). */
@@ -85,6 +87,12 @@ export async function manifestStep(deps: PipelineDeps, msg: ManifestMessage): Pr
   const profile = await deps.profiles.at(msg.profile, msg.profileVersion);
   if (!profile.documents) throw new PermanentError(`profile ${profile.name} has no documents section`);
   const object = await deps.objects.get(msg.bucket, msg.key);
+  if (object.etag && object.etag !== msg.etag.replace(/"/g, '')) {
+    // Replaced since its event: this job's manifest is gone (the new one is a job of its own).
+    object.body.destroy();
+    await deps.store.failJob(msg.jobId, `${msg.key}: the object changed after this event; its newer version is ingested as its own job`, deps.now().toISOString());
+    return 'failed';
+  }
   let read;
   try {
     read = await readManifest(object.body, msg.key, { groupKey: profile.groupKey, columns: manifestColumns(profile), ...(msg.rows ? { rows: parseRowRange(msg.rows) } : {}) });
@@ -95,22 +103,12 @@ export async function manifestStep(deps: PipelineDeps, msg: ManifestMessage): Pr
     return 'failed';
   }
   const { entries, rejects } = read;
-  // Each group's documents, in key order (a redelivery lists the same): listed, or staged from the manifest.
-  const limit = pLimit(8);
-  const documents = await Promise.all(
-    entries.map((entry, g) =>
-      limit(async () => {
-        if (entry.documents_prefix) return (await deps.objects.list(msg.bucket, entry.documents_prefix)).filter((o) => !o.key.endsWith('/')).map((o) => ({ bucket: msg.bucket, key: o.key, name: o.key }));
-        return Promise.all(
-          entry.documents!.map(async (d, i) => {
-            const key = stagedDocumentKey(msg.jobId, g, i, d.name);
-            await deps.objects.put(deps.resultsBucket, key, d.text, 'text/plain; charset=utf-8');
-            return { bucket: deps.resultsBucket, key, name: d.name };
-          }),
-        );
-      }),
-    ),
-  );
+  // The plan (each group's documents) is fixed by the first delivery that lists them: a redelivery fans out the same
+  // documents with the same counts, even if files were added under a prefix since.
+  const planned = await readPlan(deps, msg.jobId);
+  const documents = planned ?? (await listDocuments(deps, msg, entries));
+  if (!planned) await deps.objects.put(deps.resultsBucket, planKey(msg.jobId), JSON.stringify(documents), 'application/json');
+  if (planned && planned.length !== entries.length) throw new PermanentError(`${msg.key}: the manifest's groups differ from the job's plan`);
   await learnDropLines(deps, profile, msg.jobId, documents.flat());
   const rejectLines = rejects.map((r) => JSON.stringify({ file: msg.key, ...r } satisfies RejectLine));
   await deps.objects.put(deps.resultsBucket, resultKeys(msg.jobId).rejects, rejectLines.length ? `${rejectLines.join('\n')}\n` : '', 'application/x-ndjson');
@@ -118,7 +116,7 @@ export async function manifestStep(deps: PipelineDeps, msg: ManifestMessage): Pr
   await deps.store.recordIngestCounts(msg.jobId, { rows: entries.length + rejects.length, accepted: entries.length, rejected: rejects.length, duplicates: 0, groups: entries.length }, sizes.length);
   await deps.store.openLedger(msg.jobId, sizes.map((expected, shard) => ({ shard, expected })));
   deps.crashPoint?.('manifest.stored');
-  const base = { jobId: msg.jobId, profile: msg.profile, ...(msg.profileVersion ? { profileVersion: msg.profileVersion } : {}), mode: msg.mode };
+  const base = { jobId: msg.jobId, profile: msg.profile, ...(msg.profileVersion ? { profileVersion: msg.profileVersion } : {}), mode: msg.mode, ...(planned ? { resent: true } : {}) };
   const messages = entries.flatMap((entry, g): DocumentMessage[] => {
     const group = { ...base, groupId: entry.group, shard: Math.floor(g / GROUPS_PER_SHARD), documents: documents[g]!.length, values: entry.values };
     if (!documents[g]!.length) return [{ kind: 'group' as const, ...group }];
@@ -132,6 +130,42 @@ export async function manifestStep(deps: PipelineDeps, msg: ManifestMessage): Pr
   deps.metrics?.add('DocumentsFannedOut', messages.length);
   if (after) await maybeFinalize(deps, after);
   return 'done';
+}
+
+/** Documents larger than this are left out of the sample the repeated lines are learned from. */
+const SAMPLE_MAX_BYTES = 2 * 1024 * 1024;
+
+type PlannedDocument = { bucket: string; key: string; name: string };
+
+const planKey = (jobId: string) => `staging/${jobId}/plan.json`;
+
+/** The plan a first delivery stored, if any. */
+async function readPlan(deps: PipelineDeps, jobId: string): Promise<PlannedDocument[][] | undefined> {
+  try {
+    return JSON.parse((await buffer((await deps.objects.get(deps.resultsBucket, planKey(jobId))).body)).toString('utf8')) as PlannedDocument[][];
+  } catch (err) {
+    if ((err as Error).name === 'NoSuchKey' || (err as Error).name === 'NotFound') return undefined;
+    throw err;
+  }
+}
+
+/** Each group's documents, in key order: listed under its prefix, or staged from the manifest. */
+async function listDocuments(deps: PipelineDeps, msg: ManifestMessage, entries: ManifestEntry[]): Promise<PlannedDocument[][]> {
+  const limit = pLimit(8);
+  return Promise.all(
+    entries.map((entry, g) =>
+      limit(async () => {
+        if (entry.documents_prefix) return (await deps.objects.list(msg.bucket, entry.documents_prefix)).filter((o) => !o.key.endsWith('/')).map((o) => ({ bucket: msg.bucket, key: o.key, name: o.key }));
+        return Promise.all(
+          entry.documents!.map(async (d, i) => {
+            const key = stagedDocumentKey(msg.jobId, g, i, d.name);
+            await deps.objects.put(deps.resultsBucket, key, d.text, 'text/plain; charset=utf-8');
+            return { bucket: deps.resultsBucket, key, name: d.name };
+          }),
+        );
+      }),
+    ),
+  );
 }
 
 /**
@@ -148,13 +182,14 @@ async function learnDropLines(deps: PipelineDeps, profile: Profile, jobId: strin
   const texts = await Promise.all(
     sample.map((d) =>
       limit(async () => {
+        // A sample, not the drop: a document that cannot be read (or is large) is left out of it, never fatal here.
         const object = await deps.objects.get(d.bucket, d.key).catch(() => undefined);
-        if (!object || object.size > profile.documents!.maxBytes) {
+        if (!object || object.size > Math.min(SAMPLE_MAX_BYTES, profile.documents!.maxBytes)) {
           object?.body.destroy();
           return '';
         }
-        const read = await readDocument(d.name, await buffer(object.body), { maxBytes: profile.documents!.maxBytes });
-        return read.ok ? read.text : '';
+        const read = await readDocument(d.name, await buffer(object.body), { maxBytes: profile.documents!.maxBytes }).catch(() => undefined);
+        return read?.ok ? read.text : '';
       }),
     ),
   );
@@ -163,9 +198,15 @@ async function learnDropLines(deps: PipelineDeps, profile: Profile, jobId: strin
   deps.logger.info('repeated lines learned', { jobId, sample: sample.length, lines: learned.length });
 }
 
+/** Per store (one per function, and per runtime in a test process), so two runtimes never share a job's entries. */
+function cacheOf<T>(caches: WeakMap<object, Map<string, T>>, deps: PipelineDeps): Map<string, T> {
+  return caches.get(deps.store) ?? caches.set(deps.store, new Map()).get(deps.store)!;
+}
+
 /** A job's learned lines, read once per job by each instance (a few jobs kept). */
-const learnedOf = new Map<string, Promise<Set<string>>>();
+const learnedCaches = new WeakMap<object, Map<string, Promise<Set<string>>>>();
 function repeatedLinesOf(deps: PipelineDeps, jobId: string): Promise<Set<string>> {
+  const learnedOf = cacheOf(learnedCaches, deps);
   let hit = learnedOf.get(jobId);
   if (!hit) {
     hit = deps.objects.get(deps.resultsBucket, repeatedLinesKey(jobId)).then(
@@ -183,8 +224,9 @@ function repeatedLinesOf(deps: PipelineDeps, jobId: string): Promise<Set<string>
 }
 
 /** A job's status, read at most every 2 s by an instance (a batch's documents are mostly of one job). */
-const statusOf = new Map<string, { status: Promise<JobStatus | undefined>; at: number }>();
+const statusCaches = new WeakMap<object, Map<string, { status: Promise<JobStatus | undefined>; at: number }>>();
 function jobStatusOf(deps: PipelineDeps, jobId: string): Promise<JobStatus | undefined> {
+  const statusOf = cacheOf(statusCaches, deps);
   const hit = statusOf.get(jobId);
   if (hit && Date.now() - hit.at < 2000) return hit.status;
   const status = deps.store.getJobStatus(jobId);
@@ -205,7 +247,7 @@ function refOf(msg: DocumentMessage, noteCount: number): GroupRef {
  * group, the group rolled up — or a group without documents rolled up at once.
  * @throws on infrastructure and provider errors (the message is retried); a document that cannot be read is settled as rejected.
  */
-export async function documentStep(deps: PipelineDeps, msg: DocumentMessage, o: { redelivered?: boolean } = { redelivered: true }): Promise<'read' | 'rejected' | 'counted' | 'skipped'> {
+export async function documentStep(deps: PipelineDeps, msg: DocumentMessage, o: { redelivered?: boolean; lastReceive?: boolean } = { redelivered: true }): Promise<'read' | 'rejected' | 'counted' | 'skipped'> {
   const status = await jobStatusOf(deps, msg.jobId);
   if (!status) throw new UnknownJobError(msg.jobId);
   if (TERMINAL_STATUSES.has(status)) return 'skipped';
@@ -216,13 +258,17 @@ export async function documentStep(deps: PipelineDeps, msg: DocumentMessage, o: 
   let outcome: 'read' | 'rejected' | 'counted' = 'counted';
   // A message received for the first time is read at once (a copy delivered beside it is settled by the conditional
   // write); a redelivery first looks for the document stored, so as not to read and enrich it again.
-  if (!o.redelivered || !(await deps.store.getDocument(msg.jobId, msg.groupId, msg.doc.docId))) {
+  if (!(o.redelivered || msg.resent) || !(await deps.store.getDocument(msg.jobId, msg.groupId, msg.doc.docId))) {
     const started = Date.now();
     const profile = await deps.profiles.at(msg.profile, msg.profileVersion);
-    const settled = await settleDocument(deps, profile, msg);
+    // On its last receive, a document every earlier receive failed to settle is not read again: one that kills its
+    // handler (out of memory, over the timeout) would go to the DLQ uncounted and its group would never roll up.
+    const settled = o.lastReceive
+      ? { docId: msg.doc.docId, name: msg.doc.name, order: msg.doc.order, status: 'failed' as const, reason: 'not settled in its earlier attempts (an error, or its handler died or timed out reading it); not read again' }
+      : await settleDocument(deps, profile, msg);
     if ((await deps.store.saveDocument(msg.jobId, msg.groupId, settled)) === 'applied') {
       outcome = settled.status === 'read' ? 'read' : 'rejected';
-      deps.metrics?.add(settled.status === 'read' ? 'DocumentsRead' : 'DocumentsRejected', 1);
+      deps.metrics?.add({ read: 'DocumentsRead', rejected: 'DocumentsRejected', failed: 'DocumentsFailed' }[settled.status], 1);
       deps.metrics?.add('LlmCalls', settled.enrichment?.usage?.calls ?? 0);
       deps.logger.info('document settled', { jobId: msg.jobId, groupId: msg.groupId, docId: msg.doc.docId, status: settled.status, chars: settled.chars ?? 0, ms: Date.now() - started });
     }
@@ -310,13 +356,15 @@ async function fanIn(deps: PipelineDeps, msg: DocumentMessage): Promise<void> {
     await deps.objects.put(deps.resultsBucket, ref.notes.key, body, 'application/json');
   }
   const enrichment = rollUp(profile, docs, { mode: msg.mode, provider: deps.provider, facets: facetsOf(profile, [{ noteId: '', text: '', line: 0, values: msg.values, attributes: {} }]) });
-  const saved = await deps.store.saveEnrichment(msg.jobId, msg.groupId, read.length, enrichment, msg.shard, ref.notes, deps.now().toISOString());
+  // Stored once: a second roll-up (a concurrent delivery that also saw the set complete) changes nothing.
+  const saved = await deps.store.saveEnrichment(msg.jobId, msg.groupId, read.length, enrichment, msg.shard, ref.notes, deps.now().toISOString(), undefined, { once: true });
   deps.crashPoint?.('group.rolled-up');
   if (saved === 'applied') {
     deps.metrics?.add('GroupsEnriched', 1);
     deps.logger.info('group rolled up', { jobId: msg.jobId, groupId: msg.groupId, documents: docs.length, read: read.length, entities: enrichment.documents!.entities.length, review: enrichment.documents!.review.length });
   }
-  const stored = saved === 'closed' ? await deps.store.getGroup(msg.jobId, msg.groupId) : undefined;
+  // Not ours (another delivery rolled it up first): what is stored is counted and passed on.
+  const stored = saved === 'applied' ? undefined : await deps.store.getGroup(msg.jobId, msg.groupId);
   const marks = stored ? marksOf(stored) : marksOf({ status: GroupStatus.ENRICHED, enrichment });
   await settleGroups(deps, [{ ref, marks, forward: !stored || stored.status === GroupStatus.ENRICHED }]);
 }

@@ -186,7 +186,8 @@ export interface StatusStore extends DocumentStore {
   /** Several groups at once (a batch's), in the order asked; undefined where a group is not stored. */
   getGroups(keys: Array<{ jobId: string; groupId: string }>): Promise<Array<GroupItem | undefined>>;
   /** Stores a group's enrichment (and where its notes are) unless the group is already decided or failed. */
-  saveEnrichment(jobId: string, groupId: string, noteCount: number, enrichment: Enrichment, shard: number, notes: NotesRange, at: string, shadow?: ShadowDecision): Promise<TransitionResult>;
+  /** `once`: only if the group has no state yet (a documents group's roll-up), else 'repeat' or 'closed'. */
+  saveEnrichment(jobId: string, groupId: string, noteCount: number, enrichment: Enrichment, shard: number, notes: NotesRange, at: string, shadow?: ShadowDecision, o?: { once?: boolean }): Promise<TransitionResult>;
   /** Stores a group's decision once. */
   saveDecision(jobId: string, groupId: string, decision: Decision, at: string): Promise<TransitionResult>;
   /** Marks a group failed once (its message went to the DLQ), with the stage and the error. */

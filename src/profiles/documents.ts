@@ -72,7 +72,10 @@ export function checkDocuments(spec: DocumentsSpec, outputs: Map<string, { type:
   });
   spec.rollup.forEach((r, i) => {
     if (!outputs.has(r.from)) problems.push([`documents.rollup.${i}.from`, `"${r.from}" is not one of the profile's outputs`]);
+    // A rollup fact is stored among the group's outputs: it may not take an output's (or a built-in fact's) name.
+    if (outputs.has(r.name) || (DOCUMENT_FACTS as readonly string[]).includes(r.name)) problems.push([`documents.rollup.${i}.name`, `"${r.name}" is already an output or a built-in fact`]);
   });
+  for (const f of DOCUMENT_FACTS) if (outputs.has(f)) problems.push(['outputs', `"${f}" is a documents profile's built-in fact; name the output otherwise`]);
   return problems;
 }
 

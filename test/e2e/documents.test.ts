@@ -18,6 +18,7 @@ import { loadProfile } from '../../src/profiles/profile.ts';
 const deals = loadProfile('deals');
 let once: LocalRuntime;
 let twice: LocalRuntime;
+let last: LocalRuntime;
 let opportunities: GeneratedOpportunity[];
 const logs = { once: [] as Array<Record<string, unknown>>, twice: [] as Array<Record<string, unknown>> };
 
@@ -33,6 +34,13 @@ const capture = (into: Array<Record<string, unknown>>) =>
 const doubled = (_fn: string, handler: SqsHandler): SqsHandler => async (event, context) => {
   const [first, second] = await Promise.all([handler(event, context), handler(event, context)]);
   return { batchItemFailures: [...first.batchItemFailures, ...second.batchItemFailures] };
+};
+
+// A document named killer.txt arrives on its last receive (its earlier receives, we pretend, killed their handler).
+const onItsLastReceive = (fn: string, handler: SqsHandler): SqsHandler => async (event, context) => {
+  if (fn !== 'enrich') return handler(event, context);
+  const records = event.Records.map((r) => (r.body.includes('killer.txt') ? { ...r, attributes: { ...r.attributes, ApproximateReceiveCount: '5' } } : r));
+  return handler({ ...event, Records: records }, context);
 };
 
 /** The unreadable documents, each with the reason it must be rejected for. */
@@ -67,14 +75,15 @@ let second: Awaited<ReturnType<typeof run>>;
 
 beforeAll(async () => {
   opportunities = await generateDeals({ seed: 21, opportunities: 6, documentsPerOpportunity: 4 });
-  [once, twice] = await Promise.all([
+  [once, twice, last] = await Promise.all([
     startLocalRuntime({ logLevel: 'INFO', logStream: capture(logs.once) }),
     startLocalRuntime({ logLevel: 'INFO', logStream: capture(logs.twice), wrapHandler: doubled }),
+    startLocalRuntime({ logLevel: 'SILENT', wrapHandler: onItsLastReceive }),
   ]);
   [first, second] = await Promise.all([run(once), run(twice)]);
 }, 240_000);
 afterAll(async () => {
-  await Promise.all([once?.stop(), twice?.stop()]);
+  await Promise.all([once?.stop(), twice?.stop(), last?.stop()]);
 });
 
 describe('a deals drop', () => {
@@ -139,6 +148,20 @@ describe('a deals drop', () => {
       for (const l of rolled) expect(l.documents, `${name} ${String(l.groupId)}`).toBe(opportunities.findIndex((o) => o.id === l.groupId) === 1 ? BAD.length : opportunities.find((o) => o.id === l.groupId)!.documents.length + (opportunities.findIndex((o) => o.id === l.groupId) === 0 ? BAD.length : 0));
     }
   });
+
+  it('settles a document on its last receive as failed, unread, with the reason, and still completes its opportunity', async () => {
+    const manifest = JSON.stringify({ opportunity_id: 'K-1', account: 'Globex', documents: [{ name: 'killer.txt', text: 'Globex is talking to Initrode.' }, { name: 'fine.txt', text: 'Next step: Jane Doe sends the form by Friday.' }] });
+    const key = 'incoming/deals/last-receive.jsonl';
+    const put = await last.clients.s3.send(new PutObjectCommand({ Bucket: last.names.buckets.drop, Key: key, Body: manifest }));
+    const job = await last.waitForJob(jobIdFor(last.names.buckets.drop, key, put.ETag!), { timeoutMs: 60_000 });
+    expect(job.counts).toMatchObject({ groups: 1, decided: 1, failed: 0 });
+    const results = (await (await last.clients.s3.send(new GetObjectCommand({ Bucket: last.names.buckets.results, Key: job.results!.jsonl }))).Body!.transformToString()).trim();
+    const r = JSON.parse(results) as Record<string, any>;
+    expect(r.enrichment.documents.rejected).toEqual([{ name: 'killer.txt', reason: expect.stringMatching(/^not settled in its earlier attempts/) }]);
+    expect(r.enrichment.documents.read.map((d: { name: string }) => d.name)).toEqual(['fine.txt']);
+    expect(r.enrichment.outputs.competitors).toEqual([]); // killer.txt was not read
+    expect(r.decision.outcome).toBe('on_track');
+  }, 90_000);
 
   it('takes a JSON-lines manifest with documents inline and a row range, rejecting its bad rows with line, field and reason', async () => {
     const manifest = [

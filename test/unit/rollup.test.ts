@@ -8,7 +8,7 @@ import { mentionsOf } from '../../src/domain/documents/mentions.ts';
 import { type SettledDocument, rollUp } from '../../src/domain/documents/rollup.ts';
 import { enrichGroup } from '../../src/domain/enrich/enrich-group.ts';
 import { createOfflineProvider } from '../../src/domain/enrich/offline-provider.ts';
-import { loadProfile } from '../../src/profiles/profile.ts';
+import { compileProfile, loadProfile } from '../../src/profiles/profile.ts';
 import { loadBenchmark } from '../../src/scoring/benchmark.ts';
 import { predictItem } from '../../src/scoring/score-item.ts';
 
@@ -60,6 +60,11 @@ describe('rolling an opportunity up from its documents', () => {
     // The next step is in the older document only: "latest" is by date, not by order.
     const reordered = rolled([{ ...old, order: 9 }, competitor, quiet]);
     expect(reordered.outputs.nextStepsLatest).toBe(0);
+    // Dates on some documents only (the e-mails): the order in the group decides, for all of them alike.
+    const undated = { ...competitor, date: undefined, order: 5 };
+    const mixed = rolled([{ ...old, order: 0 }, { ...quiet, order: 1 }, undated]);
+    expect(mixed.outputs.competitorsLatest).toBe(1); // the undated document is the last in order: among the latest two
+    expect(rolled([{ ...old, order: 4 }, { ...quiet, order: 3 }, { ...undated, order: 0 }]).outputs.nextStepsLatest).toBeGreaterThan(0);
     // A next step in the latest documents: on track.
     expect((await decideGroup(deals, rolled([competitor, { ...old, date: '2026-03-01T00:00:00.000Z' }]))).outcome).toBe('on_track');
   });
@@ -84,5 +89,16 @@ describe('the deals-v1 benchmark', () => {
     const outOfOrder = await predictItem(deals, bench.items.find((i) => i.id === 'd27')!, provider);
     expect(outOfOrder.decision).toBe('on_track');
     expect(outOfOrder.outputs.documentsRead).toBe(2);
+  });
+});
+
+describe("a documents profile's data", () => {
+  it('refuses a rollup fact or an output that takes the name of an output or a built-in fact', () => {
+    const data = structuredClone(deals.data);
+    data.profile.documents.rollup[0].name = 'products';
+    expect(() => compileProfile('deals', deals.folder, data.profile, data.rules, data.prompt)).toThrow(/documents\.rollup\.0\.name: "products" is already an output/);
+    const clash = structuredClone(deals.data);
+    clash.profile.outputs[1].name = 'people';
+    expect(() => compileProfile('deals', deals.folder, clash.profile, clash.rules, clash.prompt)).toThrow(/"people" is a documents profile's built-in fact/);
   });
 });

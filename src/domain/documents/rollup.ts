@@ -36,9 +36,13 @@ export interface SettledDocument {
   chars?: number;
 }
 
-/** Newest first: by date where both have one, else by their order in the group. */
+/**
+ * Newest first: by date when every document has one (ties by order), else by their order in the group — one key
+ * for all, so the order is consistent (dates for some documents only, e.g. the e-mails, would not be).
+ */
 function newestFirst(docs: SettledDocument[]): SettledDocument[] {
-  return [...docs].sort((a, b) => (a.date && b.date && a.date !== b.date ? b.date.localeCompare(a.date) : b.order - a.order));
+  const dated = docs.every((d) => d.date);
+  return [...docs].sort((a, b) => (dated && a.date !== b.date ? b.date!.localeCompare(a.date!) : b.order - a.order));
 }
 
 /**
