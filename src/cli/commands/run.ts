@@ -47,14 +47,17 @@ async function run(file: string, given: RunFlags): Promise<number> {
       throw new UsageError((err as Error).message);
     }
   }
+  let folder = false;
   try {
     const st = statSync(file);
-    if (st.isDirectory()) return await runFolder(file, given);
-    if (!st.isFile()) throw new Error('not a regular file');
+    folder = st.isDirectory();
+    if (!folder && !st.isFile()) throw new Error('not a regular file');
     size = st.size;
   } catch (err) {
     throw new InputError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
+  if (folder) return runFolder(file, given);
+
   if (given.under !== undefined && !/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/.test(given.under)) throw new UsageError(`--under: folder names of letters, digits, _ and - (joined by /), not "${given.under}"`);
   const flags = { ...given, profile: given.profile ?? (await recognizeProfile(file)) };
   try {
