@@ -139,15 +139,25 @@ type PlannedDocument = { bucket: string; key: string; name: string };
 
 const planKey = (jobId: string) => `staging/${jobId}/plan.json`;
 
-/** The plan a first delivery stored, if any. */
-async function readPlan(deps: PipelineDeps, jobId: string): Promise<PlannedDocument[][] | undefined> {
+const isMissing = (err: unknown) => (err as Error).name === 'NoSuchKey' || (err as Error).name === 'NotFound';
+
+/** A JSON object of the results bucket, or undefined when there is none. */
+async function readJson<T>(deps: PipelineDeps, key: string): Promise<T | undefined> {
   try {
-    return JSON.parse((await buffer((await deps.objects.get(deps.resultsBucket, planKey(jobId))).body)).toString('utf8')) as PlannedDocument[][];
+    return JSON.parse((await buffer((await deps.objects.get(deps.resultsBucket, key)).body)).toString('utf8')) as T;
   } catch (err) {
-    if ((err as Error).name === 'NoSuchKey' || (err as Error).name === 'NotFound') return undefined;
+    if (isMissing(err)) return undefined;
     throw err;
   }
 }
+
+/** A pending document's note is stored before the document: its absence is retried, never skipped. */
+function missingNote(docId: string): never {
+  throw new Error(`document ${docId}: its stored note is missing`);
+}
+
+/** The plan a first delivery stored, if any. */
+const readPlan = (deps: PipelineDeps, jobId: string) => readJson<PlannedDocument[][]>(deps, planKey(jobId));
 
 /** Each group's documents, in key order: listed under its prefix, or staged from the manifest. */
 async function listDocuments(deps: PipelineDeps, msg: ManifestMessage, entries: ManifestEntry[]): Promise<PlannedDocument[][]> {
@@ -209,10 +219,9 @@ function repeatedLinesOf(deps: PipelineDeps, jobId: string): Promise<Set<string>
   const learnedOf = cacheOf(learnedCaches, deps);
   let hit = learnedOf.get(jobId);
   if (!hit) {
-    hit = deps.objects.get(deps.resultsBucket, repeatedLinesKey(jobId)).then(
-      async (o) => new Set(JSON.parse((await buffer(o.body)).toString('utf8')) as string[]),
-      (err: Error) => {
-        if (err.name === 'NoSuchKey' || err.name === 'NotFound') return new Set<string>();
+    hit = readJson<string[]>(deps, repeatedLinesKey(jobId)).then(
+      (lines) => new Set(lines ?? []),
+      (err: unknown) => {
         learnedOf.delete(jobId);
         throw err;
       },
@@ -293,7 +302,7 @@ async function settleDocument(deps: PipelineDeps, profile: Profile, msg: Extract
   try {
     object = await deps.objects.get(msg.doc.bucket, msg.doc.key);
   } catch (err) {
-    if ((err as Error).name === 'NoSuchKey' || (err as Error).name === 'NotFound') return rejected('the file no longer exists (deleted after the manifest was read)');
+    if (isMissing(err)) return rejected('the file no longer exists (deleted after the manifest was read)');
     throw err;
   }
   if (object.size > spec.maxBytes) {
@@ -350,7 +359,7 @@ async function fanIn(deps: PipelineDeps, msg: DocumentMessage): Promise<void> {
   // The group's notes, for a backfill: its documents with outputs left pending, cleaned (none: no notes file).
   const pending = read.filter((d) => hasPending(d.enrichment!));
   if (pending.length) {
-    const notes = (await Promise.all(pending.map(async (d) => JSON.parse((await buffer((await deps.objects.get(deps.resultsBucket, documentNotesKey(msg.jobId, d.docId))).body)).toString('utf8')) as GroupNote[]))).flat();
+    const notes = (await Promise.all(pending.map(async (d) => (await readJson<GroupNote[]>(deps, documentNotesKey(msg.jobId, d.docId))) ?? missingNote(d.docId)))).flat();
     const body = JSON.stringify(notes);
     ref.notes = { ...ref.notes, end: Buffer.byteLength(body) } satisfies NotesRange;
     await deps.objects.put(deps.resultsBucket, ref.notes.key, body, 'application/json');
