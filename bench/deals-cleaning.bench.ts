@@ -3,7 +3,8 @@
  * opportunities × 10 documents, every format), checked against its hidden truth — every document read to text,
  * boilerplate lines removed and content lines kept (the drop's repeated lines learned first), broken e-mail
  * addresses repaired to the right one, no invalid address emitted, and each opportunity's people and
- * organisations found offline (`mentionsOf` through `documentMentions`) and consolidated at confidence 0.8, scored for precision, recall and
+ * organisations found offline (each document enriched by the offline provider, its entities output's people
+ * through `documentMentions`) and consolidated at confidence 0.8, scored for precision, recall and
  * duplicates against the true ones — with the time per document by format. The rules are the deals profile's and
  * the functions the pipeline's document step calls (`prepareDocument`, `documentMentions`); the repeated lines are
  * learned as the manifest step learns them, from an even sample of the drop.
@@ -14,7 +15,9 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import validator from 'validator';
 import { learnRepeatedLines, sampleEvenly } from '../src/domain/documents/boilerplate.ts';
-import { boilerplateOf, documentMentions, prepareDocument } from '../src/domain/documents/prepare.ts';
+import { boilerplateOf, documentMentions, documentNote, prepareDocument } from '../src/domain/documents/prepare.ts';
+import { enrichGroup } from '../src/domain/enrich/enrich-group.ts';
+import { createOfflineProvider } from '../src/domain/enrich/offline-provider.ts';
 import { loadProfile } from '../src/profiles/profile.ts';
 import { type Entity, consolidate } from '../src/domain/documents/consolidate.ts';
 import { findEmails } from '../src/domain/documents/email.ts';
@@ -23,6 +26,7 @@ import { generateDeals } from '../scripts/lib/deals-generator.ts';
 
 const { values } = parseArgs({ options: { opportunities: { type: 'string', default: '200' }, documents: { type: 'string', default: '10' }, seed: { type: 'string', default: '4' }, out: { type: 'string', default: 'docs/benchmarks/deals-cleaning.json' } } });
 const deals = loadProfile('deals');
+const offline = createOfflineProvider();
 
 const opportunities = await generateDeals({ seed: Number(values.seed), opportunities: Number(values.opportunities), documentsPerOpportunity: Number(values.documents) });
 const docs = opportunities.flatMap((o) => o.documents);
@@ -67,7 +71,17 @@ const personKey = (s: string) => key(/^([^,]+),\s*(.+)$/.test(s) ? s.replace(/^(
 const entityScore = { persons: { right: 0, wrong: 0, duplicates: 0, missed: 0 }, organizations: { right: 0, wrong: 0, duplicates: 0, missed: 0 }, review: 0 };
 let offset = 0;
 for (const o of opportunities) {
-  const mentions = o.documents.flatMap((d, j) => documentMentions(deals, cleaned[offset + j]!.text, d.name, { account: o.account }));
+  // Each document enriched offline (its entities output: compromise's people), as the pipeline's document step does.
+  const mentions = (
+    await Promise.all(
+      o.documents.map(async (d, j) => {
+        const { text } = cleaned[offset + j]!;
+        const values = { opportunity_id: o.id, account: o.account };
+        const enrichment = await enrichGroup(deals, d.name, [documentNote(deals, { docId: d.name, name: d.name, order: j, text, values })], offline, 'full');
+        return documentMentions(deals, text, d.name, values, enrichment.outputs);
+      }),
+    )
+  ).flat();
   offset += o.documents.length;
   const { entities, review } = consolidate(mentions, 0.8);
   entityScore.review += review.length;

@@ -12,7 +12,7 @@ import { generateDeals } from '../scripts/lib/deals-generator.ts';
 import { putManifest, uploadDocuments } from '../src/cli/drop-documents.ts';
 import { decideGroup } from '../src/domain/decide/decide-group.ts';
 import { compileBoilerplate, removeBoilerplate } from '../src/domain/documents/boilerplate.ts';
-import { mentionsOf } from '../src/domain/documents/mentions.ts';
+import { documentMentions } from '../src/domain/documents/prepare.ts';
 import { readDocument } from '../src/domain/documents/read-document.ts';
 import { type SettledDocument, rollUp } from '../src/domain/documents/rollup.ts';
 import { enrichGroup } from '../src/domain/enrich/enrich-group.ts';
@@ -61,7 +61,8 @@ async function pipeline(url: string) {
     await uploadDocuments(rt.clients.s3, rt.names.buckets.drop, { profile: deals, run: 'bench', groups });
     const started = performance.now();
     const uploaded = await putManifest(rt.clients.s3, rt.names.buckets.drop, { profile: deals, run: 'bench', groups });
-    const job = await rt.waitForJob(jobIdFor(rt.names.buckets.drop, uploaded.key, uploaded.etag), { timeoutMs: 30 * 60_000, intervalMs: 50 });
+    // Watched as `sluice run` watches it (every 200 ms).
+    const job = await rt.waitForJob(jobIdFor(rt.names.buckets.drop, uploaded.key, uploaded.etag), { timeoutMs: 30 * 60_000, intervalMs: 200 });
     return { wallMs: performance.now() - started, decided: job.counts.decided, groups: job.counts.groups, failed: job.counts.failed };
   } finally {
     await rt.stop();
@@ -85,7 +86,8 @@ async function sequential(url: string) {
       }
       const clean = removeBoilerplate(read.text, boilerplate);
       const note = { noteId: d.name, text: clean.text, line: order + 1, values: { opportunity_id: o.id, document: d.name, account: o.account }, attributes: {} };
-      docs.push({ docId: d.name, name: d.name, order, status: 'read', enrichment: await enrichGroup(deals, d.name, [note], provider, 'full'), mentions: mentionsOf(clean.text, d.name, [o.account, ...spec.alwaysKnownOrganizations]) });
+      const enrichment = await enrichGroup(deals, d.name, [note], provider, 'full');
+      docs.push({ docId: d.name, name: d.name, order, status: 'read', enrichment, mentions: documentMentions(deals, clean.text, d.name, note.values, enrichment.outputs) });
     }
     await decideGroup(deals, rollUp(deals, docs, { mode: 'full', provider }));
     decided += 1;

@@ -213,11 +213,11 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       return rest as unknown as DocumentItem;
     },
 
-    async countDocument(jobId, groupId, docId) {
+    async countDocuments(jobId, groupId, docIds) {
       const r = await update({
         Key: { pk: jobPk(jobId), sk: documentSetSk(groupId) },
         UpdateExpression: 'ADD settled :d',
-        ExpressionAttributeValues: { ':d': new Set([groupToken(docId)]) },
+        ExpressionAttributeValues: { ':d': new Set(docIds.map(groupToken)) },
         ReturnValues: 'ALL_NEW',
       });
       return (r.Attributes?.settled as Set<string> | undefined)?.size ?? 0;

@@ -8,7 +8,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { type IngestOutcome, ingestObject } from '../pipeline/ingest-object.ts';
 import { type IngestPart, ingestPartSchema, ingestPartStep } from '../pipeline/ingest-chunks.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
-import { type DocumentMessage, documentFailed, documentMessageSchema, documentStep, isDocumentMessage } from '../pipeline/documents.ts';
+import { type DocumentMessage, type DocumentOutcome, documentFailed, documentMessageSchema, documentSteps, isDocumentMessage } from '../pipeline/documents.ts';
 import { UnknownJobError, decideGroups, enrichGroups, groupMessageSchema, recordStepFailure, unpackGroups } from '../pipeline/process-group.ts';
 import { PermanentError, errorReason, isPermanent } from '../pipeline/errors.ts';
 import type { GroupRef } from '../pipeline/ports.ts';
@@ -132,7 +132,13 @@ function groupStepHandler(deps: PipelineDeps, fn: 'enrich' | 'decide', topology:
         unparsed.set(record.messageId, err);
       }
     }
-    const results = await steps(deps, [...refs.values()].flat());
+    const byReceive = (record: SQSRecord) => ({ redelivered: Number(record.attributes?.ApproximateReceiveCount ?? '1') > 1, lastReceive: isLastAttempt(record, 'enrich', topology) });
+    const withDocuments = event.Records.filter((r) => documents.has(r.messageId));
+    const [results, documentResults] = await Promise.all([
+      steps(deps, [...refs.values()].flat()),
+      documentSteps(deps, withDocuments.map((r) => ({ msg: documents.get(r.messageId)!, ...byReceive(r) }))),
+    ]);
+    const documentResultOf = new Map(withDocuments.map((r, i) => [r.messageId, documentResults[i]!]));
     const resultsOf = new Map<string, typeof results>();
     let at = 0;
     for (const [id, mine] of refs) {
@@ -142,7 +148,7 @@ function groupStepHandler(deps: PipelineDeps, fn: 'enrich' | 'decide', topology:
     return batchHandler(deps, fn, async (record) => {
       if (unparsed.has(record.messageId)) return deadLetter(deps, fn, record, unparsed.get(record.messageId));
       const document = documents.get(record.messageId);
-      if (document) return documentRecord(deps, record, document, topology);
+      if (document) return documentRecord(deps, record, document, documentResultOf.get(record.messageId)!, topology);
       const mine = refs.get(record.messageId)!;
       const outcomes = resultsOf.get(record.messageId)!;
       const unknown = outcomes.find((r) => r.status === 'rejected' && r.reason instanceof UnknownJobError);
@@ -168,17 +174,15 @@ function groupStepHandler(deps: PipelineDeps, fn: 'enrich' | 'decide', topology:
   };
 }
 
-/** One document's message: stepped; on a permanent error or its last receive the document (or its group) settles as failed. */
-async function documentRecord(deps: PipelineDeps, record: SQSRecord, msg: DocumentMessage, topology: Topology): Promise<unknown> {
-  try {
-    return await documentStep(deps, msg, { redelivered: Number(record.attributes?.ApproximateReceiveCount ?? '1') > 1, lastReceive: isLastAttempt(record, 'enrich', topology) });
-  } catch (err) {
-    if (err instanceof UnknownJobError) return deadLetter(deps, 'enrich', record, err);
-    const permanent = isPermanent(err);
-    await documentFailed(deps, msg, err, permanent || isLastAttempt(record, 'enrich', topology));
-    if (!permanent) throw err;
-    return 'failed';
-  }
+/** One document's message, stepped with its batch: on a permanent error or its last receive the document (or its group) settles as failed. */
+async function documentRecord(deps: PipelineDeps, record: SQSRecord, msg: DocumentMessage, result: PromiseSettledResult<DocumentOutcome>, topology: Topology): Promise<unknown> {
+  if (result.status === 'fulfilled') return result.value;
+  const err: unknown = result.reason;
+  if (err instanceof UnknownJobError) return deadLetter(deps, 'enrich', record, err);
+  const permanent = isPermanent(err);
+  await documentFailed(deps, msg, err, permanent || isLastAttempt(record, 'enrich', topology));
+  if (!permanent) throw err;
+  return 'failed';
 }
 
 /** enrich λ: up to ten group references per message, a batch's groups stepped together. */

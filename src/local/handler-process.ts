@@ -4,6 +4,7 @@
  * uses every core. Its logs go to the starting runtime's log stream; it stops on request.
  */
 import { Writable } from 'node:stream';
+import { listProfiles, loadProfile } from '../profiles/profile.ts';
 import { runHelper } from './child-process.ts';
 import { type LocalRuntimeOptions, startLocalRuntime } from './runtime.ts';
 
@@ -15,5 +16,10 @@ runHelper<LocalRuntimeOptions, object, { kind: 'log'; text: string }>(async (opt
     },
   });
   const rt = await startLocalRuntime({ ...options, logStream, reconcile: false });
+  // As a warm instance has them: with a documents profile, the document readers are loaded now, in the background,
+  // not on a drop's first documents (a deployed records-only function never loads them).
+  if (options.functions?.some((f) => f === 'chunk' || f === 'enrich') && listProfiles().some((p) => loadProfile(p).documents)) {
+    void import('../domain/documents/read-document.ts').then((m) => m.warmReaders()).catch(() => undefined);
+  }
   return { up: {}, stop: () => rt.stop() };
 });

@@ -251,46 +251,88 @@ function refOf(msg: DocumentMessage, noteCount: number): GroupRef {
   return { jobId: msg.jobId, groupId: msg.groupId, profile: msg.profile, ...(msg.profileVersion ? { profileVersion: msg.profileVersion } : {}), mode: msg.mode, noteCount, shard: msg.shard, notes: { key: groupNotesKey(msg.jobId, msg.groupId), start: 0, end: 0 } };
 }
 
+/** How a message came: again (look for its document stored first), and whether on its last receive. */
+export interface Delivery {
+  redelivered?: boolean;
+  lastReceive?: boolean;
+}
+
+export type DocumentOutcome = 'read' | 'rejected' | 'counted' | 'skipped';
+
+type DocumentOnly = Extract<DocumentMessage, { kind: 'document' }>;
+
 /**
- * One message of a documents profile: a document read, enriched, stored and counted — and, when it completes its
- * group, the group rolled up — or a group without documents rolled up at once.
+ * A batch of a documents profile's messages (as one invocation receives them): each document read, enriched and
+ * stored on its own; then the batch's documents of each group counted into its set together (one write per group)
+ * and each group the batch completes rolled up; a group without documents rolled up at once.
+ * @returns per message, in order, its outcome or its error (the caller retries, or settles it as failed)
+ */
+export async function documentSteps(deps: PipelineDeps, batch: Array<{ msg: DocumentMessage } & Delivery>): Promise<Array<PromiseSettledResult<DocumentOutcome>>> {
+  const stored = await Promise.allSettled(
+    batch.map(async ({ msg, ...delivery }): Promise<DocumentOutcome> => {
+      const status = await jobStatusOf(deps, msg.jobId);
+      if (!status) throw new UnknownJobError(msg.jobId);
+      if (TERMINAL_STATUSES.has(status)) return 'skipped';
+      if (msg.kind === 'group') {
+        await fanIn(deps, msg);
+        return 'counted';
+      }
+      return storeDocument(deps, msg, delivery);
+    }),
+  );
+  // The documents stored (or found stored), by group: each group's counted in one write.
+  const byGroup = new Map<string, number[]>();
+  batch.forEach(({ msg }, i) => {
+    const r = stored[i]!;
+    if (msg.kind !== 'document' || r.status !== 'fulfilled' || r.value === 'skipped') return;
+    const key = `${msg.jobId}\0${msg.groupId}`;
+    (byGroup.get(key) ?? byGroup.set(key, []).get(key)!).push(i);
+  });
+  const counted = new Map<number, PromiseSettledResult<void>>();
+  await Promise.all(
+    [...byGroup.values()].map(async (indexes) => {
+      const [result] = await Promise.allSettled([countAndMaybeFanIn(deps, indexes.map((i) => batch[i]!.msg as DocumentOnly))]);
+      for (const i of indexes) counted.set(i, result!);
+    }),
+  );
+  return stored.map((r, i) => {
+    const c = counted.get(i);
+    return c?.status === 'rejected' ? c : r;
+  });
+}
+
+/**
+ * One message's document read, enriched and stored once: a message received for the first time is read at once
+ * (a copy delivered beside it is settled by the conditional write); a redelivery first looks for the document
+ * stored, so as not to read and enrich it again.
  * @throws on infrastructure and provider errors (the message is retried); a document that cannot be read is settled as rejected.
  */
-export async function documentStep(deps: PipelineDeps, msg: DocumentMessage, o: { redelivered?: boolean; lastReceive?: boolean } = { redelivered: true }): Promise<'read' | 'rejected' | 'counted' | 'skipped'> {
-  const status = await jobStatusOf(deps, msg.jobId);
-  if (!status) throw new UnknownJobError(msg.jobId);
-  if (TERMINAL_STATUSES.has(status)) return 'skipped';
-  if (msg.kind === 'group') {
-    await fanIn(deps, msg);
-    return 'counted';
-  }
+async function storeDocument(deps: PipelineDeps, msg: DocumentOnly, o: Delivery): Promise<'read' | 'rejected' | 'counted'> {
+  if ((o.redelivered || msg.resent) && (await deps.store.getDocument(msg.jobId, msg.groupId, msg.doc.docId))) return 'counted';
+  const started = Date.now();
+  const profile = await deps.profiles.at(msg.profile, msg.profileVersion);
+  // On its last receive, a document every earlier receive failed to settle is not read again: one that kills its
+  // handler (out of memory, over the timeout) would go to the DLQ uncounted and its group would never roll up.
+  const settled = o.lastReceive
+    ? { docId: msg.doc.docId, name: msg.doc.name, order: msg.doc.order, status: 'failed' as const, reason: 'not settled in its earlier attempts (an error, or its handler died or timed out reading it); not read again' }
+    : await settleDocument(deps, profile, msg);
   let outcome: 'read' | 'rejected' | 'counted' = 'counted';
-  // A message received for the first time is read at once (a copy delivered beside it is settled by the conditional
-  // write); a redelivery first looks for the document stored, so as not to read and enrich it again.
-  if (!(o.redelivered || msg.resent) || !(await deps.store.getDocument(msg.jobId, msg.groupId, msg.doc.docId))) {
-    const started = Date.now();
-    const profile = await deps.profiles.at(msg.profile, msg.profileVersion);
-    // On its last receive, a document every earlier receive failed to settle is not read again: one that kills its
-    // handler (out of memory, over the timeout) would go to the DLQ uncounted and its group would never roll up.
-    const settled = o.lastReceive
-      ? { docId: msg.doc.docId, name: msg.doc.name, order: msg.doc.order, status: 'failed' as const, reason: 'not settled in its earlier attempts (an error, or its handler died or timed out reading it); not read again' }
-      : await settleDocument(deps, profile, msg);
-    if ((await deps.store.saveDocument(msg.jobId, msg.groupId, settled)) === 'applied') {
-      outcome = settled.status === 'read' ? 'read' : 'rejected';
-      deps.metrics?.add({ read: 'DocumentsRead', rejected: 'DocumentsRejected', failed: 'DocumentsFailed' }[settled.status], 1);
-      deps.metrics?.add('LlmCalls', settled.enrichment?.usage?.calls ?? 0);
-      deps.logger.info('document settled', { jobId: msg.jobId, groupId: msg.groupId, docId: msg.doc.docId, status: settled.status, chars: settled.chars ?? 0, ms: Date.now() - started });
-    }
-    deps.crashPoint?.('document.saved');
+  if ((await deps.store.saveDocument(msg.jobId, msg.groupId, settled)) === 'applied') {
+    outcome = settled.status === 'read' ? 'read' : 'rejected';
+    deps.metrics?.add({ read: 'DocumentsRead', rejected: 'DocumentsRejected', failed: 'DocumentsFailed' }[settled.status], 1);
+    deps.metrics?.add('LlmCalls', settled.enrichment?.usage?.calls ?? 0);
+    deps.logger.info('document settled', { jobId: msg.jobId, groupId: msg.groupId, docId: msg.doc.docId, status: settled.status, chars: settled.chars ?? 0, ms: Date.now() - started });
   }
-  await countAndMaybeFanIn(deps, msg);
+  deps.crashPoint?.('document.saved');
   return outcome;
 }
 
-async function countAndMaybeFanIn(deps: PipelineDeps, msg: Extract<DocumentMessage, { kind: 'document' }>): Promise<void> {
-  const settled = await deps.store.countDocument(msg.jobId, msg.groupId, msg.doc.docId);
+/** Counts documents of one group (stored already) into its set; the write that completes the set rolls the group up. */
+async function countAndMaybeFanIn(deps: PipelineDeps, msgs: DocumentOnly[]): Promise<void> {
+  const [first] = msgs;
+  const settled = await deps.store.countDocuments(first!.jobId, first!.groupId, msgs.map((m) => m.doc.docId));
   deps.crashPoint?.('document.counted');
-  if (settled >= msg.documents) await fanIn(deps, msg);
+  if (settled >= first!.documents) await fanIn(deps, first!);
 }
 
 /** Reads, cleans and enriches one document; what cannot be read is settled as rejected, with the reason. */
@@ -332,7 +374,7 @@ async function settleDocument(deps: PipelineDeps, profile: Profile, msg: Extract
     status: 'read',
     ...(date ? { date } : {}),
     enrichment,
-    mentions: documentMentions(profile, text, name, msg.values),
+    mentions: documentMentions(profile, text, name, msg.values, enrichment.outputs),
     removed,
     ...(invalidEmails.length ? { invalidEmails } : {}),
     ...(repairedEmails ? { repairedEmails } : {}),
@@ -392,7 +434,7 @@ export async function documentFailed(deps: PipelineDeps, msg: DocumentMessage, e
         deps.logger.error('document failed', { jobId: msg.jobId, groupId: msg.groupId, docId, error: reason });
         deps.metrics?.add('DocumentsFailed', 1);
       }
-      await countAndMaybeFanIn(deps, msg);
+      await countAndMaybeFanIn(deps, [msg]);
       return;
     }
   } catch (err) {
@@ -405,13 +447,19 @@ export async function documentFailed(deps: PipelineDeps, msg: DocumentMessage, e
 
 /**
  * A documents group's backfill: each of its documents read is enriched again in full from its stored note, and the
- * group rolled up again (the documents' stored states are left as they were).
+ * group rolled up again, their mentions from the new enrichment (the documents' stored states are left as they were).
  */
 export async function backfillDocuments(deps: PipelineDeps, profile: Profile, jobId: string, groupId: string, notes: GroupNote[], facets?: Record<string, string>): Promise<Enrichment> {
   const byId = new Map(notes.map((n) => [n.noteId, n]));
   const docs = await deps.store.listDocuments(jobId, groupId);
   const redone = await Promise.all(
-    docs.map(async (d) => (d.status === 'read' && byId.has(d.docId) ? { ...d, enrichment: await enrichGroup(profile, d.docId, [byId.get(d.docId)!], deps.provider, 'full') } : d)),
+    docs.map(async (d) => {
+      const note = byId.get(d.docId);
+      if (d.status !== 'read' || !note) return d;
+      const enrichment = await enrichGroup(profile, d.docId, [note], deps.provider, 'full');
+      // Its people as the full enrichment names them.
+      return { ...d, enrichment, mentions: documentMentions(profile, note.text, d.name, note.values, enrichment.outputs) };
+    }),
   );
   return rollUp(profile, redone, { mode: 'full', provider: deps.provider, ...(facets ? { facets } : {}) });
 }

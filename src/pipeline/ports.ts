@@ -142,10 +142,10 @@ export interface DocumentStore {
   saveDocument(jobId: string, groupId: string, item: DocumentItem): Promise<'applied' | 'repeat'>;
   getDocument(jobId: string, groupId: string, docId: string): Promise<DocumentItem | undefined>;
   /**
-   * Counts a settled document of a group once however often it is replayed (an ADD to a set: no scan, no
+   * Counts settled documents of a group, each once however often it is replayed (an ADD to a set: no scan, no
    * transaction); returns how many of the group's documents have settled.
    */
-  countDocument(jobId: string, groupId: string, docId: string): Promise<number>;
+  countDocuments(jobId: string, groupId: string, docIds: string[]): Promise<number>;
   /** The group's settled documents, in their order. */
   listDocuments(jobId: string, groupId: string): Promise<DocumentItem[]>;
 }

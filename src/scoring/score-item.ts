@@ -49,7 +49,7 @@ async function rollUpDocuments(profile: Profile, notes: GroupNote[], provider: E
       if (!prepared.text.trim()) return { docId: n.noteId, name, order, status: 'rejected', reason: ONLY_BOILERPLATE };
       const note = documentNote(profile, { docId: n.noteId, name, order, text: prepared.text, values: n.values, ...(date ? { date } : {}) });
       const enrichment = await enrichGroup(profile, n.noteId, [note], provider, 'full');
-      return { docId: n.noteId, name, order, status: 'read', ...(date ? { date } : {}), enrichment, mentions: documentMentions(profile, prepared.text, name, n.values) };
+      return { docId: n.noteId, name, order, status: 'read', ...(date ? { date } : {}), enrichment, mentions: documentMentions(profile, prepared.text, name, n.values, enrichment.outputs) };
     }),
   );
   return rollUp(profile, docs, { mode: 'full', provider });

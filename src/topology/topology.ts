@@ -138,7 +138,7 @@ export const topology: Topology = {
       handlerExport: 'handler',
       timeoutSeconds: 120,
       memoryMb: 1024,
-      trigger: { queue: 'enrich', batchSize: 10, batchingWindowSeconds: 1, maxConcurrency: 4 },
+      trigger: { queue: 'enrich', batchSize: 10, batchingWindowSeconds: 0, maxConcurrency: 8 },
       // The enrich step that fails a job's last group finalizes it, so it writes results too.
       access: {
         // GetItem and PutItem: the LLM answer cache and the shared circuit breaker; BatchGetItem: a batch's groups.
@@ -156,7 +156,7 @@ export const topology: Topology = {
       handlerExport: 'handler',
       timeoutSeconds: 120,
       memoryMb: 512,
-      trigger: { queue: 'decide', batchSize: 10, batchingWindowSeconds: 1, maxConcurrency: 2 },
+      trigger: { queue: 'decide', batchSize: 10, batchingWindowSeconds: 0, maxConcurrency: 2 },
       access: {
         // BatchGetItem: a batch's groups read in one call.
         table: { actions: ['GetItem', 'BatchGetItem', 'UpdateItem', 'Query'] },

@@ -13,7 +13,9 @@ import { mentionsOf } from '../../src/domain/documents/mentions.ts';
 import { readDocument } from '../../src/domain/documents/read-document.ts';
 import { docxBytes, emlBytes, pdfBytes } from '../../scripts/lib/document-builders.ts';
 import { generateDeals } from '../../scripts/lib/deals-generator.ts';
-import { boilerplateOf } from '../../src/domain/documents/prepare.ts';
+import { boilerplateOf, documentMentions, documentNote, prepareDocument } from '../../src/domain/documents/prepare.ts';
+import { enrichGroup } from '../../src/domain/enrich/enrich-group.ts';
+import { createOfflineProvider } from '../../src/domain/enrich/offline-provider.ts';
 import { prng } from '../../src/domain/random.ts';
 
 // The deals profile's rules (its data).
@@ -260,13 +262,21 @@ describe('the deals generator, read and cleaned', () => {
   });
 });
 
-describe('mentions in a document (offline)', () => {
-  it('finds people by name, written form and address, and organisations by their known name and domain', () => {
+describe('mentions in a document', () => {
+  const deals = loadProfile('deals');
+  const text = 'Hi Omar,\nGlobex Corp wants 40 seats. Haddad, Omar asked about SSO. J. Doe sends the questionnaire.\nContact for the paperwork: Jane Doe, jane.doe at globex dot com.';
+
+  it('finds people by name (its entities output, offline), written form and address, and organisations by their known name and domain', async () => {
+    // Arrange: the document enriched offline, as the pipeline's document step does
+    const values = { opportunity_id: 'OPP-1', account: 'Globex' };
+    const text = prepareDocument(deals, 'Hi Omar,\nGlobex Corp wants 40 seats. Haddad, Omar asked about SSO. J. Doe sends the questionnaire.\nContact for the paperwork: Jane Doe, jane.doe at globex dot com.').text;
+    const enrichment = await enrichGroup(deals, 'd1', [documentNote(deals, { docId: 'd1', name: 'd1.txt', order: 0, text, values })], createOfflineProvider(), 'full');
     // Act
-    const mentions = mentionsOf('Hi Omar,\nGlobex Corp wants 40 seats. Haddad, Omar asked about SSO. J. Doe sends the questionnaire.\nContact for the paperwork: Jane Doe, jane.doe at globex dot com.', 'd1', ['Globex']);
+    const mentions = documentMentions(deals, text, 'd1.txt', values, enrichment.outputs);
     // Assess
     const people = mentions.filter((m) => m.kind === 'person').map((m) => [m.name, m.email, m.confidence]);
     expect(people).toContainEqual(['Jane Doe', 'jane.doe@globex.com', 0.95]);
+    expect(people).toContainEqual(['Jane Doe', undefined, 0.7]);
     expect(people).toContainEqual(['Haddad, Omar', undefined, 0.7]);
     expect(people).toContainEqual(['J. Doe', undefined, 0.45]);
     const orgs = mentions.filter((m) => m.kind === 'organization').map((m) => m.name);
@@ -275,6 +285,16 @@ describe('mentions in a document (offline)', () => {
     const { entities } = consolidate(mentions, 0.8);
     expect(entities.filter((e) => e.kind === 'organization').map((e) => e.name)).toEqual(['Globex Corp']);
     expect(entities.find((e) => e.name === 'Jane Doe')).toMatchObject({ emails: ['jane.doe@globex.com'], variants: ['J. Doe'] });
+  });
+
+  it("counts each name the entities output holds as often as the text writes it, not inside a longer one, and at least once", () => {
+    // Act: the LLM's names — "Jane" is written once on its own (once more inside "Jane Doe"), "Omar Haddad" only as "Haddad, Omar"
+    const mentions = mentionsOf(`${text}\nJane Doe will call Jane back.`, 'd1', { people: ['Jane Doe', 'Jane', 'Omar Haddad.'] });
+    // Assess
+    const named = (n: string) => mentions.filter((m) => m.kind === 'person' && m.name === n && !m.email).length;
+    expect(named('Jane Doe')).toBe(2);
+    expect(named('Jane')).toBe(1);
+    expect(named('Omar Haddad')).toBe(1);
   });
 });
 

@@ -4,7 +4,7 @@
 // profile's rules take from it.
 import { describe, expect, it } from 'vitest';
 import { decideGroup } from '../../src/domain/decide/decide-group.ts';
-import { mentionsOf } from '../../src/domain/documents/mentions.ts';
+import { documentMentions } from '../../src/domain/documents/prepare.ts';
 import { type SettledDocument, rollUp } from '../../src/domain/documents/rollup.ts';
 import { enrichGroup } from '../../src/domain/enrich/enrich-group.ts';
 import { createOfflineProvider } from '../../src/domain/enrich/offline-provider.ts';
@@ -17,7 +17,8 @@ const provider = createOfflineProvider();
 
 async function read(name: string, order: number, text: string, date?: string): Promise<SettledDocument> {
   const note = { noteId: name, text, line: order + 1, values: { opportunity_id: 'OPP-1', document: name, account: 'Globex' }, attributes: {} };
-  return { docId: name, name, order, status: 'read', ...(date ? { date } : {}), enrichment: await enrichGroup(deals, name, [note], provider, 'full'), mentions: mentionsOf(text, name, ['Globex', 'Acme']) };
+  const enrichment = await enrichGroup(deals, name, [note], provider, 'full');
+  return { docId: name, name, order, status: 'read', ...(date ? { date } : {}), enrichment, mentions: documentMentions(deals, text, name, note.values, enrichment.outputs) };
 }
 
 const rolled = (docs: SettledDocument[]) => rollUp(deals, docs, { mode: 'full', provider });

@@ -1,10 +1,10 @@
 /**
- * The people and organisations one document mentions, offline (no LLM), for `consolidate`: compromise's people,
- * written forms it misses ("Doe, Jane", "J. Doe"), each e-mail address (a person, with the name written just
- * before it, and the organisation of its domain), and the opportunity's known organisations (its account, the
+ * The people and organisations one document mentions, for `consolidate`: the people its entities output names (the
+ * LLM's, or offline compromise's — the same NER pass, not a second one), each as often as the text writes it;
+ * written forms NER misses ("Doe, Jane", "J. Doe"); each e-mail address (a person, with the name written just
+ * before it, and the organisation of its domain); and the opportunity's known organisations (its account, the
  * seller) wherever their names appear. Each mention carries a confidence by how it was found.
  */
-import nlp from 'compromise';
 import { type Mention } from './consolidate.ts';
 import { findEmails } from './email.ts';
 
@@ -17,10 +17,11 @@ const INITIAL_LAST = new RegExp(String.raw`\b\p{Lu}\. ${NAME}\b`, 'gu');
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
- * @param known the organisations the opportunity names (its account, the seller), found by name wherever they appear
- * @example mentionsOf('Contact: Jane Doe, jane.doe@globex.com.', 'd1', ['Globex'])
+ * @param o.people the names of the people the document's entities output holds
+ * @param o.known the organisations the opportunity names (its account, the seller), found by name wherever they appear
+ * @example mentionsOf('Contact: Jane Doe, jane.doe@globex.com.', 'd1', { people: ['Jane Doe'], known: ['Globex'] })
  */
-export function mentionsOf(text: string, document: string, known: string[] = []): Mention[] {
+export function mentionsOf(text: string, document: string, o: { people: string[]; known?: string[] }): Mention[] {
   const out: Mention[] = [];
   const person = (name: string | undefined, confidence: number, email?: string) => out.push({ kind: 'person', ...(name ? { name } : {}), ...(email ? { email } : {}), confidence, document });
   for (const found of findEmails(text)) {
@@ -31,14 +32,20 @@ export function mentionsOf(text: string, document: string, known: string[] = [])
     const label = found.address.split('@')[1]!.split('.')[0]!;
     out.push({ kind: 'organization', name: label[0]!.toUpperCase() + label.slice(1), email: found.address, confidence: CONFIDENCE.domain, document });
   }
-  const doc = nlp(text);
-  for (const name of doc.people().out('array') as string[]) {
-    const clean = name.trim().replace(/[.,;:!?']+$/, '');
-    if (clean) person(clean, clean.includes(' ') ? CONFIDENCE.fullName : CONFIDENCE.partialName);
+  // Each name as often as the text writes it, not counting where it is part of a longer name ("Tom" in "Tom Khan");
+  // at least once (an LLM may write a name otherwise than the text does).
+  let rest = text;
+  for (const name of [...new Set(o.people.map((n) => n.trim().replace(/[.,;:!?']+$/, '')))].filter(Boolean).sort((a, b) => b.length - a.length)) {
+    let times = 0;
+    rest = rest.replace(new RegExp(String.raw`(?<![\p{L}\p{N}])${escape(name)}(?![\p{L}\p{N}])`, 'gu'), (m) => {
+      times += 1;
+      return ' '.repeat(m.length);
+    });
+    for (let i = 0; i < Math.max(1, times); i++) person(name, name.includes(' ') ? CONFIDENCE.fullName : CONFIDENCE.partialName);
   }
   for (const m of text.matchAll(LAST_FIRST)) person(`${m[1]}, ${m[2]}`, CONFIDENCE.fullName);
   for (const m of text.matchAll(INITIAL_LAST)) person(m[0], CONFIDENCE.partialName);
-  for (const org of known) {
+  for (const org of o.known ?? []) {
     for (const m of text.matchAll(new RegExp(String.raw`\b${escape(org)}(?: (?:Inc|Corp|Ltd|GmbH|LLC|plc)\.?)?\b`, 'giu'))) out.push({ kind: 'organization', name: m[0], confidence: CONFIDENCE.knownOrganization, document });
   }
   return out;

@@ -1,8 +1,8 @@
 /**
  * A document's text made ready to enrich, the same way wherever it is read (the pipeline's document step, a benchmark
  * item's prediction): its boilerplate removed by the profile's rules, its broken addresses repaired in place (one
- * that cannot be is withheld from the text and reported), then a note of its group for the enrichment, and the
- * people and organisations it mentions for the group's consolidation.
+ * that cannot be is withheld from the text and reported), then a note of its group for the enrichment, and — from
+ * its enrichment — the people and organisations it mentions for the group's consolidation.
  */
 import type { Profile } from '../../profiles/profile.ts';
 import type { GroupNote } from '../enrich/enrich-group.ts';
@@ -61,9 +61,14 @@ export function documentNote(profile: Profile, d: { docId: string; name: string;
   };
 }
 
-/** The people and organisations a document mentions, the group's known organisations (its account, the seller) found by name. */
-export function documentMentions(profile: Profile, text: string, name: string, values: Record<string, string>): Mention[] {
+/**
+ * The people and organisations a document mentions: the people its enrichment's entities output holds (the kind
+ * `consolidateInto` names), and the group's known organisations (its account, the seller) found by name.
+ */
+export function documentMentions(profile: Profile, text: string, name: string, values: Record<string, string>, outputs: Record<string, unknown>): Mention[] {
   const spec = profile.documents!;
   const known = [...spec.knownOrganizations.map((c) => values[c]).filter((v): v is string => Boolean(v)), ...spec.alwaysKnownOrganizations];
-  return mentionsOf(text, name, known);
+  const into = spec.consolidateInto;
+  const people = into ? ((outputs[into.output] as Record<string, string[]> | undefined)?.[into.person] ?? []) : [];
+  return mentionsOf(text, name, { people, known });
 }

@@ -8,7 +8,7 @@
 import { convert } from 'html-to-text';
 import { simpleParser } from 'mailparser';
 import mammoth from 'mammoth';
-import { extractText, getDocumentProxy } from 'unpdf';
+import { extractText, getDocumentProxy, getResolvedPDFJS } from 'unpdf';
 
 export interface DocumentRead {
   ok: true;
@@ -53,6 +53,11 @@ export async function readDocument(name: string, bytes: Buffer, limits: { maxByt
     default:
       return refuse(`unknown type ${type || '(no extension)'}; sluice reads ${DOCUMENT_TYPES.join(', ')}`);
   }
+}
+
+/** Loads what the readers otherwise load on their first document (pdf.js), for a process that will read documents. */
+export async function warmReaders(): Promise<void> {
+  await getResolvedPDFJS();
 }
 
 function utf8(bytes: Buffer): DocumentResult {
