@@ -33,6 +33,7 @@ import { PermanentError, errorReason } from './errors.ts';
 import { maybeFinalize } from './finalize-job.ts';
 import type { ManifestMessage, RejectLine } from './ingest-chunks.ts';
 import { GROUPS_PER_SHARD, marksOf, shardSizes } from './ledger.ts';
+import { groupsKey, isMissing, readJson } from './document-groups.ts';
 import type { GroupRef, NotesRange } from './ports.ts';
 import { UnknownJobError, recordStepFailure, settleGroups } from './process-group.ts';
 
@@ -115,12 +116,13 @@ export async function manifestStep(deps: PipelineDeps, msg: ManifestMessage): Pr
   const sizes = shardSizes(entries.length);
   await deps.store.recordIngestCounts(msg.jobId, { rows: entries.length + rejects.length, accepted: entries.length, rejected: rejects.length, duplicates: 0, groups: entries.length }, sizes.length);
   await deps.store.openLedger(msg.jobId, sizes.map((expected, shard) => ({ shard, expected })));
+  const base = { jobId: msg.jobId, profile: msg.profile, ...(msg.profileVersion ? { profileVersion: msg.profileVersion } : {}), mode: msg.mode };
+  const groups = entries.map((entry, g): GroupMessage => ({ kind: 'group', ...base, groupId: entry.group, shard: Math.floor(g / GROUPS_PER_SHARD), documents: documents[g]!.length, values: entry.values }));
+  await deps.objects.put(deps.resultsBucket, groupsKey(msg.jobId), JSON.stringify(groups), 'application/json');
   deps.crashPoint?.('manifest.stored');
-  const base = { jobId: msg.jobId, profile: msg.profile, ...(msg.profileVersion ? { profileVersion: msg.profileVersion } : {}), mode: msg.mode, ...(planned ? { resent: true } : {}) };
-  const messages = entries.flatMap((entry, g): DocumentMessage[] => {
-    const group = { ...base, groupId: entry.group, shard: Math.floor(g / GROUPS_PER_SHARD), documents: documents[g]!.length, values: entry.values };
-    if (!documents[g]!.length) return [{ kind: 'group' as const, ...group }];
-    return documents[g]!.map((d, order) => ({ kind: 'document' as const, ...group, doc: { docId: docIdOf(`${d.bucket}/${d.key}`), name: d.name, bucket: d.bucket, key: d.key, order } }));
+  const messages = groups.flatMap((group, g): DocumentMessage[] => {
+    if (!group.documents) return [group];
+    return documents[g]!.map((d, order) => ({ ...group, kind: 'document' as const, ...(planned ? { resent: true } : {}), doc: { docId: docIdOf(`${d.bucket}/${d.key}`), name: d.name, bucket: d.bucket, key: d.key, order } }));
   });
   await deps.enrichQueue.sendAll(messages);
   deps.crashPoint?.('manifest.fanned-out');
@@ -138,18 +140,6 @@ const SAMPLE_MAX_BYTES = 2 * 1024 * 1024;
 type PlannedDocument = { bucket: string; key: string; name: string };
 
 const planKey = (jobId: string) => `staging/${jobId}/plan.json`;
-
-const isMissing = (err: unknown) => (err as Error).name === 'NoSuchKey' || (err as Error).name === 'NotFound';
-
-/** A JSON object of the results bucket, or undefined when there is none. */
-async function readJson<T>(deps: PipelineDeps, key: string): Promise<T | undefined> {
-  try {
-    return JSON.parse((await buffer((await deps.objects.get(deps.resultsBucket, key)).body)).toString('utf8')) as T;
-  } catch (err) {
-    if (isMissing(err)) return undefined;
-    throw err;
-  }
-}
 
 /** A pending document's note is stored before the document: its absence is retried, never skipped. */
 function missingNote(docId: string): never {
@@ -260,6 +250,7 @@ export interface Delivery {
 export type DocumentOutcome = 'read' | 'rejected' | 'counted' | 'skipped';
 
 type DocumentOnly = Extract<DocumentMessage, { kind: 'document' }>;
+export type GroupMessage = Extract<DocumentMessage, { kind: 'group' }>;
 
 /**
  * A batch of a documents profile's messages (as one invocation receives them): each document read, enriched and

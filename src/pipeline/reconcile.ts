@@ -7,6 +7,7 @@
  */
 import { JobStatus, TERMINAL_STATUSES, allGroupsSettled, ledgerClosed } from '../domain/job.ts';
 import type { PipelineDeps } from './deps.ts';
+import { resumeDocumentGroups } from './document-groups.ts';
 import { FINALIZE_LEASE_MS, maybeFinalize } from './finalize-job.ts';
 import { type GroupMarks, groupToken, marksOf, shardHolds } from './ledger.ts';
 
@@ -25,6 +26,8 @@ export interface ReconcileReport {
   finalized: string[];
   /** Jobs whose ledger was missing counts, with how many groups were counted again. */
   repaired: Array<{ jobId: string; groups: number }>;
+  /** Documents jobs with groups sent again to be rolled up (all their documents stored, no roll-up). */
+  resumed: Array<{ jobId: string; groups: number }>;
   /** Stalled jobs with groups that have no outcome yet: their messages are in flight, or in a DLQ. */
   waiting: Array<{ jobId: string; unsettled: number }>;
 }
@@ -34,7 +37,7 @@ export interface ReconcileReport {
  * @example await reconcileJobs(deps, { stallMs: 120_000, deadline: Date.now() + 60_000 })
  */
 export async function reconcileJobs(deps: PipelineDeps, o: ReconcileOptions): Promise<ReconcileReport> {
-  const report: ReconcileReport = { jobs: 0, finalized: [], repaired: [], waiting: [] };
+  const report: ReconcileReport = { jobs: 0, finalized: [], repaired: [], resumed: [], waiting: [] };
   for await (const jobId of deps.store.listActiveJobs()) {
     if (Date.now() >= o.deadline) break;
     const job = await deps.store.getJob(jobId);
@@ -56,6 +59,10 @@ export async function reconcileJobs(deps: PipelineDeps, o: ReconcileOptions): Pr
     }
     const replayed = await replayLedger(deps, jobId);
     if (replayed.groups) report.repaired.push({ jobId, groups: replayed.groups });
+    if ((await deps.profiles.at(job.profile, job.profileVersion)).documents) {
+      const { resent } = await resumeDocumentGroups(deps, jobId, o.deadline);
+      if (resent) report.resumed.push({ jobId, groups: resent });
+    }
     const after = await deps.store.getJob(jobId);
     if (after && (allGroupsSettled(after) || after.status === JobStatus.FINALIZING) && (await maybeFinalize(deps, after, takeOver))) report.finalized.push(jobId);
     else if (after && !TERMINAL_STATUSES.has(after.status)) {
@@ -63,8 +70,8 @@ export async function reconcileJobs(deps: PipelineDeps, o: ReconcileOptions): Pr
       await deps.store.markReconciled(jobId, after.counts.decided + after.counts.failed, deps.now().toISOString());
     }
   }
-  if (report.finalized.length || report.repaired.length) {
-    deps.logger.warn('reconciled jobs', { jobs: report.jobs, finalized: report.finalized, repaired: report.repaired });
+  if (report.finalized.length || report.repaired.length || report.resumed.length) {
+    deps.logger.warn('reconciled jobs', { jobs: report.jobs, finalized: report.finalized, repaired: report.repaired, resumed: report.resumed });
   }
   return report;
 }

@@ -183,12 +183,14 @@ export const topology: Topology = {
       handlerExport: 'handler',
       timeoutSeconds: 300,
       memoryMb: 512,
-      // Unfinished jobs (pending index), their ledger and groups; finalizing writes the results files.
+      // Unfinished jobs (pending index), their ledger and groups; finalizing writes the results files. A stalled
+      // documents job: its groups (results GetObject) and their stored documents; a group to roll up goes to enrich.
       access: {
         table: { actions: ['GetItem', 'UpdateItem', 'Query'], indexes: ['pending'] },
-        buckets: { config: ['GetObject'], results: ['PutObject', 'AbortMultipartUpload'] },
+        buckets: { config: ['GetObject'], results: ['GetObject', 'PutObject', 'AbortMultipartUpload'] },
+        sendsTo: ['enrich'],
       },
-      description: 'Finds unfinished jobs: finalizes settled ones nobody finalized, replays the counts of stalled ones',
+      description: 'Finds unfinished jobs: finalizes settled ones nobody finalized, replays the counts of stalled ones, sends again the roll-ups documents jobs missed',
     },
     metrics: {
       entry: 'functions/metrics/handler.ts',
