@@ -273,7 +273,7 @@ export async function startDiskS3(options: DiskS3Options = {}): Promise<DiskS3> 
     const store = await openStore(root, options.onObjectCreated);
     const server = createServer((req, res) => store.serve(req, res));
     server.requestTimeout = 0; // a 1 GiB part over a slow client is not a stalled request
-    server.keepAliveTimeout = 30_000;
+    server.keepAliveTimeout = 0; // idle connections stay open: one closed as the SDK reuses it fails with "socket hang up"
     await new Promise<void>((ok, fail) => {
       server.once('error', fail);
       server.listen(options.port ?? 0, host, () => ok());

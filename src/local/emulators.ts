@@ -9,7 +9,8 @@
  * fauxqs serves S3 too, from memory; that store is left unused (S3 is the disk server) and not persisted.
  */
 import { mkdirSync } from 'node:fs';
-import type { AddressInfo, Server } from 'node:net';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import dynalite from 'dynalite';
@@ -109,10 +110,15 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
     const app = buildApp({ logger: false, stores: { sqsStore, snsStore, s3Store: new S3Store() } });
     if (persistence) app.addHook('preClose', () => persistence!.close());
     const sqsAddress = await app.listen({ port: options.sqsPort ?? 0, host: '127.0.0.1' });
+    app.server.keepAliveTimeout = 0; // see below
     stops.push(() => app.close());
 
     if (options.stateDir) mkdirSync(join(options.stateDir, 'dynamodb'), { recursive: true });
     const ddb: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(options.stateDir ? { path: join(options.stateDir, 'dynamodb') } : {}) });
+    // An idle keep-alive connection is never closed by the emulators (Node's default closes it after 5 s): the SDK
+    // reuses idle sockets, and one closed as it is reused fails its call with "socket hang up" — under load, past the
+    // SDK's retries, a message retried after the visibility timeout (a decide batch held 20 s at the end of a run).
+    ddb.keepAliveTimeout = 0;
     await new Promise<void>((resolve, reject) => {
       ddb.once('error', reject);
       ddb.listen(options.dynamodbPort ?? 0, '127.0.0.1', () => resolve());

@@ -18,8 +18,11 @@ runHelper<LocalRuntimeOptions, object, { kind: 'log'; text: string }>(async (opt
   const rt = await startLocalRuntime({ ...options, logStream, reconcile: false });
   // As a warm instance has them: with a documents profile, the document readers are loaded now, in the background,
   // not on a drop's first documents (a deployed records-only function never loads them).
-  if (options.functions?.some((f) => f === 'chunk' || f === 'enrich') && listProfiles().some((p) => loadProfile(p).documents)) {
-    void import('../domain/documents/read-document.ts').then((m) => m.warmReaders()).catch(() => undefined);
+  // Best effort: a profile that does not load is reported where it is used, not here.
+  if (options.functions?.some((f) => f === 'chunk' || f === 'enrich')) {
+    void (async () => {
+      if (listProfiles().some((p) => loadProfile(p).documents)) await (await import('../domain/documents/read-document.ts')).warmReaders();
+    })().catch(() => undefined);
   }
   return { up: {}, stop: () => rt.stop() };
 });

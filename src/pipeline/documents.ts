@@ -6,15 +6,18 @@
  *    (bad manifest rows), the job's counts and ledger, then sends one message per document to the enrich queue.
  * 2. The document step (enrich λ) reads one document (any format `readDocument` knows), removes its boilerplate,
  *    repairs its addresses, enriches it with the profile's outputs (same provider, cache, breaker and mode as any
- *    group) and stores it settled — or rejected with the file, its group and the reason. Then it counts the document
- *    into its group's set of settled documents (an ADD to a set: once however often it is replayed).
+ *    group) and stores it settled — or rejected with the file, its group and the reason. Then the batch's stored
+ *    documents of each group are counted into its set of settled documents together (one ADD to a set: each once
+ *    however often it is replayed).
  * 3. The delivery that sees the set complete rolls the group up (`src/domain/documents/rollup.ts`): its documents'
  *    outputs merged, its people and organisations consolidated, the rollup facts computed; stored with one
  *    conditional write, counted into the job's ledger and passed to the decide queue, where it is decided as any group.
  *
  * A crash between any two writes is made good by the redelivery: a stored document is not read again but counted
  * again; a complete set is rolled up again (the same documents give the same enrichment) and only one write of it
- * applies; a group already rolled up is only counted and passed on again.
+ * applies; a group already rolled up is only counted and passed on again. A delivery that dies on its last receive
+ * leaves its message to the DLQ: the reconciler sends again each group whose documents are all stored
+ * (`document-groups.ts`).
  */
 import { hash } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';

@@ -2,6 +2,7 @@
 // conditional writes and atomic counters the pipeline's exactly-once behaviour rests on, streamed
 // multipart objects, batched sends, and the S3 → SQS notification for objects created by any client.
 import { createHash } from 'node:crypto';
+import { Agent, get } from 'node:http';
 import { Readable } from 'node:stream';
 import { CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
@@ -185,4 +186,26 @@ describe('S3 → SQS notifications', () => {
     await createObjectStore(rt.clients.s3).put(rt.names.buckets.drop, 'elsewhere/file.csv', 'a,b\n1,2\n', 'text/csv');
     expect(await drain(rt.names.queues.ingest.url, 1, 2_500)).toEqual([]);
   });
+});
+
+describe('the emulators’ connections', () => {
+  // The SDK reuses idle keep-alive sockets; a server that closes one as it is reused fails that call with
+  // "socket hang up" (Node closes idle ones after 5 s by default): under load, past the SDK's retries.
+  it('stay open however long a client leaves them idle (DynamoDB, SQS, S3)', async () => {
+    const idleAfterWait = async (endpoint: string) => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      await new Promise<void>((resolve, reject) => {
+        get(endpoint, { agent }, (res) => {
+          res.resume();
+          res.on('end', resolve);
+        }).on('error', reject);
+      });
+      await new Promise((r) => setTimeout(r, 6_000));
+      const open = Object.values(agent.freeSockets).flat().filter((s) => s && !s.destroyed).length;
+      agent.destroy();
+      return open;
+    };
+    // Assess
+    expect(await Promise.all([rt.endpoints.dynamodb, rt.endpoints.sqs, rt.endpoints.s3].map(idleAfterWait))).toEqual([1, 1, 1]);
+  }, 20_000);
 });
