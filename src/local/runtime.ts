@@ -244,8 +244,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       instrumentation(service, { stream: options.logLevel === 'SILENT' ? silent : logStream, logLevel: options.logLevel === 'SILENT' ? 'SILENT' : (options.logLevel ?? 'INFO') });
     const providers = new Map<string, PipelineDeps['provider']>();
     // The LLM in-flight cap is the runtime's, shared like a function's concurrency by the instances running enrich.
-    const enrichInstances = (!options.functions || options.functions.includes('enrich') ? 1 : 0) + (options.pollers === false ? [] : (options.handlerProcesses ?? [])).filter((list) => list.includes('enrich')).length;
-    const llmShared = options.llm && { ...options.llm, maxInFlight: Math.max(1, Math.floor(options.llm.maxInFlight / Math.max(1, enrichInstances))) };
+    const mainEnriches = !options.functions || options.functions.includes('enrich');
+    const enrichLists = (options.pollers === false ? [] : (options.handlerProcesses ?? [])).filter((list) => list.includes('enrich'));
+    const enrichInstances = Math.max(1, (mainEnriches ? 1 : 0) + enrichLists.length);
+    const llmShareOf = (instance: number) => options.llm && { ...options.llm, maxInFlight: capShares(options.llm.maxInFlight, enrichInstances)[instance]! };
+    const llmShared = llmShareOf(0);
     // One profile cache per function (as a container keeps one), reading the config bucket with the function's clients.
     const profilesOf = new Map<string, PipelineDeps['profiles']>();
     const depsOver = (c: ReturnType<typeof localClients>, service: string, inst: Instrumentation = instrument(service)): PipelineDeps => ({
@@ -382,7 +385,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
               functions,
               concurrency: Object.fromEntries(functions.map((fn) => [fn, share(fn)])),
               stage: options.stage,
-              llm: llmShared,
+              llm: functions.includes('enrich') ? llmShareOf((mainEnriches ? 1 : 0) + enrichLists.indexOf(functions)) : options.llm,
               defaultMode: options.defaultMode,
               chunking,
               logLevel: options.logLevel,
@@ -664,6 +667,15 @@ export function handlerLayout(env: NodeJS.ProcessEnv = process.env): Pick<LocalR
   if (!Number.isInteger(n) || n < 0) throw new Error(`SLUICE_HANDLER_PROCESSES must be a whole number ≥ 0, not ${env.SLUICE_HANDLER_PROCESSES}`);
   if (n === 0) return { handlerProcesses: [] };
   return { functions: ['ingest'], handlerProcesses: Array.from({ length: n }, () => ['chunk', 'enrich', 'decide']) };
+}
+
+/**
+ * A cap split among n instances as evenly as whole numbers go: the first (cap mod n) take one more, so the shares
+ * add up to the cap (at least 1 each).
+ * @example capShares(32, 3) // [11, 11, 10]
+ */
+export function capShares(cap: number, n: number): number[] {
+  return Array.from({ length: n }, (_, i) => Math.max(1, Math.floor(cap / n) + (i < cap % n ? 1 : 0)));
 }
 
 /**

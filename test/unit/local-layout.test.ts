@@ -1,0 +1,25 @@
+// Under test: how the local runtime lays its handlers out over processes — one handler process per core running the
+// chunk, enrich and decide event sources — and how it splits the LLM's in-flight cap among the instances that
+// enrich, as evenly as whole numbers go and adding up to the cap (32 over 3 processes was 30 before).
+import { describe, expect, it } from 'vitest';
+import { capShares, handlerLayout } from '../../src/local/runtime.ts';
+
+describe('the local runtime’s layout', () => {
+  it('splits a cap so the shares add up to it and differ by at most one', () => {
+    for (const [cap, n] of [[32, 2], [32, 3], [8, 3], [7, 7], [5, 1], [100, 6]] as const) {
+      const shares = capShares(cap, n);
+      expect(shares).toHaveLength(n);
+      expect(shares.reduce((a, b) => a + b, 0)).toBe(cap);
+      expect(Math.max(...shares) - Math.min(...shares)).toBeLessThanOrEqual(1);
+    }
+    expect(capShares(32, 3)).toEqual([11, 11, 10]);
+    // Fewer slots than instances: each still gets one (the cap is exceeded rather than an instance left without any).
+    expect(capShares(2, 3)).toEqual([1, 1, 1]);
+  });
+
+  it('runs one handler process per core with the queue functions, or every handler in the main process with 0', () => {
+    expect(handlerLayout({ SLUICE_HANDLER_PROCESSES: '2' })).toEqual({ functions: ['ingest'], handlerProcesses: [['chunk', 'enrich', 'decide'], ['chunk', 'enrich', 'decide']] });
+    expect(handlerLayout({ SLUICE_HANDLER_PROCESSES: '0' })).toEqual({ handlerProcesses: [] });
+    expect(() => handlerLayout({ SLUICE_HANDLER_PROCESSES: 'many' })).toThrow(/whole number/);
+  });
+});
