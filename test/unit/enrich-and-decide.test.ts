@@ -43,6 +43,27 @@ describe('claims decisions', () => {
     expect(cause).toEqual({ value: 'WATER', evidence: ['leaking'] });
   });
 
+  it('decides groups at once as it decides them one by one (a batch decides its groups concurrently)', async () => {
+    // Outcomes from every rule of the order: the denial (first), cause and parts, the fallback (last).
+    const texts = [
+      'Insured reports a burst pipe upstairs. Water came through the kitchen ceiling and soaked the drywall and the flooring below it.',
+      'Fire in the detached shed was put out quickly by the insured. There was no damage to the dwelling and the roof of the house is fine.',
+      "The insured's dog bit a neighbour's child in the park. The neighbour claims medical costs. No property damage is reported.",
+    ];
+    const enriched = await Promise.all(Array.from({ length: 30 }, (_, i) => enrichGroup(claims, `C-${i}`, [note(texts[i % 3]!, { noteId: 'n' })], offline, 'full')));
+    const alone: string[] = [];
+    for (const e of enriched) alone.push((await decideGroup(claims, e)).outcome);
+    expect(new Set(alone)).toEqual(new Set(['yes', 'no']));
+    // Each starts a few microtasks after the one before, as a batch's groups do after their own reads.
+    const together = await Promise.all(
+      enriched.map(async (e, i) => {
+        for (let k = 0; k < i; k++) await null;
+        return decideGroup(claims, e);
+      }),
+    );
+    expect(together.map((d) => d.outcome)).toEqual(alone);
+  });
+
   it('decides not_applicable, with the reason per note, when no note is eligible', async () => {
     const notes = [note('Too short.', { noteId: 'a' }), note('x'.repeat(150), { noteId: 'b', lob: '40' })];
     const e = await enrichGroup(claims, 'C-2', notes, offline, 'full');

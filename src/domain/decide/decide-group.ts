@@ -68,19 +68,30 @@ export function decisionFacts(profile: Profile, enrichment: Enrichment): Record<
   return facts;
 }
 
-const engines = new WeakMap<Profile, Engine>();
+// json-rules-engine keeps a run's status on the Engine: when one run finishes it marks the engine FINISHED and a
+// run still in flight on it skips its remaining rules (the group comes out `undecided`). So each run takes an
+// engine no other run is using: the idle ones of a profile are kept for the next.
+const idle = new WeakMap<Profile, Engine[]>();
 
-function engineFor(profile: Profile): Engine {
-  let engine = engines.get(profile);
-  if (engine) return engine;
-  engine = new Engine([], { allowUndefinedFacts: true });
+function newEngine(profile: Profile): Engine {
+  const engine = new Engine([], { allowUndefinedFacts: true });
   const n = profile.rules.rules.length;
   profile.rules.rules.forEach((rule, i) => {
     // Distinct descending priorities make the engine evaluate rules in the profile's order.
-    engine!.addRule({ name: rule.name, priority: n - i, conditions: rule.conditions, event: rule.event } as RuleProperties);
+    engine.addRule({ name: rule.name, priority: n - i, conditions: rule.conditions, event: rule.event } as RuleProperties);
   });
-  engines.set(profile, engine);
   return engine;
+}
+
+async function runRules(profile: Profile, facts: Record<string, unknown>) {
+  let pool = idle.get(profile);
+  if (!pool) idle.set(profile, (pool = []));
+  const engine = pool.pop() ?? newEngine(profile);
+  try {
+    return await engine.run({ ...facts });
+  } finally {
+    pool.push(engine);
+  }
 }
 
 /**
@@ -89,7 +100,7 @@ function engineFor(profile: Profile): Engine {
  */
 export async function decideGroup(profile: Profile, enrichment: Enrichment): Promise<Decision> {
   const facts = decisionFacts(profile, enrichment);
-  const { results, failureResults } = await engineFor(profile).run({ ...facts });
+  const { results, failureResults } = await runRules(profile, facts);
   const byName = new Map<string, RuleResult>();
   for (const r of [...results, ...failureResults]) byName.set(r.name as string, r);
   const evidence: RuleEvidence[] = profile.rules.rules.map((rule) => {
