@@ -1,6 +1,6 @@
 /**
  * Typed edits of a profile's data — what an improvement proposes and a person reviews: add or remove a keyword
- * of a label, a phrase or term of a phrase/count extractor, a negation word, a column alias; change a value a
+ * of a label, a phrase or term of a phrase/count extractor, a negation word (before or after a match), a column alias; change a value a
  * rule compares with, or a rule's place in the order; add a line to the prompt. Each applies to a copy of the
  * profile's data, or is refused with the reason.
  */
@@ -12,7 +12,8 @@ export const editSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('removeKeyword'), output: z.string(), label: z.string(), keyword: text }).strict(),
   z.object({ kind: z.literal('addPhrase'), output: z.string(), phrase: text }).strict(),
   z.object({ kind: z.literal('removePhrase'), output: z.string(), phrase: text }).strict(),
-  z.object({ kind: z.literal('addNegation'), word: text }).strict(),
+  /** `after`: the word negates a match it follows ("the parcel arrived intact"), not one it precedes. */
+  z.object({ kind: z.literal('addNegation'), word: text, after: z.boolean().optional() }).strict(),
   z.object({ kind: z.literal('addAlias'), column: z.string(), alias: text }).strict(),
   /** `condition`: the index of the condition in the rule's top-level `all` or `any`. */
   z.object({ kind: z.literal('setRuleValue'), rule: z.string(), condition: z.int().min(0), value: z.union([z.number(), z.string(), z.boolean()]) }).strict(),
@@ -85,8 +86,10 @@ export function applyEdit(data: ProfileData, edit: Edit): ProfileData {
     }
     case 'addNegation': {
       const language = (next.profile.language ??= { negations: [] });
-      if ((language.negations as string[]).some((w) => same(w, edit.word))) throw new EditError(`"${edit.word}" is a negation already`);
-      language.negations.push(edit.word.toLowerCase());
+      const key = edit.after ? 'negationsAfter' : 'negations';
+      const list: string[] = (language[key] ??= []);
+      if (list.some((w) => same(w, edit.word))) throw new EditError(`"${edit.word}" is a negation${edit.after ? ' after a match' : ''} already`);
+      list.push(edit.word.toLowerCase());
       break;
     }
     case 'addAlias': {
@@ -137,7 +140,7 @@ export function describeEdit(e: Edit): string {
     case 'removePhrase':
       return `${e.output}: remove "${e.phrase}"`;
     case 'addNegation':
-      return `language: add negation "${e.word}"`;
+      return `language: add negation "${e.word}"${e.after ? ' (after a match)' : ''}`;
     case 'addAlias':
       return `column ${e.column}: add alias "${e.alias}"`;
     case 'setRuleValue':

@@ -1,7 +1,7 @@
 /**
  * The LLM proposer: one structured-output call per failure category (largest first) with failing and passing
  * examples from the train split only, its answer schema narrowed to the edits that can fix that category (the
- * category's output and label, the phrases of the outputs its rules test, a prompt line). Every proposed edit is
+ * category's output and label, the phrases of the outputs its rules test, a negation word, a prompt line). Every proposed edit is
  * checked against the edit schema; one that does not parse is returned rejected with its reason. Calls stop at
  * the budget.
  */
@@ -31,6 +31,7 @@ export function categorySchema(data: ProfileData, c: FailureCategory) {
       }
     }
     if (tested.size) variants.push(z.object({ kind: z.literal('addPhrase'), output: z.enum([...tested] as [string, ...string[]]), phrase: text }));
+    variants.push(z.object({ kind: z.literal('addNegation'), word: text, after: z.boolean().describe('true: it negates a term it follows; false: one it precedes') }));
   }
   return z.object({ edits: z.array(variants.length > 1 ? z.union(variants as [z.ZodType, z.ZodType, ...z.ZodType[]]) : variants[0]!).describe('at most 5 edits') });
 }

@@ -2,8 +2,11 @@
  * The offline proposer: for each category of failure, phrases that the failing train items say and no train item
  * expecting something else says (the seed's pattern learning from the benchmark), proposed as edits of what
  * decides that field — a keyword of the expected label, or a phrase of the boolean or count output a rule for
- * the expected outcome tests. Learns from train items only; the loop's gate decides on validation.
+ * the expected outcome tests; and negation words (before or after a match) that the failing items say around the
+ * terms of what decided the wrong outcome and no item rightly so decided says there. Learns from train items only;
+ * the loop's gate decides on validation.
  */
+import { type Language, labelTerms, splitSentences, termContexts } from '../domain/enrich/extractors.ts';
 import type { Edit, ProfileData } from './edits.ts';
 import type { ItemResult } from './evaluate.ts';
 import type { FailureCategory } from './failures.ts';
@@ -45,6 +48,79 @@ function discriminative(failing: ItemResult[], opposing: ItemResult[], known: st
     .map(([g]) => g);
 }
 
+/** The terms a negation scope applies to in the output a rule's fact reads (directly or through a count fact). */
+function negatableTerms(data: ProfileData, fact: string): string[] {
+  const outputs = data.profile.outputs as Array<Record<string, any>>;
+  const counted = (data.profile.facts as Array<Record<string, any>> | undefined)?.find((f) => f.name === fact && typeof f.count === 'string');
+  const o = outputs.find((x) => x.name === (counted ? String(counted.count).split('.')[0] : fact));
+  if (!o) return [];
+  if (o.offline?.extractor === 'count') return o.offline.terms;
+  const labels = (o.labels ?? []) as Array<string | { value: string; keywords?: string[] }>;
+  const asLabel = (l: (typeof labels)[number]) => (typeof l === 'string' ? { value: l, keywords: [] } : { value: l.value, keywords: l.keywords ?? [] });
+  if (o.offline?.extractor === 'dictionary') return labels.flatMap((l) => labelTerms(asLabel(l)));
+  if (o.offline?.extractor === 'keywords') return labels.flatMap((l) => asLabel(l).keywords);
+  return [];
+}
+
+/**
+ * Negation words for a decision wrongly `predicted`: the words after (1-2) or before (1) a term of an output the
+ * rules for `predicted` read, in at least `minSupport` failing items and around no such term in a train item that
+ * rightly expects `predicted` — "intact" in "the parcel and its contents arrived intact".
+ */
+function negationWords(data: ProfileData, predicted: unknown, failing: ItemResult[], train: ItemResult[], k: number, minSupport: number): Edit[] {
+  const language = data.profile.language as Language & { negationsAfter?: string[] };
+  const facts = new Set<string>();
+  for (const rule of (data.rules.rules as Array<Record<string, any>>).filter((r) => r.event.type === predicted)) {
+    for (const cond of (rule.conditions.all ?? rule.conditions.any ?? []) as Array<Record<string, any>>) if (typeof cond.fact === 'string') facts.add(cond.fact);
+  }
+  const terms = [...new Set([...facts].flatMap((f) => negatableTerms(data, f)))];
+  if (!terms.length) return [];
+  const window = Math.max(language.negationWindow, 6);
+  const grams = (item: ItemResult) => {
+    const after = new Set<string>();
+    const before = new Set<string>();
+    for (const c of termContexts(splitSentences(item.text), terms, language, window)) {
+      c.after.forEach((w, i) => {
+        after.add(w);
+        if (i + 1 < c.after.length) after.add(`${w} ${c.after[i + 1]}`);
+      });
+      for (const w of c.before.slice(-language.negationWindow)) before.add(w);
+    }
+    return { after, before };
+  };
+  const against = { after: new Set<string>(), before: new Set<string>() };
+  for (const o of train.filter((i) => expectedOf(i, 'decision') === predicted)) {
+    const g = grams(o);
+    g.after.forEach((x) => against.after.add(x));
+    g.before.forEach((x) => against.before.add(x));
+  }
+  const termWords = new Set(terms.flatMap((t) => t.toLowerCase().split(/\s+/)));
+  const known = new Set([...language.negations, ...(language.negationsAfter ?? [])].map((w) => w.toLowerCase()));
+  const counts = new Map<string, { after: boolean; word: string; n: number }>();
+  for (const f of failing) {
+    const g = grams(f);
+    for (const [after, set] of [[true, g.after], [false, g.before]] as const) {
+      for (const word of set) {
+        const words = word.split(' ');
+        if ((after ? against.after : against.before).has(word) || known.has(word) || words.some((w) => termWords.has(w)) || words.every((w) => STOP.has(w)) || (words.length === 1 && word.length < 3)) continue;
+        const key = `${after ? 'after' : 'before'}:${word}`;
+        const c = counts.get(key) ?? { after, word, n: 0 };
+        c.n += 1;
+        counts.set(key, c);
+      }
+    }
+  }
+  // Most specific first: the share of the train items saying the word anywhere that are failing ones here.
+  const said = train.map((i) => ngrams(i.text, 2));
+  const specificity = (word: string) => word.length && 1 / Math.max(1, said.filter((g) => g.has(word)).length);
+  return [...counts.values()]
+    .filter((c) => c.n >= minSupport)
+    .map((c) => ({ ...c, score: c.n * specificity(c.word) }))
+    .sort((a, b) => b.score - a.score || b.n - a.n || a.word.split(' ').length - b.word.split(' ').length || a.word.localeCompare(b.word))
+    .slice(0, k)
+    .map((c) => ({ kind: 'addNegation', word: c.word, ...(c.after ? { after: true } : {}) }));
+}
+
 export function proposeOffline(data: ProfileData, categories: FailureCategory[], train: ItemResult[], o: { perCategory?: number; minSupport?: number } = {}): Array<{ category: string; edit: Edit }> {
   const perCategory = o.perCategory ?? 6;
   const minSupport = o.minSupport ?? 2;
@@ -66,6 +142,7 @@ export function proposeOffline(data: ProfileData, categories: FailureCategory[],
           for (const phrase of discriminative(c.items, opposing, known, perCategory, minSupport)) proposals.push({ category: c.key, edit: { kind: 'addPhrase', output: target!.name, phrase } });
         }
       }
+      for (const edit of negationWords(data, c.predicted, c.items, train, perCategory, minSupport)) proposals.push({ category: c.key, edit });
     } else if (output?.type === 'label' && output.offline?.extractor === 'keywords') {
       const label = (output.labels as Array<string | { value: string; keywords?: string[] }>).find((l) => (typeof l === 'string' ? l : l.value) === c.expected);
       if (!label) continue;

@@ -74,8 +74,16 @@ export const profileFileSchema = z.object({
     /** The LLM prompt in use: `prompts/<promptVersion>.md` in the profile's folder. */
     promptVersion: z.string().regex(/^[a-z0-9][a-z0-9.-]*$/),
   }),
-  /** The language of the records for the extractors: negation words and how far back they reach (tokens). */
-  language: z.object({ negations: z.array(z.string()), negationWindow: z.number().int().min(1).max(10) }),
+  /**
+   * The language of the records for the extractors: negation words and how far back they reach (tokens); words or
+   * phrases that negate a match they follow ("the parcel arrived intact") and how far forward, within its clause.
+   */
+  language: z.object({
+    negations: z.array(z.string()),
+    negationWindow: z.number().int().min(1).max(10),
+    negationsAfter: z.array(z.string()).default([]),
+    negationWindowAfter: z.number().int().min(1).max(10).default(6),
+  }),
   /** What a group yields (`outputs.ts`); the rules see each output as a fact of its name. */
   outputs: z.array(outputSchema).min(1),
   /** Facts the rules see beyond the outputs: constants and counts. */

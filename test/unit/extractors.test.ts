@@ -29,6 +29,21 @@ describe('the generic extractors', () => {
     expect(detectPhrases(['There was no damage to the home at all.'], ['no damage to the home', 'contents only'])).toEqual({ value: true, evidence: ['no damage to the home'] });
     expect(detectPhrases(['Damage to the home.'], ['no damage to the home']).value).toBe(false);
   });
+
+  it('negate a match that a word or phrase of negationsAfter follows within its window, in the same clause only', () => {
+    const after = { ...lang, negationsAfter: ['intact', 'no damage'], negationWindowAfter: 5 };
+    const labels = ['roof', 'wall', 'door'].map((value) => ({ value, keywords: [] }));
+    // A part the words follow within 5 tokens: roof (4 tokens between it and "intact") and wall; not door nor roof in the
+    // longer list.
+    expect(matchDictionary(['The roof and the wall are intact.'], labels, after).value).toEqual([]);
+    expect(matchDictionary(['The door, the roof and the side wall all look intact.'], labels, after).value).toEqual(['door', 'roof']);
+    // A clause ends at ; : and "but": what follows there negates nothing before it.
+    expect(matchDictionary(['The roof caved in; the wall is intact.'], labels, after).value).toEqual(['roof']);
+    expect(matchDictionary(['The roof leaked but the wall is intact.'], labels, after).value).toEqual(['roof']);
+    expect(matchDictionary(['The wall shows no damage.'], labels, after).value).toEqual([]);
+    // Without negationsAfter nothing changes.
+    expect(matchDictionary(['The roof and the wall are intact.'], labels, lang).value).toEqual(['roof', 'wall']);
+  });
 });
 
 describe('a profile that names what it does not declare', () => {

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { matchDictionary } from '../../src/domain/enrich/extractors.ts';
 import { createOfflineProvider } from '../../src/domain/enrich/offline-provider.ts';
 import { EditError, type ProfileData, applyEdit } from '../../src/improve/edits.ts';
 import { evaluate } from '../../src/improve/evaluate.ts';
@@ -69,6 +70,16 @@ describe('typed edits', () => {
     expect(refused({ kind: 'setRuleValue', rule: 'building_cause_and_parts', condition: 0, value: 1 })).toBe("rule building_cause_and_parts's condition 0 compares with a fact, not a value");
     expect(refused({ kind: 'setRuleValue', rule: 'many_building_parts', condition: 0, value: 'three' })).toBe("rule many_building_parts's condition 0 compares with a number, not a string");
     expect(refused({ kind: 'moveRule', rule: 'nope', to: 0 })).toBe('no rule nope');
+    expect(refused({ kind: 'addNegation', word: 'Never' })).toBe('"Never" is a negation already');
+  });
+
+  it('add a negation word before or after a match, each to its own list', () => {
+    const after = applyEdit(data, { kind: 'addNegation', word: 'Unharmed', after: true });
+    expect(after.profile.language.negationsAfter).toEqual(['unharmed']);
+    expect(after.profile.language.negations).toEqual(data.profile.language.negations);
+    expect(compile('claims', claims.folder, after).language.negationsAfter).toEqual(['unharmed']);
+    expect(() => applyEdit(after, { kind: 'addNegation', word: 'unharmed', after: true })).toThrow('"unharmed" is a negation after a match already');
+    expect(applyEdit(data, { kind: 'addNegation', word: 'barely' }).profile.language.negations).toContain('barely');
   });
 });
 
@@ -86,11 +97,36 @@ describe('failures and proposals', () => {
     const phrases = proposals.filter((p) => p.category === denied.key).map((p) => p.edit);
     expect(phrases.length).toBeGreaterThan(0);
     const yes = e.items.filter((i) => i.verdicts[0]!.expected === 'yes');
-    for (const edit of phrases) {
+    for (const edit of phrases.filter((e) => e.kind !== 'addNegation')) {
       expect(edit).toMatchObject({ kind: 'addPhrase', output: 'buildingDamageDenied' });
       const phrase = (edit as { phrase: string }).phrase;
       for (const item of yes) expect(ngrams(item.text).has(phrase), `${phrase} in ${item.id}`).toBe(false);
     }
+  });
+});
+
+describe('negation words proposed for a wrong decision', () => {
+  const item = (id: string, text: string, expected: string, predicted: string) => ({ id, tags: ['t'], text, verdicts: [{ field: 'decision', method: 'exact', score: expected === predicted ? 1 : 0, correct: expected === predicted, expected, predicted }] });
+  const failing = [
+    item('f1', 'Hail hit the street. The roof is unharmed and sound.', 'no', 'yes'),
+    item('f2', 'Storm last night; the wall looks unharmed and sound to the adjuster.', 'no', 'yes'),
+    item('f3', 'Unharmed, the basement was checked by the adjuster.', 'no', 'yes'),
+  ];
+  const rightlyYes = item('p1', 'Hail broke the tiles, but the roof looks sound; the ceiling is leaking.', 'yes', 'yes');
+  const category = { key: 'decision: no → yes', field: 'decision', expected: 'no', predicted: 'yes', count: 3, items: failing };
+
+  it('are the words after a term of what decided the wrong outcome, in two failing items and after no such term where it was right', () => {
+    const negations = proposeOffline(data, [category], [...failing, rightlyYes]).map((p) => p.edit).filter((e) => e.kind === 'addNegation');
+    // "unharmed" follows a part in f1 and f2; "sound" does too but also follows one where the yes was right; "adjuster"
+    // follows one in f2 only; f3's "unharmed" is before its part.
+    expect(negations).toContainEqual({ kind: 'addNegation', word: 'unharmed', after: true });
+    expect(negations.map((e) => (e as { word: string }).word)).not.toContain('sound');
+    expect(negations.map((e) => (e as { word: string }).word)).not.toContain('adjuster');
+    // Applied, the failing items' parts are negated.
+    const next = compile('claims', claims.folder, applyEdit(data, { kind: 'addNegation', word: 'unharmed', after: true }));
+    const parts = next.outputs.find((o) => o.name === 'buildingParts')!;
+    if (parts.type !== 'labels') throw new Error('buildingParts is a labels output');
+    expect(matchDictionary(['The roof is unharmed and sound.'], parts.labels, next.language).value).toEqual([]);
   });
 });
 

@@ -1,7 +1,9 @@
 /**
  * The offline provider's small library of generic extractors. A profile declares each output with one of them
  * and its parameters (`src/profiles/outputs.ts`); nothing here knows a profile. Keyword and dictionary matching
- * work on word tokens with a negation scope (a negation word within `window` tokens before a match cancels it).
+ * work on word tokens with a negation scope: a negation word within `window` tokens before a match cancels it, and
+ * so does a word or phrase of `negationsAfter` within `windowAfter` tokens after it in the same clause ("the parcel
+ * arrived intact"; a clause ends at `;`, `:` or "but").
  */
 import nlp from 'compromise';
 import Sentiment from 'sentiment';
@@ -11,6 +13,8 @@ import { type EntityKind, type Label, type OutputSpec, kindConfidence } from '..
 export interface Language {
   negations: string[];
   negationWindow: number;
+  negationsAfter?: string[];
+  negationWindowAfter?: number;
 }
 
 /** What an extractor reads: the group's text, its sentences, the retrieved sentences and the profile's query. */
@@ -59,16 +63,50 @@ function findPhrase(tokens: string[], phrase: string[], from = 0): number {
   return -1;
 }
 
+/** A sentence's tokens, and for each token the clause it is in (a clause ends at `;`, `:` or "but"). */
+interface Tokens {
+  words: string[];
+  clauses?: number[];
+}
+
+function clausesOf(sentence: string, words: string[]): number[] {
+  const out: number[] = [];
+  let clause = 0;
+  for (const m of sentence.toLowerCase().matchAll(/[a-z0-9]+(?:['-][a-z0-9]+)*|[;:]/g)) {
+    if (m[0] === ';' || m[0] === ':') clause++;
+    else {
+      if (m[0] === 'but') clause++;
+      out.push(clause);
+    }
+  }
+  return out.length === words.length ? out : words.map(() => 0);
+}
+
 /** A compiled negation scope: whether a match at a token index is negated. */
 class Negation {
   readonly #words: Set<string>;
   readonly #window: number;
+  readonly #after: string[][];
+  readonly #windowAfter: number;
   constructor(language: Language) {
     this.#words = new Set(language.negations.flatMap(tokenize));
     this.#window = language.negationWindow;
+    this.#after = (language.negationsAfter ?? []).map(tokenize).filter((p) => p.length > 0);
+    this.#windowAfter = language.negationWindowAfter ?? 6;
   }
-  at(tokens: string[], index: number): boolean {
+  /** Whether matches need the sentence's clauses (only when something negates after a match). */
+  get needsClauses(): boolean {
+    return this.#after.length > 0;
+  }
+  at(t: Tokens, index: number, length: number): boolean {
+    const tokens = t.words;
     for (let i = Math.max(0, index - this.#window); i < index; i++) if (this.#words.has(tokens[i]!)) return true;
+    if (!t.clauses) return false;
+    const clause = t.clauses[index];
+    const end = Math.min(tokens.length, index + length + this.#windowAfter);
+    for (let j = index + length; j < end && t.clauses[j] === clause; j++) {
+      for (const phrase of this.#after) if (phrase.every((w, k) => tokens[j + k] === w && t.clauses![j + k] === clause)) return true;
+    }
     return false;
   }
 }
@@ -77,12 +115,38 @@ class Negation {
 function hits(sentences: string[], phrases: string[][], negation: Negation | undefined): number[] {
   const out: number[] = [];
   for (const sentence of sentences) {
-    const tokens = tokenize(sentence);
+    const words = tokenize(sentence);
+    const t: Tokens = negation?.needsClauses ? { words, clauses: clausesOf(sentence, words) } : { words };
     phrases.forEach((phrase, k) => {
-      for (let at = findPhrase(tokens, phrase); at !== -1; at = findPhrase(tokens, phrase, at + 1)) {
-        if (!negation?.at(tokens, at)) out.push(k);
+      for (let at = findPhrase(words, phrase); at !== -1; at = findPhrase(words, phrase, at + 1)) {
+        if (!negation?.at(t, at, phrase.length)) out.push(k);
       }
     });
+  }
+  return out;
+}
+
+/**
+ * The words around each occurrence of the terms that no negation cancels: up to `window` tokens before it, and
+ * after it within its clause — what a proposer mines for negation words a profile lacks.
+ */
+export function termContexts(sentences: string[], terms: string[], language: Language, window: number): Array<{ before: string[]; after: string[] }> {
+  const negation = new Negation(language);
+  const phrases = terms.map(tokenize).filter((p) => p.length > 0);
+  const out: Array<{ before: string[]; after: string[] }> = [];
+  for (const sentence of sentences) {
+    const words = tokenize(sentence);
+    const clauses = clausesOf(sentence, words);
+    const t: Tokens = { words, clauses };
+    for (const phrase of phrases) {
+      for (let at = findPhrase(words, phrase); at !== -1; at = findPhrase(words, phrase, at + 1)) {
+        if (negation.at(t, at, phrase.length)) continue;
+        const end = at + phrase.length;
+        let stop = end;
+        while (stop < Math.min(words.length, end + window) && clauses[stop] === clauses[at]) stop++;
+        out.push({ before: words.slice(Math.max(0, at - window), at), after: words.slice(end, stop) });
+      }
+    }
   }
   return out;
 }
