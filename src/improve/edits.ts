@@ -57,6 +57,8 @@ export function applyEdit(data: ProfileData, edit: Edit): ProfileData {
       if (i < 0) throw new EditError(`output ${edit.output} has no label ${edit.label}`);
       const label = typeof o.labels[i] === 'string' ? { value: o.labels[i], keywords: [] } : o.labels[i];
       label.keywords ??= [];
+      // A dictionary's label without keywords matches its own value: keep it matching once it has keywords.
+      if (o.offline?.extractor === 'dictionary' && label.keywords.length === 0) label.keywords.push(label.value);
       const has = label.keywords.some((k: string) => same(k, edit.keyword)) || same(label.value, edit.keyword);
       if (edit.kind === 'addKeyword') {
         if (has) throw new EditError(`label ${edit.label} of ${edit.output} has "${edit.keyword}" already`);

@@ -49,6 +49,11 @@ describe('typed edits', () => {
     const p = compile('claims', claims.folder, next);
     const water = p.outputs[0]!.type === 'label' ? p.outputs[0]!.labels.find((l) => l.value === 'WATER') : undefined;
     expect(water?.keywords).toContain('sump pump');
+    // A dictionary's term keeps matching once it has a variant.
+    const parts = compile('claims', claims.folder, applyEdit(data, { kind: 'addKeyword', output: 'buildingParts', label: 'roof', keyword: 'roof tiles' })).outputs.find((o) => o.name === 'buildingParts')!;
+    if (parts.type !== 'labels') throw new Error('buildingParts is a labels output');
+    expect(matchDictionary(['The roof leaked.'], parts.labels, claims.language).value).toEqual(['roof']);
+    expect(parts.labels.find((l) => l.value === 'roof')?.keywords).toEqual(['roof', 'roof tiles']);
     const moved = applyEdit(data, { kind: 'moveRule', rule: 'many_building_parts', to: 0 });
     expect(moved.rules.rules[0].name).toBe('many_building_parts');
     expect(applyEdit(data, { kind: 'addPromptLine', line: 'Name the cause first.' }).prompt).toMatch(/- Name the cause first\.\n\nReturn:/);
