@@ -223,6 +223,18 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       return (r.Attributes?.settled as Set<string> | undefined)?.size ?? 0;
     },
 
+    async countSettledDocuments(jobId) {
+      let settled = 0;
+      for await (const item of queryAll({
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': jobPk(jobId), ':prefix': 'DOCSET#' },
+        ProjectionExpression: 'settled',
+      })) {
+        settled += (item.settled as Set<string> | undefined)?.size ?? 0;
+      }
+      return settled;
+    },
+
     async listDocuments(jobId, groupId) {
       const out: DocumentItem[] = [];
       for await (const item of queryAll({
@@ -256,10 +268,10 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       };
     },
 
-    async recordIngestCounts(jobId, counts, ledgerShards) {
+    async recordIngestCounts(jobId, counts, ledgerShards, documents) {
       await update({
         Key: { pk: jobPk(jobId), sk: JOB_SK },
-        UpdateExpression: 'SET #rows = :rows, accepted = :accepted, rejected = :rejected, duplicates = :duplicates, #groups = :groups, rowsRead = :rows, ledgerShards = :shards',
+        UpdateExpression: `SET #rows = :rows, accepted = :accepted, rejected = :rejected, duplicates = :duplicates, #groups = :groups, rowsRead = :rows, ledgerShards = :shards${documents === undefined ? '' : ', documents = :documents'}`,
         ExpressionAttributeNames: { '#rows': 'rows', '#groups': 'groups' },
         ExpressionAttributeValues: {
           ':rows': counts.rows,
@@ -268,6 +280,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
           ':duplicates': counts.duplicates,
           ':groups': counts.groups,
           ':shards': ledgerShards,
+          ...(documents === undefined ? {} : { ':documents': documents }),
         },
       });
     },
@@ -700,6 +713,7 @@ function itemToJob(item: Record<string, unknown>): Job {
       finishedAt: item.finishedAt as string | undefined,
     },
     rowsRead: item.rowsRead === undefined ? undefined : Number(item.rowsRead),
+    documents: item.documents === undefined ? undefined : Number(item.documents),
     error: item.error as string | undefined,
     badInput: item.badInput === true ? true : undefined,
     results: item.results as JobResults | undefined,

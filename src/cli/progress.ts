@@ -2,10 +2,11 @@
  * Job progress on stderr: bars on a terminal (cli-progress), plain lines otherwise.
  */
 import cliProgress from 'cli-progress';
-import type { Job } from '../domain/job.ts';
+import { type Job, TERMINAL_STATUSES } from '../domain/job.ts';
 
 export interface ProgressView {
-  update(job: Job | undefined): void;
+  /** `documentsSettled`: a documents job's documents settled so far (its total is `job.documents`). */
+  update(job: Job | undefined, documentsSettled?: number): void;
   stop(): void;
 }
 
@@ -21,12 +22,18 @@ function barsView(stream: NodeJS.WriteStream): ProgressView {
   );
   const rows = multi.create(1, 0, { stage: 'ingest ', unit: 'rows', status: '' });
   const groups = multi.create(1, 0, { stage: 'decide ', unit: 'groups', status: '' });
+  let documents: cliProgress.SingleBar | undefined;
   return {
-    update(job) {
+    update(job, documentsSettled) {
       if (!job) return;
       const read = job.counts.rows || job.rowsRead || 0;
       rows.setTotal(Math.max(read, 1));
       rows.update(read, { status: job.status === 'INGESTING' ? 'reading' : '' });
+      if (job.documents !== undefined) {
+        documents ??= multi.create(1, 0, { stage: 'enrich ', unit: 'documents', status: '' });
+        documents.setTotal(Math.max(job.documents, 1));
+        documents.update(Math.min(documentsSettled ?? 0, job.documents));
+      }
       groups.setTotal(Math.max(job.counts.groups, 1));
       groups.update(job.counts.decided + job.counts.failed, { status: job.status });
     },
@@ -40,12 +47,14 @@ function linesView(stream: NodeJS.WriteStream): ProgressView {
   let last = '';
   let lastAt = 0;
   return {
-    update(job) {
+    update(job, documentsSettled) {
       if (!job) return;
       const c = job.counts;
-      const line = `${job.status.toLowerCase()}: rows ${c.rows || job.rowsRead || 0}, groups ${c.decided + c.failed}/${c.groups} settled`;
+      const documents = job.documents === undefined ? '' : `, documents ${Math.min(documentsSettled ?? 0, job.documents)}/${job.documents}`;
+      const line = `${job.status.toLowerCase()}: rows ${c.rows || job.rowsRead || 0}${documents}, groups ${c.decided + c.failed}/${c.groups} settled`;
       const now = Date.now();
-      if (line !== last && (now - lastAt > 2000 || !last.startsWith(job.status.toLowerCase()))) {
+      // A changed line at most every 2 s, but at once when the status changes or the job has ended (its final counts).
+      if (line !== last && (now - lastAt > 2000 || !last.startsWith(job.status.toLowerCase()) || TERMINAL_STATUSES.has(job.status))) {
         stream.write(`${line}\n`);
         last = line;
         lastAt = now;

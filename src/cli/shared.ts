@@ -109,6 +109,8 @@ export interface JobReport {
   mode: string;
   provider: string;
   counts: Job['counts'];
+  /** A documents job's documents: fanned out, and settled (stored and counted into their groups). */
+  documents?: { total: number; settled: number };
   results: { jsonl: string | null; csv: string | null; summary: string | null; review: string | null };
   /** Entities left for review (`sluice review JOB` lists them). */
   review: number;
@@ -139,6 +141,7 @@ export async function jobReport(rt: LocalRuntime, job: Job, outDir: string): Pro
   const ms = (a?: string, b?: string) => (a && b ? Date.parse(b) - Date.parse(a) : undefined);
   const written = summary ? (JSON.parse(readFileSync(summary, 'utf8')) as { provider?: string; review?: number }) : {};
   const provider = written.provider ?? 'offline';
+  const documents = job.documents === undefined ? undefined : { total: job.documents, settled: await rt.store.countSettledDocuments(job.jobId) };
   return {
     jobId: job.jobId,
     status: job.status,
@@ -146,6 +149,7 @@ export async function jobReport(rt: LocalRuntime, job: Job, outDir: string): Pro
     mode: job.mode,
     provider,
     counts: job.counts,
+    ...(documents ? { documents } : {}),
     results: { jsonl, csv, summary, review },
     review: written.review ?? 0,
     rejects,
@@ -167,6 +171,7 @@ export function humanReport(r: JobReport, job: Job): string {
     `job ${r.jobId}  ${r.status}  (profile ${r.profile}, ${r.mode} mode, ${r.provider} provider)`,
     `source   ${r.s3.source}`,
     `rows     ${c.rows}: accepted ${c.accepted}, rejected ${c.rejected}, duplicates ${c.duplicates}`,
+    ...(r.documents ? [`documents ${r.documents.total}: settled ${r.documents.settled}`] : []),
     `groups   ${c.groups}: enriched ${c.enriched}, pending ${c.pending}, decided ${c.decided}, failed ${c.failed}`,
   ];
   if (job.error) lines.push(`error    ${job.error}`);

@@ -82,6 +82,8 @@ export interface Job {
   timings: JobTimings;
   /** Data rows read so far while ingesting (progress). */
   rowsRead?: number;
+  /** A documents job's documents fanned out (its groups' documents; set by the manifest step). */
+  documents?: number;
   error?: string;
   /** The job failed because the file cannot be read at all (empty, binary, no usable header). */
   badInput?: boolean;

@@ -117,7 +117,8 @@ export async function manifestStep(deps: PipelineDeps, msg: ManifestMessage): Pr
   const rejectLines = rejects.map((r) => JSON.stringify({ file: msg.key, ...r } satisfies RejectLine));
   await deps.objects.put(deps.resultsBucket, resultKeys(msg.jobId).rejects, rejectLines.length ? `${rejectLines.join('\n')}\n` : '', 'application/x-ndjson');
   const sizes = shardSizes(entries.length);
-  await deps.store.recordIngestCounts(msg.jobId, { rows: entries.length + rejects.length, accepted: entries.length, rejected: rejects.length, duplicates: 0, groups: entries.length }, sizes.length);
+  const counts = { rows: entries.length + rejects.length, accepted: entries.length, rejected: rejects.length, duplicates: 0, groups: entries.length };
+  await deps.store.recordIngestCounts(msg.jobId, counts, sizes.length, documents.reduce((n, d) => n + d.length, 0));
   await deps.store.openLedger(msg.jobId, sizes.map((expected, shard) => ({ shard, expected })));
   const base = { jobId: msg.jobId, profile: msg.profile, ...(msg.profileVersion ? { profileVersion: msg.profileVersion } : {}), mode: msg.mode };
   const groups = entries.map((entry, g): GroupMessage => ({ kind: 'group', ...base, groupId: entry.group, shard: Math.floor(g / GROUPS_PER_SHARD), documents: documents[g]!.length, values: entry.values }));

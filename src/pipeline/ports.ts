@@ -148,6 +148,8 @@ export interface DocumentStore {
   countDocuments(jobId: string, groupId: string, docIds: string[]): Promise<number>;
   /** The group's settled documents, in their order. */
   listDocuments(jobId: string, groupId: string): Promise<DocumentItem[]>;
+  /** How many of a documents job's documents are settled (stored and counted into their groups' sets), for progress. */
+  countSettledDocuments(jobId: string): Promise<number>;
 }
 
 export interface StatusStore extends DocumentStore {
@@ -176,8 +178,11 @@ export interface StatusStore extends DocumentStore {
   savePartition(jobId: string, partition: number, summary: PartitionSummary): Promise<number>;
   /** Every chunk's and partition's summary so far, in order. */
   readIngestParts(jobId: string): Promise<{ chunks: Array<ChunkSummary & { chunk: number }>; partitions: Array<PartitionSummary & { partition: number }> }>;
-  /** Sets the ingest counts (absolute, so a retried ingest does not double them), the group total and the ledger's shard count. */
-  recordIngestCounts(jobId: string, counts: Pick<JobCounts, 'rows' | 'accepted' | 'rejected' | 'duplicates' | 'groups'>, ledgerShards: number): Promise<void>;
+  /**
+   * Sets the ingest counts (absolute, so a retried ingest does not double them), the group total and the ledger's
+   * shard count; a documents job's document total too.
+   */
+  recordIngestCounts(jobId: string, counts: Pick<JobCounts, 'rows' | 'accepted' | 'rejected' | 'duplicates' | 'groups'>, ledgerShards: number, documents?: number): Promise<void>;
   /** INGESTING → PROCESSING once every group is fanned out; returns the job as stored after the change (undefined: it had ended already). */
   finishIngest(jobId: string, at: string): Promise<Job | undefined>;
   /** Ends the job as FAILED; `badInput` when the file itself cannot be read (the CLI exits 2). */

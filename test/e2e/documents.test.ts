@@ -149,6 +149,14 @@ describe('a deals drop', () => {
     }
   });
 
+  it('shows its progress in documents: the total fanned out, and each settled once however often delivered', async () => {
+    const documents = opportunities.reduce((n, o, i) => n + (i === 1 ? 0 : o.documents.length) + (i < 2 ? BAD.length : 0), 0);
+    for (const [rt, { job }] of [[once, first], [twice, second]] as const) {
+      expect(job.documents).toBe(documents);
+      expect(await rt.store.countSettledDocuments(job.jobId)).toBe(documents);
+    }
+  });
+
   it('settles a document on its last receive as failed, unread, with the reason, and still completes its opportunity', async () => {
     const manifest = JSON.stringify({ opportunity_id: 'K-1', account: 'Globex', documents: [{ name: 'killer.txt', text: 'Globex is talking to Initrode.' }, { name: 'fine.txt', text: 'Next step: Jane Doe sends the form by Friday.' }] });
     const key = 'incoming/deals/last-receive.jsonl';

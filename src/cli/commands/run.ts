@@ -105,7 +105,21 @@ async function follow(rt: Parameters<Parameters<typeof withStack>[2]>[0], jobId:
   const view = json ? undefined : progressView();
   let job: Job;
   try {
-    job = await rt.waitForJob(jobId, { onProgress: (j) => view?.update(j), timeoutMs: 60 * 60_000, intervalMs: 200 });
+    // A documents job's settled documents are counted by a query of its groups' sets: at most one a second.
+    let settled = 0;
+    let countedAt = 0;
+    const onProgress = (j: Job | undefined) => {
+      if (j?.documents !== undefined && Date.now() - countedAt >= 1000) {
+        countedAt = Date.now();
+        rt.store.countSettledDocuments(jobId).then(
+          (n) => (settled = n),
+          () => undefined,
+        );
+      }
+      view?.update(j, settled);
+    };
+    job = await rt.waitForJob(jobId, { onProgress, timeoutMs: 60 * 60_000, intervalMs: 200 });
+    if (job.documents !== undefined) view?.update(job, await rt.store.countSettledDocuments(jobId));
   } finally {
     view?.stop();
   }

@@ -61,11 +61,14 @@ async function showJob(rt: LocalRuntime, jobId: string, flags: StatusFlags, out:
   if (!job) throw new InputError(`no job ${jobId} (see \`sluice status\` for the list)`);
   const failures = await groupFailures(rt, jobId, 20);
   const deadLetters = await jobDeadLetters(rt, jobId);
-  if (flags.json) out.write(`${JSON.stringify({ ...job, failures, deadLetters })}\n`);
+  // A documents job: how many of its documents are settled (stored and counted into their groups).
+  const documentsSettled = job.documents === undefined ? undefined : await rt.store.countSettledDocuments(jobId);
+  if (flags.json) out.write(`${JSON.stringify({ ...job, ...(documentsSettled === undefined ? {} : { documentsSettled }), failures, deadLetters })}\n`);
   else {
     const c = job.counts;
+    const documents = job.documents === undefined ? '' : `documents ${job.documents}: settled ${documentsSettled}\n`;
     out.write(
-      `job ${job.jobId}  ${job.status}\nsource   s3://${job.bucket}/${job.key}\nrows     ${c.rows}: accepted ${c.accepted}, rejected ${c.rejected}, duplicates ${c.duplicates}\ngroups   ${c.groups}: enriched ${c.enriched}, pending ${c.pending}, decided ${c.decided}, failed ${c.failed}\n${job.error ? `error    ${job.error}\n` : ''}`,
+      `job ${job.jobId}  ${job.status}\nsource   s3://${job.bucket}/${job.key}\nrows     ${c.rows}: accepted ${c.accepted}, rejected ${c.rejected}, duplicates ${c.duplicates}\n${documents}groups   ${c.groups}: enriched ${c.enriched}, pending ${c.pending}, decided ${c.decided}, failed ${c.failed}\n${job.error ? `error    ${job.error}\n` : ''}`,
     );
     for (const f of failures) out.write(`failed   group ${f.groupId} (${f.stage}): ${f.error}\n`);
     for (const d of deadLetters) out.write(`DLQ      ${d.queue}: message ${d.messageId}${d.reason ? ` — ${d.reason}` : ` after ${d.receiveCount} receives`}  (sluice redrive ${d.queue})\n`);
