@@ -3,10 +3,12 @@
  * expecting something else says (the seed's pattern learning from the benchmark), proposed as edits of what
  * decides that field — a keyword of the expected label, or a phrase of the boolean or count output a rule for
  * the expected outcome tests; and negation words (before or after a match) that the failing items say around the
- * terms of what decided the wrong outcome and no item rightly so decided says there. Learns from train items only;
- * the loop's gate decides on validation.
+ * terms of what decided the wrong outcome and no item rightly so decided says there; and the rules' own data: a
+ * threshold one step toward the expected outcome (or away from the wrong one), the expected outcome's rule one place
+ * up, a phrase that made the wrong outcome hold in the failing items removed. Learns from train items only; the
+ * loop's gate decides on validation.
  */
-import { type Language, labelTerms, splitSentences, termContexts } from '../domain/enrich/extractors.ts';
+import { type Language, detectPhrases, labelTerms, splitSentences, termContexts } from '../domain/enrich/extractors.ts';
 import type { Edit, ProfileData } from './edits.ts';
 import type { ItemResult } from './evaluate.ts';
 import type { FailureCategory } from './failures.ts';
@@ -121,6 +123,39 @@ function negationWords(data: ProfileData, predicted: unknown, failing: ItemResul
     .map((c) => ({ kind: 'addNegation', word: c.word, ...(c.after ? { after: true } : {}) }));
 }
 
+const GREATER = new Set(['greaterThan', 'greaterThanInclusive']);
+const LESS = new Set(['lessThan', 'lessThanInclusive']);
+
+/**
+ * Edits of the rules for a decision expected `expected` and predicted `predicted`: each numeric threshold of a rule
+ * for the expected outcome one step easier to hold, of a rule for the predicted one one step harder; each rule for
+ * the expected outcome one place up; a phrase of a phrases output a rule for the predicted outcome tests removed,
+ * when at least `minSupport` failing items say it.
+ */
+function ruleEdits(data: ProfileData, expected: unknown, predicted: unknown, failing: ItemResult[], minSupport: number): Edit[] {
+  const rules = data.rules.rules as Array<Record<string, any>>;
+  const outputs = data.profile.outputs as Array<Record<string, any>>;
+  const out: Edit[] = [];
+  rules.forEach((rule, at) => {
+    const toward = rule.event.type === expected ? 1 : rule.event.type === predicted ? -1 : 0;
+    if (!toward) return;
+    ((rule.conditions.all ?? rule.conditions.any ?? []) as Array<Record<string, any>>).forEach((cond, condition) => {
+      if (typeof cond.value === 'number') {
+        const step = GREATER.has(cond.operator) ? -toward : LESS.has(cond.operator) ? toward : 0;
+        if (step && cond.value + step >= 0) out.push({ kind: 'setRuleValue', rule: rule.name, condition, value: cond.value + step });
+      }
+      const target = outputs.find((o) => o.name === cond.fact);
+      if (toward < 0 && target?.offline?.extractor === 'phrases' && cond.operator === 'equal' && cond.value === true && target.offline.phrases.length > 1) {
+        const said = new Map<string, number>();
+        for (const f of failing) for (const phrase of detectPhrases(splitSentences(f.text), target.offline.phrases).evidence ?? []) said.set(phrase, (said.get(phrase) ?? 0) + 1);
+        for (const [phrase, n] of said) if (n >= minSupport) out.push({ kind: 'removePhrase', output: target.name, phrase });
+      }
+    });
+    if (toward > 0 && at > 0 && rules.slice(0, at).some((r) => r.event.type === predicted)) out.push({ kind: 'moveRule', rule: rule.name, to: at - 1 });
+  });
+  return out;
+}
+
 export function proposeOffline(data: ProfileData, categories: FailureCategory[], train: ItemResult[], o: { perCategory?: number; minSupport?: number } = {}): Array<{ category: string; edit: Edit }> {
   const perCategory = o.perCategory ?? 6;
   const minSupport = o.minSupport ?? 2;
@@ -143,6 +178,7 @@ export function proposeOffline(data: ProfileData, categories: FailureCategory[],
         }
       }
       for (const edit of negationWords(data, c.predicted, c.items, train, perCategory, minSupport)) proposals.push({ category: c.key, edit });
+      for (const edit of ruleEdits(data, c.expected, c.predicted, c.items, minSupport)) proposals.push({ category: c.key, edit });
     } else if (output?.type === 'label' && output.offline?.extractor === 'keywords') {
       const label = (output.labels as Array<string | { value: string; keywords?: string[] }>).find((l) => (typeof l === 'string' ? l : l.value) === c.expected);
       if (!label) continue;

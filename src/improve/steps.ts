@@ -26,7 +26,7 @@ export interface Tried {
   edit?: Edit;
   description: string;
   status: 'kept' | 'rejected' | 'invalid';
-  /** Validation accuracy gain, on the field of the edit's category, over the loop's current version. */
+  /** Validation accuracy gain, on the field of the edit's category or the loop's (the larger), over the loop's current version. */
   gain?: number;
   drop?: { drop: number; where: string };
   reason: string;
@@ -274,13 +274,25 @@ export function createImproveSteps(deps: StepDeps) {
       return { category: p.category, edit: p.edit, description, status: 'invalid', reason: (err as Error).message };
     }
     const e = await score(s, candidate, 'validation');
-    // Judged on the field its category is about (`category: BILLING → OTHER` on category), the others guarded by the drop.
+    // Judged on the field its category is about (`category: BILLING → OTHER` on category) or the loop's own field,
+    // whichever gains more (a cause keyword may fix decisions before it fixes two causes), the others guarded by the drop.
     const field = p.category.split(':')[0]!;
-    const target = field in e.accuracy ? field : s.field;
-    const gain = (e.accuracy[target] ?? 0) - (s.validation.accuracy[target] ?? 0);
+    const gainOn = (f: string) => (e.accuracy[f] ?? 0) - (s.validation.accuracy[f] ?? 0);
+    const target = field in e.accuracy && gainOn(field) >= gainOn(s.field) ? field : s.field;
+    const gain = gainOn(target);
     const drop = worstDrop(s.validation, e);
-    const ok = gain > s.threshold && drop.drop <= s.maxDrop;
-    const reason = ok ? `${target} gains ${pct(gain)} on validation` : gain <= s.threshold ? `${target} gains ${pct(gain)}, not more than ${pct(s.threshold)}` : `${drop.where} falls ${pct(drop.drop)}`;
+    // An edit mined from train must not lose there what it gains on validation: one that passed by chance among
+    // many tried on the same validation items is caught here.
+    const onTrain = gain > s.threshold && drop.drop <= s.maxDrop ? (await score(s, candidate, 'train')).accuracy[target] ?? 0 : undefined;
+    const trainFalls = onTrain !== undefined && onTrain < (s.train[target] ?? 0);
+    const ok = gain > s.threshold && drop.drop <= s.maxDrop && !trainFalls;
+    const reason = ok
+      ? `${target} gains ${pct(gain)} on validation`
+      : gain <= s.threshold
+        ? `${target} gains ${pct(gain)}, not more than ${pct(s.threshold)}`
+        : trainFalls
+          ? `${target} gains ${pct(gain)} on validation but falls ${pct((s.train[target] ?? 0) - onTrain!)} on train`
+          : `${drop.where} falls ${pct(drop.drop)}`;
     return { category: p.category, edit: p.edit, description, status: ok ? 'kept' : 'rejected', gain, drop, reason, ...(ok ? { evaluation: e } : {}) };
   }
 }

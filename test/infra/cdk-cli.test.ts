@@ -12,7 +12,8 @@ const bin = resolve('node_modules/.bin');
 const cdk = (...args: string[]) =>
   spawnSync(join(bin, 'cdk'), args, {
     encoding: 'utf8',
-    timeout: 120_000,
+    // A synth bundles every function (esbuild) and runs cdk-nag: ~70 s here, over 120 s when the machine is busy.
+    timeout: 240_000,
     // As `npx cdk` does: node_modules/.bin first, so cdk.json's `node bin/app.ts` runs the pinned Node 24.
     env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CDK_DISABLE_CLI_TELEMETRY: 'true' },
   });
@@ -46,7 +47,7 @@ describe('npx cdk synth', () => {
       expect(readdirSync(dir).filter((f) => f.endsWith('.map')), dir).toEqual(stages[stage]!.sourceMaps ? ['index.mjs.map'] : []);
       expect(readFileSync(join(dir, 'index.mjs'), 'utf8').trimEnd().endsWith('//# sourceMappingURL=index.mjs.map')).toBe(stages[stage]!.sourceMaps);
     }
-  });
+  }, 300_000);
 
   it('fails on an unknown stage, naming the stages cdk.json defines', () => {
     const r = cdk('synth', '-c', 'stage=qa', '-q', '-o', mkdtempSync(join(tmpdir(), 'sluice-synth-qa-')));

@@ -100,9 +100,9 @@ describe('failures and proposals', () => {
     expect(denied.count).toBeGreaterThan(0);
     const proposals = proposeOffline(data, categories, e.items);
     const phrases = proposals.filter((p) => p.category === denied.key).map((p) => p.edit);
-    expect(phrases.length).toBeGreaterThan(0);
+    expect(phrases.filter((e) => e.kind === 'addPhrase').length).toBeGreaterThan(0);
     const yes = e.items.filter((i) => i.verdicts[0]!.expected === 'yes');
-    for (const edit of phrases.filter((e) => e.kind !== 'addNegation')) {
+    for (const edit of phrases.filter((e) => e.kind === 'addPhrase')) {
       expect(edit).toMatchObject({ kind: 'addPhrase', output: 'buildingDamageDenied' });
       const phrase = (edit as { phrase: string }).phrase;
       for (const item of yes) expect(ngrams(item.text).has(phrase), `${phrase} in ${item.id}`).toBe(false);
@@ -132,6 +132,31 @@ describe('negation words proposed for a wrong decision', () => {
     const parts = next.outputs.find((o) => o.name === 'buildingParts')!;
     if (parts.type !== 'labels') throw new Error('buildingParts is a labels output');
     expect(matchDictionary(['The roof is unharmed and sound.'], parts.labels, next.language).value).toEqual([]);
+  });
+});
+
+describe('rule edits proposed for a wrong decision', () => {
+  const item = (id: string, text: string) => ({ id, tags: ['t'], text, verdicts: [{ field: 'decision', method: 'exact', score: 0, correct: false, expected: 'yes', predicted: 'no' }] });
+  const failing = [
+    item('f1', 'Fire officer: no structural damage. Smoke blackened the kitchen ceiling and walls.'),
+    item('f2', 'No structural damage, the surveyor says; the hall ceiling is scorched.'),
+    item('f3', 'Contents only, says the insured, but the door was forced.'),
+  ];
+  const category = { key: 'decision: yes → no', field: 'decision', expected: 'yes', predicted: 'no', count: 3, items: failing };
+
+  it("are a threshold one step toward the expected outcome, its rule one place up, and a phrase two failing items say removed", () => {
+    const edits = proposeOffline(data, [category], failing).map((p) => p.edit);
+    // The rules for yes hold more easily: a part fewer.
+    expect(edits).toContainEqual({ kind: 'setRuleValue', rule: 'many_building_parts', condition: 0, value: 2 });
+    expect(edits).toContainEqual({ kind: 'setRuleValue', rule: 'building_cause_and_parts', condition: 1, value: 0 });
+    // A rule for yes below the rule for no that held moves up one place.
+    expect(edits).toContainEqual({ kind: 'moveRule', rule: 'building_cause_and_parts', to: 1 });
+    // The denial two failing items say is proposed for removal; the one only f3 says is not.
+    expect(edits).toContainEqual({ kind: 'removePhrase', output: 'buildingDamageDenied', phrase: 'no structural damage' });
+    expect(edits).not.toContainEqual({ kind: 'removePhrase', output: 'buildingDamageDenied', phrase: 'contents only' });
+    // Nothing moves a rule for no, or makes one hold more easily.
+    expect(edits.filter((e) => e.kind === 'moveRule').map((e) => (e as { rule: string }).rule)).not.toContain('building_damage_denied');
+    for (const e of edits) expect(applyEdit(data, e)).toBeDefined();
   });
 });
 
