@@ -7,14 +7,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { matchDictionary } from '../../src/domain/enrich/extractors.ts';
 import { createOfflineProvider } from '../../src/domain/enrich/offline-provider.ts';
-import { EditError, type ProfileData, applyEdit } from '../../src/improve/edits.ts';
+import { type Edit, EditError, type ProfileData, applyEdit } from '../../src/improve/edits.ts';
 import { evaluate } from '../../src/improve/evaluate.ts';
 import { clusterFailures } from '../../src/improve/failures.ts';
 import { compile, improve, pairedBootstrap } from '../../src/improve/loop.ts';
 import { ngrams, proposeOffline } from '../../src/improve/offline-proposer.ts';
 import { splitItems } from '../../src/improve/splits.ts';
 import { loadProfile, loadPrompt } from '../../src/profiles/profile.ts';
-import { loadBenchmark } from '../../src/scoring/benchmark.ts';
+import { loadBenchmark, parseBenchmark } from '../../src/scoring/benchmark.ts';
 
 const bench = loadBenchmark('claims-v1');
 const claims = loadProfile('claims');
@@ -157,6 +157,39 @@ describe('rule edits proposed for a wrong decision', () => {
     // Nothing moves a rule for no, or makes one hold more easily.
     expect(edits.filter((e) => e.kind === 'moveRule').map((e) => (e as { rule: string }).rule)).not.toContain('building_damage_denied');
     for (const e of edits) expect(applyEdit(data, e)).toBeDefined();
+  });
+});
+
+describe('the gate on train', () => {
+  // 40 items: an edit (a negation "fine" after a match) fixes the validation items; in the first run it also breaks
+  // the train items, in the second it leaves them alone.
+  const ids = Array.from({ length: 40 }, (_, i) => `g${String(i).padStart(2, '0')}`);
+  const split = splitItems(ids.map((id) => ({ id, tags: ['easy'] })));
+  const inTrain = new Set(split.train.map((i) => i.id));
+  const record = (id: string, note: string) => ({ claim_id: id, note_id: '1', created_at: '2025-01-10', lob_code: '15', note });
+  const benchmarkWith = (trainNote: string, trainExpected: string) => {
+    const items = ids.map((id) =>
+      inTrain.has(id)
+        ? { id, tags: ['easy'], input: { records: [record(id, trainNote)] }, expected: { decision: trainExpected } }
+        : { id, tags: ['easy'], input: { records: [record(id, 'After the storm passed the adjuster inspected the property from the garden; the roof and the walls are fine, nothing to repair.')] }, expected: { decision: 'no' } },
+    );
+    const text = { config: JSON.stringify({ profile: 'claims', description: 'the gate on train', fields: { decision: { method: 'exact', weight: 1 } } }), items: items.map((i) => JSON.stringify(i)).join('\n') };
+    return parseBenchmark('gate', text);
+  };
+  const fine: Edit = { kind: 'addNegation', word: 'fine', after: true };
+  const run = (b: ReturnType<typeof benchmarkWith>) =>
+    improve({ benchmark: b, data, folder: claims.folder, provider: createOfflineProvider(), propose: async () => [{ category: 'decision: no → yes', edit: fine }], maxLoops: 1 });
+
+  it('rejects an edit that gains on validation but loses on train, and keeps it when train holds', async () => {
+    const breaks = await run(benchmarkWith('The storm ripped the tiles off the roof and the walls are fine, says the roofer who came out to the house today.', 'yes'));
+    const tried = breaks.loops[0]!.tried[0]!;
+    expect(tried.gain).toBeGreaterThan(0.02);
+    expect(tried).toMatchObject({ status: 'rejected' });
+    expect(tried.reason).toMatch(/^decision gains \d+\.\d% on validation but falls \d+\.\d% on train$/);
+    expect(breaks.edits).toEqual([]);
+    const holds = await run(benchmarkWith('The storm ripped the tiles off the roof and the window; the roof must be replaced by the roofer next week.', 'yes'));
+    expect(holds.loops[0]!.tried[0]).toMatchObject({ status: 'kept' });
+    expect(holds.edits).toEqual([fine]);
   });
 });
 
