@@ -1,6 +1,7 @@
 /**
  * Typed edits of a profile's data — what an improvement proposes and a person reviews: add or remove a keyword
- * of a label, a phrase or term of a phrase/count extractor, a negation word (before or after a match), a column alias; change a value a
+ * of a label, a phrase or term of a phrase/count extractor, a dictionary's term, a negation word (before or after a
+ * match), a column alias; change a value a
  * rule compares with, or a rule's place in the order; add a line to the prompt. Each applies to a copy of the
  * profile's data, or is refused with the reason.
  */
@@ -13,6 +14,8 @@ export const editSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('addPhrase'), output: z.string(), phrase: text }).strict(),
   z.object({ kind: z.literal('removePhrase'), output: z.string(), phrase: text }).strict(),
   /** `after`: the word negates a match it follows ("the parcel arrived intact"), not one it precedes. */
+  /** A new term of a dictionary output (a labels output the offline provider matches by its terms): a label of its own. */
+  z.object({ kind: z.literal('addTerm'), output: z.string(), term: text }).strict(),
   z.object({ kind: z.literal('addNegation'), word: text, after: z.boolean().optional() }).strict(),
   z.object({ kind: z.literal('addAlias'), column: z.string(), alias: text }).strict(),
   /** `condition`: the index of the condition in the rule's top-level `all` or `any`. */
@@ -86,6 +89,14 @@ export function applyEdit(data: ProfileData, edit: Edit): ProfileData {
       }
       break;
     }
+    case 'addTerm': {
+      const o = output(edit.output);
+      if (o.type !== 'labels' || o.offline?.extractor !== 'dictionary') throw new EditError(`output ${edit.output} is not a dictionary`);
+      const terms = (o.labels as Array<string | { value: string; keywords?: string[] }>).flatMap((l) => (typeof l === 'string' ? [l] : [l.value, ...(l.keywords ?? [])]));
+      if (terms.some((t) => same(t, edit.term))) throw new EditError(`dictionary ${edit.output} has "${edit.term}" already`);
+      o.labels.push(edit.term.toLowerCase());
+      break;
+    }
     case 'addNegation': {
       const language = (next.profile.language ??= { negations: [] });
       const key = edit.after ? 'negationsAfter' : 'negations';
@@ -141,6 +152,8 @@ export function describeEdit(e: Edit): string {
       return `${e.output}: add "${e.phrase}"`;
     case 'removePhrase':
       return `${e.output}: remove "${e.phrase}"`;
+    case 'addTerm':
+      return `${e.output}: add term "${e.term}"`;
     case 'addNegation':
       return `language: add negation "${e.word}"${e.after ? ' (after a match)' : ''}`;
     case 'addAlias':

@@ -172,6 +172,12 @@ export function proposeOffline(data: ProfileData, categories: FailureCategory[],
           const target = outputs.find((o) => o.name === cond.fact);
           const viaPhrases = target?.offline?.extractor === 'phrases' && cond.operator === 'equal' && cond.value === true;
           const viaCount = target?.offline?.extractor === 'count' && String(cond.operator).startsWith('greaterThan');
+          // A count of a dictionary's matches: terms the failing items say that the dictionary lacks.
+          const counted = (data.profile.facts as Array<Record<string, any>> | undefined)?.find((f) => f.name === cond.fact && typeof f.count === 'string' && !f.count.includes('.'));
+          const dictionary = counted && outputs.find((o) => o.name === counted.count && o.offline?.extractor === 'dictionary');
+          if (dictionary && GREATER.has(cond.operator)) {
+            for (const term of discriminative(c.items, opposing, negatableTerms(data, cond.fact), perCategory, minSupport)) proposals.push({ category: c.key, edit: { kind: 'addTerm', output: dictionary.name, term } });
+          }
           if (!viaPhrases && !viaCount) continue;
           const known = viaPhrases ? target!.offline.phrases : target!.offline.terms;
           for (const phrase of discriminative(c.items, opposing, known, perCategory, minSupport)) proposals.push({ category: c.key, edit: { kind: 'addPhrase', output: target!.name, phrase } });

@@ -78,6 +78,14 @@ describe('typed edits', () => {
     expect(refused({ kind: 'addNegation', word: 'Never' })).toBe('"Never" is a negation already');
   });
 
+  it("add a dictionary's term as a label of its own, refused where there is no dictionary or the term is there", () => {
+    const parts = compile('claims', claims.folder, applyEdit(data, { kind: 'addTerm', output: 'buildingParts', term: 'Plaster' })).outputs.find((o) => o.name === 'buildingParts')!;
+    if (parts.type !== 'labels') throw new Error('buildingParts is a labels output');
+    expect(matchDictionary(['The plaster came down.'], parts.labels, claims.language).value).toEqual(['plaster']);
+    expect(() => applyEdit(data, { kind: 'addTerm', output: 'causeCode', term: 'plaster' })).toThrow('output causeCode is not a dictionary');
+    expect(() => applyEdit(data, { kind: 'addTerm', output: 'buildingParts', term: 'Roof' })).toThrow('dictionary buildingParts has "Roof" already');
+  });
+
   it('add a negation word before or after a match, each to its own list', () => {
     const after = applyEdit(data, { kind: 'addNegation', word: 'Unharmed', after: true });
     expect(after.profile.language.negationsAfter).toEqual(['unharmed']);
@@ -139,7 +147,7 @@ describe('rule edits proposed for a wrong decision', () => {
   const item = (id: string, text: string) => ({ id, tags: ['t'], text, verdicts: [{ field: 'decision', method: 'exact', score: 0, correct: false, expected: 'yes', predicted: 'no' }] });
   const failing = [
     item('f1', 'Fire officer: no structural damage. Smoke blackened the kitchen ceiling and walls.'),
-    item('f2', 'No structural damage, the surveyor says; the hall ceiling is scorched.'),
+    item('f2', 'No structural damage, the surveyor says; smoke scorched the hall ceiling.'),
     item('f3', 'Contents only, says the insured, but the door was forced.'),
   ];
   const category = { key: 'decision: yes → no', field: 'decision', expected: 'yes', predicted: 'no', count: 3, items: failing };
@@ -154,6 +162,9 @@ describe('rule edits proposed for a wrong decision', () => {
     // The denial two failing items say is proposed for removal; the one only f3 says is not.
     expect(edits).toContainEqual({ kind: 'removePhrase', output: 'buildingDamageDenied', phrase: 'no structural damage' });
     expect(edits).not.toContainEqual({ kind: 'removePhrase', output: 'buildingDamageDenied', phrase: 'contents only' });
+    // A term two failing items say, for the count a rule for yes tests; none only one says.
+    expect(edits).toContainEqual({ kind: 'addTerm', output: 'buildingParts', term: 'smoke' });
+    expect(edits).not.toContainEqual({ kind: 'addTerm', output: 'buildingParts', term: 'forced' });
     // Nothing moves a rule for no, or makes one hold more easily.
     expect(edits.filter((e) => e.kind === 'moveRule').map((e) => (e as { rule: string }).rule)).not.toContain('building_damage_denied');
     for (const e of edits) expect(applyEdit(data, e)).toBeDefined();
