@@ -1,6 +1,7 @@
 // Under test: `sluice improve` as a user runs it — the report, the improved profile written for review (a working
 // profile folder), and what is not built refused with exit 2.
 import { execFile, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +45,48 @@ describe('sluice improve', () => {
     const denied = improved.outputs.find((o) => o.name === 'buildingDamageDenied')!;
     const added = report.edits.filter((e: { output: string }) => e.output === 'buildingDamageDenied').map((e: { phrase: string }) => e.phrase);
     if (denied.offline.extractor === 'phrases') expect(denied.offline.phrases).toEqual(expect.arrayContaining(added));
+  });
+
+  it('--stage starts the run on the stage\'s deployed improve state machine, found by its name, and says how to approve it', async () => {
+    // Step Functions' side, as its API receives the calls (there is no local Step Functions service to send them to).
+    const calls: Array<{ target: string; body: Record<string, any> }> = [];
+    const arn = 'arn:aws:states:us-east-1:111111111111:stateMachine:sluice-qa-improve';
+    const sfn = createServer((req, res) => {
+      let raw = '';
+      req.on('data', (d) => (raw += d));
+      req.on('end', () => {
+        const target = String(req.headers['x-amz-target']);
+        calls.push({ target, body: JSON.parse(raw) });
+        const answer = target.endsWith('ListStateMachines')
+          ? { stateMachines: [{ name: 'sluice-qa-score', stateMachineArn: arn.replace('improve', 'score'), type: 'STANDARD', creationDate: 1 }, { name: 'sluice-qa-improve', stateMachineArn: arn, type: 'STANDARD', creationDate: 1 }] }
+          : { executionArn: `${arn.replace(':stateMachine:', ':execution:')}:${JSON.parse(raw).name}`, startDate: 1764806400 };
+        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(answer));
+      });
+    });
+    await new Promise<void>((r) => sfn.listen(0, '127.0.0.1', r));
+    try {
+      const env = { ...process.env, AWS_ENDPOINT_URL_SFN: `http://127.0.0.1:${(sfn.address() as { port: number }).port}`, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', AWS_REGION: 'us-east-1' };
+      const run = (...args: string[]) =>
+        new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+          execFile(process.execPath, ['bin/sluice.mjs', 'improve', ...args], { encoding: 'utf8', timeout: 60_000, env }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr })),
+        );
+      const r = await run('claims-v2', '--stage', 'qa', '--max-loops', '4', '--json');
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout);
+      expect(calls.map((c) => c.target)).toEqual(['AWSStepFunctions.ListStateMachines', 'AWSStepFunctions.StartExecution']);
+      const start = calls[1]!.body;
+      expect(start).toMatchObject({ stateMachineArn: arn, name: out.runId });
+      expect(JSON.parse(start.input)).toEqual({ benchmark: 'claims-v2', runId: out.runId, maxLoops: 4, seed: 1, proposer: 'offline', budgetCalls: 20, autoPromote: false });
+      expect(out).toMatchObject({ stage: 'qa', executionArn: `${arn.replace(':stateMachine:', ':execution:')}:${out.runId}` });
+      const human = await run('claims-v2', '--stage', 'qa');
+      expect(human.stdout).toMatch(/^run \S+ started on qa: arn:aws:states:.*\nwhen it awaits approval: sluice improve approve \S+ --stage qa --config-bucket BUCKET/);
+      // A stage not deployed in this account and region: said so, exit 2.
+      const missing = await run('claims-v2', '--stage', 'staging');
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toContain('no state machine sluice-staging-improve in this account and region');
+    } finally {
+      sfn.close();
+    }
   });
 
   it('refuses the LLM proposer without a key, and an unknown benchmark, with exit 2', () => {

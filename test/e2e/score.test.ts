@@ -10,7 +10,7 @@ import { createOfflineProvider } from '../../src/domain/enrich/offline-provider.
 import type { LlmSettings } from '../../src/llm/llm-config.ts';
 import { type Simulator, startSimulator } from '../../src/llm/simulator.ts';
 import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts';
-import { loadBenchmark } from '../../src/scoring/benchmark.ts';
+import { listBenchmarks, loadBenchmark } from '../../src/scoring/benchmark.ts';
 import { createOpenAiJudge } from '../../src/scoring/judge.ts';
 import type { ScoreReport } from '../../src/scoring/report.ts';
 import type { CallRecord } from '../../src/local/local-iam.ts';
@@ -96,7 +96,8 @@ describe('sluice score (CLI, offline provider)', () => {
   it('refuses an unknown benchmark and bad flags with exit code 2', () => {
     const unknown = sluice('score', 'claims-v9');
     expect(unknown.status).toBe(2);
-    expect(unknown.stderr).toContain('unknown benchmark "claims-v9" (known: claims-v1, claims-v2, deals-v1, social-v1)');
+    expect(unknown.stderr).toContain(`unknown benchmark "claims-v9" (known: ${listBenchmarks().join(', ')})`);
+    expect(listBenchmarks()).toEqual(expect.arrayContaining(['claims-v1', 'claims-v2', 'claims-v3', 'deals-v1', 'social-v1']));
     expect(sluice('score', 'claims-v1', '--concurrency', '0').status).toBe(2);
   });
 });

@@ -1,7 +1,9 @@
 /**
  * `sluice improve BENCHMARK`: improve the benchmark's profile against it — learn from the train split, accept on
- * validation, report test — in this process with the offline provider, and the offline or the LLM proposer. The improved version is
- * written to a folder for a person to review; nothing is activated.
+ * validation, report test — on the improve state machine (locally on aws-local-stepfunctions, the offline provider,
+ * the offline or the LLM proposer). The improved version is pushed to the registry and activated on approval
+ * (`approve RUN`) or with --auto-promote; --out also writes it as a folder to review. With --stage the run starts on
+ * the deployed stage's state machine instead.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -43,7 +45,7 @@ export function improveCommand(): Command {
     .option('--out <dir>', 'also write the improved version as a profile folder (default: none)')
     .option('--html <file>', 'also write the report as an HTML page (score per loop, every edit with its gain, the profile diff)')
     .option('--runs', "the benchmark's stored improvement runs, newest first")
-    .option('--stage <stage>', "with approve or reject: a deployed stage's run (its table and config bucket; Step Functions is told with SendTaskSuccess)")
+    .option('--stage <stage>', "start the run on a deployed stage's improve state machine (StartExecution, your AWS credentials); with approve or reject: a deployed stage's run (its table and config bucket; Step Functions is told with SendTaskSuccess)")
     .option('--config-bucket <name>', "with --stage: the stage's config bucket (the stack output ConfigBucketName; or $SLUICE_CONFIG_BUCKET)")
     .option('--json', 'the report as one JSON object on stdout');
   return stackOptions(cmd).action(act(run));
@@ -86,13 +88,55 @@ async function decide(decision: 'approved' | 'rejected', runId: string | undefin
   });
 }
 
+/** The improve state machine's input, locally and deployed alike. */
+function runInput(benchmark: string, runId: string, flags: ImproveFlags) {
+  return { benchmark, runId, maxLoops: flags.maxLoops, seed: flags.seed, proposer: flags.proposer, budgetCalls: flags.budgetCalls, ...(flags.budgetUsd !== undefined ? { budgetUsd: flags.budgetUsd } : {}), autoPromote: Boolean(flags.autoPromote), ...(flags.target !== undefined ? { target: flags.target } : {}) };
+}
+
+/**
+ * Starts a run on a deployed stage: an execution of its improve state machine (`sluice-<stage>-improve`, found by
+ * name in the account and region of the AWS credentials) named by the run id. The benchmark is the stage's (its
+ * registry's active version, else the bundled one): the execution refuses one it does not know.
+ */
+async function startDeployed(benchmark: string, flags: ImproveFlags): Promise<number> {
+  if (flags.out || flags.html) throw new UsageError("--out and --html need a local run: a deployed run's report is stored in its stage's status table");
+  const { SFNClient, StartExecutionCommand, paginateListStateMachines } = await import('@aws-sdk/client-sfn');
+  const { resourceName } = await import('../../topology/topology.ts');
+  const { newRunId } = await import('../../scoring/score-steps.ts');
+  const name = resourceName(flags.stage!, 'improve');
+  const sfn = new SFNClient({});
+  try {
+    let arn: string | undefined;
+    for await (const page of paginateListStateMachines({ client: sfn }, {})) {
+      arn = page.stateMachines?.find((m) => m.name === name)?.stateMachineArn;
+      if (arn) break;
+    }
+    if (!arn) throw new InputError(`no state machine ${name} in this account and region: deploy the stage first (npx cdk deploy -c stage=${flags.stage})`);
+    const runId = newRunId(new Date());
+    const started = await sfn.send(new StartExecutionCommand({ stateMachineArn: arn, name: runId, input: JSON.stringify(runInput(benchmark, runId, flags)) }));
+    if (flags.json) process.stdout.write(`${JSON.stringify({ runId, stage: flags.stage, executionArn: started.executionArn, startedAt: started.startDate?.toISOString() })}\n`);
+    else {
+      process.stdout.write(`run ${runId} started on ${flags.stage}: ${started.executionArn}\n`);
+      process.stdout.write(
+        flags.autoPromote
+          ? 'it activates the improved version itself if one passes the gate\n'
+          : `when it awaits approval: sluice improve approve ${runId} --stage ${flags.stage} --config-bucket BUCKET (or reject)\n`,
+      );
+    }
+    return EXIT.ok;
+  } finally {
+    sfn.destroy(); // its sockets would keep the command from exiting
+  }
+}
+
 async function run(name: string, runArg: string | undefined, flags: ImproveFlags): Promise<number> {
   if (name === 'approve' || name === 'reject') return decide(name === 'approve' ? 'approved' : 'rejected', runArg, flags);
   if (runArg) throw new UsageError(`unexpected argument ${runArg}`);
+  if (flags.target !== undefined && flags.target > 1) throw new UsageError('--target is an accuracy between 0 and 1');
+  if (flags.stage && !flags.runs) return startDeployed(name, flags);
   const { llmSettingsFromEnv } = await import('../../llm/llm-config.ts');
   const settings = flags.proposer === 'llm' ? llmSettingsFromEnv(process.env) : undefined;
   if (flags.proposer === 'llm' && !settings) throw new UsageError('--proposer llm needs OPENAI_API_KEY (and OPENAI_BASE_URL for `sluice simulate`)');
-  if (flags.target !== undefined && flags.target > 1) throw new UsageError('--target is an accuracy between 0 and 1');
   const benchmark = await benchmarkNamed(name);
   if (flags.runs) {
     return withStack(flags, false, async (rt) => {
@@ -114,7 +158,7 @@ async function run(name: string, runArg: string | undefined, flags: ImproveFlags
   const { newRunId } = await import('../../scoring/score-steps.ts');
   const { ExecutionFailedError } = await import('../../local/state-machines.ts');
   const runId = newRunId(new Date());
-  const input = { benchmark: benchmark.name, runId, maxLoops: flags.maxLoops, seed: flags.seed, proposer: flags.proposer, budgetCalls: flags.budgetCalls, ...(flags.budgetUsd !== undefined ? { budgetUsd: flags.budgetUsd } : {}), autoPromote: Boolean(flags.autoPromote), ...(flags.target !== undefined ? { target: flags.target } : {}) };
+  const input = runInput(benchmark.name, runId, flags);
   return withStack({ ...flags, ...(settings ? {} : { offline: true }) }, false, async (rt, dev) => {
     if (!flags.autoPromote && !dev) {
       throw new UsageError('without --auto-promote the run waits for `sluice improve approve RUN` from another terminal: start `sluice dev` first (commands attach to it), or pass --auto-promote');
