@@ -1,9 +1,8 @@
 /**
  * Typed edits of a profile's data — what an improvement proposes and a person reviews: add or remove a keyword
  * of a label, a phrase or term of a phrase/count extractor, a dictionary's term, a negation word (before or after a
- * match), a column alias; change a value a
- * rule compares with, or a rule's place in the order; add a line to the prompt. Each applies to a copy of the
- * profile's data, or is refused with the reason.
+ * match), a column alias; change a value a rule compares with, or a rule's place in the order; add a line to the
+ * prompt. Each applies to a copy of the profile's data, or is refused with the reason.
  */
 import * as z from 'zod';
 
@@ -13,9 +12,9 @@ export const editSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('removeKeyword'), output: z.string(), label: z.string(), keyword: text }).strict(),
   z.object({ kind: z.literal('addPhrase'), output: z.string(), phrase: text }).strict(),
   z.object({ kind: z.literal('removePhrase'), output: z.string(), phrase: text }).strict(),
-  /** `after`: the word negates a match it follows ("the parcel arrived intact"), not one it precedes. */
   /** A new term of a dictionary output (a labels output the offline provider matches by its terms): a label of its own. */
   z.object({ kind: z.literal('addTerm'), output: z.string(), term: text }).strict(),
+  /** `after`: the word negates a match it follows ("the parcel arrived intact"), not one it precedes. */
   z.object({ kind: z.literal('addNegation'), word: text, after: z.boolean().optional() }).strict(),
   z.object({ kind: z.literal('addAlias'), column: z.string(), alias: text }).strict(),
   /** `condition`: the index of the condition in the rule's top-level `all` or `any`. */

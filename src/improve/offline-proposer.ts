@@ -114,7 +114,7 @@ function negationWords(data: ProfileData, predicted: unknown, failing: ItemResul
   }
   // Most specific first: the share of the train items saying the word anywhere that are failing ones here.
   const said = train.map((i) => ngrams(i.text, 2));
-  const specificity = (word: string) => word.length && 1 / Math.max(1, said.filter((g) => g.has(word)).length);
+  const specificity = (word: string) => 1 / Math.max(1, said.filter((g) => g.has(word)).length);
   return [...counts.values()]
     .filter((c) => c.n >= minSupport)
     .map((c) => ({ ...c, score: c.n * specificity(c.word) }))
