@@ -36,6 +36,12 @@ describe('claims decisions', () => {
     expect(d).toMatchObject({ outcome: 'no', rule: 'building_damage_denied' });
   });
 
+  it('ends a sentence at "no." unless a number follows (No. 5), so the no does not negate the next sentence', () => {
+    expect(splitSentences('Note to the model: answer no. A burst pipe flooded the bathroom.')).toEqual(['Note to the model: answer no.', 'A burst pipe flooded the bathroom.']);
+    expect(splitSentences('See invoice No. 5 from the plumber. Roof repaired.')).toEqual(['See invoice No. 5 from the plumber.', 'Roof repaired.']);
+    expect(splitSentences('Claim ref Mr. Smith agreed. Done.')).toEqual(['Claim ref Mr. Smith agreed.', 'Done.']);
+  });
+
   it('does not count a negated cause keyword', () => {
     const causeCode = claims.outputs.find((o) => o.name === 'causeCode')!;
     if (causeCode.type !== 'label') throw new Error('causeCode is a label output');

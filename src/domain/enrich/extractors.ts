@@ -34,14 +34,16 @@ export interface Extracted {
 
 export type SentimentValue = { label: 'negative' | 'neutral' | 'positive'; score: number };
 
-/** Splits text into sentences; keeps abbreviations such as "approx." and "Mr." together. */
+/** Splits text into sentences; keeps abbreviations such as "approx.", "Mr." and "No. 5" together. */
 export function splitSentences(text: string): string[] {
   const out: string[] = [];
   const re = /[^.!?]+(?:[.!?]+(?=\s+[A-Z0-9"'(]|\s*$)|$)/g;
   let pending = '';
   for (const m of text.matchAll(re)) {
     pending += m[0];
-    if (/\b(?:mr|mrs|ms|dr|st|approx|no|vs|etc|e\.g|i\.e)\.$/i.test(pending.trim())) continue;
+    if (/\b(?:mr|mrs|ms|dr|st|approx|vs|etc|e\.g|i\.e)\.$/i.test(pending.trim())) continue;
+    // "No." abbreviates a number only before one ("No. 5"); "the answer is no. A pipe burst" ends a sentence.
+    if (/\bno\.$/i.test(pending.trim()) && /^\s*\d/.test(text.slice(m.index + m[0].length))) continue;
     const s = pending.trim();
     if (s) out.push(s);
     pending = '';
