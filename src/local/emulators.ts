@@ -13,10 +13,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import dynalite from 'dynalite';
-import { buildApp } from 'fauxqs';
 import { startHelper } from './child-process.ts';
-import { startDiskS3 } from './disk-s3.ts';
 
 export interface S3Upload {
   bucket: string;
@@ -77,6 +74,8 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
     for (const stop of [...stops].reverse()) await stop();
   };
   try {
+    // The emulators' modules load where they run (the emulator process), not in the process that only starts it.
+    const [{ startDiskS3 }, { buildApp }, { default: dynalite }] = await Promise.all([import('./disk-s3.ts'), import('fauxqs'), import('dynalite')]);
     // S3 first: its folder lock tells at once when another process serves this state folder.
     const s3 = await startDiskS3({
       dir: options.stateDir ? join(options.stateDir, 's3') : undefined,

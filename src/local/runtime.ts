@@ -29,17 +29,16 @@ import { dlqDepths } from '../adapters/sqs-dlq-depths.ts';
 import type { EnrichmentProvider, Mode } from '../domain/enrich/enrich-group.ts';
 import { type LlmSettings, buildProvider, buildScoringLlm } from '../llm/llm-config.ts';
 import { createScoreStore } from '../adapters/dynamodb-score-store.ts';
-import { type TaskHandler, createScoreTaskHandler } from '../lambda/score-task.ts';
-import { buildImproveTask } from '../lambda/improve-task.ts';
+import type { TaskHandler } from '../lambda/score-task.ts';
 import type { Judge } from '../scoring/judge.ts';
 import type { ScoreStore } from '../scoring/score-store.ts';
-import { type LocalStateMachine, localStateMachine } from './state-machines.ts';
-import { type TopicNamer, createTopicNamer } from '../llm/topic-namer.ts';
+import type { LocalStateMachine } from './state-machines.ts';
+import type { TopicNamer } from '../llm/topic-namer.ts';
 import { type Job, TERMINAL_STATUSES } from '../domain/job.ts';
 import { encodeS3Key } from '../domain/s3-event.ts';
 import { type Chunking, DEFAULT_CHUNKING } from '../pipeline/ingest-chunks.ts';
 import { type SqsHandler, createChunkHandler, createDecideHandler, createEnrichHandler, createIngestHandler } from '../lambda/sqs-steps.ts';
-import { type ScheduledHandler, createBackfillHandler, createMetricsHandler, createReconcileHandler, createTopicsHandler } from '../lambda/scheduled.ts';
+import type { ScheduledHandler } from '../lambda/scheduled.ts';
 import { reconcileJobs } from '../pipeline/reconcile.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
 import type { StatusStore } from '../pipeline/ports.ts';
@@ -56,7 +55,7 @@ import {
   topology as defaultTopology,
   validateTopology,
 } from '../topology/topology.ts';
-import { type S3Upload, startEmulators, startEmulatorsInProcess } from './emulators.ts';
+import type { S3Upload } from './emulators.ts';
 import { type CallRecord, type ResourceOf, guardClient } from './local-iam.ts';
 import { type Resource, permissionsOf } from '../topology/permissions.ts';
 import { profileSchedules } from '../profiles/profile.ts';
@@ -164,14 +163,14 @@ export interface LocalRuntime {
    */
   execute(name: StateMachineName, input: unknown, options?: { retryIntervalMs?: number }): Promise<unknown>;
   /** The ASL text a state machine executes here (before its placeholders are substituted). */
-  stateMachineSource(name: StateMachineName): string;
+  stateMachineSource(name: StateMachineName): Promise<string>;
   eventSources: Partial<Record<QueueFunctionName, SqsEventSource>>;
   /** The processes this runtime runs in: its own, the emulators' and the handler processes' (as they come up). */
   pids(): { main: number; emulators?: number; handlers: number[] };
   /** Dependencies for operator commands run in this process (backfill): the runtime's clients and provider. */
   operatorDeps(): PipelineDeps;
   /** The LLM topic namer when LLM settings were given. */
-  topicNamer(): TopicNamer | undefined;
+  topicNamer(): Promise<TopicNamer | undefined>;
   /** Runs one handler with one event, like a local Lambda invoke. */
   invoke(fn: QueueFunctionName, event: SQSEvent): Promise<SQSBatchResponse>;
   /** Runs a scheduled function with a Scheduled Event, like a local Lambda invoke. */
@@ -182,7 +181,9 @@ export interface LocalRuntime {
 
 export function localClients(endpoints: { s3: string; sqs: string; dynamodb: string }) {
   return {
-    s3: new S3Client({ endpoint: endpoints.s3, region: LOCAL_REGION, credentials: CREDENTIALS, forcePathStyle: true }),
+    // Loopback has no wire to corrupt a body: no CRC32 of every request and response body on both sides (the
+    // emulator still checks one a client sends, and computes every object's MD5 ETag).
+    s3: new S3Client({ endpoint: endpoints.s3, region: LOCAL_REGION, credentials: CREDENTIALS, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
     sqs: new SQSClient({ endpoint: endpoints.sqs, region: LOCAL_REGION, credentials: CREDENTIALS }),
     dynamodb: new DynamoDBClient({ endpoint: endpoints.dynamodb, region: LOCAL_REGION, credentials: CREDENTIALS }),
   };
@@ -207,9 +208,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const stage = options.stage ?? 'local';
   const base = localNames(topology, stage);
   let notify: ((u: S3Upload) => void) | undefined;
+  // What only some runtimes use is imported when first used: a handler process (attached, no state machines, no
+  // schedules) then loads the queue handlers' modules alone, and starts in about half the time.
   const emulators = options.attach
-    ? { endpoints: options.attach, stop: async () => undefined }
-    : await (options.emulatorProcess === false ? startEmulators : startEmulatorsInProcess)({
+    ? { endpoints: options.attach, stop: async () => undefined, pid: undefined }
+    : await (options.emulatorProcess === false ? (await import('./emulators.ts')).startEmulators : (await import('./emulators.ts')).startEmulatorsInProcess)({
         stateDir: options.stateDir,
         awsPort: options.ports?.aws,
         sqsPort: options.ports?.sqs,
@@ -251,15 +254,16 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const llmShared = llmShareOf(0);
     // One profile cache per function (as a container keeps one), reading the config bucket with the function's clients.
     const profilesOf = new Map<string, PipelineDeps['profiles']>();
-    const depsOver = (c: ReturnType<typeof localClients>, service: string, inst: Instrumentation = instrument(service)): PipelineDeps => ({
+    const depsOver = (c: ReturnType<typeof localClients>, service: FunctionName, inst: Instrumentation = instrument(service)): PipelineDeps => ({
       store: createStatusStore(c.dynamodb, names.table),
       objects: createObjectStore(c.s3),
       profiles: profilesOf.get(service) ?? profilesOf.set(service, registryProfiles(createVersionRegistry(c.s3, c.dynamodb, names.buckets.config, names.table), { ttlMs: profileTtlMs(process.env, 2) })).get(service)!,
       chunkQueue: createWorkQueue(c.sqs, queues.chunks.url),
       enrichQueue: createWorkQueue(c.sqs, queues.enrich.url),
       decideQueue: createWorkQueue(c.sqs, queues.decide.url),
-      // One provider per function (its cache and breaker client), shared by the function's instances.
-      provider: options.provider ?? providers.get(service) ?? providers.set(service, buildProvider(service === 'enrich' ? llmShared : options.llm, c.dynamodb, names.table)).get(service)!,
+      // One provider per function (its cache and breaker on the function's own client, whoever asks first: an
+      // operator command in this process or the function), shared by the function's instances.
+      provider: options.provider ?? providers.get(service) ?? providers.set(service, buildProvider(service === 'enrich' ? llmShared : options.llm, fnClients(service).dynamodb, names.table)).get(service)!,
       resultsBucket: names.buckets.results,
       dropPrefix: topology.dropPrefix,
       defaultMode: options.defaultMode ?? 'full',
@@ -299,39 +303,50 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const scheduledInst = Object.fromEntries((['backfill', 'reconcile', 'topics', 'metrics'] as const).map((fn) => [fn, instrument(fn)])) as Record<ScheduledFunctionName, Instrumentation>;
     const reconcileDeps = deps('reconcile', scheduledInst.reconcile);
     const metricsDeps = deps('metrics', scheduledInst.metrics);
-    const raw: Record<ScheduledFunctionName, ScheduledHandler> = {
-      backfill: createBackfillHandler(deps('backfill', scheduledInst.backfill)),
-      reconcile: createReconcileHandler(reconcileDeps, options.reconcile ? options.reconcile.stallMs : undefined),
-      topics: createTopicsHandler(deps('topics', scheduledInst.topics), async () => (options.llm ? createTopicNamer(options.llm) : undefined)),
-      metrics: createMetricsHandler(metricsDeps, {
-        dlqDepths: () => dlqDepths(metricsSqs, Object.fromEntries((topology.functions.metrics.access.readsDlqDepth ?? []).map((q) => [q, queues[q].dlqUrl]))),
-        // No SNS locally: alerts are stored (computeMetrics) and logged here.
-        alerts: { publish: async (alert) => metricsDeps.logger.warn('quality gate alert', { profile: alert.profile, gate: alert.gate, value: alert.value, threshold: alert.threshold }) },
-      }),
+    const namer = async () => (options.llm ? (await import('../llm/topic-namer.ts')).createTopicNamer(options.llm) : undefined);
+    const raw: Record<ScheduledFunctionName, () => Promise<ScheduledHandler>> = {
+      backfill: async () => (await import('../lambda/scheduled.ts')).createBackfillHandler(deps('backfill', scheduledInst.backfill)),
+      reconcile: async () => (await import('../lambda/scheduled.ts')).createReconcileHandler(reconcileDeps, options.reconcile ? options.reconcile.stallMs : undefined),
+      topics: async () => (await import('../lambda/scheduled.ts')).createTopicsHandler(deps('topics', scheduledInst.topics), namer),
+      metrics: async () =>
+        (await import('../lambda/scheduled.ts')).createMetricsHandler(metricsDeps, {
+          dlqDepths: () => dlqDepths(metricsSqs, Object.fromEntries((topology.functions.metrics.access.readsDlqDepth ?? []).map((q) => [q, queues[q].dlqUrl]))),
+          // No SNS locally: alerts are stored (computeMetrics) and logged here.
+          alerts: { publish: async (alert) => metricsDeps.logger.warn('quality gate alert', { profile: alert.profile, gate: alert.gate, value: alert.value, threshold: alert.threshold }) },
+        }),
     };
-    const scheduled = Object.fromEntries(Object.entries(raw).map(([fn, h]) => [fn, withPowertools(h, scheduledInst[fn as ScheduledFunctionName], fn as ScheduledFunctionName)])) as unknown as Record<ScheduledFunctionName, ScheduledHandler>;
+    const scheduled = Object.fromEntries(
+      Object.entries(raw).map(([fn, build]) => {
+        const handler = lazy(async () => withPowertools(await build(), scheduledInst[fn as ScheduledFunctionName], fn as ScheduledFunctionName));
+        return [fn, async (event: ScheduledEvent, context: Context) => (await handler())(event, context)];
+      }),
+    ) as Record<ScheduledFunctionName, ScheduledHandler>;
 
     // The functions Step Functions Task states invoke, and the state machines run over them.
     const scoreClients = fnClients('score');
     const scoring = options.scoring ?? buildScoringLlm(options.llm, scoreClients.dynamodb, names.table);
     const scoreInst = instrument('score');
     const scoreRegistry = createVersionRegistry(scoreClients.s3, scoreClients.dynamodb, names.buckets.config, names.table);
-    const scoreTask = withPowertools(
-      createScoreTaskHandler({ store: createScoreStore(scoreClients.dynamodb, names.table), profiles: registryProfiles(scoreRegistry, { ttlMs: profileTtlMs(process.env, 2) }), benchmark: registryBenchmarks(scoreRegistry, { ttlMs: profileTtlMs(process.env, 2) }), ...scoring, log: (message, data) => scoreInst.logger.info(message, data) }) as (event: unknown, context: Context) => Promise<unknown>,
-      scoreInst,
-      'score',
+    const scoreTask = lazy(async () =>
+      withPowertools(
+        (await import('../lambda/score-task.ts')).createScoreTaskHandler({ store: createScoreStore(scoreClients.dynamodb, names.table), profiles: registryProfiles(scoreRegistry, { ttlMs: profileTtlMs(process.env, 2) }), benchmark: registryBenchmarks(scoreRegistry, { ttlMs: profileTtlMs(process.env, 2) }), ...scoring, log: (message, data) => scoreInst.logger.info(message, data) }) as (event: unknown, context: Context) => Promise<unknown>,
+        scoreInst,
+        'score',
+      ),
     );
     const improveClients = fnClients('improve');
     const improveInst = instrument('improve');
-    const improveTask = withPowertools(
-      buildImproveTask({ s3: improveClients.s3, dynamodb: improveClients.dynamodb, bucket: names.buckets.config, table: names.table, ...(options.llm ? { llm: options.llm } : {}), log: (message, data) => improveInst.logger.info(message, data) }) as (event: unknown, context: Context) => Promise<unknown>,
-      improveInst,
-      'improve',
+    const improveTask = lazy(async () =>
+      withPowertools(
+        (await import('../lambda/improve-task.ts')).buildImproveTask({ s3: improveClients.s3, dynamodb: improveClients.dynamodb, bucket: names.buckets.config, table: names.table, ...(options.llm ? { llm: options.llm } : {}), log: (message, data) => improveInst.logger.info(message, data) }) as (event: unknown, context: Context) => Promise<unknown>,
+        improveInst,
+        'improve',
+      ),
     );
     const tasks: Record<TaskFunctionName, TaskHandler> = {
       // A Task state's invocation carries a Lambda context, as deployed.
-      score: (event, context) => scoreTask(event, context ?? (lambdaContext(resourceName(stage, 'score'), topology.functions.score.timeoutSeconds) as Context)),
-      improve: (event, context) => improveTask(event, context ?? (lambdaContext(resourceName(stage, 'improve'), topology.functions.improve.timeoutSeconds) as Context)),
+      score: async (event, context) => (await scoreTask())(event, context ?? (lambdaContext(resourceName(stage, 'score'), topology.functions.score.timeoutSeconds) as Context)),
+      improve: async (event, context) => (await improveTask())(event, context ?? (lambdaContext(resourceName(stage, 'improve'), topology.functions.improve.timeoutSeconds) as Context)),
     };
     // A `.waitForTaskToken` state waits here until its token is answered (`sluice improve approve`): locally the
     // answer is an item in the status table, as SendTaskSuccess is deployed.
@@ -343,9 +358,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         await new Promise((r) => setTimeout(r, 500));
       }
     };
+    // Each state machine is built (its ASL read and validated) on its first execution.
     const machines = Object.fromEntries(
-      Object.entries(topology.stateMachines).map(([name, spec]) => [name, localStateMachine(spec, tasks, (fn) => resourceName(stage, fn))]),
-    ) as Record<StateMachineName, LocalStateMachine>;
+      Object.entries(topology.stateMachines).map(([name, spec]) => [name, lazy(async () => (await import('./state-machines.ts')).localStateMachine(spec, tasks, (fn) => resourceName(stage, fn)))]),
+    ) as Record<StateMachineName, () => Promise<LocalStateMachine>>;
 
     // S3 → SQS notifications for the drop prefix, as the deployed bucket sends them.
     const pendingNotifications = new Set<Promise<unknown>>();
@@ -490,17 +506,15 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       tasks,
       scoring,
       scoreStore: createScoreStore(clients.dynamodb, names.table),
-      execute(name, input, o) {
-        return machines[name].execute(input, { awaitTaskToken, ...o });
+      async execute(name, input, o) {
+        return (await machines[name]()).execute(input, { awaitTaskToken, ...o });
       },
-      stateMachineSource(name) {
-        return machines[name].source;
+      async stateMachineSource(name) {
+        return (await machines[name]()).source;
       },
       eventSources,
       pids: () => ({ main: process.pid, emulators: emulators.pid, handlers: [...handlerPids] }),
-      topicNamer() {
-        return options.llm ? createTopicNamer(options.llm) : undefined;
-      },
+      topicNamer: namer,
       operatorDeps() {
         return depsOver(clients, 'backfill');
       },
@@ -532,6 +546,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     await emulators.stop();
     throw err;
   }
+}
+
+/** A value built on first use, once (concurrent first calls share the one build). */
+function lazy<T>(build: () => Promise<T>): () => Promise<T> {
+  let value: Promise<T> | undefined;
+  return () => (value ??= build());
 }
 
 function errorText(err: unknown): string {

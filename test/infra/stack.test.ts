@@ -329,7 +329,7 @@ describe('stages and drift', () => {
     try {
       const summary = (await rt.execute('score', { benchmark: 'claims-v1' })) as { totals: { items: number; scored: number } };
       expect(summary.totals.scored).toBe(summary.totals.items);
-      expect(rt.stateMachineSource('score')).toBe(machine!.Properties.DefinitionString);
+      expect(await rt.stateMachineSource('score')).toBe(machine!.Properties.DefinitionString);
     } finally {
       await rt.stop();
     }

@@ -20,7 +20,7 @@ export function topicsCommand(): Command {
       const { runTopics } = await import('../../pipeline/topics.ts');
       return withStack(flags, false, async (rt) => {
         for (const profile of profiles) {
-          const run = await runTopics(rt.operatorDeps(), { profile, force: Boolean(flags.force), namer: rt.topicNamer() });
+          const run = await runTopics(rt.operatorDeps(), { profile, force: Boolean(flags.force), namer: await rt.topicNamer() });
           if (flags.json) process.stdout.write(`${JSON.stringify(run)}\n`);
           else if (run.skipped) process.stdout.write(`topics for ${profile}: skipped — ${run.reason} (--force runs anyway)\n`);
           else {
