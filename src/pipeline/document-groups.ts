@@ -3,7 +3,7 @@
  * and what the reconciler does with them. Apart from the document pipeline (`documents.ts`) so the reconcile
  * function does not carry the readers and the enrichment.
  */
-import { buffer } from 'node:stream/consumers';
+import { bytesOf } from './bytes.ts';
 import { GroupStatus } from '../domain/job.ts';
 import type { PipelineDeps } from './deps.ts';
 import type { GroupMessage } from './documents.ts';
@@ -16,7 +16,7 @@ export const isMissing = (err: unknown) => (err as Error).name === 'NoSuchKey' |
 /** A JSON object of the results bucket, or undefined when there is none. */
 export async function readJson<T>(deps: PipelineDeps, key: string): Promise<T | undefined> {
   try {
-    return JSON.parse((await buffer((await deps.objects.get(deps.resultsBucket, key)).body)).toString('utf8')) as T;
+    return JSON.parse((await bytesOf((await deps.objects.get(deps.resultsBucket, key)).body)).toString('utf8')) as T;
   } catch (err) {
     if (isMissing(err)) return undefined;
     throw err;

@@ -20,7 +20,7 @@
  * (`document-groups.ts`).
  */
 import { hash } from 'node:crypto';
-import { buffer } from 'node:stream/consumers';
+import { bytesOf } from './bytes.ts';
 import pLimit from 'p-limit';
 import * as z from 'zod';
 import { type ManifestEntry, manifestColumns, parseRowRange, readManifest } from '../domain/documents/manifest.ts';
@@ -192,7 +192,7 @@ async function learnDropLines(deps: PipelineDeps, profile: Profile, jobId: strin
           object?.body.destroy();
           return '';
         }
-        const read = await readDocument(d.name, await buffer(object.body), { maxBytes: profile.documents!.maxBytes }).catch(() => undefined);
+        const read = await readDocument(d.name, await bytesOf(object.body), { maxBytes: profile.documents!.maxBytes }).catch(() => undefined);
         return read?.ok ? read.text : '';
       }),
     ),
@@ -347,7 +347,7 @@ async function settleDocument(deps: PipelineDeps, profile: Profile, msg: Extract
     return rejected(`the file is ${object.size} bytes; at most ${spec.maxBytes} are read`);
   }
   const { readDocument } = await readers();
-  const read = await readDocument(name, await buffer(object.body), { maxBytes: spec.maxBytes });
+  const read = await readDocument(name, await bytesOf(object.body), { maxBytes: spec.maxBytes });
   if (!read.ok) return rejected(read.reason);
   // An attachment that is itself a document is read as part of it; one that cannot be read is left out.
   const parts = [read.text];

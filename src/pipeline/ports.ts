@@ -22,7 +22,7 @@ export interface ObjectStore {
   /** Every object under a prefix, in key order (ListObjectsV2, paged). */
   list(bucket: string, prefix: string): Promise<Array<{ key: string; size: number }>>;
   /** Streams a body into an object (multipart when large); never buffers it whole. */
-  put(bucket: string, key: string, body: Readable | string, contentType: string): Promise<void>;
+  put(bucket: string, key: string, body: Readable | string | Buffer, contentType: string): Promise<void>;
 }
 
 /** Where a group's notes are: bytes [start, end) of a records file in the results bucket, one JSON array. */

@@ -5,7 +5,6 @@
  * groups are stepped at once and settled together: their counts are one write per ledger shard, their
  * decide messages one send, their items (for decide) one read.
  */
-import { buffer } from 'node:stream/consumers';
 import * as z from 'zod';
 import { decideGroup } from '../domain/decide/decide-group.ts';
 import { type GroupNote, enrichGroup } from '../domain/enrich/enrich-group.ts';
@@ -16,6 +15,7 @@ import { shadowDecision } from './shadow.ts';
 import { PermanentError, errorReason } from './errors.ts';
 import { type GroupMarks, marksOf } from './ledger.ts';
 import type { GroupItem, GroupRef, NotesRange } from './ports.ts';
+import { bytesOf } from './bytes.ts';
 
 /** A message for a job the store does not know: nothing to fail or count, so it goes to the DLQ. */
 export class UnknownJobError extends PermanentError {
@@ -83,7 +83,7 @@ export function packGroups(refs: GroupRef[]): GroupMessage[] {
 
 async function readRange(deps: PipelineDeps, range: NotesRange): Promise<Buffer> {
   const object = await deps.objects.get(deps.resultsBucket, range.key, { start: range.start, end: range.end });
-  return buffer(object.body);
+  return bytesOf(object.body);
 }
 
 /** A group's notes, from the byte range of its records file that its reference (or its item) names. */
