@@ -43,6 +43,13 @@ export interface EmulatorOptions {
 }
 
 /**
+ * The emulator process's V8 flags: a young generation of at most 8 MB per semi-space. Every request's garbage
+ * passes through it; at V8's default size the process's RSS after a 1 GiB ingest was ~70 MB higher for the same
+ * queued messages and no faster (docs/benchmarks.md, Large files).
+ */
+export const EMULATOR_PROCESS_FLAGS = ['--max-semi-space-size=8'];
+
+/**
  * Starts the emulators in a process of their own, so their memory (dynalite's, fauxqs's messages) is not the
  * handlers' and they take a core of their own; `onObjectCreated` is called here as each upload's notice arrives.
  * The process exits when this one does, killed or not.
@@ -56,6 +63,7 @@ export async function startEmulatorsInProcess(options: EmulatorOptions = {}): Pr
     rest,
     (m) => onObjectCreated?.(m.upload),
     'emulator',
+    EMULATOR_PROCESS_FLAGS,
   );
   return { endpoints: up.endpoints, pid: helper.pid, stop: () => helper.stop() };
 }
