@@ -45,6 +45,8 @@ export interface SimulatorStats {
   outcomes: Record<'ok' | 'rateLimit' | 'serverError' | 'timeout' | 'malformed' | 'down' | 'persistent' | 'judgeOmit', number>;
   /** Judge calls (structured output named `judge_verdicts`) by the number of items they grade. */
   judgeCalls: Record<number, number>;
+  /** Judge calls by the first line of their system prompt (which judge prompt graded them). */
+  judgePrompts: Record<string, number>;
   promptTokens: number[];
   models: Record<string, number>;
 }
@@ -69,6 +71,7 @@ function freshStats(): SimulatorStats {
     earlyRetries: 0,
     outcomes: { ok: 0, rateLimit: 0, serverError: 0, timeout: 0, malformed: 0, down: 0, persistent: 0, judgeOmit: 0 },
     judgeCalls: {},
+    judgePrompts: {},
     promptTokens: [],
     models: {},
   };
@@ -175,6 +178,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       } else if (body.response_format?.json_schema?.name === JUDGE_SCHEMA_NAME) {
         const items = judgeItems(body);
         stats.judgeCalls[items.length] = (stats.judgeCalls[items.length] ?? 0) + 1;
+        const system = String(body.messages?.find((m) => m.role === 'system')?.content ?? '').split('\n')[0]!;
+        stats.judgePrompts[system] = (stats.judgePrompts[system] ?? 0) + 1;
         const verdicts = items.map(judgeOne);
         if (items.length > 1 && draw(o.seed, 'judgeOmit', key) < o.faults.judgeOmit) {
           stats.outcomes.judgeOmit += 1;

@@ -2,7 +2,7 @@
  * Benchmarks as versioned data at run time, as profiles are (`src/profiles/registry.ts`): a pushed benchmark is a
  * content-addressed version in the config bucket, the active one recorded in the status table; the score and
  * improve functions read the active version (trusted for a TTL) instead of the copy in their bundle.
- * The judge's prompt is still read from the bundle (benchmarks/prompts/): a new judge prompt needs a deploy.
+ * A version carries its judge prompt's text, so a new judge prompt needs no deploy either.
  */
 import { type VersionRegistry, activate } from '../profiles/registry.ts';
 import { type Benchmark, BenchmarkError, type BenchmarkData, loadBenchmark, parseBenchmark } from './benchmark.ts';
@@ -25,17 +25,11 @@ export async function pushBenchmark(reg: VersionRegistry, name: string, data: Be
   const base = bundled(name);
   if (base && !(await reg.getActive('benchmark', name)) && base.version !== b.version) {
     // The bundled version is stored too the first time, so a rollback can return to it.
-    await reg.putVersion('benchmark', name, { version: base.version, pushedAt: now.toISOString(), source: 'bundle' }, bundledData(name));
+    await reg.putVersion('benchmark', name, { version: base.version, pushedAt: now.toISOString(), source: 'bundle' }, base.source);
   }
   await reg.putVersion('benchmark', name, { version: b.version, pushedAt: now.toISOString(), source }, data);
   const r = await activate(reg, 'benchmark', name, b.version, source, base?.version, now);
   return { version: b.version, ...r, items: b.items.length };
-}
-
-function bundledData(name: string): BenchmarkData {
-  // Read the way loadBenchmark reads them, so the stored bundle version hashes the same.
-  const b = loadBenchmark(name);
-  return { config: b.source.config, items: b.source.items };
 }
 
 /** The active version of each benchmark, re-read after `ttlMs`; the bundled one when none was pushed. */

@@ -70,12 +70,15 @@ export interface Benchmark {
   name: string;
   /** The profile's decision (its rules' `decision`, e.g. a coverage question): the confusion matrix's title. */
   decision: string;
-  /** The field the LLM judge grades, if any: its expected key facts are judged against its text outputs. */
-  judged?: { field: string; against: string[]; prompt: string; threshold: number };
+  /**
+   * The field the LLM judge grades, if any: its expected key facts are judged against its text outputs, with the
+   * benchmark's own judge prompt (`prompt` its name, `promptText` its text — part of the version).
+   */
+  judged?: { field: string; against: string[]; prompt: string; promptText: string; threshold: number };
   /** A hash of the config and the items: two runs with the same version scored the same benchmark. */
   version: string;
   /** The text it was parsed from (what a pushed version stores). */
-  source: { config: string; items: string };
+  source: BenchmarkData;
   config: BenchmarkConfig;
   items: BenchmarkItem[];
 }
@@ -106,21 +109,42 @@ export function loadBenchmark(name: string, dir = benchmarksDir()): Benchmark {
     throw new BenchmarkError(`unknown benchmark "${name}" (known: ${listBenchmarks(dir).join(', ') || 'none'})`);
   }
   if (!existsSync(configFile)) throw new BenchmarkError(`${configFile}: missing (the benchmark's profile and field methods)`);
-  return parseBenchmark(name, { config: readFileSync(configFile, 'utf8'), items: readFileSync(file, 'utf8') }, { configFile, file, dir });
+  return parseBenchmark(name, readBenchmarkData(name, dir), { configFile, file });
 }
 
-/** A benchmark's data as a version stores it: its config file's and its items file's text. */
+/** A benchmark's data as a version stores it: its config file's and its items file's text, and its judge prompt's. */
 export interface BenchmarkData {
   config: string;
   items: string;
+  /** The text of `prompts/<judgePrompt>.md` beside the files, when the config names a judge prompt. */
+  judgePrompt?: string;
+}
+
+/**
+ * A benchmark's files in `dir` as data (what `sluice benchmark push` sends): the config, the items, and the judge
+ * prompt the config names — from `dir/prompts/`, else the first of `promptDirs` holding it (parseBenchmark says so
+ * when none does).
+ */
+export function readBenchmarkData(name: string, dir: string, promptDirs: string[] = []): BenchmarkData {
+  const config = readFileSync(join(dir, `${name}.config.json`), 'utf8');
+  const items = readFileSync(join(dir, `${name}.jsonl`), 'utf8');
+  let prompt: unknown;
+  try {
+    prompt = (JSON.parse(config) as { judgePrompt?: unknown }).judgePrompt;
+  } catch {
+    // not JSON: parseBenchmark names the problem
+  }
+  const named = typeof prompt === 'string' && /^[a-z0-9][a-z0-9.-]*$/.test(prompt) ? prompt : undefined;
+  const promptFile = named && [dir, ...promptDirs].map((d) => join(d, 'prompts', `${named}.md`)).find((f) => existsSync(f));
+  return { config, items, ...(promptFile ? { judgePrompt: readFileSync(promptFile, 'utf8') } : {}) };
 }
 
 /**
  * Validates a benchmark's data (from its files, or a version pushed to the registry); `where` names the files in errors.
  * @throws BenchmarkError naming the file, the line and the field of every problem.
  */
-export function parseBenchmark(name: string, data: BenchmarkData, where: { configFile: string; file: string; dir: string } = { configFile: `${name}.config.json`, file: `${name}.jsonl`, dir: benchmarksDir() }): Benchmark {
-  const { configFile, file, dir } = where;
+export function parseBenchmark(name: string, data: BenchmarkData, where: { configFile: string; file: string } = { configFile: `${name}.config.json`, file: `${name}.jsonl` }): Benchmark {
+  const { configFile, file } = where;
   let configJson: unknown;
   const configText = data.config;
   const itemsText = data.items;
@@ -133,7 +157,8 @@ export function parseBenchmark(name: string, data: BenchmarkData, where: { confi
   if (!config.success) throw new BenchmarkError(`${configFile}: ${issues(config.error)}`);
   const profile = loadProfile(config.data.profile);
   const configProblems = checkFields(profile, config.data);
-  if (config.data.judgePrompt && !existsSync(join(dir, 'prompts', `${config.data.judgePrompt}.md`))) configProblems.push(`judgePrompt: prompts/${config.data.judgePrompt}.md does not exist`);
+  if (config.data.judgePrompt && !data.judgePrompt?.trim()) configProblems.push(`judgePrompt: prompts/${config.data.judgePrompt}.md does not exist or is empty`);
+  if (!config.data.judgePrompt && data.judgePrompt !== undefined) configProblems.push('judgePrompt: a judge prompt was given but the config names none');
   if (configProblems.length) throw new BenchmarkError(`${configFile}: ${configProblems.join('; ')}`);
 
   const problems: string[] = [];
@@ -162,10 +187,13 @@ export function parseBenchmark(name: string, data: BenchmarkData, where: { confi
   });
   if (problems.length) throw new BenchmarkError(`benchmark ${name} is invalid:\n  ${problems.join('\n  ')}`);
   if (!items.length) throw new BenchmarkError(`${file}: no items`);
-  const version = createHash('sha256').update(configText).update('\0').update(itemsText).digest('hex').slice(0, 12);
+  // The judge prompt is part of the version: a new wording of it is a new benchmark version, scored apart.
+  const hash = createHash('sha256').update(configText).update('\0').update(itemsText);
+  if (data.judgePrompt !== undefined) hash.update('\0').update(data.judgePrompt);
+  const version = hash.digest('hex').slice(0, 12);
   const judgedEntry = Object.entries(config.data.fields).find(([, f]) => f.method === 'judge');
-  const judged = judgedEntry && judgedEntry[1].method === 'judge' ? { field: judgedEntry[0], against: judgedEntry[1].against ?? [judgedEntry[0]], prompt: config.data.judgePrompt!, threshold: judgedEntry[1].threshold } : undefined;
-  return { name, version, source: { config: configText, items: itemsText }, decision: profile.rules.decision, ...(judged ? { judged } : {}), config: config.data, items };
+  const judged = judgedEntry && judgedEntry[1].method === 'judge' ? { field: judgedEntry[0], against: judgedEntry[1].against ?? [judgedEntry[0]], prompt: config.data.judgePrompt!, promptText: data.judgePrompt!, threshold: judgedEntry[1].threshold } : undefined;
+  return { name, version, source: { config: configText, items: itemsText, ...(data.judgePrompt !== undefined ? { judgePrompt: data.judgePrompt } : {}) }, decision: profile.rules.decision, ...(judged ? { judged } : {}), config: config.data, items };
 }
 
 /** Each field names the decision, an output, or key facts with `against` text outputs; one judged field at most, with its prompt. */

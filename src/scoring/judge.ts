@@ -3,13 +3,10 @@
  * and answers one JSON array, validated on return — every id exactly once, a verdict and a reason each.
  * Without an API key the offline judge grades by key-fact overlap and says so in its name and reasons.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import OpenAI from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
 import * as z from 'zod';
 import type { OpenAiProviderOptions } from '../llm/openai-provider.ts';
-import { benchmarksDir } from './benchmark.ts';
 import { factOverlap } from './score-item.ts';
 
 export interface JudgeInput {
@@ -24,9 +21,13 @@ export interface JudgeVerdict {
   reason: string;
 }
 
-/** `prompt`: the benchmark's judge prompt (`benchmarks/prompts/<prompt>.md`); `threshold`: the share of key facts the offline judge requires. */
+/**
+ * `prompt`: the name of the benchmark's judge prompt (`prompts/<prompt>.md` beside it), `promptText` its text (the
+ * benchmark version's own); `threshold`: the share of key facts the offline judge requires.
+ */
 export interface JudgeOptions {
   prompt?: string;
+  promptText?: string;
   threshold?: number;
 }
 
@@ -81,25 +82,21 @@ export function judgeMessage(items: JudgeInput[]): string {
   return JSON.stringify(items.map((i) => ({ id: i.id, expected: i.expected, predicted: i.predicted })));
 }
 
-const prompts = new Map<string, string>();
-
 export function createOpenAiJudge(o: Pick<OpenAiProviderOptions, 'apiKey' | 'baseURL' | 'model' | 'timeoutMs' | 'maxRetries'>): Judge {
   const client = new OpenAI({ apiKey: o.apiKey, baseURL: o.baseURL, timeout: o.timeoutMs, maxRetries: o.maxRetries });
   const format = zodResponseFormat(verdictsSchema, JUDGE_SCHEMA_NAME);
   return {
     name: `openai:${o.model}`,
     readsPrompt: true,
-    async judge(items, { prompt } = {}) {
-      if (!prompt) throw new Error('the judge needs the benchmark\'s judgePrompt');
-      let systemPrompt = prompts.get(prompt);
-      if (systemPrompt === undefined) prompts.set(prompt, (systemPrompt = readFileSync(join(benchmarksDir(), 'prompts', `${prompt}.md`), 'utf8')));
+    async judge(items, { prompt, promptText } = {}) {
+      if (!prompt || !promptText) throw new Error('the judge needs the benchmark\'s judgePrompt');
       let completion;
       try {
         completion = await client.chat.completions.parse({
           model: o.model,
           temperature: 0,
           messages: [
-            { role: 'system', content: systemPrompt },
+            { role: 'system', content: promptText },
             { role: 'user', content: judgeMessage(items) },
           ],
           response_format: format,

@@ -216,7 +216,7 @@ export function newRunId(at = new Date()): string {
 
 /** What the judge needs from the benchmark: its prompt, and the offline judge's key-fact threshold. */
 export function judgeOptions(b: Benchmark): JudgeOptions {
-  return b.judged ? { threshold: b.judged.threshold, prompt: b.judged.prompt } : {};
+  return b.judged ? { threshold: b.judged.threshold, prompt: b.judged.prompt, promptText: b.judged.promptText } : {};
 }
 
 function stripReport(run: ScoreRun & { report?: unknown }): ScoreRun {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSimulator } from '../../src/llm/simulator.ts';
 import { loadProfile } from '../../src/profiles/profile.ts';
 
 describe('sluice profile push|list|diff|activate|rollback against a running sluice dev', () => {
@@ -203,6 +204,40 @@ describe('sluice profile push|list|diff|activate|rollback against a running slui
     const back = JSON.parse(sluice(['benchmark', 'push', 'claims-v1', '--json']).stdout);
     expect(back).toMatchObject({ outcome: 'activated', previous: version, items: readFileSync('benchmarks/claims-v1.jsonl', 'utf8').trim().split('\n').length });
   });
+
+  it("a pushed benchmark carries its own judge prompt: the next score run's judge grades with it, with no deploy", async () => {
+    const bdir = join(dir, 'bench-judge');
+    mkdirSync(join(bdir, 'prompts'), { recursive: true });
+    const config = JSON.parse(readFileSync('benchmarks/claims-v1.config.json', 'utf8'));
+    writeFileSync(join(bdir, 'claims-v1.config.json'), JSON.stringify({ ...config, judgePrompt: 'claims-judge-pushed' }));
+    writeFileSync(join(bdir, 'claims-v1.jsonl'), `${readFileSync('benchmarks/claims-v1.jsonl', 'utf8').split('\n').slice(0, 15).join('\n')}\n`);
+    // Named but not there: refused, nothing stored.
+    const missing = sluice(['benchmark', 'push', 'claims-v1', '--dir', bdir]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('judgePrompt: prompts/claims-judge-pushed.md does not exist');
+    writeFileSync(join(bdir, 'prompts', 'claims-judge-pushed.md'), `You grade loss descriptions (the pushed wording).\n\n${readFileSync('benchmarks/prompts/claims-judge-v1.md', 'utf8')}`);
+    const pushed = sluice(['benchmark', 'push', 'claims-v1', '--dir', bdir, '--json']);
+    expect(pushed.status, pushed.stderr).toBe(0);
+    const { version } = JSON.parse(pushed.stdout);
+
+    const sim = await startSimulator({ seed: 9 });
+    try {
+      const scored = await new Promise<{ stdout: string; stderr: string; code: number }>((resolve) =>
+        execFile(process.execPath, ['bin/sluice.mjs', 'score', 'claims-v1', '--json', '--state', state], { encoding: 'utf8', timeout: 180_000, env: { ...process.env, OPENAI_API_KEY: 'sk-simulated', OPENAI_BASE_URL: sim.url } }, (err, stdout, stderr) =>
+          resolve({ stdout, stderr, code: err ? Number((err as { code?: number }).code ?? 1) : 0 }),
+        ),
+      );
+      expect(scored.code, scored.stderr).toBe(0);
+      const report = JSON.parse(scored.stdout);
+      expect(report.run).toMatchObject({ benchmarkVersion: version, judge: expect.stringMatching(/:claims-judge-pushed$/) });
+      expect(report.judge.needed).toBeGreaterThan(0);
+      // Every judge call went out with the pushed prompt's text, none with the bundled one.
+      expect(Object.keys(sim.stats.judgePrompts)).toEqual(['You grade loss descriptions (the pushed wording).']);
+    } finally {
+      await sim.stop();
+    }
+    expect(JSON.parse(sluice(['benchmark', 'push', 'claims-v1', '--json']).stdout)).toMatchObject({ outcome: 'activated', previous: version });
+  }, 240_000);
 
   it('an improve process killed (-9) while it waits for approval leaves nothing stuck: approve still activates the version', async () => {
     const known = (JSON.parse(sluice(['improve', 'claims-v1', '--runs', '--json']).stdout) as Array<{ runId: string }>).map((r) => r.runId);

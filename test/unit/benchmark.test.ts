@@ -1,10 +1,11 @@
 // Under test: benchmark files as data — the shipped claims benchmark loads; bad files fail naming the file, line and field.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { thrown } from '../helpers/factories.ts';
-import { loadBenchmark } from '../../src/scoring/benchmark.ts';
+import { loadBenchmark, parseBenchmark, readBenchmarkData } from '../../src/scoring/benchmark.ts';
+import { judgeOptions } from '../../src/scoring/score-steps.ts';
 
 describe('the claims-v1 benchmark', () => {
   it('has at least 60 hand-written items: easy, ambiguous and adversarial, with negations, injections and ineligible notes', () => {
@@ -92,5 +93,30 @@ describe('a bad benchmark file', () => {
     expect(message).toContain('cfg.config.json: fields.mood: not the decision nor an output of profile claims');
     expect(message).toContain('fields.facts.against: "causeCode" is not a text output of profile claims (lossDescription, summary)');
     expect(message).toContain("judgePrompt: a judged field needs the judge's prompt");
+  });
+});
+
+describe("a benchmark's judge prompt", () => {
+  it('travels with its data and is part of its version: a new wording is a new version; a named prompt that is missing is refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-judge-'));
+    const config = JSON.parse(readFileSync('benchmarks/claims-v1.config.json', 'utf8'));
+    writeFileSync(join(dir, 'j.config.json'), JSON.stringify({ ...config, judgePrompt: 'my-judge' }));
+    writeFileSync(join(dir, 'j.jsonl'), readFileSync('benchmarks/claims-v1.jsonl', 'utf8'));
+    const { message } = await thrown(async () => loadBenchmark('j', dir));
+    expect(message).toContain('j.config.json: judgePrompt: prompts/my-judge.md does not exist or is empty');
+
+    mkdirSync(join(dir, 'prompts'));
+    writeFileSync(join(dir, 'prompts', 'my-judge.md'), 'Grade strictly.\n');
+    const data = readBenchmarkData('j', dir);
+    expect(data.judgePrompt).toBe('Grade strictly.\n');
+    const b = loadBenchmark('j', dir);
+    expect(b.judged).toMatchObject({ field: 'keyFacts', prompt: 'my-judge', promptText: 'Grade strictly.\n' });
+    expect(b.source).toEqual(data);
+    // Parsed from the data alone (as a pushed version is, with no folder), the same benchmark and version.
+    expect(parseBenchmark('j', data).version).toBe(b.version);
+    const reworded = parseBenchmark('j', { ...data, judgePrompt: 'Grade leniently.\n' });
+    expect(reworded.version).not.toBe(b.version);
+    expect(reworded.judged!.promptText).toBe('Grade leniently.\n');
+    expect(judgeOptions(reworded)).toEqual({ threshold: 0.5, prompt: 'my-judge', promptText: 'Grade leniently.\n' });
   });
 });

@@ -2,7 +2,7 @@
  * `sluice benchmark push|list`: benchmarks as versioned data at run time — a benchmark's files pushed as a version
  * (validated first) become the active one the score function reads, with no deploy. Locally, or `--stage`.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { EXIT, InputError, act } from '../shared.ts';
@@ -13,19 +13,18 @@ export function benchmarkCommand(): Command {
   cmd.addCommand(
     registryOptions(
       new Command('push')
-        .description('validate NAME.config.json and NAME.jsonl and make them the active version of the benchmark: the next `sluice score NAME` scores it')
+        .description('validate NAME.config.json, NAME.jsonl and the judge prompt it names (prompts/<judgePrompt>.md beside them, else the bundled one) and make them the active version of the benchmark: the next `sluice score NAME` scores it')
         .argument('<name>', 'the benchmark')
-        .option('--dir <folder>', 'where NAME.config.json and NAME.jsonl are (default benchmarks/)'),
+        .option('--dir <folder>', 'where NAME.config.json, NAME.jsonl and prompts/ are (default benchmarks/)'),
     ).action(
       act(async (name: string, flags: RegistryFlags & { dir?: string }) => {
         const dir = resolve(flags.dir ?? 'benchmarks');
-        const files = { config: join(dir, `${name}.config.json`), items: join(dir, `${name}.jsonl`) };
-        for (const f of Object.values(files)) if (!existsSync(f)) throw new InputError(`${f}: no such file`);
+        for (const f of [join(dir, `${name}.config.json`), join(dir, `${name}.jsonl`)]) if (!existsSync(f)) throw new InputError(`${f}: no such file`);
         const { pushBenchmark } = await import('../../scoring/benchmark-registry.ts');
-        const { BenchmarkError } = await import('../../scoring/benchmark.ts');
+        const { BenchmarkError, benchmarksDir, readBenchmarkData } = await import('../../scoring/benchmark.ts');
         return withRegistry(flags, async (reg) => {
           try {
-            const r = await pushBenchmark(reg, name, { config: readFileSync(files.config, 'utf8'), items: readFileSync(files.items, 'utf8') }, 'push');
+            const r = await pushBenchmark(reg, name, readBenchmarkData(name, dir, [benchmarksDir()]), 'push');
             process.stdout.write(
               flags.json
                 ? `${JSON.stringify({ benchmark: name, ...r })}\n`
