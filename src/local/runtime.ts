@@ -57,6 +57,7 @@ import {
 } from '../topology/topology.ts';
 import type { S3Upload } from './emulators.ts';
 import { type CallRecord, type ResourceOf, guardClient } from './local-iam.ts';
+import { loopbackAuth } from './loopback-signer.ts';
 import { type Resource, permissionsOf } from '../topology/permissions.ts';
 import { profileSchedules } from '../profiles/profile.ts';
 import { SqsEventSource, lambdaContext } from './event-source.ts';
@@ -183,9 +184,10 @@ export function localClients(endpoints: { s3: string; sqs: string; dynamodb: str
   return {
     // Loopback has no wire to corrupt a body: no CRC32 of every request and response body on both sides (the
     // emulator still checks one a client sends, and computes every object's MD5 ETag).
-    s3: new S3Client({ endpoint: endpoints.s3, region: LOCAL_REGION, credentials: CREDENTIALS, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
-    sqs: new SQSClient({ endpoint: endpoints.sqs, region: LOCAL_REGION, credentials: CREDENTIALS }),
-    dynamodb: new DynamoDBClient({ endpoint: endpoints.dynamodb, region: LOCAL_REGION, credentials: CREDENTIALS }),
+    // And no SigV4: the emulators check no signature (loopback-signer.ts).
+    s3: new S3Client({ endpoint: endpoints.s3, region: LOCAL_REGION, credentials: CREDENTIALS, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', ...(loopbackAuth() as object) }),
+    sqs: new SQSClient({ endpoint: endpoints.sqs, region: LOCAL_REGION, credentials: CREDENTIALS, ...(loopbackAuth() as object) }),
+    dynamodb: new DynamoDBClient({ endpoint: endpoints.dynamodb, region: LOCAL_REGION, credentials: CREDENTIALS, ...(loopbackAuth() as object) }),
   };
 }
 

@@ -2,16 +2,18 @@
 // conditional writes and atomic counters the pipeline's exactly-once behaviour rests on, streamed
 // multipart objects, batched sends, and the S3 → SQS notification for objects created by any client.
 import { createHash } from 'node:crypto';
-import { Agent, get } from 'node:http';
+import { Agent, createServer, get } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { Readable } from 'node:stream';
-import { CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createObjectStore } from '../../src/adapters/s3-object-store.ts';
 import { createWorkQueue } from '../../src/adapters/sqs-work-queue.ts';
 import { JobStatus, emptyCounts } from '../../src/domain/job.ts';
 import { shardOf, shardSizes } from '../../src/pipeline/ledger.ts';
-import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts';
+import { type LocalRuntime, localClients, startLocalRuntime } from '../../src/local/runtime.ts';
 import { note } from '../helpers/factories.ts';
 
 let rt: LocalRuntime;
@@ -208,4 +210,36 @@ describe('the emulators’ connections', () => {
     // Assess
     expect(await Promise.all([rt.endpoints.dynamodb, rt.endpoints.sqs, rt.endpoints.s3].map(idleAfterWait))).toEqual([1, 1, 1]);
   }, 20_000);
+});
+
+describe('the local clients', () => {
+  // The emulators verify no signature: the local clients send a well-formed SigV4 header without one (no HMAC chain
+  // per request, no SHA-256 of an S3 body), and each emulator still takes them — the whole suite runs on them.
+  it('send a well-formed Authorization header with no signature, and no hash of an S3 body', async () => {
+    const seen: Array<Record<string, string | string[] | undefined>> = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers);
+      req.resume();
+      req.on('end', () => res.writeHead(500, { 'content-type': 'application/json' }).end('{}'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const c = localClients({ s3: url, sqs: url, dynamodb: url });
+    try {
+      await c.dynamodb.send(new ListTablesCommand({})).catch(() => undefined);
+      await c.s3.send(new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: 'x'.repeat(1000) })).catch(() => undefined);
+    } finally {
+      server.close();
+      for (const client of Object.values(c)) client.destroy();
+    }
+    const [dynamo, s3] = [seen.find((h) => h['x-amz-target']), seen.find((h) => !h['x-amz-target'])];
+    expect(dynamo!.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=local\/\d{8}\/us-east-1\/dynamodb\/aws4_request, SignedHeaders=host;x-amz-date, Signature=0{64}$/);
+    expect(dynamo!['x-amz-date']).toMatch(/^\d{8}T\d{6}Z$/);
+    expect(s3!.authorization).toMatch(/\/s3\/aws4_request, .*Signature=0{64}$/);
+    expect(s3!['x-amz-content-sha256']).toBe('UNSIGNED-PAYLOAD');
+    // And the emulators take them (a round trip each).
+    await rt.clients.dynamodb.send(new ListTablesCommand({}));
+    await rt.clients.s3.send(new PutObjectCommand({ Bucket: rt.names.buckets.results, Key: 'signer-check', Body: 'ok' }));
+    expect(await rt.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: rt.names.queues.enrich.url, MaxNumberOfMessages: 1, WaitTimeSeconds: 0 }))).toBeDefined();
+  });
 });
