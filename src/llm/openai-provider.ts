@@ -6,10 +6,10 @@
  */
 import OpenAI from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
-import pLimit, { type LimitFunction } from 'p-limit';
 import * as z from 'zod';
 import type { EnrichmentOutput, EnrichmentProvider, EnrichmentRequest } from '../domain/enrich/enrich-group.ts';
 import { type Profile, loadPrompt } from '../profiles/profile.ts';
+import { type PriorityLimit, priorityLimit } from './priority-limit.ts';
 import type { Label, OutputSpec } from '../profiles/outputs.ts';
 
 export const OPENAI_PROVIDER = 'openai';
@@ -70,14 +70,14 @@ export type LlmAnswer = Record<string, unknown>;
 
 export interface OpenAiProvider extends EnrichmentProvider {
   /** The in-flight cap; `enrich` runs `call` inside it. */
-  readonly limiter: LimitFunction;
+  readonly limiter: PriorityLimit;
   /** One call, without taking a slot of the cap (for callers that already hold one). */
   call(request: EnrichmentRequest): Promise<EnrichmentOutput>;
 }
 
 export function createOpenAiProvider(o: OpenAiProviderOptions, promptVersionOf: (p: Profile) => string = (p) => p.enrichment.promptVersion): OpenAiProvider {
   const client = new OpenAI({ apiKey: o.apiKey, baseURL: o.baseURL, maxRetries: o.maxRetries, timeout: o.timeoutMs });
-  const limiter = pLimit(o.maxInFlight);
+  const limiter = priorityLimit(o.maxInFlight);
   // Built once per profile: the zod schema, its JSON-schema response format, and the prompt per version.
   const schemas = new WeakMap<Profile, { schema: ReturnType<typeof answerSchema>; format: ReturnType<typeof zodResponseFormat> }>();
   return {

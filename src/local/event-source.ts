@@ -12,6 +12,7 @@
 import { ChangeMessageVisibilityBatchCommand, DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import { threadId } from 'node:worker_threads';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { withBatchOrder } from '../llm/priority-limit.ts';
 
 export interface EventSourceOptions {
   name: string;
@@ -114,7 +115,7 @@ export class SqsEventSource {
     const heartbeat = this.#o.visibilitySeconds ? setInterval(() => void this.#extend(messages), (this.#o.visibilitySeconds * 1000) / 3) : undefined;
     try {
       const handler = this.#handlers.get(worker) ?? this.#handlers.set(worker, this.#o.handler(worker)).get(worker)!;
-      const response = await handler(event, lambdaContext(this.#o.name, this.#o.timeoutSeconds, worker));
+      const response = await withBatchOrder(() => handler(event, lambdaContext(this.#o.name, this.#o.timeoutSeconds, worker)));
       failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
     } catch (err) {
       // A handler that throws fails the whole batch, as on Lambda.

@@ -138,7 +138,7 @@ export const topology: Topology = {
       handlerExport: 'handler',
       timeoutSeconds: 120,
       memoryMb: 1024,
-      trigger: { queue: 'enrich', batchSize: 10, batchingWindowSeconds: 0, maxConcurrency: 8 },
+      trigger: { queue: 'enrich', batchSize: 10, batchingWindowSeconds: 0, maxConcurrency: 12 },
       // The enrich step that fails a job's last group finalizes it, so it writes results too.
       access: {
         // GetItem and PutItem: the LLM answer cache and the shared circuit breaker; BatchGetItem: a batch's groups.
