@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { Agent, createServer, get } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { Readable } from 'node:stream';
 import { CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
@@ -215,6 +215,36 @@ describe('the emulators’ connections', () => {
 describe('the local clients', () => {
   // The emulators verify no signature: the local clients send a well-formed SigV4 header without one (no HMAC chain
   // per request, no SHA-256 of an S3 body), and each emulator still takes them — the whole suite runs on them.
+  it('queue calls for their 50 sockets without printing the SDK\'s socket warning to the user\'s terminal', async () => {
+    // A handler process runs many batches at once on one client (a Lambda instance each would have its own): 160
+    // calls at once, the first 50 of each client's answered after 3.3 s (the rest wait for their sockets). The SDK's
+    // default client warns of calls still queued after 3 s.
+    let received = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      const held = received++ % 160 < 50;
+      setTimeout(() => res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end('{"TableNames":[]}'), held ? 3_300 : 0);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const warnings: string[] = [];
+    const warn = console.warn;
+    console.warn = (...args: unknown[]) => void warnings.push(args.map(String).join(' '));
+    const local = localClients({ s3: url, sqs: url, dynamodb: url }).dynamodb;
+    const sdkDefault = new DynamoDBClient({ endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+    try {
+      await Promise.all(Array.from({ length: 160 }, () => local.send(new ListTablesCommand({}))));
+      expect(warnings.filter((w) => w.includes('socket usage'))).toEqual([]);
+      await Promise.all(Array.from({ length: 160 }, () => sdkDefault.send(new ListTablesCommand({}))));
+      expect(warnings.filter((w) => w.includes('socket usage')).length).toBeGreaterThan(0); // the test can see one
+    } finally {
+      console.warn = warn;
+      local.destroy();
+      sdkDefault.destroy();
+      server.close();
+    }
+  }, 60_000);
+
   it('send a well-formed Authorization header with no signature, and no hash of an S3 body', async () => {
     const seen: Array<Record<string, string | string[] | undefined>> = [];
     const server = createServer((req, res) => {
