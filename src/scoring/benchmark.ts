@@ -75,7 +75,7 @@ export interface Benchmark {
    * benchmark's own judge prompt (`prompt` its name, `promptText` its text — part of the version).
    */
   judged?: { field: string; against: string[]; prompt: string; promptText: string; threshold: number };
-  /** A hash of the config and the items: two runs with the same version scored the same benchmark. */
+  /** A hash of the config, the items and the judge prompt: two runs with the same version scored the same benchmark. */
   version: string;
   /** The text it was parsed from (what a pushed version stores). */
   source: BenchmarkData;
