@@ -181,21 +181,21 @@ export interface LocalRuntime {
 }
 
 /**
- * A local client's HTTP handler: the SDK's, warning of a request queued for a socket only after a minute. A handler
- * process runs as many batches at once as the function's maxConcurrency (each Lambda instance would have a client
- * of its own), so a hundred groups' writes per batch queue for the client's 50 sockets to the single-threaded
+ * What every local client shares: the region and credentials; no SigV4 (the emulators check no signature,
+ * loopback-signer.ts); and the SDK's HTTP handler warning of a request queued for a socket only after a minute — a
+ * handler process runs as many batches at once as the function's maxConcurrency (each Lambda instance would have a
+ * client of its own), so a hundred groups' writes per batch queue for the client's 50 sockets to the single-threaded
  * emulator as expected; the SDK's default warning (after 3 s) printed to a user's terminal during `sluice run`.
  */
-const requestHandler = () => ({ socketAcquisitionWarningTimeout: 60_000 });
+const loopback = () => ({ region: LOCAL_REGION, credentials: CREDENTIALS, requestHandler: { socketAcquisitionWarningTimeout: 60_000 }, ...(loopbackAuth() as object) });
 
 export function localClients(endpoints: { s3: string; sqs: string; dynamodb: string }) {
   return {
     // Loopback has no wire to corrupt a body: no CRC32 of every request and response body on both sides (the
     // emulator still checks one a client sends, and computes every object's MD5 ETag).
-    // And no SigV4: the emulators check no signature (loopback-signer.ts).
-    s3: new S3Client({ endpoint: endpoints.s3, region: LOCAL_REGION, credentials: CREDENTIALS, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', requestHandler: requestHandler(), ...(loopbackAuth() as object) }),
-    sqs: new SQSClient({ endpoint: endpoints.sqs, region: LOCAL_REGION, credentials: CREDENTIALS, requestHandler: requestHandler(), ...(loopbackAuth() as object) }),
-    dynamodb: new DynamoDBClient({ endpoint: endpoints.dynamodb, region: LOCAL_REGION, credentials: CREDENTIALS, requestHandler: requestHandler(), ...(loopbackAuth() as object) }),
+    s3: new S3Client({ endpoint: endpoints.s3, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', ...loopback() }),
+    sqs: new SQSClient({ endpoint: endpoints.sqs, ...loopback() }),
+    dynamodb: new DynamoDBClient({ endpoint: endpoints.dynamodb, ...loopback() }),
   };
 }
 
