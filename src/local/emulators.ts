@@ -7,6 +7,7 @@
  * fauxqs's `startFauxqs` binds 0.0.0.0, so its stores and app are assembled here the same way and bound
  * to 127.0.0.1. Its stores are not in the package's export map, hence the file imports (fauxqs is pinned).
  * fauxqs serves S3 too, from memory; that store is left unused (S3 is the disk server) and not persisted.
+ * On disk, fauxqs's ready messages are kept in its SQLite file only (`disk-sqs.ts`), not also on the heap.
  */
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -83,7 +84,7 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
   };
   try {
     // The emulators' modules load where they run (the emulator process), not in the process that only starts it.
-    const [{ startDiskS3 }, { buildApp }, { default: dynalite }] = await Promise.all([import('./disk-s3.ts'), import('fauxqs'), import('dynalite')]);
+    const [{ startDiskS3 }, { keepReadyMessagesOnDisk }, { buildApp }, { default: dynalite }] = await Promise.all([import('./disk-s3.ts'), import('./disk-sqs.ts'), import('fauxqs'), import('dynalite')]);
     // S3 first: its folder lock tells at once when another process serves this state folder.
     const s3 = await startDiskS3({
       dir: options.stateDir ? join(options.stateDir, 's3') : undefined,
@@ -109,6 +110,7 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
       // (28 s of 85,000 group messages for a 100 MiB file). NORMAL keeps every commit across a kill -9 (the WAL
       // is written before the call returns); only an OS crash could lose the last ones.
       persistence!.db.exec('PRAGMA synchronous = NORMAL');
+      keepReadyMessagesOnDisk(sqsStore, persistence as never);
       persistence!.loadSqsAndSns(sqsStore, snsStore);
       sqsStore.persistence = persistence;
       snsStore.persistence = persistence;
