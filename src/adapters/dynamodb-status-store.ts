@@ -263,7 +263,11 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       };
       const [chunks, partitions] = await Promise.all([parts('CHUNK#'), parts('PART#')]);
       return {
-        chunks: chunks.map((c) => ({ ...(c as never as ChunkSummary & { chunk: number }), partitions: ((c.partitions as number[]) ?? []).map(Number) })),
+        chunks: chunks.map((c) => ({
+          ...(c as never as ChunkSummary & { chunk: number }),
+          partitions: ((c.partitions as number[]) ?? []).map(Number),
+          ...(c.staged ? { staged: (c.staged as number[]).map(Number) } : {}),
+        })),
         partitions: partitions as never as Array<PartitionSummary & { partition: number }>,
       };
     },

@@ -89,6 +89,11 @@ export interface ChunkSummary {
   rejected: number;
   /** The partitions it wrote records for, ascending. */
   partitions: number[];
+  /**
+   * Byte offsets into its staged file: `partitions[i]`'s lines are [staged[i], staged[i + 1]). Absent in a summary
+   * stored before chunks wrote one file (a file per partition then), which a partition step refuses.
+   */
+  staged?: number[];
   /** It wrote a rejects part. */
   rejects: boolean;
 }

@@ -3,7 +3,7 @@
 // with the counts, outcomes and result files of a run where each message came once. And the same file cut
 // into 15 chunks and 9 partitions (parallel ingest; a malformed quote near its end leaves the rest one chunk) ends exactly as one chunk of it does.
 import { readFileSync } from 'node:fs';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Job, jobIdFor } from '../../src/domain/job.ts';
@@ -62,6 +62,11 @@ describe('a file cut into chunks and partitions', () => {
     const parsed = await chunked.store.readIngestParts(parts.job.jobId);
     expect(parsed.chunks).toHaveLength(15);
     expect(parsed.partitions).toHaveLength(9);
+    // One staged file per chunk (its partitions' lines in ranges), not one per chunk and partition; plus rejects parts.
+    const listed = await chunked.clients.s3.send(new ListObjectsV2Command({ Bucket: chunked.names.buckets.results, Prefix: `staging/${parts.job.jobId}/` }));
+    const staged = (listed.Contents ?? []).map((o) => o.Key!.slice(`staging/${parts.job.jobId}/`.length)).filter((k) => !k.endsWith('rejects.jsonl'));
+    expect(staged.sort()).toEqual(parsed.chunks.filter((c) => c.partitions.length).map((c) => `c${c.chunk}.jsonl`).sort());
+    expect(parsed.chunks.every((c) => c.staged?.length === c.partitions.length + 1)).toBe(true);
     expect((await once.store.readIngestParts(whole.job.jobId)).chunks).toHaveLength(1);
     expect(parts.job.status).toBe(whole.job.status);
     expect(parts.job.counts).toEqual(whole.job.counts);
