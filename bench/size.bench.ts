@@ -92,7 +92,7 @@ async function runFile(file: string): Promise<SizeResult> {
   // --ingest-only: the enrich and decide event sources do not run, so the ingest has the machine to itself.
   const ingestOnly = Boolean(values['ingest-only']);
   const layout = handlerLayout();
-  const handlerProcesses = ingestOnly ? layout.handlerProcesses!.map((list) => list.filter((fn) => fn === 'chunk')) : layout.handlerProcesses!;
+  const handlerProcesses = ingestOnly ? layout.handlerProcesses!.map((list) => list.filter((fn) => fn === 'ingest' || fn === 'chunk')) : layout.handlerProcesses!;
   const booting = performance.now();
   const rt = await startLocalRuntime({ stateDir, logLevel: 'SILENT', ...layout, handlerProcesses });
   try {

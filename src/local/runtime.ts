@@ -686,17 +686,19 @@ async function queueArn(client: SQSClient, url: string): Promise<string> {
 }
 
 /**
- * Where `sluice run` and `sluice dev` run the handlers: one handler process per core, each running the chunk,
- * enrich and decide event sources as another Lambda instance would, while the main process runs the ingest's
- * one-pass planning (and the CLI), so it holds no records and no NLP working set. `SLUICE_HANDLER_PROCESSES`
- * sets the count; 0 runs every handler in the main process.
+ * Where `sluice run` and `sluice dev` run the handlers: one handler process per core, each running the ingest,
+ * chunk, enrich and decide event sources as another Lambda instance would; the main process (the CLI, the
+ * scheduler, the state machines) holds no records, no file scan and no NLP working set.
+ * `SLUICE_HANDLER_PROCESSES` sets the count; 0 runs every handler in the main process.
  * @example startLocalRuntime({ stateDir, ...handlerLayout() })
  */
 export function handlerLayout(env: NodeJS.ProcessEnv = process.env): Pick<LocalRuntimeOptions, 'functions' | 'handlerProcesses'> {
   const n = env.SLUICE_HANDLER_PROCESSES === undefined || env.SLUICE_HANDLER_PROCESSES === '' ? availableParallelism() : Number(env.SLUICE_HANDLER_PROCESSES);
   if (!Number.isInteger(n) || n < 0) throw new Error(`SLUICE_HANDLER_PROCESSES must be a whole number ≥ 0, not ${env.SLUICE_HANDLER_PROCESSES}`);
   if (n === 0) return { handlerProcesses: [] };
-  return { functions: ['ingest'], handlerProcesses: Array.from({ length: n }, () => ['chunk', 'enrich', 'decide']) };
+  // Every queue function runs in the handler processes, the ingest's plan too: in the main process (the user's
+  // `sluice` process, with no V8 limits of its own) its scan of a 1 GiB file grew that process's peak by ~20 %.
+  return { functions: [], handlerProcesses: Array.from({ length: n }, () => ['ingest', 'chunk', 'enrich', 'decide']) };
 }
 
 /**

@@ -1,5 +1,5 @@
 // Under test: how the local runtime lays its handlers out over processes — one handler process per core running the
-// chunk, enrich and decide event sources — and how it splits the LLM's in-flight cap among the instances that
+// ingest, chunk, enrich and decide event sources — and how it splits the LLM's in-flight cap among the instances that
 // enrich, as evenly as whole numbers go and adding up to the cap (32 over 3 processes was 30 before).
 import { describe, expect, it } from 'vitest';
 import { capShares, handlerLayout } from '../../src/local/runtime.ts';
@@ -17,8 +17,8 @@ describe('the local runtime’s layout', () => {
     expect(capShares(2, 3)).toEqual([1, 1, 1]);
   });
 
-  it('runs one handler process per core with the queue functions, or every handler in the main process with 0', () => {
-    expect(handlerLayout({ SLUICE_HANDLER_PROCESSES: '2' })).toEqual({ functions: ['ingest'], handlerProcesses: [['chunk', 'enrich', 'decide'], ['chunk', 'enrich', 'decide']] });
+  it('runs one handler process per core with every queue function (none in the main process), or every handler in the main process with 0', () => {
+    expect(handlerLayout({ SLUICE_HANDLER_PROCESSES: '2' })).toEqual({ functions: [], handlerProcesses: [['ingest', 'chunk', 'enrich', 'decide'], ['ingest', 'chunk', 'enrich', 'decide']] });
     expect(handlerLayout({ SLUICE_HANDLER_PROCESSES: '0' })).toEqual({ handlerProcesses: [] });
     expect(() => handlerLayout({ SLUICE_HANDLER_PROCESSES: 'many' })).toThrow(/whole number/);
   });
