@@ -44,13 +44,13 @@ export interface EmulatorOptions {
 }
 
 /**
- * The emulator process's V8 flags: a young generation of at most 8 MB per semi-space, and V8's heuristics for a
- * small heap (`--optimize-for-size`: the heap grows later and less). Every request's garbage passes through it;
- * with V8's defaults the process's heap grew from ~20 to ~85 MB over a 1 GiB ingest for ~20 MB live, and its peak
- * RSS from ~180 to ~240 MB; with these it stayed under 30 MB, peaking at 152–168 MB, no slower
- * (docs/benchmarks.md, Large files).
+ * The emulator process's V8 flags: a young generation of at most 8 MB per semi-space. Every request's garbage
+ * passes through it; at V8's default size the process's RSS after a 1 GiB ingest was ~70 MB higher for the same
+ * queued messages and no faster (docs/benchmarks.md, Large files). `--optimize-for-size` kept its heap under
+ * 30 MB over a 1 GiB ingest (peak RSS 152–170 MB instead of ~240) but cost the pipeline's processes ~10 more
+ * core-seconds per 10,000 notes (the emulators are on every call's path): not taken.
  */
-export const EMULATOR_PROCESS_FLAGS = ['--max-semi-space-size=8', '--optimize-for-size'];
+export const EMULATOR_PROCESS_FLAGS = ['--max-semi-space-size=8'];
 
 /**
  * Starts the emulators in a process of their own, so their memory (dynalite's, fauxqs's messages) is not the
