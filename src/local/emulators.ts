@@ -86,7 +86,7 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
   };
   try {
     // The emulators' modules load where they run (the emulator process), not in the process that only starts it.
-    const [{ startDiskS3 }, { keepReadyMessagesOnDisk }, { buildApp }, { default: dynalite }] = await Promise.all([import('./disk-s3.ts'), import('./disk-sqs.ts'), import('fauxqs'), import('dynalite')]);
+    const [{ startDiskS3 }, { keepReadyMessagesOnDisk, commitBeforeEachReply }, { buildApp }, { default: dynalite }] = await Promise.all([import('./disk-s3.ts'), import('./disk-sqs.ts'), import('fauxqs'), import('dynalite')]);
     // S3 first: its folder lock tells at once when another process serves this state folder.
     const s3 = await startDiskS3({
       dir: options.stateDir ? join(options.stateDir, 's3') : undefined,
@@ -119,7 +119,20 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
       for (const queue of sqsStore.allQueues()) queue.persistence = persistence;
     }
     const app = buildApp({ logger: false, stores: { sqsStore, snsStore, s3Store: new S3Store() } });
-    if (persistence) app.addHook('preClose', () => persistence!.close());
+    if (persistence) {
+      let commit = () => {};
+      commitBeforeEachReply(persistence as never, (c) => {
+        commit = c;
+        app.addHook('onSend', async (_request, _reply, payload) => {
+          commit();
+          return payload;
+        });
+      });
+      app.addHook('preClose', () => {
+        commit();
+        persistence!.close();
+      });
+    }
     const sqsAddress = await app.listen({ port: options.sqsPort ?? 0, host: '127.0.0.1' });
     app.server.keepAliveTimeout = 0; // see below
     stops.push(() => app.close());

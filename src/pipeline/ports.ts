@@ -21,8 +21,8 @@ export interface ObjectStore {
   get(bucket: string, key: string, range?: { start: number; end: number }): Promise<StoredObject>;
   /** Every object under a prefix, in key order (ListObjectsV2, paged). */
   list(bucket: string, prefix: string): Promise<Array<{ key: string; size: number }>>;
-  /** Streams a body into an object (multipart when large); never buffers it whole. */
-  put(bucket: string, key: string, body: Readable | string | Buffer, contentType: string): Promise<void>;
+  /** Writes an object: a stream as it comes (multipart when large, never buffered whole); bytes in memory (one buffer, or pieces in order) in one request. */
+  put(bucket: string, key: string, body: Readable | string | Buffer | Buffer[], contentType: string): Promise<void>;
 }
 
 /** Where a group's notes are: bytes [start, end) of a records file in the results bucket, one JSON array. */

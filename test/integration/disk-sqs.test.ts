@@ -16,6 +16,8 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DatabaseSync } from 'node:sqlite';
+import { commitBeforeEachReply } from '../../src/local/disk-sqs.ts';
 import { type Emulators, startEmulators } from '../../src/local/emulators.ts';
 import { localClients } from '../../src/local/runtime.ts';
 
@@ -141,5 +143,76 @@ describe('the SQS emulator on disk', () => {
     } finally {
       await emu.stop();
     }
+  });
+
+  it('has every write a reply tells of in the file when the reply arrives: sent, received (in flight), deleted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-sqs-'));
+    dirs.push(dir);
+    const { emu, sqs } = await start(dir);
+    // What a kill -9 at this instant would leave: the file as another connection reads it.
+    const rows = () => {
+      const db = new DatabaseSync(join(dir, 'fauxqs', 'fauxqs.db'), { readOnly: true });
+      try {
+        return db.prepare("SELECT count(*) AS n, count(receipt_handle) AS held FROM sqs_messages WHERE queue_name = 'work'").get() as { n: number; held: number };
+      } finally {
+        db.close();
+      }
+    };
+    try {
+      const QueueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'work' }))).QueueUrl!;
+      await sqs.send(new SendMessageBatchCommand({ QueueUrl, Entries: Array.from({ length: 10 }, (_, i) => ({ Id: `e${i}`, MessageBody: `m${i}` })) }));
+      expect(rows()).toEqual({ n: 10, held: 0 });
+      const got = await receive(sqs, QueueUrl, 10, 30);
+      expect(got).toHaveLength(10);
+      expect(rows()).toEqual({ n: 10, held: 10 });
+      await sqs.send(new DeleteMessageBatchCommand({ QueueUrl, Entries: got.map((m, i) => ({ Id: `d${i}`, ReceiptHandle: m.ReceiptHandle! })) }));
+      expect(rows()).toEqual({ n: 0, held: 0 });
+    } finally {
+      await emu.stop();
+    }
+  });
+});
+
+describe('commitBeforeEachReply', () => {
+  it('keeps the writes before a reply in one transaction, committed when the reply goes out or, with no reply, at the end of the turn', async () => {
+    // Prepare: a SQLite file in WAL mode, as fauxqs keeps it, written through the four methods fauxqs calls
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-sqs-'));
+    dirs.push(dir);
+    const file = join(dir, 'q.db');
+    const db = new DatabaseSync(file);
+    db.exec('PRAGMA journal_mode = WAL; CREATE TABLE m (id TEXT PRIMARY KEY)');
+    const insert = db.prepare('INSERT INTO m VALUES (?)');
+    const remove = db.prepare('DELETE FROM m WHERE id = ?');
+    const persistence = {
+      db,
+      loadSqsMessages() {},
+      insertMessage: (id: unknown) => void insert.run(id as string),
+      deleteMessage: (id: unknown) => void remove.run(id as string),
+      updateMessageInflight() {},
+      updateMessageReady() {},
+    };
+    let reply = () => {};
+    commitBeforeEachReply(persistence, (commit) => (reply = commit));
+    const seen = () => {
+      const other = new DatabaseSync(file, { readOnly: true });
+      try {
+        return (other.prepare('SELECT id FROM m ORDER BY id').all() as Array<{ id: string }>).map((r) => r.id);
+      } finally {
+        other.close();
+      }
+    };
+    // Act + Assess: a batch of writes is one transaction, seen by no one until its reply
+    for (const id of ['a', 'b', 'c']) persistence.insertMessage(id);
+    expect(db.isTransaction).toBe(true);
+    expect(seen()).toEqual([]);
+    reply();
+    expect(db.isTransaction).toBe(false);
+    expect(seen()).toEqual(['a', 'b', 'c']);
+    // A write no reply follows (a timer's) is committed at the end of the turn.
+    persistence.deleteMessage('b');
+    expect(seen()).toEqual(['a', 'b', 'c']);
+    await new Promise((r) => setImmediate(r));
+    expect(seen()).toEqual(['a', 'c']);
+    db.close();
   });
 });

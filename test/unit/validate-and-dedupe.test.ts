@@ -1,4 +1,5 @@
 // Under test: mapping headers through the claims profile, per-field validation and cleaning, and duplicate/conflict detection.
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Deduplicator, differingField, fingerprint } from '../../src/domain/records/dedupe.ts';
 import { type CleanRecord, mapHeaders, validateRecord } from '../../src/domain/records/validate-record.ts';
@@ -114,5 +115,16 @@ describe('Deduplicator', () => {
     expect(d.check(rec(long, { author: 'AB12cd34EF56' }), 4)).toEqual({ kind: 'duplicate', firstLine: 3 });
     expect(d.check(rec(`${long}!`, { author: 'AB12cd34EF56' }), 5)).toEqual({ kind: 'conflict', firstLine: 3, field: 'note' });
     expect(d.check(rec(long, { author: 'AB12cd34EF57' }), 6)).toEqual({ kind: 'conflict', firstLine: 3, field: 'author' });
+  });
+
+  it('digests a record by its fields sorted by name, whatever order they came in, as staged files of earlier versions did', () => {
+    // Prepare: one record with its fields in two orders (JSONL rows may order their keys either way)
+    const a = { values: { note_id: '1', claim_id: 'C-9', note: 'Hail on the roof' }, attributes: { region: 'west', author: 'kim' } };
+    const b = { values: { note: 'Hail on the roof', claim_id: 'C-9', note_id: '1' }, attributes: { author: 'kim', region: 'west' } };
+    // The documented text: `v:<name>\u0001<value>` per value, then `a:…` per attribute, each by name, joined by NUL.
+    const text = ['v:claim_id\u0001C-9', 'v:note\u0001Hail on the roof', 'v:note_id\u00011', 'a:author\u0001kim', 'a:region\u0001west'].join('\u0000');
+    // Act + Assess
+    expect(fingerprint(a, claims.recordKey)).toEqual({ key: 'C-9\u00001', content: createHash('sha1').update(text).digest('base64').slice(0, 12) });
+    expect(fingerprint(b, claims.recordKey)).toEqual(fingerprint(a, claims.recordKey));
   });
 });

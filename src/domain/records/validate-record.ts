@@ -23,7 +23,10 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 // C0 controls other than TAB, LF and CR; DEL; C1 controls.
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/;
 
-const isoDate = z.union([z.iso.date(), z.iso.datetime({ offset: true, local: true })]);
+// zod's own ISO 8601 patterns (what z.iso.date() and z.iso.datetime({ offset, local }) test), tested directly:
+// a safeParse of their union cost ~3x more per date (measured on 110k dates).
+const isoDatePatterns = [z.regexes.date, z.regexes.datetime({ offset: true, local: true })];
+const isIsoDate = (text: string) => isoDatePatterns.some((p) => p.test(text)) && !Number.isNaN(Date.parse(text));
 
 /** Resolves the file's headers to profile columns once per file; reports missing required columns. */
 export function mapHeaders(profile: Profile, headers: string[]): { columns: Map<string, string>; missing: string[]; duplicate: string[] } {
@@ -49,7 +52,7 @@ export function validateRecord(profile: Profile, fields: Array<[string, RawValue
   const values: Record<string, string> = {};
   const attributes: Record<string, string> = {};
   for (const [header, raw] of fields) {
-    const canonical = profile.headerMap.get(header.trim().toLowerCase());
+    const canonical = canonicalName(profile, header);
     const fieldName = canonical ?? header;
     const decoded = decodeValue(raw);
     if (!decoded.ok) return { ok: false, field: fieldName, reason: decoded.reason };
@@ -64,6 +67,18 @@ export function validateRecord(profile: Profile, fields: Array<[string, RawValue
   return { ok: true, record: { values, attributes } };
 }
 
+const canonicalNames = new WeakMap<Profile, Map<string, string | undefined>>();
+
+/** A header's profile column (case-insensitive, aliases), found once per header rather than once per row. */
+function canonicalName(profile: Profile, header: string): string | undefined {
+  let names = canonicalNames.get(profile);
+  if (!names) canonicalNames.set(profile, (names = new Map()));
+  if (names.has(header)) return names.get(header);
+  const canonical = profile.headerMap.get(header.trim().toLowerCase());
+  if (names.size < 10_000) names.set(header, canonical); // headers of JSON rows may vary from row to row
+  return canonical;
+}
+
 function checkColumn(profile: Profile, column: ProfileColumn, values: Record<string, string>): string | undefined {
   const raw = values[column.name];
   const cleaned = raw === undefined ? '' : cleanText(profile, raw);
@@ -75,7 +90,7 @@ function checkColumn(profile: Profile, column: ProfileColumn, values: Record<str
     return `longer than ${column.maxLength} characters (${cleaned.length})`;
   }
   if (column.type === 'date') {
-    if (!isoDate.safeParse(cleaned).success || Number.isNaN(Date.parse(cleaned))) {
+    if (!isIsoDate(cleaned)) {
       return `not an ISO 8601 date: "${cleaned.slice(0, 40)}"`;
     }
   }
@@ -115,6 +130,21 @@ const stripCache = new WeakMap<Profile, RegExp[]>();
  * @example cleanText(profile, ' Printer  jammed\r\n  again ') // 'Printer jammed\nagain' (lineBreaks: keep)
  */
 export function cleanText(profile: Profile, text: string): string {
+  // Short values repeat (dates, codes, names, ids of a group's rows): each is cleaned once per file, not per row.
+  if (text.length > SHORT_VALUE) return clean(profile, text);
+  let cache = shortValues.get(profile);
+  if (!cache || cache.size >= SHORT_VALUES_KEPT) shortValues.set(profile, (cache = new Map()));
+  let out = cache.get(text);
+  if (out === undefined) cache.set(text, (out = clean(profile, text)));
+  return out;
+}
+
+/** Values up to this many characters are remembered cleaned, at most this many per profile (then forgotten at once). */
+const SHORT_VALUE = 40;
+const SHORT_VALUES_KEPT = 50_000;
+const shortValues = new WeakMap<Profile, Map<string, string>>();
+
+function clean(profile: Profile, text: string): string {
   const { unicode, collapseWhitespace, lineBreaks } = profile.cleaning;
   // ASCII is the same in every normal form: the test is cheaper than normalising (about half, measured here).
   let out = unicode && !/^[\x00-\x7f]*$/.test(text) ? text.normalize(unicode) : text;
