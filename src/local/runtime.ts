@@ -192,9 +192,10 @@ const loopback = () => ({ region: LOCAL_REGION, credentials: CREDENTIALS, reques
 export function localClients(endpoints: { s3: string; sqs: string; dynamodb: string }) {
   return {
     // Loopback has no wire to corrupt a body: no CRC32 of every request and response body on both sides (the
-    // emulator still checks one a client sends, and computes every object's MD5 ETag).
+    // emulator still checks one a client sends, and computes every object's MD5 ETag), and no MD5 of every message
+    // body sent and received checked against the emulator's (~0.2 ms of a handler's CPU per SendMessageBatch of ten).
     s3: new S3Client({ endpoint: endpoints.s3, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', ...loopback() }),
-    sqs: new SQSClient({ endpoint: endpoints.sqs, ...loopback() }),
+    sqs: new SQSClient({ endpoint: endpoints.sqs, md5: false, ...loopback() }),
     dynamodb: new DynamoDBClient({ endpoint: endpoints.dynamodb, ...loopback() }),
   };
 }
