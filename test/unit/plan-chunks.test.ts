@@ -1,6 +1,7 @@
 // Under test: cutting a file into chunks at row boundaries — reading each chunk on its own (with the file's header, line and record) gives exactly the rows of one reading of the whole file.
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { prng } from '../../src/domain/random.ts';
 import { planChunks } from '../../src/domain/records/plan-chunks.ts';
 import { type FileFormat, type RawRow, readRows } from '../../src/domain/records/read-rows.ts';
 
@@ -65,6 +66,31 @@ describe('planChunks', () => {
     expect(plan.chunks.at(-1)!.firstLine).toBeLessThanOrEqual(12);
     expect(rows).toEqual(await collect(readRows(streamOf(bytes), 'notes.csv')));
     expect(rows.filter((r) => (r as RawRow).kind === 'bad').length).toBe(2);
+  });
+
+  it('cuts, and reads rows, where a byte-by-byte scan does, whatever pieces the bytes come in (seeded CSV of every field shape)', async () => {
+    // Prepare: unquoted fields with literal quotes, quoted ones with commas, line breaks and doubled quotes, empty
+    // fields, CR-only and blank lines, a `,"` on every possible piece boundary; one file with a malformed quote.
+    const random = prng(15);
+    const pick = <T>(xs: T[]) => xs[Math.floor(random() * xs.length)]!;
+    const field = () => pick(['', 'plain text', '5" pipe', 'a "quoted" word', '"a, b"', '"multi\nline"', '"x\r\ny ""z"""', '42', ' spaced ']);
+    for (const malformed of [false, true]) {
+      const lines = ['id,a,b,c'];
+      for (let i = 0; i < 400; i++) lines.push(i % 37 === 0 ? pick(['', '\r', `\r${i},x,y,z`]) : `${i},${field()},${field()},${field()}`);
+      if (malformed) lines.splice(300, 0, '300,"bro"ken,x,y');
+      const bytes = Buffer.from(`${lines.join(pick(['\n', '\r\n']))}\n`);
+      // Act: one byte at a time (the scan can skip nothing), then in pieces of many sizes
+      const reference = await planChunks(streamOf(bytes, 1), 'csv', bytes.length, 50);
+      // Assess
+      expect(reference.chunks.length).toBeGreaterThan(20);
+      expect(Boolean(reference.stoppedAt)).toBe(malformed);
+      const rows = await collect(readRows(streamOf(bytes, 1), 'notes.csv'));
+      for (const piece of [2, 3, 7, 64, 1000, 1 << 20]) {
+        expect(await planChunks(streamOf(bytes, piece), 'csv', bytes.length, 50)).toEqual(reference);
+        // The reader skips through unquoted fields the same way: the same rows whatever the pieces.
+        expect(await collect(readRows(streamOf(bytes, piece), 'notes.csv'))).toEqual(rows);
+      }
+    }
   });
 
   it('JSON lines cut at any line break, blank lines not counted as records', async () => {

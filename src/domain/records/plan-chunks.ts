@@ -38,6 +38,7 @@ const QUOTED = 2;
 const QUOTE_IN_QUOTED = 3;
 const CLOSED = 4;
 const CLOSED_CR = 5;
+const COMMA_QUOTE = Buffer.from(',"');
 /** What `String.prototype.trim` takes for white space, in ASCII. */
 const SPACE = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20]);
 
@@ -68,7 +69,20 @@ async function planCsv(body: AsyncIterable<Buffer>, size: number, chunkBytes: nu
   let stoppedAt: ChunkPlan['stoppedAt'];
   scan: for await (const raw of body) {
     const buf = Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
+    // The buffer's next line break and next `,"` at or after the scan (-1: none left; -2: not looked for yet).
+    let nextLf = -2;
+    let nextQuoted = -2;
     for (let i = 0; i < buf.length; i++) {
+      if (state === UNQUOTED && content) {
+        // Inside an unquoted field of a record with content only a line break or a quoted field's start matters:
+        // jump to the next (or to the buffer's last byte, which may be a comma before a quote in the next one).
+        // Byte by byte, the scan took half the plan's time (most fields are unquoted).
+        if (nextLf !== -1 && nextLf < i) nextLf = buf.indexOf(LF, i);
+        if (nextQuoted !== -1 && nextQuoted < i) nextQuoted = buf.indexOf(COMMA_QUOTE, i);
+        let to = nextLf === -1 ? buf.length - 1 : nextLf;
+        if (nextQuoted !== -1 && nextQuoted < to) to = nextQuoted;
+        if (to > i) i = to;
+      }
       const c = buf[i]!;
       if (state === QUOTED) {
         // Jump to the next quote, counting the line breaks on the way.
