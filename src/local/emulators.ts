@@ -10,11 +10,13 @@
  * On disk, fauxqs's ready messages are kept in its SQLite file only (`disk-sqs.ts`), not also on the heap.
  */
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startHelper } from './child-process.ts';
+import type { LevelPrototype } from './dynalite-tables.ts';
 
 export interface S3Upload {
   bucket: string;
@@ -86,7 +88,13 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
   };
   try {
     // The emulators' modules load where they run (the emulator process), not in the process that only starts it.
-    const [{ startDiskS3 }, { keepReadyMessagesOnDisk, commitBeforeEachReply }, { buildApp }, { default: dynalite }] = await Promise.all([import('./disk-s3.ts'), import('./disk-sqs.ts'), import('fauxqs'), import('dynalite')]);
+    const [{ startDiskS3 }, { keepReadyMessagesOnDisk, commitBeforeEachReply }, { cacheTableDescriptions }, { buildApp }, { default: dynalite }] = await Promise.all([
+      import('./disk-s3.ts'),
+      import('./disk-sqs.ts'),
+      import('./dynalite-tables.ts'),
+      import('fauxqs'),
+      import('dynalite'),
+    ]);
     // S3 first: its folder lock tells at once when another process serves this state folder.
     const s3 = await startDiskS3({
       dir: options.stateDir ? join(options.stateDir, 's3') : undefined,
@@ -137,7 +145,12 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
     app.server.keepAliveTimeout = 0; // see below
     stops.push(() => app.close());
 
-    if (options.stateDir) mkdirSync(join(options.stateDir, 'dynamodb'), { recursive: true });
+    if (options.stateDir) {
+      mkdirSync(join(options.stateDir, 'dynamodb'), { recursive: true });
+      // The LevelDB class dynalite opens on disk: its own `level` dependency, resolved from where dynalite is.
+      const { Level } = createRequire(import.meta.resolve('dynalite'))('level') as { Level: { prototype: LevelPrototype } };
+      cacheTableDescriptions(Level.prototype);
+    }
     const ddb: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(options.stateDir ? { path: join(options.stateDir, 'dynamodb') } : {}) });
     // An idle keep-alive connection is never closed by the emulators (Node's default closes it after 5 s): the SDK
     // reuses idle sockets, and one closed as it is reused fails its call with "socket hang up" — under load, past the

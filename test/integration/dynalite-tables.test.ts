@@ -1,0 +1,56 @@
+// Under test: the local DynamoDB on disk (dynalite over LevelDB) with its table descriptions kept in memory (src/local/dynalite-tables.ts), through the real SDK over loopback — read once, never stale after a table changes, LevelDB the truth across a restart.
+import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateTableCommand, DeleteTableCommand, type DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type LevelPrototype, cacheTableDescriptions } from '../../src/local/dynalite-tables.ts';
+import { type Emulators, startEmulators } from '../../src/local/emulators.ts';
+import { localClients } from '../../src/local/runtime.ts';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function start(dir: string): Promise<{ emu: Emulators; ddb: DynamoDBClient }> {
+  const emu = await startEmulators({ stateDir: dir });
+  return { emu, ddb: localClients(emu.endpoints).dynamodb };
+}
+
+const table = (key: string) => new CreateTableCommand({ TableName: 'notes', KeySchema: [{ AttributeName: key, KeyType: 'HASH' }], AttributeDefinitions: [{ AttributeName: key, AttributeType: 'S' }], BillingMode: 'PAY_PER_REQUEST' });
+
+describe('dynalite on disk with its table descriptions in memory', () => {
+  it('reads a table description from LevelDB once for many calls, reads it again after the table changes, and keeps items across a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-ddb-'));
+    dirs.push(dir);
+    // The counter of the wrapper the emulators installed on dynalite's own LevelDB class.
+    const { Level } = createRequire(import.meta.resolve('dynalite'))('level') as { Level: { prototype: LevelPrototype } };
+    let emu: Emulators | undefined;
+    try {
+      let ddb: DynamoDBClient;
+      ({ emu, ddb } = await start(dir));
+      const reads = cacheTableDescriptions(Level.prototype).reads;
+      await ddb.send(table('pk'));
+      const before = reads();
+      for (let i = 0; i < 40; i++) await ddb.send(new PutItemCommand({ TableName: 'notes', Item: { pk: { S: `k${i}` }, n: { N: String(i) } } }));
+      for (let i = 0; i < 40; i++) expect((await ddb.send(new GetItemCommand({ TableName: 'notes', Key: { pk: { S: `k${i}` } } }))).Item?.n?.N).toBe(String(i));
+      // 80 calls, each of which reads the description: at most a couple of reads reach LevelDB.
+      expect(reads() - before).toBeLessThanOrEqual(2);
+      // The table replaced by one with another key: no call sees the old description.
+      await ddb.send(new DeleteTableCommand({ TableName: 'notes' }));
+      await ddb.send(table('id'));
+      await ddb.send(new PutItemCommand({ TableName: 'notes', Item: { id: { S: 'a' }, v: { S: 'new' } } }));
+      expect((await ddb.send(new GetItemCommand({ TableName: 'notes', Key: { id: { S: 'a' } } }))).Item?.v?.S).toBe('new');
+      await expect(ddb.send(new GetItemCommand({ TableName: 'notes', Key: { pk: { S: 'k1' } } }))).rejects.toThrow(/key|schema/i);
+      await emu.stop();
+      emu = undefined;
+      // A restart on the same folder: what LevelDB holds.
+      ({ emu, ddb } = await start(dir));
+      expect((await ddb.send(new GetItemCommand({ TableName: 'notes', Key: { id: { S: 'a' } } }))).Item?.v?.S).toBe('new');
+    } finally {
+      await emu?.stop();
+    }
+  });
+});
