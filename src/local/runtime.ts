@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Writable } from 'node:stream';
-import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
@@ -641,6 +641,14 @@ async function createTable(client: DynamoDBClient, name: string, topology: Topol
     );
   } catch (err) {
     if (!(err instanceof ResourceInUseException)) throw err;
+  }
+  // As DynamoDB's, a new table (and its indexes) is CREATING for a moment — dynalite's until a timer fires — and
+  // refuses item calls until ACTIVE: the runtime's first calls wait for it.
+  for (let tries = 0; ; tries++) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
+    if (Table?.TableStatus === 'ACTIVE' && (Table.GlobalSecondaryIndexes ?? []).every((i) => i.IndexStatus === 'ACTIVE')) return;
+    if (tries >= 1000) throw new Error(`the local table ${name} is still ${Table?.TableStatus} after 10 s`);
+    await new Promise((r) => setTimeout(r, 10));
   }
 }
 

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, DeleteTableCommand, type DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DeleteTableCommand, DescribeTableCommand, type DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type LevelPrototype, cacheTableDescriptions } from '../../src/local/dynalite-tables.ts';
 import { type Emulators, startEmulators } from '../../src/local/emulators.ts';
@@ -17,6 +17,11 @@ afterAll(() => {
 async function start(dir: string): Promise<{ emu: Emulators; ddb: DynamoDBClient }> {
   const emu = await startEmulators({ stateDir: dir });
   return { emu, ddb: localClients(emu.endpoints).dynamodb };
+}
+
+/** As DynamoDB's, a new table is CREATING for a moment and refuses item calls until ACTIVE. */
+async function untilActive(ddb: DynamoDBClient): Promise<void> {
+  while ((await ddb.send(new DescribeTableCommand({ TableName: 'notes' }))).Table?.TableStatus !== 'ACTIVE') await new Promise((r) => setTimeout(r, 10));
 }
 
 const table = (key: string) => new CreateTableCommand({ TableName: 'notes', KeySchema: [{ AttributeName: key, KeyType: 'HASH' }], AttributeDefinitions: [{ AttributeName: key, AttributeType: 'S' }], BillingMode: 'PAY_PER_REQUEST' });
@@ -33,6 +38,7 @@ describe('dynalite on disk with its table descriptions in memory', () => {
       ({ emu, ddb } = await start(dir));
       const reads = cacheTableDescriptions(Level.prototype).reads;
       await ddb.send(table('pk'));
+      await untilActive(ddb);
       const before = reads();
       for (let i = 0; i < 40; i++) await ddb.send(new PutItemCommand({ TableName: 'notes', Item: { pk: { S: `k${i}` }, n: { N: String(i) } } }));
       for (let i = 0; i < 40; i++) expect((await ddb.send(new GetItemCommand({ TableName: 'notes', Key: { pk: { S: `k${i}` } } }))).Item?.n?.N).toBe(String(i));
@@ -40,7 +46,17 @@ describe('dynalite on disk with its table descriptions in memory', () => {
       expect(reads() - before).toBeLessThanOrEqual(2);
       // The table replaced by one with another key: no call sees the old description.
       await ddb.send(new DeleteTableCommand({ TableName: 'notes' }));
-      await ddb.send(table('id'));
+      // DeleteTable finishes after it returns (as DynamoDB's does): CreateTable is refused until it has.
+      for (let tries = 0; ; tries++) {
+        try {
+          await ddb.send(table('id'));
+          await untilActive(ddb);
+          break;
+        } catch (err) {
+          if ((err as Error).name !== 'ResourceInUseException' || tries > 100) throw err;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
       await ddb.send(new PutItemCommand({ TableName: 'notes', Item: { id: { S: 'a' }, v: { S: 'new' } } }));
       expect((await ddb.send(new GetItemCommand({ TableName: 'notes', Key: { id: { S: 'a' } } }))).Item?.v?.S).toBe('new');
       await expect(ddb.send(new GetItemCommand({ TableName: 'notes', Key: { pk: { S: 'k1' } } }))).rejects.toThrow(/key|schema/i);
