@@ -6,7 +6,7 @@ import { Agent, createServer, get } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { Readable } from 'node:stream';
-import { CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createObjectStore } from '../../src/adapters/s3-object-store.ts';
@@ -149,6 +149,27 @@ describe('S3 object store', () => {
     expect(hash.digest('hex')).toBe(expected);
     expect(got.etag).toMatch(/^[0-9a-f]{32}-3$/);
     expect(got.size).toBe(Buffer.concat(chunks).length);
+  });
+
+  it('writes bytes in memory (one buffer, or pieces in order) in one PutObject, also with a deployed client\'s default checksums', async () => {
+    // Prepare: the runtime's client, and one configured as a Lambda's is (CRC32 of every body, trailing for a stream)
+    const deployedLike = new S3Client({ endpoint: rt.endpoints.s3, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const pieces = Array.from({ length: 5 }, (_, i) => Buffer.alloc(3 * 1024 * 1024 + i, `piece ${i}\n`));
+    const whole = Buffer.concat(pieces);
+    for (const [name, client] of [['runtime', rt.clients.s3], ['deployed-like', deployedLike]] as const) {
+      const objects = createObjectStore(client);
+      // Act
+      await objects.put(rt.names.buckets.results, `mem/${name}/pieces.txt`, pieces, 'text/plain');
+      await objects.put(rt.names.buckets.results, `mem/${name}/one.txt`, whole, 'text/plain');
+      // Assess: the bytes in order, each object one PUT (a plain MD5 ETag, not a multipart one's)
+      for (const file of ['pieces', 'one']) {
+        const got = await objects.get(rt.names.buckets.results, `mem/${name}/${file}.txt`);
+        const hash = createHash('md5');
+        for await (const c of got.body) hash.update(c as Buffer);
+        expect(hash.digest('hex')).toBe(createHash('md5').update(whole).digest('hex'));
+        expect(got.etag).toBe(createHash('md5').update(whole).digest('hex'));
+      }
+    }
   });
 });
 

@@ -67,17 +67,25 @@ export function validateRecord(profile: Profile, fields: Array<[string, RawValue
   return { ok: true, record: { values, attributes } };
 }
 
-const canonicalNames = new WeakMap<Profile, Map<string, string | undefined>>();
-
-/** A header's profile column (case-insensitive, aliases), found once per header rather than once per row. */
-function canonicalName(profile: Profile, header: string): string | undefined {
-  let names = canonicalNames.get(profile);
-  if (!names) canonicalNames.set(profile, (names = new Map()));
-  if (names.has(header)) return names.get(header);
-  const canonical = profile.headerMap.get(header.trim().toLowerCase());
-  if (names.size < 10_000) names.set(header, canonical); // headers of JSON rows may vary from row to row
-  return canonical;
+/**
+ * `compute` remembered per profile and string, for strings that repeat from row to row; at most `limit` kept per
+ * profile (then forgotten at once, so a file of ever-new strings costs one map, not a growing one).
+ */
+function perProfile<V>(limit: number, compute: (profile: Profile, key: string) => V): (profile: Profile, key: string) => V {
+  const maps = new WeakMap<Profile, Map<string, V>>();
+  return (profile, key) => {
+    let map = maps.get(profile);
+    if (!map || map.size >= limit) maps.set(profile, (map = new Map()));
+    const known = map.get(key);
+    if (known !== undefined || map.has(key)) return known as V;
+    const value = compute(profile, key);
+    map.set(key, value);
+    return value;
+  };
 }
+
+/** A header's profile column (case-insensitive, aliases), found once per header rather than once per row (JSON rows' headers may vary). */
+const canonicalName = perProfile(10_000, (profile, header) => profile.headerMap.get(header.trim().toLowerCase()));
 
 function checkColumn(profile: Profile, column: ProfileColumn, values: Record<string, string>): string | undefined {
   const raw = values[column.name];
@@ -131,18 +139,13 @@ const stripCache = new WeakMap<Profile, RegExp[]>();
  */
 export function cleanText(profile: Profile, text: string): string {
   // Short values repeat (dates, codes, names, ids of a group's rows): each is cleaned once per file, not per row.
-  if (text.length > SHORT_VALUE) return clean(profile, text);
-  let cache = shortValues.get(profile);
-  if (!cache || cache.size >= SHORT_VALUES_KEPT) shortValues.set(profile, (cache = new Map()));
-  let out = cache.get(text);
-  if (out === undefined) cache.set(text, (out = clean(profile, text)));
-  return out;
+  return text.length > SHORT_VALUE ? clean(profile, text) : cleanShort(profile, text);
 }
 
-/** Values up to this many characters are remembered cleaned, at most this many per profile (then forgotten at once). */
+/** Values up to this many characters are remembered cleaned (50,000 per profile at most). */
 const SHORT_VALUE = 40;
-const SHORT_VALUES_KEPT = 50_000;
-const shortValues = new WeakMap<Profile, Map<string, string>>();
+
+const cleanShort = perProfile(50_000, (profile, text) => clean(profile, text));
 
 function clean(profile: Profile, text: string): string {
   const { unicode, collapseWhitespace, lineBreaks } = profile.cleaning;
