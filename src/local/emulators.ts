@@ -46,13 +46,15 @@ export interface EmulatorOptions {
 }
 
 /**
- * The emulator process's V8 flags: a young generation of at most 8 MB per semi-space. Every request's garbage
- * passes through it; at V8's default size the process's RSS after a 1 GiB ingest was ~70 MB higher for the same
- * queued messages and no faster (docs/benchmarks.md, Large files). `--optimize-for-size` kept its heap under
- * 30 MB over a 1 GiB ingest (peak RSS 152–170 MB instead of ~240) but cost the pipeline's processes ~10 more
- * core-seconds per 10,000 notes (the emulators are on every call's path): not taken.
+ * The emulator process's V8 flags: a young generation of at most 8 MB per semi-space, and an old generation grown
+ * by 30 % past what a full collection leaves (`--heap-growing-percent`; V8 grows it by up to 4× when collections
+ * are cheap, which they are here: ~25 MB live). Every request's garbage passes through this process: with V8's
+ * default young generation its RSS after a 1 GiB ingest was ~70 MB higher; with the old generation's growth
+ * capped, the on-disk pipeline of 10,000 notes peaks at 204–211 MB instead of 278–291, no slower, and a 1 GiB
+ * ingest at 173–185 instead of 233–248 (docs/benchmarks.md, Large files).
+ * `--optimize-for-size` held the heap under 30 MB but cost the pipeline ~10 more core-seconds per 10,000 notes.
  */
-export const EMULATOR_PROCESS_FLAGS = ['--max-semi-space-size=8'];
+export const EMULATOR_PROCESS_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=30'];
 
 /**
  * Starts the emulators in a process of their own, so their memory (dynalite's, fauxqs's messages) is not the
