@@ -40,3 +40,19 @@ export function closeIteratorsOnReturn(modules: AbstractLevelModule[]): void {
     }
   }
 }
+
+const capped = Symbol('sluice.maxOpenFiles');
+
+/**
+ * Opens dynalite's LevelDB with at most `files` table files open (classic-level's default is 1,000). LevelDB maps
+ * each open table file into the process, and the pages read count in its RSS: a job's group items run to hundreds
+ * of MB of table files, so the cap is what bounds the mapped share.
+ */
+export function capOpenTableFiles(proto: { _open(options: Record<string, unknown>): Promise<void>; [capped]?: number }, files: number): void {
+  if (proto[capped] !== undefined) return;
+  proto[capped] = files;
+  const open = proto._open;
+  proto._open = function (this: unknown, options: Record<string, unknown>) {
+    return open.call(this, { ...options, maxOpenFiles: files });
+  };
+}
