@@ -1,4 +1,4 @@
-/** Work queue adapter over SQS: SendMessageBatch in tens, a few sends in flight, failed entries retried. */
+/** Work queue adapter over SQS: SendMessageBatch in tens (at most 256 KiB each), a few sends in flight, failed entries retried. */
 import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import pLimit from 'p-limit';
 import type { DeadLetters, WorkQueue } from '../pipeline/ports.ts';
@@ -7,15 +7,36 @@ export function createWorkQueue(client: SQSClient, queueUrl: string, concurrency
   const limit = pLimit(concurrency);
   return {
     async sendAll(bodies) {
-      const batches: object[][] = [];
-      for (let i = 0; i < bodies.length; i += 10) batches.push(bodies.slice(i, i + 10));
-      await Promise.all(batches.map((batch) => limit(() => sendBatch(client, queueUrl, batch))));
+      await Promise.all(batchesOf(bodies.map((b) => JSON.stringify(b))).map((batch) => limit(() => sendBatch(client, queueUrl, batch))));
     },
   };
 }
 
-async function sendBatch(client: SQSClient, queueUrl: string, batch: object[]): Promise<void> {
-  let entries = batch.map((b, i) => ({ Id: String(i), MessageBody: JSON.stringify(b) }));
+/** SendMessageBatch's limits: ten messages and 256 KiB of bodies in all. */
+const BATCH_MESSAGES = 10;
+const BATCH_BYTES = 256 * 1024;
+
+/** Bodies in order, cut into batches within SendMessageBatch's limits. */
+export function batchesOf(bodies: string[]): string[][] {
+  const batches: string[][] = [];
+  let batch: string[] = [];
+  let bytes = 0;
+  for (const body of bodies) {
+    const size = Buffer.byteLength(body);
+    if (batch.length && (batch.length === BATCH_MESSAGES || bytes + size > BATCH_BYTES)) {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(body);
+    bytes += size;
+  }
+  if (batch.length) batches.push(batch);
+  return batches;
+}
+
+async function sendBatch(client: SQSClient, queueUrl: string, batch: string[]): Promise<void> {
+  let entries = batch.map((MessageBody, i) => ({ Id: String(i), MessageBody }));
   for (let attempt = 0; entries.length; attempt++) {
     if (attempt > 6) throw new Error(`SQS refused ${entries.length} messages after retries`);
     if (attempt) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));

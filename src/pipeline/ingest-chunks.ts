@@ -5,7 +5,7 @@
  * 2. **chunk** (one message each, in parallel): a ranged read of its bytes; every row is validated and
  *    cleaned, rejects go to the chunk's rejects part, accepted records to its one staged file
  *    (`staging/<job>/c<chunk>.jsonl`), grouped by partition (hash of the group), each partition's byte range noted
- *    in the chunk's summary. The last chunk done fans out one message per partition.
+ *    in the chunk's summary. The last chunk done fans out one message per partition, with its ranges.
  * 3. **partition** (in parallel): reads its range of every chunk's file in file order, de-duplicates (every
  *    record of a group is in one partition, so first-line-wins holds across the file), writes each group's
  *    notes contiguously to `records/<job>/p<partition>.jsonl`, opens its ledger shards and fans out one
@@ -54,6 +54,8 @@ const MAX_RECORD_BYTES = 380_000;
 const PROGRESS_EVERY = 2000;
 /** Staged files a partition step reads at most at once (each a chunk's share: ~64 KB of 1 GiB in 8 MiB chunks, a whole chunk when there is one partition). */
 const STAGED_READ_AHEAD = 6;
+/** Chunks up to which a partition message carries its ranges (at most ~60 KB of triples: SQS takes 256 KiB). */
+export const RANGES_IN_MESSAGE = 2048;
 
 /** One line of a job's rejects JSONL: a row that was not taken (malformed, invalid, too large, or a duplicate of an earlier one) and why. */
 export const rejectLineSchema = z.object({
@@ -83,7 +85,18 @@ export const ingestPartSchema = z.discriminatedUnion('kind', [
     chunk: z.number().int().nonnegative(),
     span: z.object({ start: z.number().int().nonnegative(), end: z.number().int().nonnegative(), firstLine: z.number().int().positive(), firstRecord: z.number().int().positive() }),
   }),
-  z.object({ kind: z.literal('partition'), ...common, key: z.string().min(1), partition: z.number().int().nonnegative() }),
+  z.object({
+    kind: z.literal('partition'),
+    ...common,
+    key: z.string().min(1),
+    partition: z.number().int().nonnegative(),
+    /**
+     * Its range of each chunk's staged file, as triples (chunk, start, end), read once by the last chunk done: each
+     * partition reading every chunk's summary itself read chunks × partitions items (16,641 for 1 GiB). Absent for a
+     * file of more than RANGES_IN_MESSAGE chunks (and in a message of an earlier sluice): the step reads them.
+     */
+    ranges: z.array(z.number().int().nonnegative()).optional(),
+  }),
   /** A documents profile's manifest (`src/pipeline/documents.ts`), with its row range (`--rows`) if one was given. */
   z.object({ kind: z.literal('manifest'), ...common, bucket: z.string().min(1), key: z.string().min(1), etag: z.string(), rows: z.string().optional() }),
 ]);
@@ -231,9 +244,21 @@ async function chunkStep(deps: PipelineDeps, msg: ChunkMessage): Promise<'done' 
   if (done >= msg.chunks) {
     // Every chunk is in: one message per partition (a replay sends them again; partitions are idempotent).
     const common = { jobId: msg.jobId, profile: msg.profile, ...(msg.profileVersion ? { profileVersion: msg.profileVersion } : {}), mode: msg.mode, chunks: msg.chunks, partitions: msg.partitions, key: msg.key };
-    await deps.chunkQueue.sendAll(Array.from({ length: msg.partitions }, (_, partition) => ({ kind: 'partition', ...common, partition }) satisfies PartitionMessage));
+    const ranges = msg.chunks <= RANGES_IN_MESSAGE ? partitionRanges(msg.jobId, (await deps.store.readIngestParts(msg.jobId)).chunks, msg.chunks, msg.partitions) : undefined;
+    await deps.chunkQueue.sendAll(Array.from({ length: msg.partitions }, (_, partition) => ({ kind: 'partition', ...common, partition, ...(ranges ? { ranges: ranges[partition]! } : {}) }) satisfies PartitionMessage));
   }
   return 'done';
+}
+
+/** Each partition's range of each chunk's staged file, as triples (chunk, start, end) in chunk order. */
+function partitionRanges(jobId: string, chunks: Array<ChunkSummary & { chunk: number }>, expected: number, partitions: number): number[][] {
+  if (chunks.length < expected) throw new Error(`job ${jobId}: ${chunks.length} of ${expected} chunks stored`);
+  const ranges = Array.from({ length: partitions }, (): number[] => []);
+  for (const c of chunks) {
+    if (c.partitions.length && !c.staged) throw new PermanentError(`chunk ${c.chunk} was staged by an earlier version of sluice (a file per partition); drop the file again`);
+    c.partitions.forEach((p, i) => ranges[p]?.push(c.chunk, c.staged![i]!, c.staged![i + 1]!));
+  }
+  return ranges;
 }
 
 /**
@@ -302,8 +327,7 @@ async function* readLines(deps: PipelineDeps, key: string): AsyncGenerator<strin
 async function partitionStep(deps: PipelineDeps, msg: PartitionMessage): Promise<'done'> {
   const started = Date.now();
   const profile = await deps.profiles.at(msg.profile, msg.profileVersion);
-  const { chunks } = await deps.store.readIngestParts(msg.jobId);
-  if (chunks.length < msg.chunks) throw new Error(`partition ${msg.partition}: ${chunks.length} of ${msg.chunks} chunks stored`);
+  const ranges = msg.ranges ?? partitionRanges(msg.jobId, (await deps.store.readIngestParts(msg.jobId)).chunks, msg.chunks, msg.partitions)[msg.partition]!;
   // Each accepted note's place in the staged bytes read, as numbers (buffer, start, end): the JSON bytes the chunk
   // step wrote, never parsed, decoded or copied until written out (3× less CPU than as strings, measured on 16 MB of
   // lines); numbers rather than a view per note (27k objects per partition for the collector, and 80k pieces to join).
@@ -316,13 +340,8 @@ async function partitionStep(deps: PipelineDeps, msg: PartitionMessage): Promise
   let total = 0; // bytes of the records file: `[note,note,…]\n` per group
   const rejects: string[] = [];
   const counts = { accepted: 0, rejected: 0, duplicates: 0 };
-  // Its range of each chunk's staged file.
-  const staged = chunks.flatMap((c) => {
-    const i = c.partitions.indexOf(msg.partition);
-    if (i < 0) return [];
-    if (!c.staged) throw new PermanentError(`chunk ${c.chunk} was staged by an earlier version of sluice (a file per partition); drop the file again`);
-    return [{ key: stagedKey(msg.jobId, c.chunk), range: { start: c.staged[i]!, end: c.staged[i + 1]! } }];
-  });
+  const staged: Array<{ key: string; range: { start: number; end: number } }> = [];
+  for (let i = 0; i < ranges.length; i += 3) staged.push({ key: stagedKey(msg.jobId, ranges[i]!), range: { start: ranges[i + 1]!, end: ranges[i + 2]! } });
   for await (const body of readAhead(deps, staged, Math.min(STAGED_READ_AHEAD, msg.partitions))) {
     const b = bodies.push(body) - 1;
     for (let start = 0, end = 0; start < body.length; start = end + 1) {

@@ -1,7 +1,8 @@
 // Under test: nothing doubled. Every message of a run is delivered twice at once to its handler (SQS's
 // at-least-once delivery, at its worst), and the file's S3 notification is sent twice at once: the job ends
 // with the counts, outcomes and result files of a run where each message came once. And the same file cut
-// into 15 chunks and 9 partitions (parallel ingest; a malformed quote near its end leaves the rest one chunk) ends exactly as one chunk of it does.
+// into 15 chunks and 9 partitions (parallel ingest; a malformed quote near its end leaves the rest one chunk) ends exactly as one chunk of it does,
+// whether a partition's message carries its ranges of the chunks' staged files or (as an earlier sluice sent it) not.
 import { readFileSync } from 'node:fs';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
@@ -30,11 +31,28 @@ const doubled = (fn: keyof typeof deliveries, handler: SqsHandler): SqsHandler =
   return { batchItemFailures: [...first.batchItemFailures, ...second.batchItemFailures] };
 };
 
+/**
+ * Partition messages of even number arrive without their ranges, as a sluice before ranges rode in them sent them:
+ * those partitions read the chunks' summaries themselves.
+ */
+const evenWithoutRanges = (fn: keyof typeof deliveries, handler: SqsHandler): SqsHandler => async (event, context) => {
+  if (fn !== 'chunk') return handler(event, context);
+  const Records = event.Records.map((r) => {
+    const { ranges, ...rest } = JSON.parse(r.body) as { kind: string; partition: number; ranges?: number[] };
+    if (rest.kind !== 'partition') return r;
+    expect(ranges?.length).toBeGreaterThan(0);
+    stripped.push(rest.partition % 2 === 0);
+    return rest.partition % 2 === 0 ? { ...r, body: JSON.stringify(rest) } : r;
+  });
+  return handler({ ...event, Records }, context);
+};
+const stripped: boolean[] = [];
+
 beforeAll(async () => {
   [once, twice, chunked] = await Promise.all([
     startLocalRuntime({ logLevel: 'SILENT', chunking: { chunkBytes: 1 << 30 } }),
     startLocalRuntime({ logLevel: 'SILENT', wrapHandler: doubled, chunking: SMALL }),
-    startLocalRuntime({ logLevel: 'SILENT', chunking: SMALL }),
+    startLocalRuntime({ logLevel: 'SILENT', chunking: SMALL, wrapHandler: evenWithoutRanges }),
   ]);
 });
 afterAll(async () => {
@@ -68,6 +86,11 @@ describe('a file cut into chunks and partitions', () => {
     expect(staged.sort()).toEqual(parsed.chunks.filter((c) => c.partitions.length).map((c) => `c${c.chunk}.jsonl`).sort());
     expect(parsed.chunks.every((c) => c.staged?.length === c.partitions.length + 1)).toBe(true);
     expect((await once.store.readIngestParts(whole.job.jobId)).chunks).toHaveLength(1);
+    expect(stripped.filter(Boolean).length).toBe(5); // partitions 0, 2, 4, 6, 8 without their ranges; 1, 3, 5, 7 with
+    expect(stripped).toHaveLength(9);
+    const { rows, accepted, rejected, duplicates } = whole.job.counts;
+    expect(accepted).toBeGreaterThan(300);
+    expect(rows).toBe(accepted + rejected + duplicates);
     expect(parts.job.status).toBe(whole.job.status);
     expect(parts.job.counts).toEqual(whole.job.counts);
     expect(parts.results).toEqual(whole.results);

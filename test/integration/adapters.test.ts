@@ -10,7 +10,7 @@ import { CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploa
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createObjectStore } from '../../src/adapters/s3-object-store.ts';
-import { createWorkQueue } from '../../src/adapters/sqs-work-queue.ts';
+import { batchesOf, createWorkQueue } from '../../src/adapters/sqs-work-queue.ts';
 import { JobStatus, emptyCounts } from '../../src/domain/job.ts';
 import { shardOf, shardSizes } from '../../src/pipeline/ledger.ts';
 import { type LocalRuntime, localClients, startLocalRuntime } from '../../src/local/runtime.ts';
@@ -180,6 +180,19 @@ describe('SQS work queue', () => {
     await queue.sendAll(bodies);
     const got = (await drain(rt.names.queues.decide.url, 23)).map((b) => JSON.parse(b).groupId).sort();
     expect(got).toEqual(bodies.map((b) => b.groupId).sort());
+  });
+
+  it('sends large bodies in batches of at most 256 KiB; every one arrives whole', async () => {
+    const queue = createWorkQueue(rt.clients.sqs, rt.names.queues.decide.url);
+    // Twelve of ~50 KB: in tens they would be 500 KB batches, which SQS refuses (the local SQS takes them: the
+    // batches' sizes are what is checked).
+    const bodies = Array.from({ length: 12 }, (_, i) => ({ groupId: `L${i}`, ranges: Array.from({ length: 6000 }, (_, k) => 1_000_000 + k + i) }));
+    const batches = batchesOf(bodies.map((b) => JSON.stringify(b)));
+    expect(batches.map((b) => b.length)).toEqual([5, 5, 2]);
+    expect(Math.max(...batches.map((b) => Buffer.byteLength(b.join(''))))).toBeLessThanOrEqual(256 * 1024);
+    await queue.sendAll(bodies);
+    const got = (await drain(rt.names.queues.decide.url, 12)).map((b) => JSON.parse(b) as (typeof bodies)[number]).sort((a, b) => a.ranges[0]! - b.ranges[0]!);
+    expect(got).toEqual(bodies);
   });
 });
 
