@@ -538,11 +538,22 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       },
       async waitForJob(jobId, o = {}) {
         const deadline = Date.now() + (o.timeoutMs ?? 10 * 60_000);
+        // The status is polled (one small read); the job with its live counts, which sums the ledger's open shards
+        // (thousands for a large job), is read for progress at most every second and ten times as long as it took.
+        let progressAt = 0;
         for (;;) {
-          const job = await store.getJob(jobId);
-          o.onProgress?.(job);
-          if (job && TERMINAL_STATUSES.has(job.status)) return job;
-          if (Date.now() > deadline) throw new Error(`job ${jobId} did not end within ${Math.round((o.timeoutMs ?? 600_000) / 1000)} s (status ${job?.status ?? 'unknown'})`);
+          const status = await store.getJobStatus(jobId);
+          if (status && TERMINAL_STATUSES.has(status)) {
+            const job = (await store.getJob(jobId))!;
+            o.onProgress?.(job);
+            return job;
+          }
+          if (o.onProgress && Date.now() >= progressAt) {
+            const asked = Date.now();
+            o.onProgress(await store.getJob(jobId));
+            progressAt = Date.now() + Math.max(1000, 10 * (Date.now() - asked));
+          }
+          if (Date.now() > deadline) throw new Error(`job ${jobId} did not end within ${Math.round((o.timeoutMs ?? 600_000) / 1000)} s (status ${status ?? 'unknown'})`);
           await new Promise((r) => setTimeout(r, o.intervalMs ?? 100));
         }
       },

@@ -8,7 +8,7 @@
  * already settled simply counts it again. When every group of a shard is settled, the shard is closed
  * into the job with one conditional write (its totals added once, guarded by the set of closed shards).
  * The job is settled when every shard is closed. Shards hold runs of consecutive fanned-out groups, so
- * they close as the job progresses and a reader sums only the few still open.
+ * they close as the job progresses; a reader sums the counts kept beside the sets of those still open.
  */
 // crypto.hash: one call per digest, ~1.6× faster than createHash for short inputs (measured here).
 import { hash } from 'node:crypto';

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { Agent, createServer, get } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ListTablesCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { Readable } from 'node:stream';
 import { CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
@@ -83,6 +83,29 @@ describe('DynamoDB status store', () => {
     expect(last!.counts).toMatchObject({ decided: 540, failed: 60, enriched: 540, pending: 0 });
     const shards = await rt.store.readLedger('j-ledger');
     expect(shards.map((s) => s.decided.size + s.failed.size)).toEqual([250, 250, 100]);
+  });
+
+  it('keeps each open shard’s counts exact when many members are counted at once, some of them again (a replay)', async () => {
+    // Prepare: one shard of 250 groups, none settled (the job's live counts are summed from its counts)
+    await rt.store.createJob(newJob('j-replay'));
+    await rt.store.openLedger('j-replay', [{ shard: 0, expected: 250 }]);
+    await rt.store.recordIngestCounts('j-replay', { rows: 250, accepted: 250, rejected: 0, duplicates: 0, groups: 250 }, 1);
+    const members = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => ({ groupId: `R${from + i}`, marks: { enriched: true, pending: (from + i) % 2 === 0 } }));
+    // Act: 120 in one call (more than one write's worth), then 200 of which those 120 again, twice at once
+    await rt.store.countGroups('j-replay', 0, members(0, 120));
+    const first = (await rt.store.getJob('j-replay'))!.counts;
+    await Promise.all([rt.store.countGroups('j-replay', 0, members(0, 200)), rt.store.countGroups('j-replay', 0, members(0, 200))]);
+    const after = (await rt.store.getJob('j-replay'))!.counts;
+    // Assess
+    expect(first).toMatchObject({ enriched: 120, pending: 60, decided: 0 });
+    expect(after).toMatchObject({ enriched: 200, pending: 100, decided: 0, failed: 0 });
+    const [shard] = await rt.store.readLedger('j-replay');
+    expect([shard!.enriched.size, shard!.pending.size]).toEqual([200, 100]);
+    await expect(rt.store.countGroups('j-replay', 1, members(0, 3))).rejects.toThrow(/no ledger shard 1/);
+    // A shard stored by a sluice before the counts were kept (members only) is counted by its members.
+    await rt.clients.dynamodb.send(new PutItemCommand({ TableName: rt.names.table, Item: { pk: { S: 'JOB#j-replay' }, sk: { S: 'LEDGER#000001' }, expected: { N: '10' }, mEnriched: { SS: ['a', 'b', 'c'] }, mDecided: { SS: ['a'] } } }));
+    await rt.store.recordIngestCounts('j-replay', { rows: 260, accepted: 260, rejected: 0, duplicates: 0, groups: 260 }, 2);
+    expect((await rt.store.getJob('j-replay'))!.counts).toMatchObject({ enriched: 203, pending: 100, decided: 1 });
   });
 
   it('counts each chunk and partition of an ingest done once, its rows read once, however often it is saved', async () => {
