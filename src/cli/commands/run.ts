@@ -26,7 +26,7 @@ interface RunFlags extends StackFlags {
 
 export function runCommand(): Command {
   const cmd = new Command('run')
-    .description('run a file through the local pipeline to its end and copy its results out')
+    .description('run a file through the local pipeline to its end and copy its results out (followed as long as it moves: 10 minutes without progress end the command, not the job)')
     .argument('<file>', "a CSV or JSON file of records, or a documents profile's manifest or folder (one sub-folder of documents per group)")
     .option('--profile <name>', "the profile the records follow (default: the one whose required columns are in the file's header)")
     .option('--under <folder>', "a folder below the profile's in the drop key, which the profile may read columns from (e.g. social's platform: --under facebook)")
@@ -99,6 +99,9 @@ async function run(file: string, given: RunFlags): Promise<number> {
   });
 }
 
+/** How long `sluice run` follows a job that does not move before it gives up on it. */
+const STALL_MS = 10 * 60_000;
+
 /** Follows a job to its end (progress on a terminal), copies its results out and reports it. */
 async function follow(rt: Parameters<Parameters<typeof withStack>[2]>[0], jobId: string, flags: RunFlags): Promise<number> {
   const json = Boolean(flags.json);
@@ -108,7 +111,14 @@ async function follow(rt: Parameters<Parameters<typeof withStack>[2]>[0], jobId:
     // A documents job's settled documents are counted by a query of its groups' sets: at most one a second.
     let settled = 0;
     let countedAt = 0;
+    // A job is followed as long as it moves (a 1 GiB file runs for over an hour); one whose status and counts have
+    // not changed for STALL_MS is left to the state folder with a message saying so.
+    let seen = '';
+    let movedAt = Date.now();
     const onProgress = (j: Job | undefined) => {
+      const now = JSON.stringify([j?.status, j?.counts, j?.rowsRead]);
+      if (now !== seen) [seen, movedAt] = [now, Date.now()];
+      else if (Date.now() - movedAt > STALL_MS) throw new Error(`job ${jobId} has not moved for ${STALL_MS / 60_000} minutes (status ${j?.status ?? 'unknown'}); it stays in the state folder: sluice status ${jobId}`);
       if (j?.documents !== undefined && Date.now() - countedAt >= 1000) {
         countedAt = Date.now();
         rt.store.countSettledDocuments(jobId).then(
@@ -118,7 +128,7 @@ async function follow(rt: Parameters<Parameters<typeof withStack>[2]>[0], jobId:
       }
       view?.update(j, settled);
     };
-    job = await rt.waitForJob(jobId, { onProgress, timeoutMs: 60 * 60_000, intervalMs: 200 });
+    job = await rt.waitForJob(jobId, { onProgress, timeoutMs: Number.POSITIVE_INFINITY, intervalMs: 200 });
     if (job.documents !== undefined) view?.update(job, await rt.store.countSettledDocuments(jobId));
   } finally {
     view?.stop();
