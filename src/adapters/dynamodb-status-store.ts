@@ -99,46 +99,47 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
   }
 
   /**
-   * Adds members to a shard's sets and their counts, all in one write when none of them is there yet (a batch of
-   * groups costs one write per shard); else (a redelivery, a replay) one conditional write per member, each counted
-   * only by the write that adds it. Returns the shard as stored after.
+   * Adds members to a shard's sets and their counts in one write whose condition is that none of them is there
+   * yet, so each count rises exactly by what its set gained. When some are there (a redelivery, a replay, or a
+   * decision counting its group's enrichment again: `readFirst`), the shard is read and only the absent ones are
+   * written, again under that condition, until none is left. Returns the shard as stored after.
    */
-  async function addMembers(jobId: string, shard: number, members: Array<{ set: LedgerSet; token: string }>): Promise<Record<string, unknown> | undefined> {
+  async function addMembers(jobId: string, shard: number, members: Array<{ set: LedgerSet; token: string }>, readFirst: boolean): Promise<Record<string, unknown>> {
     const Key = { pk: jobPk(jobId), sk: ledgerSk(shard) };
-    const bySet = new Map<LedgerSet, Set<string>>();
-    for (const m of members) (bySet.get(m.set) ?? bySet.set(m.set, new Set()).get(m.set)!).add(m.token);
-    const sets = [...bySet.keys()];
-    const all = await conditional(() =>
-      update({
-        Key,
-        UpdateExpression: `ADD ${sets.map((set, i) => `${LEDGER_SETS[set]} :t${i}, ${LEDGER_COUNTS[set]} :n${i}`).join(', ')}`,
-        ConditionExpression: ['attribute_exists(expected)', ...members.map((m, i) => `NOT contains(${LEDGER_SETS[m.set]}, :m${i})`)].join(' AND '),
-        ExpressionAttributeValues: Object.fromEntries([
-          ...sets.flatMap((set, i) => [[`:t${i}`, bySet.get(set)!], [`:n${i}`, bySet.get(set)!.size]]),
-          ...members.map((m, i) => [`:m${i}`, m.token]),
-        ]),
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    if (all) return all.Attributes;
-    let item: Record<string, unknown> | undefined;
-    for (const m of members) {
-      const one = await conditional(() =>
+    const read = async () => {
+      const stored = (await doc.send(new GetCommand({ TableName: tableName, Key, ConsistentRead: true }))).Item;
+      if (stored?.expected === undefined) throw new PermanentError(`job ${jobId} has no ledger shard ${shard}`);
+      return stored;
+    };
+    const absent = (stored: Record<string, unknown>, of: typeof members) => of.filter((m) => !(stored[LEDGER_SETS[m.set]] as Set<string> | undefined)?.has(m.token));
+    let todo = members;
+    if (readFirst) {
+      const stored = await read();
+      todo = absent(stored, members);
+      if (!todo.length) return stored;
+    }
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const bySet = new Map<LedgerSet, Set<string>>();
+      for (const m of todo) (bySet.get(m.set) ?? bySet.set(m.set, new Set()).get(m.set)!).add(m.token);
+      const sets = [...bySet.keys()];
+      const written = await conditional(() =>
         update({
           Key,
-          UpdateExpression: `ADD ${LEDGER_SETS[m.set]} :t, ${LEDGER_COUNTS[m.set]} :one`,
-          ConditionExpression: `attribute_exists(expected) AND NOT contains(${LEDGER_SETS[m.set]}, :m)`,
-          ExpressionAttributeValues: { ':t': new Set([m.token]), ':one': 1, ':m': m.token },
+          UpdateExpression: `ADD ${sets.map((set, i) => `${LEDGER_SETS[set]} :t${i}, ${LEDGER_COUNTS[set]} :n${i}`).join(', ')}`,
+          ConditionExpression: ['attribute_exists(expected)', ...todo.map((m, i) => `NOT contains(${LEDGER_SETS[m.set]}, :m${i})`)].join(' AND '),
+          ExpressionAttributeValues: Object.fromEntries([
+            ...sets.flatMap((set, i) => [[`:t${i}`, bySet.get(set)!], [`:n${i}`, bySet.get(set)!.size]]),
+            ...todo.map((m, i) => [`:m${i}`, m.token]),
+          ]),
           ReturnValues: 'ALL_NEW',
         }),
       );
-      item = one?.Attributes ?? item;
+      if (written) return written.Attributes!;
+      const stored = await read();
+      todo = absent(stored, todo);
+      if (!todo.length) return stored;
     }
-    if (item) return item;
-    // Every member was there already, or the shard is not.
-    const stored = (await doc.send(new GetCommand({ TableName: tableName, Key, ConsistentRead: true }))).Item;
-    if (stored?.expected === undefined) throw new PermanentError(`job ${jobId} has no ledger shard ${shard}`);
-    return stored;
+    throw new Error(`ledger shard ${shard} of job ${jobId}: still contended after 8 writes`);
   }
 
   /** A shard's counts from its members (a shard stored without counts). */
@@ -510,7 +511,9 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       }
       const unique = [...new Map(marked.map((m) => [`${m.set}/${m.token}`, m])).values()];
       let item: Record<string, unknown> | undefined;
-      for (let i = 0; i < unique.length; i += MEMBERS_PER_WRITE) item = await addMembers(jobId, shard, unique.slice(i, i + MEMBERS_PER_WRITE));
+      // A member settled is most often enriched already (counted by its enrichment): the shard is read first.
+      const readFirst = members.some((m) => m.marks.settled !== undefined);
+      for (let i = 0; i < unique.length; i += MEMBERS_PER_WRITE) item = await addMembers(jobId, shard, unique.slice(i, i + MEMBERS_PER_WRITE), readFirst);
       item ??= (await doc.send(new GetCommand({ TableName: tableName, Key: { pk: jobPk(jobId), sk: ledgerSk(shard) }, ConsistentRead: true }))).Item;
       if (!item) return undefined;
       const counted = itemToShard(item);
