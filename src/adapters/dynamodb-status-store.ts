@@ -100,43 +100,49 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
 
   /**
    * Adds members to a shard's sets and their counts in one write whose condition is that none of them is there
-   * yet, so each count rises exactly by what its set gained. When some are there (a redelivery, a replay, or a
-   * decision counting its group's enrichment again: `readFirst`), the shard is read and only the absent ones are
-   * written, again under that condition, until none is left. Returns the shard as stored after.
+   * yet, so each count rises exactly by what its set gained. Members `presumed` there already (a decision counts
+   * its group's enrichment again) are not written but checked to be there, in the same condition: one write
+   * still. When the condition fails (a redelivery, a replay, an enrichment whose count a crash lost), the shard is
+   * read and only the absent members are written, under the condition, until none is left. Returns the shard as
+   * stored after.
    */
-  async function addMembers(jobId: string, shard: number, members: Array<{ set: LedgerSet; token: string }>, readFirst: boolean): Promise<Record<string, unknown>> {
+  async function addMembers(jobId: string, shard: number, members: Array<{ set: LedgerSet; token: string }>, presumed: (m: { set: LedgerSet }) => boolean): Promise<Record<string, unknown>> {
     const Key = { pk: jobPk(jobId), sk: ledgerSk(shard) };
     const read = async () => {
       const stored = (await doc.send(new GetCommand({ TableName: tableName, Key, ConsistentRead: true }))).Item;
       if (stored?.expected === undefined) throw new PermanentError(`job ${jobId} has no ledger shard ${shard}`);
       return stored;
     };
-    const absent = (stored: Record<string, unknown>, of: typeof members) => of.filter((m) => !(stored[LEDGER_SETS[m.set]] as Set<string> | undefined)?.has(m.token));
-    let todo = members;
-    if (readFirst) {
-      const stored = await read();
-      todo = absent(stored, members);
-      if (!todo.length) return stored;
-    }
+    const absent = (stored: Record<string, unknown>) => members.filter((m) => !(stored[LEDGER_SETS[m.set]] as Set<string> | undefined)?.has(m.token));
+    let there = members.filter(presumed);
+    let todo = members.filter((m) => !presumed(m));
     for (let attempt = 0; attempt < 8; attempt++) {
-      const bySet = new Map<LedgerSet, Set<string>>();
-      for (const m of todo) (bySet.get(m.set) ?? bySet.set(m.set, new Set()).get(m.set)!).add(m.token);
-      const sets = [...bySet.keys()];
-      const written = await conditional(() =>
-        update({
-          Key,
-          UpdateExpression: `ADD ${sets.map((set, i) => `${LEDGER_SETS[set]} :t${i}, ${LEDGER_COUNTS[set]} :n${i}`).join(', ')}`,
-          ConditionExpression: ['attribute_exists(expected)', ...todo.map((m, i) => `NOT contains(${LEDGER_SETS[m.set]}, :m${i})`)].join(' AND '),
-          ExpressionAttributeValues: Object.fromEntries([
-            ...sets.flatMap((set, i) => [[`:t${i}`, bySet.get(set)!], [`:n${i}`, bySet.get(set)!.size]]),
-            ...todo.map((m, i) => [`:m${i}`, m.token]),
-          ]),
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      if (written) return written.Attributes!;
+      if (todo.length) {
+        const bySet = new Map<LedgerSet, Set<string>>();
+        for (const m of todo) (bySet.get(m.set) ?? bySet.set(m.set, new Set()).get(m.set)!).add(m.token);
+        const sets = [...bySet.keys()];
+        const written = await conditional(() =>
+          update({
+            Key,
+            UpdateExpression: `ADD ${sets.map((set, i) => `${LEDGER_SETS[set]} :t${i}, ${LEDGER_COUNTS[set]} :n${i}`).join(', ')}`,
+            ConditionExpression: [
+              'attribute_exists(expected)',
+              ...todo.map((m, i) => `NOT contains(${LEDGER_SETS[m.set]}, :m${i})`),
+              ...there.map((m, i) => `contains(${LEDGER_SETS[m.set]}, :p${i})`),
+            ].join(' AND '),
+            ExpressionAttributeValues: Object.fromEntries([
+              ...sets.flatMap((set, i) => [[`:t${i}`, bySet.get(set)!], [`:n${i}`, bySet.get(set)!.size]]),
+              ...todo.map((m, i) => [`:m${i}`, m.token]),
+              ...there.map((m, i) => [`:p${i}`, m.token]),
+            ]),
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        if (written) return written.Attributes!;
+      }
       const stored = await read();
-      todo = absent(stored, todo);
+      todo = absent(stored);
+      there = [];
       if (!todo.length) return stored;
     }
     throw new Error(`ledger shard ${shard} of job ${jobId}: still contended after 8 writes`);
@@ -511,9 +517,10 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       }
       const unique = [...new Map(marked.map((m) => [`${m.set}/${m.token}`, m])).values()];
       let item: Record<string, unknown> | undefined;
-      // A member settled is most often enriched already (counted by its enrichment): the shard is read first.
-      const readFirst = members.some((m) => m.marks.settled !== undefined);
-      for (let i = 0; i < unique.length; i += MEMBERS_PER_WRITE) item = await addMembers(jobId, shard, unique.slice(i, i + MEMBERS_PER_WRITE), readFirst);
+      // A batch that settles groups most often finds them counted as enriched (and pending) already: presumed so.
+      const settles = members.some((m) => m.marks.settled !== undefined);
+      const presumed = (m: { set: LedgerSet }) => settles && (m.set === 'enriched' || m.set === 'pending');
+      for (let i = 0; i < unique.length; i += MEMBERS_PER_WRITE) item = await addMembers(jobId, shard, unique.slice(i, i + MEMBERS_PER_WRITE), presumed);
       item ??= (await doc.send(new GetCommand({ TableName: tableName, Key: { pk: jobPk(jobId), sk: ledgerSk(shard) }, ConsistentRead: true }))).Item;
       if (!item) return undefined;
       const counted = itemToShard(item);
