@@ -40,6 +40,7 @@ const groupSk = (groupId: string) => `GRP#${enc(groupId)}`;
 const documentSk = (groupId: string, docId: string) => `DOC#${enc(groupId)}#${enc(docId)}`;
 const documentSetSk = (groupId: string) => `DOCSET#${enc(groupId)}`;
 const ledgerSk = (shard: number) => `LEDGER#${String(shard).padStart(6, '0')}`;
+const shardOfSk = (sk: unknown) => Number(String(sk).slice('LEDGER#'.length));
 export const ACTIVE_JOB_KEY = 'active_job';
 const LEDGER_SETS = { enriched: 'mEnriched', pending: 'mPending', decided: 'mDecided', failed: 'mFailed' } as const;
 /**
@@ -187,7 +188,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
         const closed = (r.Item.shardsClosed as Set<string> | undefined) ?? new Set<string>();
         const counts = Object.values(LEDGER_COUNTS);
         for await (const item of queryAll({ ...ledgerQuery(jobId), ProjectionExpression: ['sk', ...counts].join(', ') })) {
-          if (closed.has(String(Number(String(item.sk).slice('LEDGER#'.length))))) continue;
+          if (closed.has(String(shardOfSk(item.sk)))) continue;
           // A shard opened by a sluice before the counts were kept: its members counted.
           const counted = counts.every((n) => n in item) ? item : await shardCounts(jobId, String(item.sk));
           job.counts.enriched += Number(counted[LEDGER_COUNTS.enriched]);
@@ -792,7 +793,7 @@ const ledgerQuery = (jobId: string) => ({
 function itemToShard(item: Record<string, unknown>): LedgerShard {
   const set = (name: string) => (item[name] as Set<string> | undefined) ?? new Set<string>();
   return {
-    shard: Number(String(item.sk).slice('LEDGER#'.length)),
+    shard: shardOfSk(item.sk),
     expected: Number(item.expected ?? 0),
     enriched: set(LEDGER_SETS.enriched),
     pending: set(LEDGER_SETS.pending),
