@@ -63,3 +63,19 @@ function linesView(stream: NodeJS.WriteStream): ProgressView {
     stop() {},
   };
 }
+
+/**
+ * A follower's patience: `check(job)` throws once the job's status and counts have not changed for `stallMs`
+ * (measured on `now`), saying where the job stays; any change starts the wait again.
+ */
+export function stallGuard(jobId: string, stallMs: number, now: () => number = Date.now): (job: Job | undefined) => void {
+  let seen: string | undefined;
+  let movedAt = now();
+  return (job) => {
+    const state = JSON.stringify([job?.status, job?.counts, job?.rowsRead]);
+    if (state !== seen) [seen, movedAt] = [state, now()];
+    else if (now() - movedAt > stallMs) {
+      throw new Error(`job ${jobId} has not moved for ${Math.round(stallMs / 60_000)} minutes (status ${job?.status ?? 'unknown'}); it stays in the state folder: sluice status ${jobId}`);
+    }
+  };
+}

@@ -10,7 +10,7 @@ import { topology } from '../../topology/topology.ts';
 import { parseRowRange } from '../../domain/documents/manifest.ts';
 import { dropDocuments, readDocumentFolder } from '../drop-documents.ts';
 import { expectedEtag } from '../etag.ts';
-import { progressView } from '../progress.ts';
+import { progressView, stallGuard } from '../progress.ts';
 import { recognizeProfile } from '../recognize.ts';
 import { EXIT, InputError, PART_SIZE, type StackFlags, UsageError, humanReport, jobReport, offlineOption, act, stackOptions, withStack } from '../shared.ts';
 
@@ -113,12 +113,9 @@ async function follow(rt: Parameters<Parameters<typeof withStack>[2]>[0], jobId:
     let countedAt = 0;
     // A job is followed as long as it moves (a 1 GiB file runs for over an hour); one whose status and counts have
     // not changed for STALL_MS is left to the state folder with a message saying so.
-    let seen = '';
-    let movedAt = Date.now();
+    const moving = stallGuard(jobId, STALL_MS);
     const onProgress = (j: Job | undefined) => {
-      const now = JSON.stringify([j?.status, j?.counts, j?.rowsRead]);
-      if (now !== seen) [seen, movedAt] = [now, Date.now()];
-      else if (Date.now() - movedAt > STALL_MS) throw new Error(`job ${jobId} has not moved for ${STALL_MS / 60_000} minutes (status ${j?.status ?? 'unknown'}); it stays in the state folder: sluice status ${jobId}`);
+      moving(j);
       if (j?.documents !== undefined && Date.now() - countedAt >= 1000) {
         countedAt = Date.now();
         rt.store.countSettledDocuments(jobId).then(
