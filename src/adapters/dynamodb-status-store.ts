@@ -28,7 +28,7 @@ import type { Decision } from '../domain/decide/decide-group.ts';
 import type { Enrichment, Mode } from '../domain/enrich/enrich-group.ts';
 import { COUNT_NAMES, GroupStatus, type Job, type JobCounts, type JobResults, JobStatus, emptyCounts } from '../domain/job.ts';
 import { PermanentError } from '../pipeline/errors.ts';
-import { type GroupMarks, type LedgerShard, groupToken, packMembers, shardSettled } from '../pipeline/ledger.ts';
+import { type GroupMarks, type LedgerShard, groupToken, marksOf, packMembers, shardSettled } from '../pipeline/ledger.ts';
 import type { ChunkSummary, DocumentItem, GroupItem, PartitionSummary, StatusStore, TopicRunRecord, TransitionResult } from '../pipeline/ports.ts';
 
 const JOB_SK = '#JOB';
@@ -610,6 +610,20 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
         ConsistentRead: true,
       })) {
         yield itemToGroup(item);
+      }
+    },
+
+    async *listGroupMarks(jobId) {
+      for await (const item of queryAll({
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': jobPk(jobId), ':prefix': 'GRP#' },
+        // The enrichment's stages only: a group's marks ask whether it is there and whether a stage is pending.
+        ProjectionExpression: 'groupId, #status, ledgerShard, enrichment.stages',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ConsistentRead: true,
+      })) {
+        const group = { status: item.status as string, enrichment: item.enrichment as Pick<Enrichment, 'stages'> | undefined };
+        yield { groupId: item.groupId as string, shard: item.ledgerShard === undefined ? undefined : Number(item.ledgerShard), marks: marksOf(group) };
       }
     },
 

@@ -37,6 +37,7 @@ export function createReconcileHandler(deps: PipelineDeps, stallMs = Number(proc
     const remaining = context.getRemainingTimeInMillis();
     const report = await reconcileJobs(deps, { stallMs, deadline: Date.now() + Math.max(remaining - MARGIN_MS, remaining / 2) });
     deps.metrics?.add('JobsReconciled', report.finalized.length + report.repaired.length);
+    if (report.errors.length) deps.metrics?.add('JobsNotReconciled', report.errors.length);
     return report;
   };
 }

@@ -4,7 +4,6 @@
  * function does not carry the readers and the enrichment.
  */
 import { bytesOf } from './bytes.ts';
-import { GroupStatus } from '../domain/job.ts';
 import type { PipelineDeps } from './deps.ts';
 import type { GroupMessage } from './documents.ts';
 
@@ -34,7 +33,7 @@ export async function resumeDocumentGroups(deps: PipelineDeps, jobId: string, de
   const groups = await readJson<GroupMessage[]>(deps, groupsKey(jobId));
   if (!groups) return { resent: 0, waiting: 0 };
   const rolledUp = new Set<string>();
-  for await (const g of deps.store.listGroups(jobId)) if (g.enrichment || g.status === GroupStatus.DECIDED || g.status === GroupStatus.FAILED) rolledUp.add(g.groupId);
+  for await (const g of deps.store.listGroupMarks(jobId)) if (g.marks.enriched || g.marks.settled) rolledUp.add(g.groupId);
   const resend: GroupMessage[] = [];
   let waiting = 0;
   for (const group of groups) {

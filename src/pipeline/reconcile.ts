@@ -9,7 +9,7 @@ import { JobStatus, TERMINAL_STATUSES, allGroupsSettled, ledgerClosed } from '..
 import type { PipelineDeps } from './deps.ts';
 import { resumeDocumentGroups } from './document-groups.ts';
 import { FINALIZE_LEASE_MS, maybeFinalize } from './finalize-job.ts';
-import { type GroupMarks, groupToken, marksOf, shardHolds } from './ledger.ts';
+import { type GroupMarks, groupToken, shardHolds } from './ledger.ts';
 
 export interface ReconcileOptions {
   /** A job whose settled count has not moved for this long is replayed; 0 replays every active job. */
@@ -30,6 +30,8 @@ export interface ReconcileReport {
   resumed: Array<{ jobId: string; groups: number }>;
   /** Stalled jobs with groups that have no outcome yet: their messages are in flight, or in a DLQ. */
   waiting: Array<{ jobId: string; unsettled: number }>;
+  /** Jobs the pass could not reconcile, with the error (each logged; the pass went on to the next job). */
+  errors: Array<{ jobId: string; error: string }>;
 }
 
 /**
@@ -37,43 +39,55 @@ export interface ReconcileReport {
  * @example await reconcileJobs(deps, { stallMs: 120_000, deadline: Date.now() + 60_000 })
  */
 export async function reconcileJobs(deps: PipelineDeps, o: ReconcileOptions): Promise<ReconcileReport> {
-  const report: ReconcileReport = { jobs: 0, finalized: [], repaired: [], resumed: [], waiting: [] };
+  const report: ReconcileReport = { jobs: 0, finalized: [], repaired: [], resumed: [], waiting: [], errors: [] };
   for await (const jobId of deps.store.listActiveJobs()) {
     if (Date.now() >= o.deadline) break;
-    const job = await deps.store.getJob(jobId);
-    if (!job || TERMINAL_STATUSES.has(job.status)) continue;
-    report.jobs += 1;
-    if (job.status !== JobStatus.PROCESSING && job.status !== JobStatus.FINALIZING) continue; // ingest retries itself
-    const takeOver = { takeOver: o.takeOverLeases };
-    if (ledgerClosed(job)) {
-      if (await maybeFinalize(deps, job, takeOver)) report.finalized.push(jobId);
-      continue;
-    }
-    const settled = job.counts.decided + job.counts.failed;
-    const at = deps.now();
-    const mark = job.reconcileMark;
-    const stalled = o.stallMs === 0 || (mark !== undefined && mark.settled === settled && at.getTime() - Date.parse(mark.at) >= o.stallMs);
-    if (!stalled) {
-      if (mark?.settled !== settled) await deps.store.markReconciled(jobId, settled, at.toISOString());
-      continue;
-    }
-    const replayed = await replayLedger(deps, jobId);
-    if (replayed.groups) report.repaired.push({ jobId, groups: replayed.groups });
-    if ((await deps.profiles.at(job.profile, job.profileVersion)).documents) {
-      const { resent } = await resumeDocumentGroups(deps, jobId, o.deadline);
-      if (resent) report.resumed.push({ jobId, groups: resent });
-    }
-    const after = await deps.store.getJob(jobId);
-    if (after && (allGroupsSettled(after) || after.status === JobStatus.FINALIZING) && (await maybeFinalize(deps, after, takeOver))) report.finalized.push(jobId);
-    else if (after && !TERMINAL_STATUSES.has(after.status)) {
-      report.waiting.push({ jobId, unsettled: after.counts.groups - after.counts.decided - after.counts.failed });
-      await deps.store.markReconciled(jobId, after.counts.decided + after.counts.failed, deps.now().toISOString());
+    // One job that cannot be reconciled (its profile version gone, a store error) is reported and passed over:
+    // it must not keep every job after it from being looked at, pass after pass.
+    try {
+      await reconcileJob(deps, jobId, o, report);
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      report.errors.push({ jobId, error });
+      deps.logger.error('job not reconciled', { jobId, error });
     }
   }
   if (report.finalized.length || report.repaired.length || report.resumed.length) {
     deps.logger.warn('reconciled jobs', { jobs: report.jobs, finalized: report.finalized, repaired: report.repaired, resumed: report.resumed });
   }
   return report;
+}
+
+async function reconcileJob(deps: PipelineDeps, jobId: string, o: ReconcileOptions, report: ReconcileReport): Promise<void> {
+  const job = await deps.store.getJob(jobId);
+  if (!job || TERMINAL_STATUSES.has(job.status)) return;
+  report.jobs += 1;
+  if (job.status !== JobStatus.PROCESSING && job.status !== JobStatus.FINALIZING) return; // ingest retries itself
+  const takeOver = { takeOver: o.takeOverLeases };
+  if (ledgerClosed(job)) {
+    if (await maybeFinalize(deps, job, takeOver)) report.finalized.push(jobId);
+    return;
+  }
+  const settled = job.counts.decided + job.counts.failed;
+  const at = deps.now();
+  const mark = job.reconcileMark;
+  const stalled = o.stallMs === 0 || (mark !== undefined && mark.settled === settled && at.getTime() - Date.parse(mark.at) >= o.stallMs);
+  if (!stalled) {
+    if (mark?.settled !== settled) await deps.store.markReconciled(jobId, settled, at.toISOString());
+    return;
+  }
+  const replayed = await replayLedger(deps, jobId);
+  if (replayed.groups) report.repaired.push({ jobId, groups: replayed.groups });
+  if ((await deps.profiles.at(job.profile, job.profileVersion)).documents) {
+    const { resent } = await resumeDocumentGroups(deps, jobId, o.deadline);
+    if (resent) report.resumed.push({ jobId, groups: resent });
+  }
+  const after = await deps.store.getJob(jobId);
+  if (after && (allGroupsSettled(after) || after.status === JobStatus.FINALIZING) && (await maybeFinalize(deps, after, takeOver))) report.finalized.push(jobId);
+  else if (after && !TERMINAL_STATUSES.has(after.status)) {
+    report.waiting.push({ jobId, unsettled: after.counts.groups - after.counts.decided - after.counts.failed });
+    await deps.store.markReconciled(jobId, after.counts.decided + after.counts.failed, deps.now().toISOString());
+  }
 }
 
 /** Counts again every stored group whose state its ledger shard does not hold yet. */
@@ -87,10 +101,10 @@ async function replayLedger(deps: PipelineDeps, jobId: string): Promise<{ groups
     if (members.length) await deps.store.countGroups(jobId, shard, members);
   };
   let groups = 0;
-  for await (const group of deps.store.listGroups(jobId)) {
+  for await (const group of deps.store.listGroupMarks(jobId)) {
     if (group.shard === undefined) continue;
     const shard = shards.get(group.shard);
-    const marks = marksOf(group);
+    const { marks } = group;
     if (!shard || shardHolds(shard, groupToken(group.groupId), marks)) continue;
     const members = missing.get(group.shard) ?? missing.set(group.shard, []).get(group.shard)!;
     members.push({ groupId: group.groupId, marks });

@@ -13,6 +13,7 @@ import { createObjectStore } from '../../src/adapters/s3-object-store.ts';
 import { batchesOf, createWorkQueue } from '../../src/adapters/sqs-work-queue.ts';
 import { JobStatus, emptyCounts } from '../../src/domain/job.ts';
 import { shardOf, shardSizes } from '../../src/pipeline/ledger.ts';
+import { reconcileJobs } from '../../src/pipeline/reconcile.ts';
 import { type LocalRuntime, localClients, startLocalRuntime } from '../../src/local/runtime.ts';
 import { note } from '../helpers/factories.ts';
 
@@ -156,6 +157,52 @@ describe('DynamoDB status store', () => {
     expect(results.filter((r) => r === 'applied')).toHaveLength(1);
     expect(await rt.store.markGroupFailed('j-decide', 'G1', 'decide', 'boom', 0, new Date().toISOString())).not.toBe('applied');
     expect((await rt.store.getGroup('j-decide', 'G1'))!.status).toBe('DECIDED');
+  });
+
+  it('lists each group’s marks without reading its enrichment whole: enriched, pending, settled, and its shard', async () => {
+    await rt.store.createJob(newJob('j-marks'));
+    const at = new Date().toISOString();
+    const enrichment = (stage: 'done' | 'pending') => ({ provider: 'offline', model: 'm', promptVersion: 'p', mode: 'full' as const, stages: { causeCode: 'done' as const, summary: stage }, eligibleNoteIds: ['n1'], ineligible: [], provenance: { chunkIds: [] } });
+    const notes = (g: string) => ({ key: 'records/j-marks/p0000.jsonl', start: 0, end: g.length });
+    await rt.store.saveEnrichment('j-marks', 'pending', 1, enrichment('pending') as never, 3, notes('a'), at);
+    await rt.store.saveEnrichment('j-marks', 'decided', 1, enrichment('done') as never, 4, notes('b'), at);
+    await rt.store.saveDecision('j-marks', 'decided', { outcome: 'yes', rule: 'r', reason: 'x', rules: [], basedOn: {} } as never, at);
+    await rt.store.markGroupFailed('j-marks', 'failed', 'enrich', 'boom', 5, at);
+    const marks: Record<string, unknown> = {};
+    for await (const g of rt.store.listGroupMarks('j-marks')) marks[g.groupId] = { shard: g.shard, ...g.marks };
+    expect(marks).toEqual({
+      pending: { shard: 3, enriched: true, pending: true, settled: undefined },
+      decided: { shard: 4, enriched: true, pending: false, settled: 'decided' },
+      failed: { shard: 5, enriched: false, pending: false, settled: 'failed' },
+    });
+  });
+
+  it('has the reconciler count again, once, the groups whose counts a crash lost, from their marks', async () => {
+    // Arrange: three groups stored in one shard, the counts of two of them lost (a kill between the two writes); an
+    // older job the reconciler cannot look at (its profile version is in no registry)
+    await rt.store.createJob(newJob('j-gone'));
+    await rt.store.startIngest('j-gone', new Date().toISOString(), 'full', { owner: 'm1', until: Date.now() + 60_000, now: Date.now() }, 'v-gone');
+    await rt.store.recordIngestCounts('j-gone', { rows: 1, accepted: 1, rejected: 0, duplicates: 0, groups: 1 }, 1);
+    await rt.store.openLedger('j-gone', [{ shard: 0, expected: 1 }]);
+    await rt.store.finishIngest('j-gone', new Date().toISOString());
+    await rt.store.createJob({ ...newJob('j-lost'), status: JobStatus.PROCESSING });
+    await rt.store.recordIngestCounts('j-lost', { rows: 3, accepted: 3, rejected: 0, duplicates: 0, groups: 3 }, 1);
+    await rt.store.openLedger('j-lost', [{ shard: 0, expected: 3 }]);
+    const at = new Date().toISOString();
+    const enrichment = { provider: 'offline', model: 'm', promptVersion: 'p', mode: 'fast' as const, stages: { causeCode: 'done' as const, summary: 'pending' as const }, eligibleNoteIds: ['n1'], ineligible: [], provenance: { chunkIds: [] } };
+    for (const g of ['G1', 'G2', 'G3']) await rt.store.saveEnrichment('j-lost', g, 1, enrichment as never, 0, { key: 'records/j-lost/p0000.jsonl', start: 0, end: 1 }, at);
+    await rt.store.saveDecision('j-lost', 'G1', { outcome: 'yes', rule: 'r', reason: 'x', rules: [], basedOn: {} } as never, at);
+    await rt.store.countGroups('j-lost', 0, [{ groupId: 'G3', marks: { enriched: true, pending: true } }]);
+    // Act: the reconciler's pass (stalled at once), twice
+    const deps = { ...rt.operatorDeps(), now: () => new Date() };
+    const first = await reconcileJobs(deps, { stallMs: 0, deadline: Date.now() + 60_000 });
+    const second = await reconcileJobs(deps, { stallMs: 0, deadline: Date.now() + 60_000 });
+    // Assert: the two lost counts written once; the job's counts as its groups are; a job the pass cannot reconcile
+    // reported and passed over, not in the way
+    expect(first.errors).toContainEqual({ jobId: 'j-gone', error: 'profile claims has no version v-gone in the registry' });
+    expect(first.repaired).toContainEqual({ jobId: 'j-lost', groups: 2 });
+    expect(second.repaired.find((r) => r.jobId === 'j-lost')).toBeUndefined();
+    expect((await rt.store.getJob('j-lost'))!.counts).toMatchObject({ groups: 3, enriched: 3, pending: 3, decided: 1, failed: 0 });
   });
 });
 
