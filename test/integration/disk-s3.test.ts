@@ -1,6 +1,6 @@
 // Under test: the disk-backed S3 server of the local runtime (src/local/disk-s3.ts) through the real SDK over loopback — multipart uploads and their ETags, the checks S3 makes at completion, abort, ranges, metadata, object-created reports, and objects kept across a restart on the same folder.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -197,6 +197,35 @@ describe('disk S3 server', () => {
     // Assess
     expect(md5(await bytesOf(reading.Body))).toBe(md5(original));
     expect(await refusal(s3.send(new GetObjectCommand({ Bucket, Key: 'reading/object' })))).toBe('NoSuchKey');
+  });
+
+  it('serves small ranges of many objects through kept handles: each range its own object’s bytes, after overwrites and deletes too, and no handle left on a removed file', async () => {
+    // Prepare: more objects than handles are kept (64), so some are closed while others are read
+    const bodies = Array.from({ length: 80 }, () => randomBytes(200_000));
+    await Promise.all(bodies.map((Body, i) => s3.send(new PutObjectCommand({ Bucket, Key: `handles/o${i}`, Body }))));
+    const range = async (i: number, start: number, length: number) => bytesOf((await s3.send(new GetObjectCommand({ Bucket, Key: `handles/o${i}`, Range: `bytes=${start}-${start + length - 1}` }))).Body);
+    // Act: three passes of concurrent ranged reads; half the objects overwritten, a quarter deleted between passes
+    for (const pass of [0, 1, 2]) {
+      const got = await Promise.all(bodies.map((_, i) => range(i, (i * 997 + pass * 31) % 100_000, 65_536)));
+      got.forEach((b, i) => expect(b.equals(bodies[i]!.subarray((i * 997 + pass * 31) % 100_000, ((i * 997 + pass * 31) % 100_000) + 65_536))).toBe(true));
+      for (let i = 0; i < 40; i++) {
+        bodies[i] = randomBytes(200_000);
+        await s3.send(new PutObjectCommand({ Bucket, Key: `handles/o${i}`, Body: bodies[i] }));
+      }
+    }
+    for (let i = 60; i < 80; i++) await s3.send(new DeleteObjectCommand({ Bucket, Key: `handles/o${i}` }));
+    // Assess: deleted objects are gone, the others read their latest bytes, and this process holds no handle on a removed file
+    expect(await refusal(range(70, 0, 10))).toBe('NoSuchKey');
+    expect((await range(5, 1000, 5000)).equals(bodies[5]!.subarray(1000, 6000))).toBe(true);
+    await new Promise((r) => setTimeout(r, 100)); // closes run after the replies
+    const deleted = readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).endsWith('(deleted)');
+      } catch {
+        return false;
+      }
+    });
+    expect(deleted).toEqual([]);
   });
 
   it('lists keys in pages with common prefixes, and answers NoSuchBucket for a bucket never created', async () => {
