@@ -169,8 +169,8 @@ function withinSegment(object: StoredObject, start: number, end: number): { file
 /**
  * Small ranges of object files read through handles kept open (the last OPEN_FILES used): one positional read per
  * GET, where a read stream opened, read and closed the file each time (a 1 GiB ingest's partitions make ~16,000
- * ranged GETs of ~110 KB of the chunks' 129 staged files; the opens and closes were ~40 % of this server's CPU in
- * them, profiled). Written here because it is a few lines over fs.promises and no library keeps positional handles.
+ * ranged GETs of ~110 KB of the chunks' 129 staged files; 9,000 such GETs, client and server in one process, spent
+ * 5.7 of 36.8 busy seconds opening and closing, profiled). Written here because it is a few lines over fs.promises and no library keeps positional handles.
  */
 function openFiles() {
   const OPEN_FILES = 64;
