@@ -6,6 +6,19 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 
+/**
+ * glibc's malloc settings for a helper (a user's own, in the environment, win): at most two arenas, and every
+ * allocation of 128 KiB or more mapped on its own and unmapped when freed. By default glibc raises that threshold
+ * to the largest block freed so far (up to 32 MiB), so a step's large buffers (a chunk's staged bytes, a
+ * partition's records) were carved from the main heap and kept there after, and each thread (libuv's pool,
+ * LevelDB's, SQLite's) grew an arena of its own: ~90 MB of an emulator process's 240 MB RSS and ~100 MB of a
+ * handler process's 340 MB during a 1 GiB job were malloc's, against ~55 MB of V8 heap in the emulators (read from
+ * /proc/PID/smaps and process.memoryUsage()). With these, a 100 MiB ingest peaked at 137-138 MB in the emulator
+ * process against 148-151 and at 251-278 MB in the handler processes against 279-285, no slower (two runs each,
+ * alternated; docs/benchmarks.md, Large files).
+ */
+export const HELPER_MALLOC = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' };
+
 /** What every helper tells the process that started it: up, failed to start, or something of its own. */
 export type HelperMessage<Up, Other> = ({ kind: 'up' } & Up) | { kind: 'failed'; message: string; code?: string } | Other;
 
@@ -30,7 +43,7 @@ export async function startHelper<Up extends object, Other extends { kind: strin
   onLost?: (exit: { code: number | null; signal: NodeJS.Signals | null }) => void,
 ): Promise<{ helper: Helper; up: Up }> {
   // execArgv is not inherited: a test runner's loaders and flags are not the helper's; `nodeFlags` are its own.
-  const child: ChildProcess = fork(module, [`--sluice-helper-of=${process.pid}`], { serialization: 'advanced', execArgv: nodeFlags, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(module, [`--sluice-helper-of=${process.pid}`], { serialization: 'advanced', execArgv: nodeFlags, env: { ...HELPER_MALLOC, ...process.env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let peakRssMb: number | undefined;
   let stopping = false;
   let started = false;
