@@ -5,6 +5,7 @@
  * its command line names that process (`--sluice-helper-of=PID`), so a check can tell.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { getHeapStatistics } from 'node:v8';
 
 /**
  * glibc's malloc settings for a helper (a user's own, in the environment, win): at most two arenas, and every
@@ -18,6 +19,9 @@ import { type ChildProcess, fork } from 'node:child_process';
  * alternated; docs/benchmarks.md, Large files).
  */
 export const HELPER_MALLOC = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' };
+
+/** Dead buffers a helper lets pile up before it collects them (`collectBuffersEvery`). */
+const BUFFER_GARBAGE_BYTES = 16 * 1024 * 1024;
 
 /** What every helper tells the process that started it: up, failed to start, or something of its own. */
 export type HelperMessage<Up, Other> = ({ kind: 'up' } & Up) | { kind: 'failed'; message: string; code?: string } | Other;
@@ -84,6 +88,30 @@ export async function startHelper<Up extends object, Other extends { kind: strin
 }
 
 /**
+ * Starts a young-generation collection whenever the process's memory outside V8's heap (buffers: request and
+ * response bodies, file reads) has grown by `bytes` since the last one, if the process may (`--expose-gc`, as the
+ * helper processes run). V8 times its collections by what its own heap allocates, not by those buffers: a process
+ * that moves bodies through held tens of MB of them dead (heaptrack of the emulator process in a 1 GiB ingest:
+ * 54 of its 70 MB peak of native memory). Returns a function that stops it.
+ */
+export function collectBuffersEvery(bytes: number, everyMs = 100): () => void {
+  const gc = (globalThis as { gc?: (options: { type: 'minor' }) => void }).gc;
+  if (!gc) return () => undefined;
+  const external = () => getHeapStatistics().external_memory;
+  let base = external();
+  const timer = setInterval(() => {
+    const now = external();
+    if (now < base) base = now;
+    else if (now - base > bytes) {
+      gc({ type: 'minor' });
+      base = external();
+    }
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/**
  * The helper's side: waits for its init message, runs `start`, reports `up` (or `failed`), stops on request
  * (reporting its peak RSS), and exits at once when its parent is gone.
  */
@@ -96,6 +124,7 @@ export function runHelper<Init, Up extends object, Other>(start: (init: Init, se
   process.once('message', async (init: Init) => {
     try {
       const running = await start(init, send);
+      collectBuffersEvery(BUFFER_GARBAGE_BYTES);
       process.on('message', async (m) => {
         if (m !== 'stop') return;
         await running.stop();

@@ -18,13 +18,13 @@
  *   tmp/                            bodies being received (emptied on start)
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { type FileHandle, mkdir, mkdtemp, open as openFile, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import type { S3Upload } from './emulators.ts';
@@ -49,6 +49,7 @@ export interface DiskS3 {
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 const MAX_PART_NUMBER = 10_000;
 const READ_CHUNK = 1 << 20;
+const SPARE_BUFFERS = 16;
 
 interface Segment {
   file: string;
@@ -156,19 +157,9 @@ function searchSorted(sorted: string[], key: string, after = false): number {
   return lo;
 }
 
-/** Where a range within one segment starts in that segment's file; undefined when it spans segments. */
-function withinSegment(object: StoredObject, start: number, end: number): { file: string; position: number } | undefined {
-  let offset = 0;
-  for (const s of object.segments) {
-    if (start >= offset && end < offset + s.size) return { file: s.file, position: start - offset };
-    offset += s.size;
-  }
-  return undefined;
-}
-
 /**
- * Small ranges of object files read through handles kept open (the last OPEN_FILES used): one positional read per
- * GET, where a read stream opened, read and closed the file each time (a 1 GiB ingest's partitions make ~16,000
+ * Object files read through handles kept open (the last OPEN_FILES used): one positional read per piece of a GET
+ * (READ_CHUNK at most), where a read stream opened, read and closed the file each time (a 1 GiB ingest's partitions make ~16,000
  * ranged GETs of ~110 KB of the chunks' 129 staged files; 9,000 such GETs, client and server in one process, spent
  * 5.7 of 36.8 busy seconds opening and closing, profiled). Written here because it is a few lines over fs.promises and no library keeps positional handles.
  */
@@ -181,7 +172,8 @@ function openFiles() {
     return entry.handle.then((h) => h.close()).catch(() => undefined);
   };
   return {
-    async read(path: string, position: number, length: number): Promise<Buffer> {
+    /** Reads `length` bytes at `position` into the start of `into`; returns that part of it. */
+    async read(path: string, position: number, length: number, into: Buffer): Promise<Buffer> {
       let entry = open.get(path);
       if (entry) open.delete(path); // re-inserted below: the map's order is its use
       else {
@@ -198,7 +190,7 @@ function openFiles() {
       entry.users += 1;
       try {
         const handle = await entry.handle;
-        const buffer = Buffer.allocUnsafe(length);
+        const buffer = into.subarray(0, length);
         for (let read = 0; read < length; ) {
           const { bytesRead } = await handle.read(buffer, read, length - read, position + read);
           if (bytesRead === 0) throw new Error(`${path}: ${length - read} bytes short`);
@@ -227,6 +219,22 @@ function openFiles() {
       await Promise.all(entries.map(([p, e]) => ((e.gone = true), closeIfIdle(p, e))));
     },
   };
+}
+
+/** Writes `piece` to the response; settles once the socket has taken it (so its buffer may be read into again), or fails if the client goes away first. */
+function taken(res: ServerResponse, piece: Buffer): Promise<void> {
+  const done = new Promise<void>((resolve, reject) => {
+    const gone = () => reject(Object.assign(new Error('the client closed the connection'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    if (res.destroyed) return gone();
+    res.once('close', gone);
+    res.write(piece, (err) => {
+      res.off('close', gone);
+      if (err) reject(err);
+      else resolve();
+    });
+  });
+  done.catch(() => undefined); // the other buffer's write may fail while this one is awaited: its caller sees the first
+  return done;
 }
 
 /** Runs tasks on the same key one after another (two PUTs of one key, a part and its upload's completion). */
@@ -388,6 +396,8 @@ async function openStore(root: string, onObjectCreated: DiskS3Options['onObjectC
   const readers = new Map<StoredObject, number>();
   const retired = new Set<StoredObject>();
   const files = openFiles();
+  /** Read buffers of finished GETs, for the next ones (a new pair per GET left ~30 MB to the collector under 12 concurrent GETs). */
+  const spareBuffers: Buffer[] = [];
   let requests = 0;
 
   async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
@@ -623,22 +633,39 @@ async function openStore(root: string, onObjectCreated: DiskS3Options['onObjectC
     if (headOnly || object.size === 0) return void res.end();
     readers.set(object, (readers.get(object) ?? 0) + 1);
     try {
-      const small = end - start + 1 <= READ_CHUNK ? withinSegment(object, start, end) : undefined;
-      if (small) res.end(await files.read(join(bucket.dir, small.file), small.position, end - start + 1));
-      else await pipeline(Readable.from(readSegments(bucket, object, start, end), { objectMode: false }), res);
+      await sendSegments(bucket, object, start, end, res);
     } finally {
       endRead(bucket, object);
     }
   }
 
-  async function* readSegments(bucket: Bucket, object: StoredObject, start: number, end: number): AsyncGenerator<Buffer> {
+  /**
+   * Sends bytes [start, end] of an object in READ_CHUNK pieces read into two buffers used in turn, each read into
+   * again only once the socket has taken it. A read stream allocates a new buffer for every piece: a whole-file
+   * GET of 1 GiB (an ingest's plan) left them to the collector faster than it ran, and the emulator process's RSS
+   * rose ~40 MB (docs/benchmarks.md, Large files). Written here because no stream reuses its buffers.
+   */
+  async function sendSegments(bucket: Bucket, object: StoredObject, start: number, end: number, res: ServerResponse): Promise<void> {
+    const buffers = [spareBuffers.pop() ?? Buffer.allocUnsafe(READ_CHUNK), spareBuffers.pop() ?? Buffer.allocUnsafe(READ_CHUNK)];
+    const sent: Array<Promise<void>> = [Promise.resolve(), Promise.resolve()];
+    let turn = 0;
     let offset = 0;
     for (const s of object.segments) {
-      const from = Math.max(start, offset);
       const to = Math.min(end, offset + s.size - 1);
-      if (from <= to) yield* createReadStream(join(bucket.dir, s.file), { start: from - offset, end: to - offset, highWaterMark: READ_CHUNK });
+      for (let from = Math.max(start, offset); from <= to; ) {
+        const length = Math.min(READ_CHUNK, to - from + 1);
+        await sent[turn];
+        const piece = await files.read(join(bucket.dir, s.file), from - offset, length, buffers[turn]!);
+        sent[turn] = taken(res, piece);
+        turn ^= 1;
+        from += length;
+      }
       offset += s.size;
     }
+    await Promise.all(sent);
+    res.end();
+    // Kept for the next GET only when both were taken (a failed write may still hold its buffer).
+    if (spareBuffers.length < SPARE_BUFFERS) spareBuffers.push(...buffers);
   }
 
   async function deleteObject(bucket: Bucket, key: string, res: ServerResponse): Promise<void> {

@@ -54,8 +54,9 @@ export interface EmulatorOptions {
  * capped, the on-disk pipeline of 10,000 notes peaks at 204–211 MB instead of 278–291, no slower, and a 1 GiB
  * ingest at 173–185 instead of 233–248 (docs/benchmarks.md, Large files).
  * `--optimize-for-size` held the heap under 30 MB but cost the pipeline ~10 more core-seconds per 10,000 notes.
+ * `--expose-gc` lets it collect the request bodies and file reads it passes on as they pile up (`collectBuffersEvery`).
  */
-export const EMULATOR_PROCESS_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=30'];
+export const EMULATOR_PROCESS_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=30', '--expose-gc'];
 
 /**
  * Starts the emulators in a process of their own, so their memory (dynalite's, fauxqs's messages) is not the

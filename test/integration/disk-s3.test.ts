@@ -199,6 +199,51 @@ describe('disk S3 server', () => {
     expect(await refusal(s3.send(new GetObjectCommand({ Bucket, Key: 'reading/object' })))).toBe('NoSuchKey');
   });
 
+  it('serves large ranges of several objects at once byte for byte through its reused read buffers, and goes on after a client drops a download half-way', async () => {
+    // Prepare: three multipart objects (6 + 5 + 1 MiB, unaligned to the 1 MiB reads)
+    const bodies = [0, 1, 2].map(() => [randomBytes(6 * MiB + 7), randomBytes(5 * MiB), randomBytes(MiB + 333)]);
+    for (const [i, parts] of bodies.entries()) {
+      const { UploadId, listed } = await uploadParts(s3, `large/o${i}`, parts);
+      await s3.send(new CompleteMultipartUploadCommand({ Bucket, Key: `large/o${i}`, UploadId, MultipartUpload: { Parts: listed } }));
+    }
+    const whole = bodies.map((parts) => Buffer.concat(parts));
+    const stderr: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => (stderr.push(String(chunk)), write(chunk, ...rest))) as typeof process.stderr.write;
+    try {
+      // Act: a download dropped after its first bytes, then many ranges of the three objects at once, twice
+      const dropped = await new Promise<number>((resolve, reject) => {
+        const req = request(new URL(`/${Bucket}/large/o0`, server.endpoint), (res) => {
+          res.once('data', (c: Buffer) => {
+            req.destroy();
+            resolve(c.length);
+          });
+        });
+        req.on('error', () => undefined);
+        req.end();
+      });
+      const ranges = Array.from({ length: 24 }, (_, k) => ({ i: k % 3, start: (k * 1_048_573) % (3 * MiB), length: 2 * MiB + k * 4099 }));
+      const read = () =>
+        Promise.all(
+          ranges.map(async ({ i, start, length }) =>
+            bytesOf((await s3.send(new GetObjectCommand({ Bucket, Key: `large/o${i}`, Range: `bytes=${start}-${start + length - 1}` }))).Body),
+          ),
+        );
+      const first = await read();
+      const second = await read();
+      const again = await bytesOf((await s3.send(new GetObjectCommand({ Bucket, Key: 'large/o0' }))).Body);
+      // Assess
+      expect(dropped).toBeGreaterThan(0);
+      for (const got of [first, second]) {
+        for (const [k, { i, start, length }] of ranges.entries()) expect(got[k]!.equals(whole[i]!.subarray(start, start + length)), `range ${k}`).toBe(true);
+      }
+      expect(md5(again)).toBe(md5(whole[0]!));
+      expect(stderr.filter((line) => line.includes('disk-s3'))).toEqual([]);
+    } finally {
+      process.stderr.write = write;
+    }
+  });
+
   it('serves small ranges of many objects through kept handles: each range its own object’s bytes, after overwrites and deletes too, and no handle left on a removed file', async () => {
     // Prepare: more objects than handles are kept (64), so some are closed while others are read
     const bodies = Array.from({ length: 80 }, () => randomBytes(200_000));
