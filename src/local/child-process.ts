@@ -90,9 +90,10 @@ export async function startHelper<Up extends object, Other extends { kind: strin
 /**
  * Starts a young-generation collection whenever the process's memory outside V8's heap (buffers: request and
  * response bodies, file reads) has grown by `bytes` since the last one, if the process may (`--expose-gc`, as the
- * helper processes run). V8 times its collections by what its own heap allocates, not by those buffers: a process
- * that moves bodies through held tens of MB of them dead (heaptrack of the emulator process in a 1 GiB ingest:
- * 54 of its 70 MB peak of native memory). Returns a function that stops it.
+ * emulator process runs). V8 times its collections by what its own heap allocates, not by those buffers: a process
+ * that moves bodies through held tens of MB of them dead (heaptrack of the emulator process in a 1 GiB ingest: 54
+ * of its 70 MB peak of native memory). The handler processes run without: it made no difference to their peaks.
+ * Returns a function that stops it.
  */
 export function collectBuffersEvery(bytes: number, everyMs = 100): () => void {
   const gc = (globalThis as { gc?: (options: { type: 'minor' }) => void }).gc;

@@ -734,9 +734,8 @@ export function capShares(cap: number, n: number): number[] {
  * V8's limits for a handler process, as a Lambda instance has a memory size: with the default (~4 GB here) V8
  * grows its heap under the ingest's churn rather than collect, to ~550 MB RSS per process for ~120 MB live; with
  * these a 100 MiB ingest peaked at ~310 MB at the same speed (npm run bench:size, docs/benchmarks.md).
- * `--expose-gc`: the bodies it reads are collected as they pile up (`collectBuffersEvery` in child-process.ts).
  */
-export const HANDLER_PROCESS_FLAGS = ['--max-old-space-size=320', '--max-semi-space-size=16', '--expose-gc'];
+export const HANDLER_PROCESS_FLAGS = ['--max-old-space-size=320', '--max-semi-space-size=16'];
 
 /**
  * Starts a handler process (`handler-process.ts`) and waits until its event sources run. One that dies unasked

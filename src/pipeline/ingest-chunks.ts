@@ -43,8 +43,9 @@ export interface Chunking {
   maxPartitions: number;
 }
 
-// 16 MiB chunks: a chunk holds its staged records (about twice its bytes) until it writes them; at 32 MiB the
-// local runtime's peak RSS was ~200 MB higher for the same speed (npm run bench:size -- --ingest-only).
+// 8 MiB chunks and partitions: a chunk holds its staged records (about twice its bytes) until it writes them; at
+// 16 MiB the handler processes peaked ~50 MB higher, at 32 MiB the runtime ~200 MB, for the same speed
+// (npm run bench:size -- --ingest-only; docs/large-files.md).
 export const DEFAULT_CHUNKING: Chunking = { chunkBytes: 8 * 1024 * 1024, partitionBytes: 8 * 1024 * 1024, maxPartitions: 256 };
 
 /** Shard ids of a partition start at partition × this (a partition holds at most 25 M groups). */
