@@ -23,6 +23,7 @@ import { type Entity, consolidate } from '../src/domain/documents/consolidate.ts
 import { findEmails } from '../src/domain/documents/email.ts';
 import { readDocument } from '../src/domain/documents/read-document.ts';
 import { generateDeals } from '../scripts/lib/deals-generator.ts';
+import { median } from './lib/report.ts';
 
 const { values } = parseArgs({ options: { opportunities: { type: 'string', default: '200' }, documents: { type: 'string', default: '10' }, seed: { type: 'string', default: '4' }, out: { type: 'string', default: 'docs/benchmarks/deals-cleaning.json' } } });
 const deals = loadProfile('deals');
@@ -104,7 +105,6 @@ for (const o of opportunities) {
 }
 const prf = (c: typeof entityScore.persons) => ({ ...c, precision: Math.round((c.right / Math.max(1, c.right + c.wrong + c.duplicates)) * 1000) / 1000, recall: Math.round((c.right / Math.max(1, c.right + c.missed)) * 1000) / 1000 });
 
-const median = (xs: number[]) => [...xs].sort((a, c) => a - c)[Math.floor(xs.length / 2)]!;
 const report = {
   command: `npm run bench:deals-cleaning -- --opportunities ${values.opportunities} --documents ${values.documents} --seed ${values.seed}`,
   date: new Date().toISOString(),

@@ -24,6 +24,7 @@ import { handlerLayout, startLocalRuntime } from '../src/local/runtime.ts';
 import { loadProfile } from '../src/profiles/profile.ts';
 import { generateClaims, toCsv } from '../scripts/lib/claims-generator.ts';
 import { rssByProcess } from './lib/process-rss.ts';
+import { median } from './lib/report.ts';
 
 type Kind = 'loop' | 'pipeline' | 'pipeline-disk' | 'pipeline-one-process';
 
@@ -126,11 +127,6 @@ async function runLoop(file: string): Promise<Omit<RunResult, 'peakRssMb'>> {
 function child(kind: Kind, file: string): RunResult {
   const out = execFileSync(process.execPath, [import.meta.filename, '--child', kind, '--file', file], { encoding: 'utf8', maxBuffer: 1 << 20 });
   return JSON.parse(out.trim().split('\n').pop()!) as RunResult;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 async function orchestrate() {

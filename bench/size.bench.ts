@@ -12,7 +12,7 @@
  * Options: --sizes 100,1024  --mode fast|full (default fast)  --complete  --ingest-only  --rounds R  --out FILE.
  */
 import { execFileSync } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -21,6 +21,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { JobStatus, TERMINAL_STATUSES, jobIdFor } from '../src/domain/job.ts';
 import { handlerLayout, startLocalRuntime } from '../src/local/runtime.ts';
 import { rssByProcess } from './lib/process-rss.ts';
+import { median, writeReport } from './lib/report.ts';
 import { generateClaims, toCsv } from '../scripts/lib/claims-generator.ts';
 
 const MiB = 1024 * 1024;
@@ -158,10 +159,6 @@ async function runFile(file: string): Promise<SizeResult> {
   }
 }
 
-function median(xs: number[]): number {
-  return [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)]!;
-}
-
 /** Peak RSS by kind of process: main, emulators, and the largest handler process. */
 function byKind(processes: Record<string, number>): Record<string, number> {
   const handlers = Object.entries(processes).filter(([name]) => name.startsWith('handler')).map(([, mb]) => mb);
@@ -218,7 +215,5 @@ async function orchestrate() {
       rowsAddUp: results.every((r) => r.rowsAddUp),
     },
   };
-  mkdirSync('docs/benchmarks', { recursive: true });
-  writeFileSync(values.out ?? (values['ingest-only'] ? 'docs/benchmarks/size-ingest-only.json' : 'docs/benchmarks/size.json'), `${JSON.stringify(report, null, 2)}\n`);
-  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  writeReport(values.out ?? (values['ingest-only'] ? 'docs/benchmarks/size-ingest-only.json' : 'docs/benchmarks/size.json'), report);
 }

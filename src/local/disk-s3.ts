@@ -652,10 +652,11 @@ async function openStore(root: string, onObjectCreated: DiskS3Options['onObjectC
     let offset = 0;
     for (const s of object.segments) {
       const to = Math.min(end, offset + s.size - 1);
+      const path = join(bucket.dir, s.file);
       for (let from = Math.max(start, offset); from <= to; ) {
         const length = Math.min(READ_CHUNK, to - from + 1);
         await sent[turn];
-        const piece = await files.read(join(bucket.dir, s.file), from - offset, length, buffers[turn]!);
+        const piece = await files.read(path, from - offset, length, buffers[turn]!);
         sent[turn] = taken(res, piece);
         turn ^= 1;
         from += length;
