@@ -32,9 +32,19 @@ export interface Helper {
   stop(): Promise<{ peakRssMb?: number }>;
 }
 
+/** How a helper runs and what its starter hears of its end. */
+export interface HelperOptions {
+  /** Node's flags for the helper (execArgv is not inherited). */
+  nodeFlags?: string[];
+  /** It exited unasked after it was up (killed, out of memory, a crash). */
+  onLost?: (exit: { code: number | null; signal: NodeJS.Signals | null }) => void;
+  /** It retires on its own (`retire` in `runHelper`): `exited` resolves with its peak RSS once it is gone. */
+  onRetiring?: (exited: Promise<{ peakRssMb?: number }>) => void;
+}
+
 /**
  * Forks `module` with `init` as its first message and resolves when it reports `up`; `onLost` hears of its exit
- * if it dies afterwards unasked.
+ * if it dies afterwards unasked, `onRetiring` of its retiring on its own.
  * @example const { helper, up } = await startHelper(new URL('./emulator-process.ts', import.meta.url), options, onOther, 'emulator');
  * @throws Error with the helper's own message (and code) when it fails or exits while starting.
  */
@@ -43,8 +53,7 @@ export async function startHelper<Up extends object, Other extends { kind: strin
   init: unknown,
   onOther: (m: Other) => void,
   what: string,
-  nodeFlags: string[] = [],
-  onLost?: (exit: { code: number | null; signal: NodeJS.Signals | null }) => void,
+  { nodeFlags = [], onLost, onRetiring }: HelperOptions = {},
 ): Promise<{ helper: Helper; up: Up }> {
   // execArgv is not inherited: a test runner's loaders and flags are not the helper's; `nodeFlags` are its own.
   const child: ChildProcess = fork(module, [`--sluice-helper-of=${process.pid}`], { serialization: 'advanced', execArgv: nodeFlags, env: { ...HELPER_MALLOC, ...process.env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -61,8 +70,13 @@ export async function startHelper<Up extends object, Other extends { kind: strin
     }),
   );
   const up = await new Promise<Up>((resolve, reject) => {
-    child.on('message', (m: HelperMessage<Up, Other | { kind: 'stopped'; peakRssMb: number }>) => {
+    child.on('message', (m: HelperMessage<Up, Other | { kind: 'stopped'; peakRssMb: number } | { kind: 'retiring' }>) => {
       if (m.kind === 'up') resolve(m as Up);
+      else if (m.kind === 'retiring') {
+        // Its exit is expected now: not a death.
+        stopping = true;
+        onRetiring?.(exited.then(() => ({ peakRssMb })));
+      }
       else if (m.kind === 'failed') reject(Object.assign(new Error((m as { message: string }).message), { code: (m as { code?: string }).code }));
       else if (m.kind === 'stopped') peakRssMb = (m as { peakRssMb: number }).peakRssMb;
       else onOther(m as Other);
@@ -113,25 +127,47 @@ export function collectBuffersEvery(bytes: number, everyMs = 100): () => void {
 }
 
 /**
- * The helper's side: waits for its init message, runs `start`, reports `up` (or `failed`), stops on request
- * (reporting its peak RSS), and exits at once when its parent is gone.
+ * Lets a helper retire on its own: tells its starter (which may start another at once), runs `finish` (the work
+ * in hand), then stops as on request. Only the first call counts.
  */
-export function runHelper<Init, Up extends object, Other>(start: (init: Init, send: (m: Other) => void) => Promise<{ up: Up; stop(): Promise<unknown> }>): void {
+export type Retire = (finish: () => Promise<unknown>) => Promise<void>;
+
+/**
+ * The helper's side: waits for its init message, runs `start`, reports `up` (or `failed`), stops on request or
+ * when it retires (reporting its peak RSS), and exits at once when its parent is gone.
+ */
+export function runHelper<Init, Up extends object, Other>(start: (init: Init, send: (m: Other) => void, retire: Retire) => Promise<{ up: Up; stop(): Promise<unknown> }>): void {
   const send = (m: unknown) => {
     if (process.connected) process.send!(m);
   };
   // The starting process died (kill -9, a crash point) or stopped: this helper dies with it, as a crash would.
   process.on('disconnect', () => process.exit(0));
+  let running: { stop(): Promise<unknown> } | undefined;
+  let ending = false;
+  const end = async () => {
+    await running!.stop();
+    process.send!({ kind: 'stopped', peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }, () => process.exit(0));
+  };
+  const retire: Retire = async (finish) => {
+    if (ending || !running) return;
+    ending = true;
+    send({ kind: 'retiring' });
+    await finish();
+    await end();
+  };
   process.once('message', async (init: Init) => {
     try {
-      const running = await start(init, send);
+      const started = await start(init, send, retire);
+      running = started;
       collectBuffersEvery(BUFFER_GARBAGE_BYTES);
       process.on('message', async (m) => {
         if (m !== 'stop') return;
-        await running.stop();
-        process.send!({ kind: 'stopped', peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }, () => process.exit(0));
+        // Retiring already: its own end reports and exits.
+        if (ending) return;
+        ending = true;
+        await end();
       });
-      send({ kind: 'up', ...running.up });
+      send({ kind: 'up', ...started.up });
     } catch (err) {
       process.send!({ kind: 'failed', message: (err as Error).message ?? String(err), code: (err as { code?: string }).code }, () => process.exit(1));
     }

@@ -72,7 +72,7 @@ export async function startEmulatorsInProcess(options: EmulatorOptions = {}): Pr
     rest,
     (m) => onObjectCreated?.(m.upload),
     'emulator',
-    EMULATOR_PROCESS_FLAGS,
+    { nodeFlags: EMULATOR_PROCESS_FLAGS },
   );
   return { endpoints: up.endpoints, pid: helper.pid, stop: () => helper.stop() };
 }

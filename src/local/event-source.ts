@@ -45,6 +45,7 @@ export class SqsEventSource {
   #workers: Promise<void>[] = [];
   readonly #handlers = new Map<number, ReturnType<EventSourceOptions['handler']>>();
   #inFlight = 0;
+  #draining = false;
 
   constructor(options: EventSourceOptions) {
     this.#o = options;
@@ -61,6 +62,15 @@ export class SqsEventSource {
 
   async stop(): Promise<void> {
     this.#abort.abort();
+    await Promise.allSettled(this.#workers);
+  }
+
+  /**
+   * Takes no more messages and waits for the batches in hand, as an instance being retired: a receive under way
+   * is not aborted (its messages would stay invisible for the visibility timeout) but handled when it returns.
+   */
+  async drain(): Promise<void> {
+    this.#draining = true;
     await Promise.allSettled(this.#workers);
   }
 
@@ -86,13 +96,13 @@ export class SqsEventSource {
 
   async #work(worker: number): Promise<void> {
     const wait = this.#o.waitSeconds ?? 1;
-    while (!this.#abort.signal.aborted) {
+    while (!this.#abort.signal.aborted && !this.#draining) {
       try {
         const messages = await this.#receive(this.#o.batchSize, wait);
         if (!messages.length) continue;
         // Batching window: keep gathering until the batch is full or the window closes.
         const windowEnds = Date.now() + this.#o.batchingWindowSeconds * 1000;
-        while (messages.length < this.#o.batchSize && Date.now() < windowEnds && !this.#abort.signal.aborted) {
+        while (messages.length < this.#o.batchSize && Date.now() < windowEnds && !this.#abort.signal.aborted && !this.#draining) {
           const more = await this.#receive(this.#o.batchSize - messages.length, 0);
           if (!more.length) await new Promise((r) => setTimeout(r, 50));
           messages.push(...more);

@@ -8,7 +8,10 @@ import { listProfiles, loadProfile } from '../profiles/profile.ts';
 import { runHelper } from './child-process.ts';
 import { type LocalRuntimeOptions, startLocalRuntime } from './runtime.ts';
 
-runHelper<LocalRuntimeOptions, object, { kind: 'log'; text: string }>(async (options, send) => {
+/** How often a handler process reads its RSS against its ceiling. */
+const RSS_CHECK_MS = 250;
+
+runHelper<LocalRuntimeOptions, object, { kind: 'log'; text: string }>(async (options, send, retire) => {
   const logStream = new Writable({
     write(chunk, _encoding, done) {
       send({ kind: 'log', text: String(chunk) });
@@ -24,5 +27,21 @@ runHelper<LocalRuntimeOptions, object, { kind: 'log'; text: string }>(async (opt
       if (listProfiles().some((p) => loadProfile(p).documents)) await (await import('../domain/documents/read-document.ts')).warmReaders();
     })().catch(() => undefined);
   }
-  return { up: {}, stop: () => rt.stop() };
+  // At its memory ceiling it retires: no more messages, the batches in hand finished, then a fresh process.
+  const ceiling = options.handlerMaxRssMb ?? 0;
+  const watch =
+    ceiling > 0
+      ? setInterval(() => {
+          if (process.memoryUsage.rss() < ceiling * 1024 * 1024) return;
+          clearInterval(watch);
+          void retire(() => Promise.all(Object.values(rt.eventSources).map((source) => source.drain())));
+        }, RSS_CHECK_MS).unref()
+      : undefined;
+  return {
+    up: {},
+    stop: () => {
+      clearInterval(watch);
+      return rt.stop();
+    },
+  };
 });

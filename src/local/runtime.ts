@@ -113,9 +113,14 @@ export interface LocalRuntimeOptions {
    * a runtime attached to these emulators (as more Lambda instances): the pipeline then uses every core.
    * A function run by n instances gets 1/n of its trigger's maxConcurrency on each, so the topology's cap holds.
    * Only plain-data options reach them (no `provider`, `wrapHandler`, `onAwsCall` or `logStream` object;
-   * their logs come back to this runtime's log stream). The CLI uses `defaultHandlerProcesses()`.
+   * their logs come back to this runtime's log stream). The CLI uses `handlerLayout()`.
    */
   handlerProcesses?: QueueFunctionName[][];
+  /**
+   * A handler process whose RSS reaches this many MB takes no more messages, finishes the batches in hand and
+   * exits, and a fresh one takes its place (default `HANDLER_PROCESS_MAX_RSS_MB`; 0: never).
+   */
+  handlerMaxRssMb?: number;
   /** The file counting crash-point passes, shared with the handler processes (set by the runtime on them). */
   crashCounterFile?: string;
   /** Event-source concurrency per function instead of its trigger's maxConcurrency (set by the runtime on handler processes). */
@@ -166,8 +171,11 @@ export interface LocalRuntime {
   /** The ASL text a state machine executes here (before its placeholders are substituted). */
   stateMachineSource(name: StateMachineName): Promise<string>;
   eventSources: Partial<Record<QueueFunctionName, SqsEventSource>>;
-  /** The processes this runtime runs in: its own, the emulators' and the handler processes' (as they come up). */
-  pids(): { main: number; emulators?: number; handlers: number[] };
+  /**
+   * The processes this runtime runs in: its own, the emulators' and the handler processes' (as they come up), and
+   * the handler processes retired at their memory ceiling, with their peak RSS (MB).
+   */
+  pids(): { main: number; emulators?: number; handlers: number[]; retired: HandlerProcesses['retired'] };
   /** Dependencies for operator commands run in this process (backfill): the runtime's clients and provider. */
   operatorDeps(): PipelineDeps;
   /** The LLM topic namer when LLM settings were given. */
@@ -400,13 +408,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       const instances = (onMain(fn) ? 1 : 0) + processLists.filter((list) => list.includes(fn)).length;
       return Math.max(1, Math.floor(topology.functions[fn].trigger!.maxConcurrency / instances));
     };
-    const handlerPids: number[] = [];
+    const handlerProcesses: HandlerProcesses = { running: [], retired: [] };
     if (processLists.length) {
       // Not awaited: this process's event sources start now, and the handler processes join as they come up.
       const helpers = Promise.allSettled(
         processLists.map((functions) =>
           startHandlerProcess(
-            handlerPids,
+            handlerProcesses,
             {
               attach: emulators.endpoints,
               functions,
@@ -420,6 +428,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
               allowShortVisibility: options.allowShortVisibility,
               topology: options.topology,
               crashCounterFile,
+              handlerMaxRssMb: options.handlerMaxRssMb ?? HANDLER_PROCESS_MAX_RSS_MB,
             },
             logStream,
           ),
@@ -524,7 +533,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         return (await machines[name]()).source;
       },
       eventSources,
-      pids: () => ({ main: process.pid, emulators: emulators.pid, handlers: [...handlerPids] }),
+      pids: () => ({ main: process.pid, emulators: emulators.pid, handlers: [...handlerProcesses.running], retired: [...handlerProcesses.retired] }),
       topicNamer: namer,
       operatorDeps() {
         return depsOver(clients, 'backfill');
@@ -709,16 +718,22 @@ async function queueArn(client: SQSClient, url: string): Promise<string> {
  * Where `sluice run` and `sluice dev` run the handlers: one handler process per core, each running the ingest,
  * chunk, enrich and decide event sources as another Lambda instance would; the main process (the CLI, the
  * scheduler, the state machines) holds no records, no file scan and no NLP working set.
- * `SLUICE_HANDLER_PROCESSES` sets the count; 0 runs every handler in the main process.
+ * `SLUICE_HANDLER_PROCESSES` sets the count; 0 runs every handler in the main process. `SLUICE_HANDLER_MAX_RSS_MB`
+ * sets the RSS at which a handler process is replaced (`HANDLER_PROCESS_MAX_RSS_MB`; 0: never).
  * @example startLocalRuntime({ stateDir, ...handlerLayout() })
+ * @throws Error when either is not a whole number ≥ 0.
  */
-export function handlerLayout(env: NodeJS.ProcessEnv = process.env): Pick<LocalRuntimeOptions, 'functions' | 'handlerProcesses'> {
-  const n = env.SLUICE_HANDLER_PROCESSES === undefined || env.SLUICE_HANDLER_PROCESSES === '' ? availableParallelism() : Number(env.SLUICE_HANDLER_PROCESSES);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`SLUICE_HANDLER_PROCESSES must be a whole number ≥ 0, not ${env.SLUICE_HANDLER_PROCESSES}`);
+export function handlerLayout(env: NodeJS.ProcessEnv = process.env): Pick<LocalRuntimeOptions, 'functions' | 'handlerProcesses' | 'handlerMaxRssMb'> {
+  const whole = (name: string, fallback: number) => {
+    const n = env[name] === undefined || env[name] === '' ? fallback : Number(env[name]);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number ≥ 0, not ${env[name]}`);
+    return n;
+  };
+  const n = whole('SLUICE_HANDLER_PROCESSES', availableParallelism());
   if (n === 0) return { handlerProcesses: [] };
   // Every queue function runs in the handler processes, the ingest's plan too: in the main process (the user's
   // `sluice` process, with no V8 limits of its own) its scan of a 1 GiB file grew that process's peak by ~20 %.
-  return { functions: [], handlerProcesses: Array.from({ length: n }, () => ['ingest', 'chunk', 'enrich', 'decide']) };
+  return { functions: [], handlerProcesses: Array.from({ length: n }, () => ['ingest', 'chunk', 'enrich', 'decide']), handlerMaxRssMb: whole('SLUICE_HANDLER_MAX_RSS_MB', HANDLER_PROCESS_MAX_RSS_MB) };
 }
 
 /**
@@ -738,51 +753,98 @@ export function capShares(cap: number, n: number): number[] {
 export const HANDLER_PROCESS_FLAGS = ['--max-old-space-size=320', '--max-semi-space-size=16'];
 
 /**
+ * The RSS at which a handler process is replaced (`handlerMaxRssMb`). Over a long run its V8 heap and buffers
+ * stay level but malloc keeps memory it freed (1 GiB ingest: heap 98-110 MB, buffers 30-77 MB, anonymous memory
+ * rising in steps 179 -> 226 MB; heaptrack: malloc's live peak 87 MB against 94 MB in a 100 MiB run while RSS
+ * differed by 46 MB), so a process's peak grew with how long it had run. Replaced as Lambda recycles its
+ * instances (and as Celery's max-memory-per-child does it), no process's peak depends on the file's size.
+ */
+export const HANDLER_PROCESS_MAX_RSS_MB = 265;
+
+/** The handler processes' pids, and those retired at their memory ceiling with their peak RSS (MB). */
+interface HandlerProcesses {
+  running: number[];
+  retired: Array<{ pid: number; peakRssMb?: number }>;
+}
+
+/**
  * Starts a handler process (`handler-process.ts`) and waits until its event sources run. One that dies unasked
  * (killed, out of memory) is replaced, as Lambda starts a new instance; the messages it held come back after
- * their visibility timeout. `pids` holds the pids of those running.
+ * their visibility timeout. One that retires at its memory ceiling (`handlerMaxRssMb`) is replaced as it starts
+ * finishing its batches in hand. `processes` holds the pids of those running and the peaks of those retired.
  */
-async function startHandlerProcess(pids: number[], options: LocalRuntimeOptions, logStream: Writable): Promise<Helper> {
-  const log = (entry: object) => logStream.write(`${JSON.stringify({ level: 'ERROR', functions: options.functions, ...entry })}\n`);
+async function startHandlerProcess(processes: HandlerProcesses, options: LocalRuntimeOptions, logStream: Writable): Promise<Helper> {
+  const log = (level: 'ERROR' | 'INFO', entry: object) => {
+    if (level === 'ERROR' || options.logLevel === undefined || options.logLevel === 'INFO' || options.logLevel === 'DEBUG') logStream.write(`${JSON.stringify({ level, functions: options.functions, ...entry })}\n`);
+  };
+  const gone = (pid: number) => {
+    if (processes.running.includes(pid)) processes.running.splice(processes.running.indexOf(pid), 1);
+  };
   let stopped = false;
-  let current: Helper;
+  let latest: Helper | undefined;
+  let current: Promise<Helper>;
+  // Retired ones still finishing their batches: the runtime's stop waits for them.
+  const leaving = new Set<Promise<void>>();
+  const replace = () => {
+    current = startOrRetry();
+    current.then(
+      (next) => {
+        if (stopped) void next.stop(); // the runtime stopped while it started
+      },
+      (err: Error) => log('ERROR', { message: 'a handler process did not start', error: err.message }),
+    );
+  };
   const start = async (): Promise<Helper> => {
     let pid = 0;
-    const { helper } = await startHelper<object, { kind: 'log'; text: string }>(new URL('./handler-process.ts', import.meta.url), options, (m) => logStream.write(m.text), 'handler', HANDLER_PROCESS_FLAGS, (exit) => {
-      if (pids.includes(pid)) pids.splice(pids.indexOf(pid), 1);
-      if (stopped) return;
-      log({ message: 'a handler process died; starting another', pid, ...exit });
-      startOrRetry().then(
-        (next) => {
-          current = next;
-          if (stopped) void next.stop(); // the runtime stopped while it started
-        },
-        (err: Error) => log({ message: 'a handler process did not start', error: err.message }),
-      );
+    const { helper } = await startHelper<object, { kind: 'log'; text: string }>(new URL('./handler-process.ts', import.meta.url), options, (m) => logStream.write(m.text), 'handler', {
+      nodeFlags: HANDLER_PROCESS_FLAGS,
+      onLost: (exit) => {
+        gone(pid);
+        if (stopped) return;
+        log('ERROR', { message: 'a handler process died; starting another', pid, ...exit });
+        replace();
+      },
+      onRetiring: (exited) => {
+        if (!stopped) {
+          log('INFO', { message: 'a handler process reached its memory ceiling; it finishes its batches and another starts', pid, maxRssMb: options.handlerMaxRssMb });
+          replace();
+        }
+        const leaves = exited.then(({ peakRssMb }) => {
+          gone(pid);
+          processes.retired.push({ pid, peakRssMb });
+        });
+        leaving.add(leaves);
+        void leaves.finally(() => leaving.delete(leaves));
+      },
     });
     pid = helper.pid;
-    pids.push(pid);
+    processes.running.push(pid);
+    latest = helper;
     return helper;
   };
   // One killed while it started is started again (twice at most); one whose own code failed is not.
   const startOrRetry = (attempt = 1): Promise<Helper> =>
     start().catch((err: Error & { signal?: string | null }) => {
       if (!err.signal || stopped || attempt > 2) throw err;
-      log({ message: 'a handler process was killed while it started; starting another', signal: err.signal });
+      log('ERROR', { message: 'a handler process was killed while it started; starting another', signal: err.signal });
       return startOrRetry(attempt + 1);
     });
+  current = startOrRetry();
   try {
-    current = await startOrRetry();
+    await current;
   } catch (err) {
     throw new Error(`a handler process (${options.functions?.join(', ')}) did not start: ${(err as Error).message}`);
   }
   return {
     get pid() {
-      return current.pid;
+      return latest!.pid;
     },
-    stop() {
+    async stop() {
       stopped = true;
-      return current.stop();
+      const helper = await current.catch(() => undefined);
+      const result = (await helper?.stop()) ?? {};
+      await Promise.all([...leaving]);
+      return result;
     },
   };
 }

@@ -1,8 +1,9 @@
 // Under test: nothing lost, nothing stuck, nothing doubled across kill -9. `sluice dev` runs as its own
 // process and kills itself (SIGKILL) at a named point between two writes — in ingest, enrich, decide and
 // finalize — then restarts on the same state folder: the job must end with the counts, outcomes and
-// result files of a clean run of the same file, promptly. The longer matrix (3,000 claims, 10 moments,
-// also under LLM faults) is `npm run bench:crash`.
+// result files of a clean run of the same file, promptly. The same holds when one handler process is killed, and
+// when handler processes retire at their memory ceiling one after another. The longer matrix (3,000 claims, 10
+// moments, also under LLM faults) is `npm run bench:crash`.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,13 +67,14 @@ describe('kill -9 between two writes, then a restart', () => {
   );
 });
 
-describe('kill -9 of one handler process', () => {
-  const handlerPids = (devPid: number) =>
-    execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
-      .split('\n')
-      .filter((line) => line.includes('handler-process.ts') && line.includes(`--sluice-helper-of=${devPid}`))
-      .map((line) => Number(line.trim().split(/\s+/)[0]));
+/** The pids of a `sluice dev` process's handler processes, as `ps` lists them. */
+const handlerPids = (devPid: number) =>
+  execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.includes('handler-process.ts') && line.includes(`--sluice-helper-of=${devPid}`))
+    .map((line) => Number(line.trim().split(/\s+/)[0]));
 
+describe('kill -9 of one handler process', () => {
   it('is replaced, as Lambda starts a new instance, and the job ends exactly as the clean run did', async () => {
     // Prepare: sluice dev with two handler processes
     const dev = await startDev(tempDir(), { ...env, SLUICE_HANDLER_PROCESSES: '2' });
@@ -101,3 +103,35 @@ describe('kill -9 of one handler process', () => {
     }
   }, 240_000);
 });
+
+describe('handler processes at their memory ceiling', () => {
+  it('retire one after another and are replaced, and the job ends exactly as the clean run did', async () => {
+    // Prepare: sluice dev with two handler processes whose ceiling (1 MB) each passes a second after it is up
+    const dev = await startDev(tempDir(), { ...env, SLUICE_HANDLER_PROCESSES: '2', SLUICE_HANDLER_MAX_RSS_MB: '1' });
+    try {
+      // Act: the file dropped; the handler processes seen while the job runs
+      const seen = new Set<number>();
+      const jobId = await dropFile(dev, file, 'crash-matrix.csv');
+      let ended = false;
+      const watching = (async () => {
+        while (!ended) {
+          for (const pid of handlerPids(dev.child.pid!)) seen.add(pid);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      })();
+      const job = await waitForEnd(dev, jobId, 180_000).finally(() => {
+        ended = true;
+      });
+      await watching;
+      // Assess: processes came and went (more than the two at a time), and the job is the clean run’s: none lost, none doubled
+      expect(seen.size).toBeGreaterThan(2);
+      const outcome = await readOutcome(dev, job!);
+      expect(outcome.counts).toEqual(clean.outcome.counts);
+      expect(outcome.results).toEqual(clean.outcome.results);
+      expect(outcome.rejects).toEqual(clean.outcome.rejects);
+    } finally {
+      await stopDev(dev);
+    }
+  }, 240_000);
+});
+

@@ -7,13 +7,14 @@ import type { AddressInfo } from 'node:net';
 import { DynamoDBClient, ListTablesCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { Readable } from 'node:stream';
 import { CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createObjectStore } from '../../src/adapters/s3-object-store.ts';
 import { batchesOf, createWorkQueue } from '../../src/adapters/sqs-work-queue.ts';
 import { JobStatus, emptyCounts } from '../../src/domain/job.ts';
 import { shardOf, shardSizes } from '../../src/pipeline/ledger.ts';
 import { reconcileJobs } from '../../src/pipeline/reconcile.ts';
+import { SqsEventSource } from '../../src/local/event-source.ts';
 import { type LocalRuntime, localClients, startLocalRuntime } from '../../src/local/runtime.ts';
 import { note } from '../helpers/factories.ts';
 
@@ -240,6 +241,47 @@ describe('S3 object store', () => {
         expect(got.etag).toBe(createHash('md5').update(whole).digest('hex'));
       }
     }
+  });
+});
+
+describe('the local event source', () => {
+  it('drains as a retiring instance: finishes the batch in hand, takes no more, and leaves the rest visible at once', async () => {
+    // Prepare: a queue of five messages and an event source (one batch of one at a time) whose handler waits
+    const { QueueUrl } = await rt.clients.sqs.send(new CreateQueueCommand({ QueueName: 'drain-test', Attributes: { VisibilityTimeout: '60' } }));
+    await rt.clients.sqs.send(new SendMessageBatchCommand({ QueueUrl, Entries: Array.from({ length: 5 }, (_, i) => ({ Id: String(i), MessageBody: `m${i}` })) }));
+    const handled: string[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let invoked!: () => void;
+    const first = new Promise<void>((r) => (invoked = r));
+    const source = new SqsEventSource({
+      name: 'drain-test',
+      sqs: rt.clients.sqs,
+      queueUrl: QueueUrl!,
+      queueArn: 'arn:aws:sqs:us-east-1:000000000000:drain-test',
+      batchSize: 1,
+      batchingWindowSeconds: 0,
+      maxConcurrency: 1,
+      timeoutSeconds: 10,
+      waitSeconds: 1,
+      visibilitySeconds: 30,
+      handler: () => async (event) => {
+        handled.push(...event.Records.map((r) => r.body));
+        invoked();
+        await released;
+      },
+    });
+    source.start();
+    await first;
+    // Act: drained while its one batch is being handled, which then ends
+    const drained = source.drain();
+    release();
+    await drained;
+    // Assess: that one message handled and deleted, the other four received by anyone at once (none held invisible)
+    expect(handled).toHaveLength(1);
+    const rest = await drain(QueueUrl!, 4, 3_000);
+    expect(rest.sort()).toEqual(['m0', 'm1', 'm2', 'm3', 'm4'].filter((m) => m !== handled[0]));
+    expect(source.stats).toEqual({ invocations: 1, failedMessages: 0, deletedMessages: 1 });
   });
 });
 
