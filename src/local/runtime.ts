@@ -404,9 +404,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const processLists = options.pollers === false ? [] : (options.handlerProcesses ?? []).filter((list) => list.length);
     const onMain = (fn: QueueFunctionName) => !options.functions || options.functions.includes(fn);
     // A function's maxConcurrency is shared by the instances running it here (this process and its handler processes).
+    // Enriching offline, a batch is CPU work on its process's one thread (the NER): at most OFFLINE_ENRICH_BATCHES
+    // at once per process, as more only take turns there with more of them in memory.
+    const offline = !options.llm && !options.provider;
     const share = (fn: QueueFunctionName) => {
       const instances = (onMain(fn) ? 1 : 0) + processLists.filter((list) => list.includes(fn)).length;
-      return Math.max(1, Math.floor(topology.functions[fn].trigger!.maxConcurrency / instances));
+      const cap = Math.max(1, Math.floor(topology.functions[fn].trigger!.maxConcurrency / instances));
+      return fn === 'enrich' && offline ? Math.min(cap, OFFLINE_ENRICH_BATCHES) : cap;
     };
     const handlerProcesses: HandlerProcesses = { running: [], retired: [] };
     if (processLists.length) {
@@ -760,6 +764,14 @@ export const HANDLER_PROCESS_FLAGS = ['--max-old-space-size=320', '--max-semi-sp
  * instances (and as Celery's max-memory-per-child does it), no process's peak depends on the file's size.
  */
 export const HANDLER_PROCESS_MAX_RSS_MB = 265;
+
+/**
+ * Enrich batches a process runs at once with the offline provider (an LLM's batches wait on the network, and take
+ * the function's share of maxConcurrency). 10,000 notes on disk (npm run bench:pipeline's pipeline-disk child), nine
+ * pairs side by side: 2 at once faster than 6 (a handler process's share of 12) in eight, by 8 % on average; the
+ * handler processes' collector took 1.7-1.8 s each at 6, against 0.4 s in the in-process loop (docs/benchmarks.md).
+ */
+export const OFFLINE_ENRICH_BATCHES = 2;
 
 /** The handler processes' pids, and those retired at their memory ceiling with their peak RSS (MB). */
 interface HandlerProcesses {
