@@ -90,13 +90,23 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
     return r.Item ? itemToJob(r.Item) : undefined;
   }
 
+  /**
+   * Every item of a query, page by page, the next page asked for while the caller takes this one's items (a
+   * finalize writing 2,500 groups' results waited on each 1 MB page in turn). At most two pages are held.
+   */
   async function* queryAll(input: Omit<QueryCommandInput, 'TableName'>): AsyncGenerator<Record<string, unknown>> {
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await doc.send(new QueryCommand({ TableName: tableName, ...input, ExclusiveStartKey }));
+    const pageAfter = (ExclusiveStartKey: Record<string, unknown> | undefined) => {
+      const page = doc.send(new QueryCommand({ TableName: tableName, ...input, ExclusiveStartKey }));
+      // Handled now, thrown where awaited: a page failing while the caller takes the last one's items (or after it
+      // stopped early) is not an unhandled rejection.
+      page.catch(() => undefined);
+      return page;
+    };
+    for (let next: ReturnType<typeof pageAfter> | undefined = pageAfter(undefined); next; ) {
+      const page: Awaited<ReturnType<typeof pageAfter>> = await next;
+      next = page.LastEvaluatedKey ? pageAfter(page.LastEvaluatedKey) : undefined;
       for (const item of page.Items ?? []) yield item;
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
+    }
   }
 
   /**

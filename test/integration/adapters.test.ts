@@ -178,6 +178,38 @@ describe('DynamoDB status store', () => {
     });
   });
 
+  it('lists every group of a job once, in key order, across many pages, and a listing left early fails nothing', async () => {
+    // Arrange: 1,200 groups of ~2 KB each (several 1 MB pages)
+    await rt.store.createJob(newJob('j-pages'));
+    const at = new Date().toISOString();
+    const enrichment = { provider: 'offline', model: 'm', promptVersion: 'p', mode: 'full' as const, stages: { summary: 'done' as const }, summary: 'x'.repeat(2000), eligibleNoteIds: ['n1'], ineligible: [], provenance: { chunkIds: [] } };
+    const ids = Array.from({ length: 1200 }, (_, i) => `G${String(i).padStart(5, '0')}`);
+    for (let i = 0; i < ids.length; i += 50) {
+      await Promise.all(ids.slice(i, i + 50).map((g) => rt.store.saveEnrichment('j-pages', g, 1, enrichment as never, 0, { key: 'records/j-pages/p0000.jsonl', start: 0, end: 1 }, at)));
+    }
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      // Act: the whole listing, taken slowly page by page, and one left after its first group
+      const listed: string[] = [];
+      for await (const g of rt.store.listGroups('j-pages')) {
+        listed.push(g.groupId);
+        if (listed.length % 300 === 0) await new Promise((r) => setTimeout(r, 20));
+      }
+      for await (const g of rt.store.listGroups('j-pages')) {
+        expect(g.groupId).toBe(ids[0]);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      // Assess: each group once, in key order; nothing unhandled
+      expect(listed).toEqual(ids);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('has the reconciler count again, once, the groups whose counts a crash lost, from their marks', async () => {
     // Arrange: three groups stored in one shard, the counts of two of them lost (a kill between the two writes); an
     // older job the reconciler cannot look at (its profile version is in no registry)
