@@ -76,8 +76,7 @@ export async function startHelper<Up extends object, Other extends { kind: strin
         // Its exit is expected now: not a death.
         stopping = true;
         onRetiring?.(exited.then(() => ({ peakRssMb })));
-      }
-      else if (m.kind === 'failed') reject(Object.assign(new Error((m as { message: string }).message), { code: (m as { code?: string }).code }));
+      } else if (m.kind === 'failed') reject(Object.assign(new Error((m as { message: string }).message), { code: (m as { code?: string }).code }));
       else if (m.kind === 'stopped') peakRssMb = (m as { peakRssMb: number }).peakRssMb;
       else onOther(m as Other);
     });

@@ -27,14 +27,13 @@ runHelper<LocalRuntimeOptions, object, { kind: 'log'; text: string }>(async (opt
       if (listProfiles().some((p) => loadProfile(p).documents)) await (await import('../domain/documents/read-document.ts')).warmReaders();
     })().catch(() => undefined);
   }
-  // At its memory ceiling it retires: no more messages, the batches in hand finished, then a fresh process.
+  // At its memory ceiling it retires: no more messages, the batches in hand finished, then a fresh process (a
+  // retirement under way makes the later calls no-ops).
   const ceiling = options.handlerMaxRssMb ?? 0;
   const watch =
     ceiling > 0
       ? setInterval(() => {
-          if (process.memoryUsage.rss() < ceiling * 1024 * 1024) return;
-          clearInterval(watch);
-          void retire(() => Promise.all(Object.values(rt.eventSources).map((source) => source.drain())));
+          if (process.memoryUsage.rss() >= ceiling * 1024 * 1024) void retire(() => Promise.all(Object.values(rt.eventSources).map((source) => source.drain())));
         }, RSS_CHECK_MS).unref()
       : undefined;
   return {
