@@ -759,9 +759,10 @@ export const HANDLER_PROCESS_FLAGS = ['--max-old-space-size=320', '--max-semi-sp
 /**
  * The RSS at which a handler process is replaced (`handlerMaxRssMb`). Over a long run its V8 heap and buffers
  * stay level but malloc keeps memory it freed (1 GiB ingest: heap 98-110 MB, buffers 30-77 MB, anonymous memory
- * rising in steps 179 -> 226 MB; heaptrack: malloc's live peak 87 MB against 94 MB in a 100 MiB run while RSS
- * differed by 46 MB), so a process's peak grew with how long it had run. Replaced as Lambda recycles its
- * instances (and as Celery's max-memory-per-child does it), no process's peak depends on the file's size.
+ * rising in steps 179 -> 226 MB; heaptrack: malloc's live peak 87 MB in a 100 MiB run against 94 MB at 1 GiB,
+ * while RSS differed by 46 MB), so a process's peak grew with how long it had run (274 -> 310 MB). Replaced as
+ * Lambda recycles its instances (and as Celery's max-memory-per-child does it), the largest peak was 265 -> 281 MB
+ * (medians of three, npm run bench:size -- --ingest-only --rounds 3; docs/benchmarks.md).
  */
 export const HANDLER_PROCESS_MAX_RSS_MB = 265;
 
