@@ -164,12 +164,35 @@ export const bundledProfiles: ProfileSource = {
 };
 
 /**
+ * A read per key trusted for `ttlMs` after it returns; callers that ask while it is under way share it (a batch's
+ * groups all asking at once make one read, not one each), and a failed read is not kept.
+ * @example const pointer = trustedFor((name) => reg.getActive('profile', name), { ttlMs: 2000 }); await pointer(profileName)
+ */
+export function trustedFor<T>(read: (key: string) => Promise<T>, o: { ttlMs: number; now?: () => number }): (key: string) => Promise<T> {
+  const now = o.now ?? Date.now;
+  const held = new Map<string, { value: Promise<T>; until: number }>();
+  return (key) => {
+    const h = held.get(key);
+    if (h && h.until > now()) return h.value;
+    const entry = { value: read(key), until: Infinity };
+    held.set(key, entry);
+    entry.value.then(
+      () => void (entry.until = now() + o.ttlMs),
+      () => void (held.get(key) === entry && held.delete(key)),
+    );
+    return entry.value;
+  };
+}
+
+/**
  * Profiles from the registry: the active pointer is read at most once per `ttlMs` per name (a container's
  * cache), versions once (they never change). A name with nothing active runs its bundled data.
  */
 export function registryProfiles(reg: VersionRegistry, o: { ttlMs: number; now?: () => number }): ProfileSource {
-  const now = o.now ?? Date.now;
-  const pointers = new Map<string, { version: string | undefined; shadow?: ShadowSetting; until: number }>();
+  const pointer = trustedFor(async (name: string) => {
+    const active = await reg.getActive('profile', name);
+    return { version: active?.version, ...(active?.shadow ? { shadow: active.shadow } : {}) };
+  }, o);
   const versions = new Map<string, Promise<Profile>>();
   const bundled = (name: string) => {
     try {
@@ -195,15 +218,6 @@ export function registryProfiles(reg: VersionRegistry, o: { ttlMs: number; now?:
       })();
       versions.set(key, p);
       p.catch(() => versions.delete(key));
-    }
-    return p;
-  };
-  const pointer = async (name: string) => {
-    let p = pointers.get(name);
-    if (!p || p.until <= now()) {
-      const active = await reg.getActive('profile', name);
-      p = { version: active?.version, ...(active?.shadow ? { shadow: active.shadow } : {}), until: now() + o.ttlMs };
-      pointers.set(name, p);
     }
     return p;
   };

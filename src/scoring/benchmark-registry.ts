@@ -4,7 +4,7 @@
  * improve functions read the active version (trusted for a TTL) instead of the copy in their bundle.
  * A version carries its judge prompt's text, so a new judge prompt needs no deploy either.
  */
-import { type VersionRegistry, activate } from '../profiles/registry.ts';
+import { type VersionRegistry, activate, trustedFor } from '../profiles/registry.ts';
 import { type Benchmark, BenchmarkError, type BenchmarkData, loadBenchmark, parseBenchmark } from './benchmark.ts';
 
 function bundled(name: string): Benchmark | undefined {
@@ -34,15 +34,10 @@ export async function pushBenchmark(reg: VersionRegistry, name: string, data: Be
 
 /** The active version of each benchmark, re-read after `ttlMs`; the bundled one when none was pushed. */
 export function registryBenchmarks(reg: VersionRegistry, o: { ttlMs: number; now?: () => number }): (name: string) => Promise<Benchmark> {
-  const now = o.now ?? Date.now;
-  const pointers = new Map<string, { version?: string; until: number }>();
+  const pointer = trustedFor(async (name: string) => ({ version: (await reg.getActive('benchmark', name))?.version }), o);
   const versions = new Map<string, Benchmark>();
   return async (name) => {
-    let p = pointers.get(name);
-    if (!p || p.until <= now()) {
-      p = { version: (await reg.getActive('benchmark', name))?.version, until: now() + o.ttlMs };
-      pointers.set(name, p);
-    }
+    const p = await pointer(name);
     const base = bundled(name);
     if (!p.version || p.version === base?.version) {
       if (base) return base;

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { isPermanent } from '../../src/pipeline/errors.ts';
 import { loadProfile } from '../../src/profiles/profile.ts';
-import { type ActiveRecord, type VersionRegistry, UnknownVersionError, activate, pushProfile, registryProfiles, rollback } from '../../src/profiles/registry.ts';
+import { type ActiveRecord, type VersionRegistry, UnknownVersionError, activate, pushProfile, registryProfiles, rollback, trustedFor } from '../../src/profiles/registry.ts';
 
 function memoryRegistry() {
   const versions = new Map<string, unknown>();
@@ -78,11 +78,34 @@ describe('the version registry', () => {
     expect(calls.getActive).toBe(1);
     for (let i = 0; i < 5; i++) await profiles.at('claims', a.version);
     expect(calls.getVersion).toBe(1);
+    // A batch's groups asking at once, the pointer stale: one read between them, not one each.
+    clock = 2000;
+    calls.getActive = 0;
+    const asked = await Promise.all(Array.from({ length: 50 }, () => profiles.shadow('claims')));
+    expect(asked.every((s) => s === undefined)).toBe(true);
+    expect(calls.getActive).toBe(1);
     // A job ingested before the push runs to its end on its own version; a job with no version recorded, on the bundle's.
     expect((await profiles.at('claims', claims.version)).rules.rules[0]!.event.params.reason).toBe(claims.rules.rules[0]!.event.params.reason);
     expect((await profiles.at('claims', undefined)).version).toBe(claims.version);
     await expect(profiles.at('claims', 'v-000000000000')).rejects.toBeInstanceOf(UnknownVersionError);
     // A pipeline step that meets it fails the group at once, with the reason: no retry makes a version appear.
     expect(isPermanent(new UnknownVersionError('profile claims has no version v-000000000000'))).toBe(true);
+  });
+  it('a failed pointer read is not trusted: the next ask reads again, and one under way is shared', async () => {
+    let reads = 0;
+    let fail = true;
+    const pointer = trustedFor(async (key: string) => {
+      reads += 1;
+      await new Promise((r) => setTimeout(r, 5));
+      if (fail) throw new Error(`registry down for ${key}`);
+      return reads;
+    }, { ttlMs: 60_000 });
+    const both = await Promise.allSettled([pointer('claims'), pointer('claims')]);
+    expect(both.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(reads).toBe(1);
+    fail = false;
+    expect(await pointer('claims')).toBe(2);
+    expect(await pointer('claims')).toBe(2); // trusted now
+    expect(await pointer('other')).toBe(3);
   });
 });
