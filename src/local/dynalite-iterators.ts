@@ -56,3 +56,19 @@ export function capOpenTableFiles(proto: { _open(options: Record<string, unknown
     return open.call(this, { ...options, maxOpenFiles: files });
   };
 }
+
+const inline = Symbol('sluice.getInline');
+
+/**
+ * dynalite's LevelDB reads through classic-level's synchronous get. The asynchronous one queues a worker and a
+ * promise per read, ~0.15 ms of the emulator's thread each, while LevelDB answers from its block cache or the page
+ * cache in microseconds: 5,000 UpdateItems (each reads its item first) took 3.5-3.7 s of the emulator's CPU inline
+ * against 4.0-4.3 s queued (measured). Writes stay asynchronous.
+ */
+export function getInline(proto: { _get(key: unknown, options: unknown): Promise<unknown>; _getSync(key: unknown, options: unknown): unknown; [inline]?: true }): void {
+  if (proto[inline]) return;
+  proto[inline] = true;
+  proto._get = async function (this: { _getSync(key: unknown, options: unknown): unknown }, key, options) {
+    return this._getSync(key, options);
+  };
+}

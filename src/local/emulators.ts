@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startHelper } from './child-process.ts';
-import { capOpenTableFiles, closeIteratorsOnReturn, dynaliteAbstractLevels } from './dynalite-iterators.ts';
+import { capOpenTableFiles, closeIteratorsOnReturn, dynaliteAbstractLevels, getInline } from './dynalite-iterators.ts';
 import type { LevelPrototype } from './dynalite-tables.ts';
 
 export interface S3Upload {
@@ -153,6 +153,8 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
       mkdirSync(join(options.stateDir, 'dynamodb'), { recursive: true });
       // The LevelDB class dynalite opens on disk: its own `level` dependency, resolved from where dynalite is.
       const { Level } = createRequire(import.meta.resolve('dynalite'))('level') as { Level: { prototype: LevelPrototype } };
+      // Reads inline first: the table descriptions' cache reads through it.
+      getInline(Level.prototype as never);
       cacheTableDescriptions(Level.prototype);
       // At most 64 table files open (and mapped into this process) at once, not classic-level's 1,000.
       capOpenTableFiles(Level.prototype as never, 64);

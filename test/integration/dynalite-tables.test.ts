@@ -1,4 +1,4 @@
-// Under test: the local DynamoDB on disk (dynalite over LevelDB) with its table descriptions kept in memory (src/local/dynalite-tables.ts), through the real SDK over loopback — read once, never stale after a table changes, LevelDB the truth across a restart.
+// Under test: the local DynamoDB on disk (dynalite over LevelDB) with its table descriptions kept in memory (src/local/dynalite-tables.ts) and its reads inline (getInline in src/local/dynalite-iterators.ts), through the real SDK over loopback — read once, never stale after a table changes, LevelDB the truth across a restart.
 import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,7 +27,7 @@ async function untilActive(ddb: DynamoDBClient): Promise<void> {
 const table = (key: string) => new CreateTableCommand({ TableName: 'notes', KeySchema: [{ AttributeName: key, KeyType: 'HASH' }], AttributeDefinitions: [{ AttributeName: key, AttributeType: 'S' }], BillingMode: 'PAY_PER_REQUEST' });
 
 describe('dynalite on disk with its table descriptions in memory', () => {
-  it('reads a table description from LevelDB once for many calls, reads it again after the table changes, and keeps items across a restart', async () => {
+  it('reads a table description from LevelDB once for many calls and items inline, reads it again after the table changes, and keeps items across a restart', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-ddb-'));
     dirs.push(dir);
     // The counter of the wrapper the emulators installed on dynalite's own LevelDB class.
@@ -40,8 +40,22 @@ describe('dynalite on disk with its table descriptions in memory', () => {
       await ddb.send(table('pk'));
       await untilActive(ddb);
       const before = reads();
-      for (let i = 0; i < 40; i++) await ddb.send(new PutItemCommand({ TableName: 'notes', Item: { pk: { S: `k${i}` }, n: { N: String(i) } } }));
-      for (let i = 0; i < 40; i++) expect((await ddb.send(new GetItemCommand({ TableName: 'notes', Key: { pk: { S: `k${i}` } } }))).Item?.n?.N).toBe(String(i));
+      // Every item read goes through LevelDB's synchronous get (counted here), a missing item as well.
+      const proto = Level.prototype as unknown as { _getSync(key: unknown, options: unknown): unknown };
+      const getSync = proto._getSync;
+      let inline = 0;
+      proto._getSync = function (this: unknown, key: unknown, options: unknown) {
+        inline += 1;
+        return getSync.call(this, key, options);
+      };
+      try {
+        for (let i = 0; i < 40; i++) await ddb.send(new PutItemCommand({ TableName: 'notes', Item: { pk: { S: `k${i}` }, n: { N: String(i) } } }));
+        for (let i = 0; i < 40; i++) expect((await ddb.send(new GetItemCommand({ TableName: 'notes', Key: { pk: { S: `k${i}` } } }))).Item?.n?.N).toBe(String(i));
+        expect((await ddb.send(new GetItemCommand({ TableName: 'notes', Key: { pk: { S: 'absent' } } }))).Item).toBeUndefined();
+      } finally {
+        proto._getSync = getSync;
+      }
+      expect(inline).toBeGreaterThanOrEqual(41);
       // 80 calls, each of which reads the description: at most a couple of reads reach LevelDB.
       expect(reads() - before).toBeLessThanOrEqual(2);
       // The table replaced by one with another key: no call sees the old description.
