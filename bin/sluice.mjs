@@ -20,6 +20,8 @@ if (major < 24) {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1, SIGKILL: 9 }[signal] ?? 0) : 1)));
 } else {
+  // V8's code cache on disk (Node's default folder, or NODE_COMPILE_CACHE): the command's modules compile once.
+  (await import('node:module')).enableCompileCache();
   const { main } = await import('../src/cli/main.ts');
   process.exitCode = await main(process.argv.slice(2));
 }

@@ -1,8 +1,11 @@
 // Under test: the environment the local runtime's helper processes start with (src/local/child-process.ts): glibc's
-// malloc settings that keep their RSS from holding freed buffers, unless the user set their own; and the collection
+// malloc settings that keep their RSS from holding freed buffers, unless the user set their own; Node's compile cache
+// on disk, which they fill; and the collection
 // of dead buffers as they pile up (`collectBuffersEvery`), where the process may collect (`--expose-gc`).
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EMULATOR_PROCESS_FLAGS, startEmulatorsInProcess } from '../../src/local/emulators.ts';
 
@@ -10,7 +13,7 @@ const environOf = (pid: number) => Object.fromEntries(readFileSync(`/proc/${pid}
 const saved = { ...process.env };
 
 afterEach(() => {
-  for (const k of ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_']) {
+  for (const k of ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'NODE_COMPILE_CACHE']) {
     if (saved[k] === undefined) delete process.env[k];
     else process.env[k] = saved[k];
   }
@@ -29,6 +32,23 @@ describe('a helper process', () => {
     } finally {
       await Promise.all([first.stop(), second.stop()]);
     }
+  });
+
+  it.runIf(process.platform === 'linux')('starts with Node’s compile cache in Node’s default folder and fills it; a user’s own folder wins', async () => {
+    delete process.env.NODE_COMPILE_CACHE;
+    const first = await startEmulatorsInProcess({});
+    const own = mkdtempSync(join(tmpdir(), 'sluice-ncc-'));
+    process.env.NODE_COMPILE_CACHE = own;
+    const second = await startEmulatorsInProcess({});
+    try {
+      expect(environOf(first.pid!).NODE_COMPILE_CACHE).toBe(join(tmpdir(), 'node-compile-cache'));
+      expect(environOf(second.pid!).NODE_COMPILE_CACHE).toBe(own);
+    } finally {
+      await Promise.all([first.stop(), second.stop()]);
+    }
+    // The helper wrote what it compiled (its modules' code cache) into the folder when it exited.
+    expect(existsSync(own) && readdirSync(own, { recursive: true }).length).toBeGreaterThan(0);
+    rmSync(own, { recursive: true, force: true });
   });
 
   it('collects dead buffers as they pile up when it may collect (as the emulator process runs), and does nothing where it may not', () => {
