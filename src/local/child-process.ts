@@ -30,7 +30,7 @@ export const HELPER_MALLOC = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '1
 export const HELPER_COMPILE_CACHE = { NODE_COMPILE_CACHE: join(tmpdir(), 'node-compile-cache') };
 
 /** Dead buffers a helper lets pile up before it collects them (`collectBuffersEvery`). */
-const BUFFER_GARBAGE_BYTES = 16 * 1024 * 1024;
+const BUFFER_GARBAGE_BYTES = 64 * 1024 * 1024;
 
 /** What every helper tells the process that started it: up, failed to start, or something of its own. */
 export type HelperMessage<Up, Other> = ({ kind: 'up' } & Up) | { kind: 'failed'; message: string; code?: string } | Other;
