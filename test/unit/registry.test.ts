@@ -91,6 +91,7 @@ describe('the version registry', () => {
     // A pipeline step that meets it fails the group at once, with the reason: no retry makes a version appear.
     expect(isPermanent(new UnknownVersionError('profile claims has no version v-000000000000'))).toBe(true);
   });
+
   it('a failed pointer read is not trusted: the next ask reads again, and one under way is shared', async () => {
     let reads = 0;
     let fail = true;
