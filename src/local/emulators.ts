@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startHelper } from './child-process.ts';
+import { cacheExpressionParses, dynaliteParsers } from './dynalite-expressions.ts';
 import { capOpenTableFiles, closeIteratorsOnReturn, dynaliteAbstractLevels, getInline } from './dynalite-iterators.ts';
 import type { LevelPrototype } from './dynalite-tables.ts';
 
@@ -164,6 +165,8 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
     }
     // dynalite's Query and Scan iterators, closed when their streams end (see dynalite-iterators.ts).
     closeIteratorsOnReturn(dynaliteAbstractLevels());
+    // Its expressions parsed once per shape, not per request (see dynalite-expressions.ts).
+    cacheExpressionParses(dynaliteParsers());
     const ddb: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(options.stateDir ? { path: join(options.stateDir, 'dynamodb') } : {}) });
     // An idle keep-alive connection is never closed by the emulators (Node's default closes it after 5 s): the SDK
     // reuses idle sockets, and one closed as it is reused fails its call with "socket hang up" — under load, past the
