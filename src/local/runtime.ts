@@ -254,6 +254,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const crashPoint = crashPointFromEnv(process.env.SLUICE_CRASH_AT, crashCounterFile, options.crashCounterFile !== undefined);
     const chunkBytesEnv = Number(process.env.SLUICE_CHUNK_BYTES) || undefined;
     const chunking: Chunking = { ...DEFAULT_CHUNKING, ...(chunkBytesEnv ? { chunkBytes: chunkBytesEnv, partitionBytes: chunkBytesEnv } : {}), ...options.chunking };
+    // A chunk size asked for is every file's, unless a size for large files is asked for with it.
+    if ((chunkBytesEnv || options.chunking?.chunkBytes) && !options.chunking?.large) delete chunking.large;
     // Each function gets clients of its own that allow only what its topology access allows (local IAM).
     const resourceOf = resourceResolver(names);
     const functionClients: Array<ReturnType<typeof localClients>> = [];

@@ -38,22 +38,29 @@ import { PermanentError } from './errors.ts';
 /** Chunk and partition sizes: a chunk's work and a partition's heap stay bounded whatever the file's size. */
 export interface Chunking {
   chunkBytes: number;
+  /** A file larger than `fromBytes` is cut into chunks of `chunkBytes` instead (absent: every file in `chunkBytes`). */
+  large?: { fromBytes: number; chunkBytes: number };
   /** Bytes of the file per partition of its records (the partition step holds one partition's notes). */
   partitionBytes: number;
   maxPartitions: number;
 }
 
 // 8 MiB chunks and partitions: a chunk holds its staged records (about twice its bytes) until it writes them; at
-// 16 MiB the handler processes peaked ~50 MB higher, at 32 MiB the runtime ~200 MB, for the same speed
-// (npm run bench:size -- --ingest-only; docs/large-files.md).
-export const DEFAULT_CHUNKING: Chunking = { chunkBytes: 8 * 1024 * 1024, partitionBytes: 8 * 1024 * 1024, maxPartitions: 256 };
+// 16 MiB the handler processes peaked ~50 MB higher, at 32 MiB the runtime ~200 MB (npm run bench:size --
+// --ingest-only; docs/large-files.md). Past 512 MiB, 16 MiB chunks: each partition reads a range of every chunk's
+// staged file (chunks × partitions GETs, 16,384 for 1 GiB in 8 MiB chunks), and halving them was faster at 1 GiB
+// (four pairs: 8.4-10.5 MiB/s against 7.9-8.8) while a 100 MiB file wants its 13 chunks for parallelism.
+export const DEFAULT_CHUNKING: Chunking = { chunkBytes: 8 * 1024 * 1024, large: { fromBytes: 512 * 1024 * 1024, chunkBytes: 16 * 1024 * 1024 }, partitionBytes: 8 * 1024 * 1024, maxPartitions: 256 };
+
+/** The chunk size for a file of `size` bytes. */
+export const chunkBytesFor = (size: number, chunking: Chunking): number => (chunking.large && size > chunking.large.fromBytes ? chunking.large.chunkBytes : chunking.chunkBytes);
 
 /** Shard ids of a partition start at partition × this (a partition holds at most 25 M groups). */
 const SHARDS_PER_PARTITION = 100_000;
 /** DynamoDB's item limit is 400 KB and an enrichment quotes its notes: a larger record is refused. */
 const MAX_RECORD_BYTES = 380_000;
 const PROGRESS_EVERY = 2000;
-/** Staged files a partition step reads at most at once (each a chunk's share: ~64 KB of 1 GiB in 8 MiB chunks, a whole chunk when there is one partition). */
+/** Staged files a partition step reads at most at once (each a chunk's share: ~128 KB of 1 GiB in 16 MiB chunks, a whole chunk when there is one partition). */
 const STAGED_READ_AHEAD = 6;
 /** Chunks up to which a partition message carries its ranges (at most ~60 KB of triples: SQS takes 256 KiB). */
 export const RANGES_IN_MESSAGE = 2048;

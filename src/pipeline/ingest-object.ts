@@ -11,7 +11,7 @@ import { type Job, JobStatus, TERMINAL_STATUSES, emptyCounts, jobIdFor, profileF
 import { type Profile, UnknownProfileError } from '../profiles/profile.ts';
 import { UnknownVersionError } from '../profiles/registry.ts';
 import type { PipelineDeps } from './deps.ts';
-import { DEFAULT_CHUNKING, type ManifestMessage, chunkMessages, partitionsFor } from './ingest-chunks.ts';
+import { DEFAULT_CHUNKING, type ManifestMessage, chunkBytesFor, chunkMessages, partitionsFor } from './ingest-chunks.ts';
 import type { StoredObject } from './ports.ts';
 
 export interface ObjectRef {
@@ -128,7 +128,7 @@ async function ingestLeased(deps: PipelineDeps, ref: ObjectRef, jobId: string, p
   try {
     const { head, rest } = await peek(object.body, 4096);
     format = detectFormat(ref.key, head);
-    plan = await planChunks(rest, format, size, chunking.chunkBytes);
+    plan = await planChunks(rest, format, size, chunkBytesFor(size, chunking));
   } catch (err) {
     object.body.destroy();
     if (!(err instanceof UnreadableFileError)) throw err;

@@ -1,6 +1,7 @@
 // Under test: nothing doubled. Every message of a run is delivered twice at once to its handler (SQS's
 // at-least-once delivery, at its worst), and the file's S3 notification is sent twice at once: the job ends
-// with the counts, outcomes and result files of a run where each message came once. And the same file cut
+// with the counts, outcomes and result files of a run where each message came once (the file cut as a large one is,
+// in chunks of the larger size). And the same file cut
 // into 15 chunks and 9 partitions (parallel ingest; a malformed quote near its end leaves the rest one chunk) ends exactly as one chunk of it does,
 // whether a partition's message carries its ranges of the chunks' staged files or (as an earlier sluice sent it) not.
 import { readFileSync } from 'node:fs';
@@ -19,6 +20,8 @@ let twice: LocalRuntime;
 let chunked: LocalRuntime;
 /** Small chunks and partitions: the 137 KB sample becomes 15 chunks and 9 partitions. */
 const SMALL = { chunkBytes: 8 * 1024, partitionBytes: 16 * 1024 };
+/** As a large file is cut (DEFAULT_CHUNKING.large): the sample is over 64 KB, so its chunks are 16 KiB: eight (the last from a malformed quote to the end). */
+const LARGE = { ...SMALL, large: { fromBytes: 64 * 1024, chunkBytes: 16 * 1024 } };
 const deliveries = { ingest: 0, chunk: 0, enrich: 0, decide: 0 };
 /** Groups handed to enrich and decide (a message carries up to ten). */
 const groupDeliveries = { enrich: 0, decide: 0 };
@@ -51,7 +54,7 @@ const stripped: boolean[] = [];
 beforeAll(async () => {
   [once, twice, chunked] = await Promise.all([
     startLocalRuntime({ logLevel: 'SILENT', chunking: { chunkBytes: 1 << 30 } }),
-    startLocalRuntime({ logLevel: 'SILENT', wrapHandler: doubled, chunking: SMALL }),
+    startLocalRuntime({ logLevel: 'SILENT', wrapHandler: doubled, chunking: LARGE }),
     startLocalRuntime({ logLevel: 'SILENT', chunking: SMALL, wrapHandler: evenWithoutRanges }),
   ]);
 });
@@ -106,7 +109,10 @@ describe('every message delivered twice at once', () => {
     // Act
     const [single, double] = await Promise.all([run(once, false), run(twice, true)]);
     // Assess
-    expect(deliveries.chunk).toBeGreaterThanOrEqual(2 * (15 + 9));
+    const parts = await twice.store.readIngestParts(double.job.jobId);
+    expect(parts.chunks).toHaveLength(8); // 15 in chunks of 8 KiB
+    expect(parts.partitions).toHaveLength(9);
+    expect(deliveries.chunk).toBeGreaterThanOrEqual(2 * (8 + 9));
     expect(groupDeliveries.enrich).toBeGreaterThanOrEqual(2 * single.job.counts.groups);
     expect(groupDeliveries.decide).toBeGreaterThanOrEqual(2 * single.job.counts.groups);
     expect(double.job.status).toBe(single.job.status);
