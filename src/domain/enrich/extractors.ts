@@ -5,7 +5,7 @@
  * so does a word or phrase of `negationsAfter` within `windowAfter` tokens after it in the same clause ("the parcel
  * arrived intact"; a clause ends at `;`, `:` or "but").
  */
-import nlp from 'compromise';
+import type Nlp from 'compromise';
 import Sentiment from 'sentiment';
 import { type EntityKind, type Label, type OutputSpec, kindConfidence } from '../../profiles/outputs.ts';
 
@@ -202,13 +202,23 @@ export function lexiconSentiment(text: string, threshold: number): Extracted {
 
 const clean = (xs: string[]) => [...new Set(xs.map((x) => x.trim().replace(/[.,;:!?]+$/, '')).filter(Boolean))].sort();
 
+// compromise builds its lexicon when imported (~0.8 s of CPU and ~40 MB of a process, measured): loaded by what
+// extracts entities, when it first does, not by every function whose code imports this module (ingest, decide).
+let nlp: typeof Nlp | undefined;
+
+/** Loads the NER model (compromise) once; `extractEntities` needs it for entity kinds read by NER. */
+export async function loadEntityModel(): Promise<void> {
+  nlp ??= (await import('compromise')).default;
+}
+
 /** Entities of each kind: compromise's NER (people, organisations, places), a pattern, or an output's labels. */
 export function extractEntities(text: string, kinds: EntityKind[], labelsOf: (output: string) => Label[]): Extracted {
-  let doc: ReturnType<typeof nlp> | undefined;
+  let doc: ReturnType<typeof Nlp> | undefined;
   const value: Record<string, string[]> = {};
   for (const kind of kinds) {
     const from = kind.from;
     if (from.source === 'ner') {
+      if (!nlp) throw new Error('the NER model is not loaded: await loadEntityModel() first');
       doc ??= nlp(text);
       value[kind.name] = clean(doc[from.tag]().out('array') as string[]);
     } else if (from.source === 'pattern') {

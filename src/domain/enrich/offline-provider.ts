@@ -5,7 +5,7 @@
  * `provider: "offline"`.
  */
 import type { EnrichmentOutput, EnrichmentProvider, EnrichmentRequest } from './enrich-group.ts';
-import { extract, splitSentences } from './extractors.ts';
+import { extract, loadEntityModel, splitSentences } from './extractors.ts';
 
 export const OFFLINE_PROVIDER = 'offline';
 
@@ -16,6 +16,7 @@ export function createOfflineProvider(): EnrichmentProvider {
     promptVersion: 'n/a',
     async enrich(request: EnrichmentRequest): Promise<EnrichmentOutput> {
       const { profile, notes, retrieved, stages } = request;
+      await loadEntityModel();
       const input = {
         text: notes.map((n) => n.text).join('\n'),
         sentences: notes.flatMap((n) => splitSentences(n.text)),
