@@ -4,12 +4,13 @@
  * validated again on return. The `openai` SDK does the retries: exponential backoff with jitter, and
  * never before a 429's Retry-After. A cap on in-flight calls (p-limit) is shared by the whole invocation.
  */
-import OpenAI from 'openai';
-import { zodResponseFormat } from 'openai/helpers/zod';
+import type OpenAI from 'openai';
+import type { zodResponseFormat } from 'openai/helpers/zod';
 import * as z from 'zod';
 import type { EnrichmentOutput, EnrichmentProvider, EnrichmentRequest } from '../domain/enrich/enrich-group.ts';
 import { type Profile, loadPrompt } from '../profiles/profile.ts';
 import { type PriorityLimit, priorityLimit } from './priority-limit.ts';
+import { openAiSdk } from './openai-sdk.ts';
 import type { Label, OutputSpec } from '../profiles/outputs.ts';
 
 export const OPENAI_PROVIDER = 'openai';
@@ -76,7 +77,7 @@ export interface OpenAiProvider extends EnrichmentProvider {
 }
 
 export function createOpenAiProvider(o: OpenAiProviderOptions, promptVersionOf: (p: Profile) => string = (p) => p.enrichment.promptVersion): OpenAiProvider {
-  const client = new OpenAI({ apiKey: o.apiKey, baseURL: o.baseURL, maxRetries: o.maxRetries, timeout: o.timeoutMs });
+  let client: OpenAI | undefined;
   const limiter = priorityLimit(o.maxInFlight);
   // Built once per profile: the zod schema, its JSON-schema response format, and the prompt per version.
   const schemas = new WeakMap<Profile, { schema: ReturnType<typeof answerSchema>; format: ReturnType<typeof zodResponseFormat> }>();
@@ -92,6 +93,8 @@ export function createOpenAiProvider(o: OpenAiProviderOptions, promptVersionOf: 
     },
     async call(request: EnrichmentRequest): Promise<EnrichmentOutput> {
       const { profile } = request;
+      const { OpenAI, zodResponseFormat } = await openAiSdk();
+      client ??= new OpenAI({ apiKey: o.apiKey, baseURL: o.baseURL, maxRetries: o.maxRetries, timeout: o.timeoutMs });
       let compiled = schemas.get(profile);
       if (!compiled) {
         const schema = answerSchema(profile);

@@ -3,10 +3,11 @@
  * and answers one JSON array, validated on return — every id exactly once, a verdict and a reason each.
  * Without an API key the offline judge grades by key-fact overlap and says so in its name and reasons.
  */
-import OpenAI from 'openai';
-import { zodResponseFormat } from 'openai/helpers/zod';
+import type OpenAI from 'openai';
+import type { zodResponseFormat } from 'openai/helpers/zod';
 import * as z from 'zod';
 import type { OpenAiProviderOptions } from '../llm/openai-provider.ts';
+import { openAiSdk } from '../llm/openai-sdk.ts';
 import { factOverlap } from './score-item.ts';
 
 export interface JudgeInput {
@@ -83,13 +84,15 @@ export function judgeMessage(items: JudgeInput[]): string {
 }
 
 export function createOpenAiJudge(o: Pick<OpenAiProviderOptions, 'apiKey' | 'baseURL' | 'model' | 'timeoutMs' | 'maxRetries'>): Judge {
-  const client = new OpenAI({ apiKey: o.apiKey, baseURL: o.baseURL, timeout: o.timeoutMs, maxRetries: o.maxRetries });
-  const format = zodResponseFormat(verdictsSchema, JUDGE_SCHEMA_NAME);
+  let made: { client: OpenAI; format: ReturnType<typeof zodResponseFormat> } | undefined;
   return {
     name: `openai:${o.model}`,
     readsPrompt: true,
     async judge(items, { prompt, promptText } = {}) {
       if (!prompt || !promptText) throw new Error('the judge needs the benchmark\'s judgePrompt');
+      const { OpenAI, zodResponseFormat } = await openAiSdk();
+      made ??= { client: new OpenAI({ apiKey: o.apiKey, baseURL: o.baseURL, timeout: o.timeoutMs, maxRetries: o.maxRetries }), format: zodResponseFormat(verdictsSchema, JUDGE_SCHEMA_NAME) };
+      const { client, format } = made;
       let completion;
       try {
         completion = await client.chat.completions.parse({

@@ -1,6 +1,6 @@
-// Under test: what a function's process loads. The NER model (compromise: ~0.8 s of CPU and ~40 MB to load) is not
-// loaded by the composition root every local handler process and function starts from, only when entities are first
-// extracted; extracting before it is loaded says so rather than failing on its own.
+// Under test: what a function's process loads. The NER model (compromise: ~0.8 s of CPU and ~40 MB to load) and the
+// openai SDK are not loaded by the composition root every local handler process starts from: the model when entities
+// are first extracted, the SDK by the first call to a model; extracting before the model is loaded says so.
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { extractEntities } from '../../src/domain/enrich/extractors.ts';
@@ -17,7 +17,7 @@ registerHooks({ resolve(spec, ctx, next) { if (/^[@a-z]/.test(spec) && !spec.sta
 }
 
 describe('the NER model', () => {
-  it('is loaded by the first entity extraction, not by the runtime that hosts every function', () => {
+  it('is loaded by the first entity extraction; neither it nor the openai SDK by the runtime that hosts every function', () => {
     const loaded = packagesLoadedBy(`
       await import(${JSON.stringify(new URL('../../src/local/runtime.ts', import.meta.url).href)});
       console.log('mark:runtime');
@@ -31,6 +31,7 @@ describe('the NER model', () => {
     expect(runtime).toBeGreaterThan(0);
     expect(loaded.slice(0, runtime)).toContain('@aws-sdk'); // the hook saw the runtime's packages
     expect(loaded.slice(0, runtime)).not.toContain('compromise');
+    expect(loaded.slice(0, runtime)).not.toContain('openai'); // the SDK too: imported by the first model call (test/integration/llm.test.ts)
     expect(loaded.slice(runtime, loaded.indexOf('mark:enriched'))).toContain('compromise');
   });
 
