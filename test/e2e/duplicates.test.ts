@@ -1,9 +1,9 @@
 // Under test: nothing doubled. Every message of a run is delivered twice at once to its handler (SQS's
 // at-least-once delivery, at its worst), and the file's S3 notification is sent twice at once: the job ends
-// with the counts, outcomes and result files of a run where each message came once (the file cut as a large one is,
-// in chunks of the larger size). And the same file cut
-// into 15 chunks and 9 partitions (parallel ingest; a malformed quote near its end leaves the rest one chunk) ends exactly as one chunk of it does,
-// whether a partition's message carries its ranges of the chunks' staged files or (as an earlier sluice sent it) not.
+// with the counts, outcomes and result files of a run where each message came once (the file cut as a large one
+// is, in chunks of the larger size). And the same file cut into 15 chunks and 9 partitions (parallel ingest; a
+// malformed quote near its end leaves the rest one chunk) ends exactly as one chunk of it does, whether a
+// partition's message carries its ranges of the chunks' staged files or (as an earlier sluice sent it) not.
 import { readFileSync } from 'node:fs';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
