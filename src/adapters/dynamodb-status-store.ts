@@ -346,7 +346,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
         chunks: chunks.map((c) => ({
           ...(c as never as ChunkSummary & { chunk: number }),
           partitions: ((c.partitions as number[]) ?? []).map(Number),
-          ...(c.staged ? { staged: (c.staged as number[]).map(Number) } : {}),
+          ...(c.heads ? { heads: (c.heads as number[]).map(Number) } : {}),
         })),
         partitions: partitions as never as Array<PartitionSummary & { partition: number }>,
       };

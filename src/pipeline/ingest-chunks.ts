@@ -3,14 +3,16 @@
  *
  * 1. **plan** (`ingest-object.ts`): one pass cuts the file into chunks at row boundaries.
  * 2. **chunk** (one message each, in parallel): a ranged read of its bytes; every row is validated and
- *    cleaned, rejects go to the chunk's rejects part, accepted records to its one staged file
- *    (`staging/<job>/c<chunk>.jsonl`), grouped by partition (hash of the group), each partition's byte range noted
- *    in the chunk's summary. The last chunk done fans out one message per partition, with its ranges.
- * 3. **partition** (in parallel): reads its range of every chunk's file in file order, de-duplicates (every
- *    record of a group is in one partition, so first-line-wins holds across the file), writes each group's
- *    notes contiguously to `records/<job>/p<partition>.jsonl`, opens its ledger shards and fans out one
- *    reference per group carrying its byte range. The last partition done merges the rejects file in line
- *    order, sets the job's counts and ends its ingest.
+ *    cleaned, rejects go to the chunk's rejects part, accepted notes to its records file
+ *    (`records/<job>/c<chunk>.jsonl`), grouped by partition (hash of the group) and within a partition by group,
+ *    and one small head per note to its heads file (`staging/<job>/c<chunk>.jsonl`: group, line, the
+ *    de-duplicator's fingerprint and where the note is), each partition's byte range noted in the chunk's summary.
+ *    The last chunk done fans out one message per partition, with its ranges.
+ * 3. **partition** (in parallel): reads only its heads of every chunk in file order, de-duplicates (every record
+ *    of a group is in one partition, so first-line-wins holds across the file), opens its ledger shards and fans
+ *    out one reference per group carrying where its notes are (a run per chunk it has notes in); the notes are not
+ *    read nor written again, but for a conflict's two records and a group spread over too many runs (copied into
+ *    one). The last partition done merges the rejects file in line order, sets the job's counts and ends its ingest.
  *
  * Each message is a checkpoint: retried whole, its outputs rewritten under the same keys with the same
  * bytes, and counted once (a number set on the job). A crash between any two writes is repaired by the
@@ -30,8 +32,8 @@ import type { PipelineDeps } from './deps.ts';
 import { manifestStep } from './documents.ts';
 import { maybeFinalize } from './finalize-job.ts';
 import { GROUPS_PER_SHARD, shardSizes } from './ledger.ts';
-import type { ChunkSummary, GroupRef, NotesRange, PartitionSummary } from './ports.ts';
-import { UnknownJobError, packGroups } from './process-group.ts';
+import type { ChunkSummary, GroupRef, NotesRange, NotesSpan, PartitionSummary } from './ports.ts';
+import { MAX_NOTE_RUNS, UnknownJobError, packGroups, readSpans } from './process-group.ts';
 import { ByteBuilder, bytesOf } from './bytes.ts';
 import { PermanentError } from './errors.ts';
 
@@ -60,8 +62,8 @@ const SHARDS_PER_PARTITION = 100_000;
 /** DynamoDB's item limit is 400 KB and an enrichment quotes its notes: a larger record is refused. */
 const MAX_RECORD_BYTES = 380_000;
 const PROGRESS_EVERY = 2000;
-/** Staged files a partition step reads at most at once (each a chunk's share: ~128 KB of 1 GiB in 16 MiB chunks, a whole chunk when there is one partition). */
-const STAGED_READ_AHEAD = 6;
+/** Heads files a partition step reads at most at once (each a chunk's share: ~17 KB of 1 GiB in 16 MiB chunks, a whole chunk's when there is one partition). */
+const HEADS_READ_AHEAD = 6;
 /** Chunks up to which a partition message carries its ranges (at most ~60 KB of triples: SQS takes 256 KiB). */
 export const RANGES_IN_MESSAGE = 2048;
 
@@ -99,11 +101,11 @@ export const ingestPartSchema = z.discriminatedUnion('kind', [
     key: z.string().min(1),
     partition: z.number().int().nonnegative(),
     /**
-     * Its range of each chunk's staged file, as triples (chunk, start, end), read once by the last chunk done: each
+     * Its range of each chunk's heads file, as triples (chunk, start, end), read once by the last chunk done: each
      * partition reading every chunk's summary itself read chunks × partitions items (16,641 for 1 GiB). Absent for a
-     * file of more than RANGES_IN_MESSAGE chunks (and in a message of an earlier sluice): the step reads them.
+     * file of more than RANGES_IN_MESSAGE chunks: the step reads them.
      */
-    ranges: z.array(z.number().int().nonnegative()).optional(),
+    heads: z.array(z.number().int().nonnegative()).optional(),
   }),
   /** A documents profile's manifest (`src/pipeline/documents.ts`), with its row range (`--rows`) if one was given. */
   z.object({ kind: z.literal('manifest'), ...common, bucket: z.string().min(1), key: z.string().min(1), etag: z.string(), rows: z.string().optional() }),
@@ -142,7 +144,9 @@ function partitionOf(groupId: string, partitions: number): number {
   return (h >>> 0) % partitions;
 }
 const stagingKey = (jobId: string, name: string) => `staging/${jobId}/${name}`;
-const stagedKey = (jobId: string, chunk: number) => stagingKey(jobId, `c${chunk}.jsonl`);
+const headsKey = (jobId: string, chunk: number) => stagingKey(jobId, `c${chunk}.jsonl`);
+const notesKey = (jobId: string, chunk: number) => `records/${jobId}/c${String(chunk).padStart(5, '0')}.jsonl`;
+/** A partition's records file: the notes of its groups spread over more than MAX_NOTE_RUNS runs, copied into one. */
 const recordsKey = (jobId: string, partition: number) => `records/${jobId}/p${String(partition).padStart(4, '0')}.jsonl`;
 
 /** Runs one message of the `chunks` queue. */
@@ -156,34 +160,91 @@ export async function ingestPartStep(deps: PipelineDeps, part: IngestPart): Prom
 }
 
 const LF = 0x0a;
-const TAB = 0x09;
-const OPEN = 0x5b; // [
 const COMMA = 0x2c;
 const CLOSE = 0x5d; // ]
 
 /**
- * A stored accepted record in a partition file: one line, `<head JSON>\t<note JSON>` (JSON never holds a raw
- * tab), so the partition step reads only the head and writes the note's JSON as it is, never parsing it. The head
- * is an array — group, record and line numbers, the de-duplicator's fingerprint (key, content) — where an object
- * spelled its field names on every line (~35 bytes of ~560, written and read once each).
+ * A note's head in a heads file, one JSON array per line: its group, record and line numbers, the de-duplicator's
+ * fingerprint (key, content) and the byte range [start, end) of its line in the chunk's records file. The partition
+ * step reads only these (~100 bytes against a note's ~500); an array, where an object spelled its names on every line.
  */
-type StagedHead = [group: string, record: number, line: number, key: string, content: string];
-/** A head as an earlier sluice staged it (read still, for an ingest under way across an upgrade). */
-interface ObjectHead {
-  g: string;
-  r: number;
-  l: number;
-  d: Fingerprint;
+type Head = [group: string, record: number, line: number, key: string, content: string, start: number, end: number];
+
+/** A head as read. */
+export function readHead(json: string): { g: string; r: number; l: number; d: Fingerprint; start: number; end: number } {
+  const h = JSON.parse(json) as Head;
+  return { g: h[0], r: h[1], l: h[2], d: { key: h[3], content: h[4] }, start: h[5], end: h[6] };
 }
 
-/** A staged line's head as written (JSON: a group id or key never puts a raw tab in it). */
-export const stagedHead = (group: string, record: number, line: number, d: Fingerprint): string => JSON.stringify([group, record, line, d.key, d.content] satisfies StagedHead);
+/** Room left in a head for its note's place, `start,end` (up to ten digits each), filled in once the notes are ordered. */
+const PLACE = ' '.repeat(21);
 
-/** A staged line's head as read, in either form. */
-export function readStagedHead(json: string): { g: string; r: number; l: number; d: Fingerprint } {
-  const head = JSON.parse(json) as StagedHead | ObjectHead;
-  if (!Array.isArray(head)) return head;
-  return { g: head[0], r: head[1], l: head[2], d: { key: head[3], content: head[4] } };
+/**
+ * One partition's share of a chunk as it is read: its notes' lines in file order, each note's group (numbered in
+ * the order the groups first appear), and its heads in file order, each with room for its note's place: a head is
+ * written once, where keeping each head's fields until the notes were ordered cost the collector (measured).
+ */
+export class ChunkPartition {
+  readonly #notes: ByteBuilder;
+  readonly #heads: ByteBuilder;
+  readonly #ends: number[] = [];
+  readonly #groupOf: number[] = [];
+  readonly #places: number[] = [];
+  readonly #groups = new Map<string, number>();
+
+  constructor(bytes: number) {
+    this.#notes = new ByteBuilder(bytes);
+    this.#heads = new ByteBuilder(Math.max(64 * 1024, bytes >> 2));
+  }
+
+  add(group: string, record: number, line: number, d: Fingerprint, noteJson: string): void {
+    let g = this.#groups.get(group);
+    if (g === undefined) this.#groups.set(group, (g = this.#groups.size));
+    this.#notes.text(noteJson).byte(LF);
+    this.#ends.push(this.#notes.length);
+    this.#groupOf.push(g);
+    // A group id or key never puts a raw line break in a head: JSON escapes it.
+    const head = JSON.stringify([group, record, line, d.key, d.content]);
+    this.#heads.text(head.slice(0, -1)).byte(COMMA);
+    this.#places.push(this.#heads.length);
+    this.#heads.text(PLACE).byte(CLOSE).byte(LF);
+  }
+
+  /**
+   * Its notes grouped (each group's lines together, groups in the order they first appear, each group's in file
+   * order), so that a group's notes in this chunk are one run; and its heads in file order, each with its note's
+   * range in the records file where these notes start at `base`.
+   */
+  ordered(base: number): { notes: Buffer; heads: Buffer } {
+    const n = this.#ends.length;
+    const ends = this.#ends;
+    const groupOf = this.#groupOf;
+    const start = (i: number) => (i ? ends[i - 1]! : 0);
+    // Each group's first byte in the output: the lengths of the groups before it (a counting sort by group).
+    const at = new Array<number>(this.#groups.size).fill(0);
+    for (let i = 0; i < n; i++) at[groupOf[i]!] = at[groupOf[i]!]! + ends[i]! - start(i);
+    for (let g = 0, sum = 0; g < at.length; g++) {
+      const length = at[g]!;
+      at[g] = sum;
+      sum += length;
+    }
+    const src = this.#notes.bytes();
+    let sorted = true;
+    for (let i = 1; i < n && sorted; i++) sorted = groupOf[i]! >= groupOf[i - 1]!;
+    const notes = sorted ? src : Buffer.allocUnsafe(src.length);
+    const heads = this.#heads.bytes();
+    for (let i = 0; i < n; i++) {
+      const from = start(i);
+      const length = ends[i]! - from;
+      const to = at[groupOf[i]!]!;
+      at[groupOf[i]!] = to + length;
+      if (!sorted) src.copy(notes, to, from, from + length);
+      const place = `${base + to},${base + to + length}`;
+      if (place.length > PLACE.length) throw new Error(`a chunk's records file past ${PLACE.length} characters of place: ${place}`);
+      heads.write(place, this.#places[i]!, 'latin1');
+    }
+    return { notes, heads };
+  }
 }
 
 async function chunkStep(deps: PipelineDeps, msg: ChunkMessage): Promise<'done' | 'failed'> {
@@ -199,10 +260,10 @@ async function chunkStep(deps: PipelineDeps, msg: ChunkMessage): Promise<'done' 
     await deps.store.failJob(msg.jobId, `${file}: ${reason}`, deps.now().toISOString());
     return 'failed';
   }
-  // Each partition's staged lines, encoded as they are made; each builder starts at its share of about twice the
-  // chunk's bytes (a staged line is ~1.9× its CSV row), so it seldom grows: growing by doubling from 64 KB copied
-  // every byte about once more (0.4 s of a handler's CPU per 100 MiB, measured).
-  const partitions = new Map<number, ByteBuilder>();
+  // Each partition's notes, encoded as they are made; each builder starts at its share of about twice the chunk's
+  // bytes (a note's line is ~1.7× its CSV row), so it seldom grows: growing by doubling from 64 KB copied every byte
+  // about once more (0.4 s of a handler's CPU per 100 MiB, measured).
+  const partitions = new Map<number, ChunkPartition>();
   const builderBytes = Math.min(16 * 1024 * 1024, Math.max(64 * 1024, Math.ceil((2 * (span.end - span.start)) / msg.partitions)));
   const rejects: string[] = [];
   let rows = 0;
@@ -242,8 +303,8 @@ async function chunkStep(deps: PipelineDeps, msg: ChunkMessage): Promise<'done' 
         continue;
       }
       const p = partitionOf(groupId, msg.partitions);
-      const staged = partitions.get(p) ?? partitions.set(p, new ByteBuilder(builderBytes)).get(p)!;
-      staged.text(stagedHead(groupId, row.record, row.line, fingerprint(v.record, profile.recordKey))).byte(TAB).text(noteJson).byte(LF);
+      const part = partitions.get(p) ?? partitions.set(p, new ChunkPartition(builderBytes)).get(p)!;
+      part.add(groupId, row.record, row.line, fingerprint(v.record, profile.recordKey), noteJson);
     }
   } catch (err) {
     if (!(err instanceof UnreadableFileError)) throw err;
@@ -252,13 +313,13 @@ async function chunkStep(deps: PipelineDeps, msg: ChunkMessage): Promise<'done' 
     deps.logger.warn('file cannot be read', { jobId: msg.jobId, reason: err.message });
     return 'failed';
   }
-  const { written, staged, parts } = stagedFile(partitions);
+  const { written, heads, notesParts, headsParts } = chunkFiles(partitions);
   await Promise.all([
-    ...(written.length ? [deps.objects.put(deps.resultsBucket, stagedKey(msg.jobId, msg.chunk), parts, 'application/x-ndjson')] : []),
+    ...(written.length ? [deps.objects.put(deps.resultsBucket, notesKey(msg.jobId, msg.chunk), notesParts, 'application/x-ndjson'), deps.objects.put(deps.resultsBucket, headsKey(msg.jobId, msg.chunk), headsParts, 'application/x-ndjson')] : []),
     ...(rejects.length ? [deps.objects.put(deps.resultsBucket, stagingKey(msg.jobId, `c${msg.chunk}/rejects.jsonl`), linesBody(rejects), 'application/x-ndjson')] : []),
   ]);
   deps.crashPoint?.('ingest.chunked');
-  const summary: ChunkSummary = { rows, rejected, partitions: written, staged, rejects: rejects.length > 0 };
+  const summary: ChunkSummary = { rows, rejected, partitions: written, heads, rejects: rejects.length > 0 };
   const done = await deps.store.saveChunk(msg.jobId, msg.chunk, summary);
   deps.logger.info('chunk ingested', { jobId: msg.jobId, chunk: msg.chunk, of: msg.chunks, rows, rejected, ms: Date.now() - started });
   deps.metrics?.add('ChunksIngested', 1);
@@ -266,34 +327,42 @@ async function chunkStep(deps: PipelineDeps, msg: ChunkMessage): Promise<'done' 
     // Every chunk is in: one message per partition (a replay sends them again; partitions are idempotent).
     const common = { jobId: msg.jobId, profile: msg.profile, ...(msg.profileVersion ? { profileVersion: msg.profileVersion } : {}), mode: msg.mode, chunks: msg.chunks, partitions: msg.partitions, key: msg.key };
     const ranges = msg.chunks <= RANGES_IN_MESSAGE ? partitionRanges(msg.jobId, (await deps.store.readIngestParts(msg.jobId)).chunks, msg.chunks, msg.partitions) : undefined;
-    await deps.chunkQueue.sendAll(Array.from({ length: msg.partitions }, (_, partition) => ({ kind: 'partition', ...common, partition, ...(ranges ? { ranges: ranges[partition]! } : {}) }) satisfies PartitionMessage));
+    await deps.chunkQueue.sendAll(Array.from({ length: msg.partitions }, (_, partition) => ({ kind: 'partition', ...common, partition, ...(ranges ? { heads: ranges[partition]! } : {}) }) satisfies PartitionMessage));
   }
   return 'done';
 }
 
-/** Each partition's range of each chunk's staged file, as triples (chunk, start, end) in chunk order. */
+/** Each partition's range of each chunk's heads file, as triples (chunk, start, end) in chunk order. */
 function partitionRanges(jobId: string, chunks: Array<ChunkSummary & { chunk: number }>, expected: number, partitions: number): number[][] {
   if (chunks.length < expected) throw new Error(`job ${jobId}: ${chunks.length} of ${expected} chunks stored`);
   const ranges = Array.from({ length: partitions }, (): number[] => []);
   for (const c of chunks) {
-    if (c.partitions.length && !c.staged) throw new PermanentError(`chunk ${c.chunk} was staged by an earlier version of sluice (a file per partition); drop the file again`);
-    c.partitions.forEach((p, i) => ranges[p]?.push(c.chunk, c.staged![i]!, c.staged![i + 1]!));
+    if (c.partitions.length && !c.heads) throw new PermanentError(`chunk ${c.chunk} was staged by an earlier version of sluice; drop the file again`);
+    c.partitions.forEach((p, i) => ranges[p]?.push(c.chunk, c.heads![i]!, c.heads![i + 1]!));
   }
   return ranges;
 }
 
 /**
- * A chunk's staged lines as one file, its partitions' lines one after another in partition order: one object per
- * chunk, where one per chunk and partition made 16,384 objects of a 1 GiB file (327,680 of 10 GB: 256 partitions),
- * each a PUT deployed and an entry of the local S3's index. The parts go up as they are, in one request.
+ * A chunk's two files, its partitions' shares one after another in partition order: its records file (the notes)
+ * and its heads file, with each partition's range of the heads. One object each per chunk, where one per chunk and
+ * partition made 16,384 objects of a 1 GiB file; each goes up as its parts, in one request.
  */
-function stagedFile(partitions: Map<number, ByteBuilder>): { written: number[]; staged: number[]; parts: Buffer[] } {
+function chunkFiles(partitions: Map<number, ChunkPartition>): { written: number[]; heads: number[]; notesParts: Buffer[]; headsParts: Buffer[] } {
   const written = [...partitions.keys()].sort((a, b) => a - b);
-  const parts = written.map((p) => partitions.get(p)!.bytes());
-  const staged = [0];
-  for (const part of parts) staged.push(staged.at(-1)! + part.length);
-  partitions.clear();
-  return { written, staged, parts };
+  const heads = [0];
+  const notesParts: Buffer[] = [];
+  const headsParts: Buffer[] = [];
+  let base = 0;
+  for (const p of written) {
+    const part = partitions.get(p)!.ordered(base);
+    partitions.delete(p); // its builder is free once ordered
+    notesParts.push(part.notes);
+    headsParts.push(part.heads);
+    base += part.notes.length;
+    heads.push(heads.at(-1)! + part.heads.length);
+  }
+  return { written, heads, notesParts, headsParts };
 }
 
 function checkHeader(profile: Profile, headers: string[]): void {
@@ -318,8 +387,7 @@ const linesBody = (lines: string[]): string => `${lines.join('\n')}\n`;
 
 /**
  * The objects' contents (or ranges) in order, up to `ahead` of them read at once: a partition reads its range of each
- * chunk's staged file (128 of ~64 KB for 1 GiB), and one at a time it waited on each round trip (1.3 s of its 2.2 s,
- * measured).
+ * chunk's heads file (64 for 1 GiB), and one at a time it waited on each round trip (1.3 s of its 2.2 s, measured).
  */
 async function* readAhead(deps: PipelineDeps, keys: Array<{ key: string; range?: { start: number; end: number } }>, ahead: number): AsyncGenerator<Buffer> {
   const read = async ({ key, range }: (typeof keys)[number]) => bytesOf((await deps.objects.get(deps.resultsBucket, key, range)).body);
@@ -348,83 +416,79 @@ async function* readLines(deps: PipelineDeps, key: string): AsyncGenerator<strin
 async function partitionStep(deps: PipelineDeps, msg: PartitionMessage): Promise<'done'> {
   const started = Date.now();
   const profile = await deps.profiles.at(msg.profile, msg.profileVersion);
-  const ranges = msg.ranges ?? partitionRanges(msg.jobId, (await deps.store.readIngestParts(msg.jobId)).chunks, msg.chunks, msg.partitions)[msg.partition]!;
-  // Each accepted note's place in the staged bytes read, as numbers (buffer, start, end): the JSON bytes the chunk
-  // step wrote, never parsed, decoded or copied until written out (3× less CPU than as strings, measured on 16 MB of
-  // lines); numbers rather than a view per note (27k objects per partition for the collector, and 80k pieces to join).
-  const bodies: Buffer[] = [];
+  const ranges = msg.heads ?? partitionRanges(msg.jobId, (await deps.store.readIngestParts(msg.jobId)).chunks, msg.chunks, msg.partitions)[msg.partition]!;
+  // Per group (in the order groups first appear in the file): its note count and the runs its notes lie in, as
+  // numbers (chunk, start, end) — a run grows while the group's next note follows its last in the same file.
+  const groups = new Map<string, { count: number; runs: number[] }>();
+  // Each accepted note's place (chunk, start, end), kept to name a conflict's field by its first record.
   const places: number[] = [];
-  const noteAt = (n: number) => bodies[places[3 * n]!]!.subarray(places[3 * n + 1], places[3 * n + 2]);
-  // A conflict's first record is named by its note's JSON, held anyway (`first`: the note's number).
   const dedupe = new Deduplicator<number>();
-  const groups = new Map<string, number[]>();
-  let total = 0; // bytes of the records file: `[note,note,…]\n` per group
-  const rejects: string[] = [];
+  const rejects: Array<{ line: number; json: string }> = [];
+  const conflicts: Array<{ first: number; chunk: number; start: number; end: number; line: number; record: number; firstLine: number }> = [];
   const counts = { accepted: 0, rejected: 0, duplicates: 0 };
-  const staged: Array<{ key: string; range: { start: number; end: number } }> = [];
-  for (let i = 0; i < ranges.length; i += 3) staged.push({ key: stagedKey(msg.jobId, ranges[i]!), range: { start: ranges[i + 1]!, end: ranges[i + 2]! } });
-  for await (const body of readAhead(deps, staged, Math.min(STAGED_READ_AHEAD, msg.partitions))) {
-    const b = bodies.push(body) - 1;
+  const reads: Array<{ key: string; range: { start: number; end: number } }> = [];
+  const chunkOf: number[] = [];
+  for (let i = 0; i < ranges.length; i += 3) {
+    reads.push({ key: headsKey(msg.jobId, ranges[i]!), range: { start: ranges[i + 1]!, end: ranges[i + 2]! } });
+    chunkOf.push(ranges[i]!);
+  }
+  let n = 0;
+  for await (const body of readAhead(deps, reads, Math.min(HEADS_READ_AHEAD, msg.partitions))) {
+    const chunk = chunkOf[n++]!;
     for (let start = 0, end = 0; start < body.length; start = end + 1) {
       end = body.indexOf(LF, start);
       if (end < 0) end = body.length;
       if (end === start) continue;
-      const tab = body.indexOf(TAB, start);
-      const { g, r, l, d } = readStagedHead(body.toString('utf8', start, tab));
-      const n = places.length / 3;
-      const verdict = dedupe.check(d, l, n);
+      const h = readHead(body.toString('utf8', start, end));
+      const verdict = dedupe.check(h.d, h.l, places.length / 3);
       if (verdict.kind === 'duplicate') {
         counts.duplicates += 1;
-        rejects.push(JSON.stringify({ file: msg.key, line: l, record: r, field: null, reason: `duplicate of line ${verdict.firstLine}` } satisfies RejectLine));
+        rejects.push({ line: h.l, json: JSON.stringify({ file: msg.key, line: h.l, record: h.r, field: null, reason: `duplicate of line ${verdict.firstLine}` } satisfies RejectLine) });
         continue;
       }
       if (verdict.kind === 'conflict') {
         counts.rejected += 1;
-        const field = differingField(recordOf(profile, noteAt(verdict.first)), recordOf(profile, body.subarray(tab + 1, end)));
-        const reason = `conflicts with line ${verdict.firstLine}: same ${profile.recordKey.join(' and ')}, different ${field}`;
-        rejects.push(JSON.stringify({ file: msg.key, line: l, record: r, field, reason } satisfies RejectLine));
+        conflicts.push({ first: verdict.first, chunk, start: h.start, end: h.end, line: h.l, record: h.r, firstLine: verdict.firstLine });
         continue;
       }
       counts.accepted += 1;
-      places.push(b, tab + 1, end);
-      const notes = groups.get(g);
-      if (notes) {
-        notes.push(n);
-        total += end - tab; // a comma and the note
-      } else {
-        groups.set(g, [n]);
-        total += end - tab - 1 + 3; // `[`, the note, `]\n`
-      }
+      places.push(chunk, h.start, h.end);
+      const group = groups.get(h.g) ?? groups.set(h.g, { count: 0, runs: [] }).get(h.g)!;
+      group.count += 1;
+      const { runs } = group;
+      if (runs.length && runs[runs.length - 3] === chunk && runs[runs.length - 1] === h.start) runs[runs.length - 1] = h.end;
+      else runs.push(chunk, h.start, h.end);
     }
   }
   const read = Date.now();
-  // Each group's notes, one JSON array per line, copied straight into the file's bytes (written in one request: a
-  // partition's share of the file is on the heap anyway); its reference carries the line's byte range.
-  const key = recordsKey(msg.jobId, msg.partition);
+  const span = (chunk: number, start: number, end: number): NotesSpan => ({ key: notesKey(msg.jobId, chunk), start, end });
+  // A conflict names the first field that differs: its two records are read (a few GETs: they sit near each other).
+  if (conflicts.length) {
+    const spans = conflicts.flatMap((c) => [span(places[3 * c.first]!, places[3 * c.first + 1]!, places[3 * c.first + 2]!), span(c.chunk, c.start, c.end)]);
+    const notes = await Promise.all(readSpans(deps, spans));
+    conflicts.forEach((c, i) => {
+      const field = differingField(recordOf(profile, notes[2 * i]!), recordOf(profile, notes[2 * i + 1]!));
+      const reason = `conflicts with line ${c.firstLine}: same ${profile.recordKey.join(' and ')}, different ${field}`;
+      rejects.push({ line: c.line, json: JSON.stringify({ file: msg.key, line: c.line, record: c.record, field, reason } satisfies RejectLine) });
+    });
+  }
+  places.length = 0;
+  // Each group's reference: where its notes lie, in place. A group spread over more than MAX_NOTE_RUNS runs (a file
+  // in which a group's records are far apart) has its notes copied into the partition's records file, as one run.
   const refs: GroupRef[] = [];
-  const records = Buffer.allocUnsafe(total);
-  let offset = 0;
+  const spread: Array<{ ref: number; runs: number[] }> = [];
   let index = 0;
-  for (const [groupId, notes] of groups) {
-    const lineStart = offset;
-    records[offset++] = OPEN;
-    for (let i = 0; i < notes.length; i++) {
-      if (i) records[offset++] = COMMA;
-      const k = 3 * notes[i]!;
-      offset += bodies[places[k]!]!.copy(records, offset, places[k + 1], places[k + 2]);
-    }
-    records[offset++] = CLOSE;
-    records[offset++] = LF;
-    const notesRange: NotesRange = { key, start: lineStart, end: offset - 1 };
-    refs.push({ jobId: msg.jobId, groupId, profile: msg.profile, ...(msg.profileVersion ? { profileVersion: msg.profileVersion } : {}), mode: msg.mode, noteCount: notes.length, shard: msg.partition * SHARDS_PER_PARTITION + Math.floor(index / GROUPS_PER_SHARD), notes: notesRange });
+  for (const [groupId, { count, runs }] of groups) {
+    const notes: NotesRange = span(runs[0]!, runs[1]!, runs[2]!);
+    if (runs.length > 3 * MAX_NOTE_RUNS) spread.push({ ref: refs.length, runs });
+    else if (runs.length > 3) notes.more = Array.from({ length: runs.length / 3 - 1 }, (_, k) => span(runs[3 * k + 3]!, runs[3 * k + 4]!, runs[3 * k + 5]!));
+    refs.push({ jobId: msg.jobId, groupId, profile: msg.profile, ...(msg.profileVersion ? { profileVersion: msg.profileVersion } : {}), mode: msg.mode, noteCount: count, shard: msg.partition * SHARDS_PER_PARTITION + Math.floor(index / GROUPS_PER_SHARD), notes });
     index += 1;
   }
-  if (offset !== total) throw new Error(`partition ${msg.partition}: wrote ${offset} of ${total} bytes`);
-  // The staged files' buffers are free once copied.
-  bodies.length = 0;
   groups.clear();
-  await deps.objects.put(deps.resultsBucket, key, records, 'application/x-ndjson');
-  if (rejects.length) await deps.objects.put(deps.resultsBucket, stagingKey(msg.jobId, `p${msg.partition}/rejects.jsonl`), linesBody(rejects), 'application/x-ndjson');
+  if (spread.length) await copySpread(deps, recordsKey(msg.jobId, msg.partition), spread, refs, span);
+  rejects.sort((a, b) => a.line - b.line);
+  if (rejects.length) await deps.objects.put(deps.resultsBucket, stagingKey(msg.jobId, `p${msg.partition}/rejects.jsonl`), linesBody(rejects.map((r) => r.json)), 'application/x-ndjson');
   const sizes = shardSizes(refs.length);
   const written = Date.now();
   await deps.store.openLedger(msg.jobId, sizes.map((expected, k) => ({ shard: msg.partition * SHARDS_PER_PARTITION + k, expected })));
@@ -435,12 +499,27 @@ async function partitionStep(deps: PipelineDeps, msg: PartitionMessage): Promise
   deps.crashPoint?.('ingest.fanned-out');
   const summary: PartitionSummary = { ...counts, groups: refs.length, shards: sizes.length, rejects: rejects.length > 0 };
   const done = await deps.store.savePartition(msg.jobId, msg.partition, summary);
-  deps.logger.info('partition grouped', { jobId: msg.jobId, partition: msg.partition, of: msg.partitions, groups: refs.length, ms: Date.now() - started, readMs: read - started, writeMs: written - read, ledgerMs: opened - written, sendMs: sent - opened });
+  deps.logger.info('partition grouped', { jobId: msg.jobId, partition: msg.partition, of: msg.partitions, groups: refs.length, copied: spread.length, ms: Date.now() - started, readMs: read - started, writeMs: written - read, ledgerMs: opened - written, sendMs: sent - opened });
   if (done >= msg.partitions) await completeIngest(deps, msg);
   return 'done';
 }
 
-/** A staged note's JSON as the record it was read as (its text back among its values). */
+/** The notes of groups spread over too many runs, copied into one records file, each group's one run; their references point there. */
+async function copySpread(deps: PipelineDeps, key: string, spread: Array<{ ref: number; runs: number[] }>, refs: GroupRef[], span: (chunk: number, start: number, end: number) => NotesSpan): Promise<void> {
+  const spans: NotesSpan[] = [];
+  for (const { runs } of spread) for (let k = 0; k < runs.length; k += 3) spans.push(span(runs[k]!, runs[k + 1]!, runs[k + 2]!));
+  const parts = await Promise.all(readSpans(deps, spans));
+  let offset = 0;
+  let next = 0;
+  for (const { ref, runs } of spread) {
+    const start = offset;
+    for (let k = 0; k < runs.length; k += 3) offset += parts[next++]!.length;
+    refs[ref]!.notes = { key, start, end: offset };
+  }
+  await deps.objects.put(deps.resultsBucket, key, parts, 'application/x-ndjson');
+}
+
+/** A stored note's JSON line as the record it was read as (its text back among its values). */
 function recordOf(profile: Profile, noteJson: Buffer): CleanRecord {
   const note = JSON.parse(noteJson.toString('utf8')) as GroupNote;
   return { values: { ...note.values, [profile.textField]: note.text }, attributes: note.attributes };

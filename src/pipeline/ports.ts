@@ -25,11 +25,20 @@ export interface ObjectStore {
   put(bucket: string, key: string, body: Readable | string | Buffer | Buffer[], contentType: string): Promise<void>;
 }
 
-/** Where a group's notes are: bytes [start, end) of a records file in the results bucket, one JSON array. */
-export interface NotesRange {
+/** Bytes [start, end) of an object in the results bucket. */
+export interface NotesSpan {
   key: string;
   start: number;
   end: number;
+}
+
+/**
+ * Where a group's notes are, in the results bucket: bytes [start, end) of a records file — one note's JSON per line
+ * (a JSON array of them in records files of an earlier sluice) — and, when they lie in several runs (a group
+ * spread over chunks of its file), the further runs in order (`more`).
+ */
+export interface NotesRange extends NotesSpan {
+  more?: NotesSpan[];
 }
 
 /** A group as the enrich and decide stages see it: a reference, never the payload (messages carry ten: `GroupMessage`). */
@@ -90,10 +99,10 @@ export interface ChunkSummary {
   /** The partitions it wrote records for, ascending. */
   partitions: number[];
   /**
-   * Byte offsets into its staged file: `partitions[i]`'s lines are [staged[i], staged[i + 1]). Absent in a summary
-   * stored before chunks wrote one file (a file per partition then), which a partition step refuses.
+   * Byte offsets into its heads file: `partitions[i]`'s heads are [heads[i], heads[i + 1]). Absent in a summary
+   * stored by an earlier sluice (heads and notes in one staged file then), which a partition step refuses.
    */
-  staged?: number[];
+  heads?: number[];
   /** It wrote a rejects part. */
   rejects: boolean;
 }

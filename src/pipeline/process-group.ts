@@ -14,7 +14,7 @@ import { maybeFinalize } from './finalize-job.ts';
 import { shadowDecision } from './shadow.ts';
 import { PermanentError, errorReason } from './errors.ts';
 import { type GroupMarks, marksOf } from './ledger.ts';
-import type { GroupItem, GroupRef, NotesRange } from './ports.ts';
+import type { GroupItem, GroupRef, NotesRange, NotesSpan } from './ports.ts';
 import { bytesOf } from './bytes.ts';
 
 /** A message for a job the store does not know: nothing to fail or count, so it goes to the DLQ. */
@@ -33,10 +33,12 @@ async function requireJob(deps: PipelineDeps, jobId: string): Promise<void> {
 export const GROUPS_PER_MESSAGE = 10;
 /** A message's size at most, so that ten of them fit one SendMessageBatch (256 KB). */
 const MESSAGE_BYTES = 24 * 1024;
+/** Runs a group's notes may lie in and be read from in place; the ingest copies a group in more into one run. */
+export const MAX_NOTE_RUNS = 4;
 
 /**
- * The message of the enrich and decide queues: up to GROUPS_PER_MESSAGE groups of one job whose notes are
- * in one records file, each with its ledger shard and the byte range [start, end) of its notes.
+ * The message of the enrich and decide queues: up to GROUPS_PER_MESSAGE groups of one job whose notes start
+ * in one records file, each with its ledger shard, the byte range [start, end) of its notes and any further runs.
  */
 export const groupMessageSchema = z.object({
   jobId: z.string().min(1),
@@ -45,7 +47,17 @@ export const groupMessageSchema = z.object({
   mode: z.enum(['fast', 'full']),
   key: z.string().min(1),
   groups: z
-    .array(z.object({ groupId: z.string().min(1), noteCount: z.number().int().nonnegative(), shard: z.number().int().nonnegative(), start: z.number().int().nonnegative(), end: z.number().int().nonnegative() }))
+    .array(
+      z.object({
+        groupId: z.string().min(1),
+        noteCount: z.number().int().nonnegative(),
+        shard: z.number().int().nonnegative(),
+        start: z.number().int().nonnegative(),
+        end: z.number().int().nonnegative(),
+        /** Further runs of its notes, in order, when they lie in several (`NotesRange.more`). */
+        more: z.array(z.object({ key: z.string().min(1), start: z.number().int().nonnegative(), end: z.number().int().nonnegative() })).max(MAX_NOTE_RUNS - 1).optional(),
+      }),
+    )
     .min(1)
     .max(GROUPS_PER_MESSAGE),
 });
@@ -55,7 +67,7 @@ export type GroupMessage = z.infer<typeof groupMessageSchema>;
 /** The group references a message carries, in its order. */
 export function unpackGroups(message: GroupMessage): GroupRef[] {
   const { jobId, profile, profileVersion, mode, key } = message;
-  return message.groups.map((g) => ({ jobId, profile, ...(profileVersion ? { profileVersion } : {}), mode, groupId: g.groupId, noteCount: g.noteCount, shard: g.shard, notes: { key, start: g.start, end: g.end } }));
+  return message.groups.map((g) => ({ jobId, profile, ...(profileVersion ? { profileVersion } : {}), mode, groupId: g.groupId, noteCount: g.noteCount, shard: g.shard, notes: { key, start: g.start, end: g.end, ...(g.more ? { more: g.more } : {}) } }));
 }
 
 /**
@@ -67,7 +79,7 @@ export function packGroups(refs: GroupRef[]): GroupMessage[] {
   const out: GroupMessage[] = [];
   let bytes = 0;
   for (const ref of refs) {
-    const group = { groupId: ref.groupId, noteCount: ref.noteCount, shard: ref.shard, start: ref.notes.start, end: ref.notes.end };
+    const group = { groupId: ref.groupId, noteCount: ref.noteCount, shard: ref.shard, start: ref.notes.start, end: ref.notes.end, ...(ref.notes.more ? { more: ref.notes.more } : {}) };
     const size = JSON.stringify(group).length + 1;
     const last = out.at(-1);
     if (last && last.jobId === ref.jobId && last.profile === ref.profile && last.profileVersion === ref.profileVersion && last.mode === ref.mode && last.key === ref.notes.key && last.groups.length < GROUPS_PER_MESSAGE && bytes + size <= MESSAGE_BYTES) {
@@ -81,42 +93,69 @@ export function packGroups(refs: GroupRef[]): GroupMessage[] {
   return out;
 }
 
-async function readRange(deps: PipelineDeps, range: NotesRange): Promise<Buffer> {
-  const object = await deps.objects.get(deps.resultsBucket, range.key, { start: range.start, end: range.end });
+async function readSpan(deps: PipelineDeps, span: NotesSpan): Promise<Buffer> {
+  const object = await deps.objects.get(deps.resultsBucket, span.key, { start: span.start, end: span.end });
   return bytesOf(object.body);
 }
 
-/** A group's notes, from the byte range of its records file that its reference (or its item) names. */
-export async function readNotes(deps: PipelineDeps, range: NotesRange): Promise<GroupNote[]> {
-  return JSON.parse((await readRange(deps, range)).toString('utf8')) as GroupNote[];
+const OPEN_BRACKET = 0x5b; // [
+const LF = 0x0a;
+
+/** Notes as stored: one note's JSON per line, or (records files of an earlier sluice) one JSON array. */
+export function parseNotes(bytes: Buffer): GroupNote[] {
+  if (bytes[0] === OPEN_BRACKET) return JSON.parse(bytes.toString('utf8')) as GroupNote[];
+  const notes: GroupNote[] = [];
+  for (let start = 0; start < bytes.length; ) {
+    let end = bytes.indexOf(LF, start);
+    if (end < 0) end = bytes.length;
+    if (end > start) notes.push(JSON.parse(bytes.toString('utf8', start, end)) as GroupNote);
+    start = end + 1;
+  }
+  return notes;
 }
 
-/** Ranges closer than this in one records file are read with one GET (the bytes between are read and dropped). */
+/** A group's notes, from the byte ranges of records files that its reference (or its item) names. */
+export async function readNotes(deps: PipelineDeps, range: NotesRange): Promise<GroupNote[]> {
+  return readNotesOf(deps, [range])[0]!;
+}
+
+/** Spans closer than this in one object are read with one GET (the bytes between are read and dropped). */
 const COALESCE_GAP_BYTES = 64 * 1024;
 const COALESCE_MAX_BYTES = 8 * 1024 * 1024;
 
 /**
- * The notes of several groups, one promise per range in the order given: groups fanned out one after the
- * other sit side by side in their records file, so a batch's ranges are read with a few GETs, not one each.
+ * The bytes of several spans, one promise per span in the order given: spans side by side in one object (groups
+ * fanned out one after the other, a partition's notes in a chunk's file) are read with one GET, not one each.
  */
-export function readNotesOf(deps: PipelineDeps, ranges: NotesRange[]): Array<Promise<GroupNote[]>> {
-  const order = ranges.map((range, i) => ({ range, i })).sort((a, b) => a.range.key.localeCompare(b.range.key) || a.range.start - b.range.start);
-  const runs: Array<{ span: NotesRange; members: typeof order }> = [];
+export function readSpans(deps: PipelineDeps, spans: NotesSpan[]): Array<Promise<Buffer>> {
+  const order = spans.map((span, i) => ({ span, i })).sort((a, b) => (a.span.key < b.span.key ? -1 : a.span.key > b.span.key ? 1 : a.span.start - b.span.start));
+  const runs: Array<{ span: NotesSpan; members: typeof order }> = [];
   for (const m of order) {
     const run = runs.at(-1);
-    if (run && run.span.key === m.range.key && m.range.start - run.span.end <= COALESCE_GAP_BYTES && Math.max(run.span.end, m.range.end) - run.span.start <= COALESCE_MAX_BYTES) {
-      run.span.end = Math.max(run.span.end, m.range.end);
+    if (run && run.span.key === m.span.key && m.span.start - run.span.end <= COALESCE_GAP_BYTES && Math.max(run.span.end, m.span.end) - run.span.start <= COALESCE_MAX_BYTES) {
+      run.span.end = Math.max(run.span.end, m.span.end);
       run.members.push(m);
-    } else runs.push({ span: { ...m.range }, members: [m] });
+    } else runs.push({ span: { key: m.span.key, start: m.span.start, end: m.span.end }, members: [m] });
   }
-  const out = new Array<Promise<GroupNote[]>>(ranges.length);
+  const out = new Array<Promise<Buffer>>(spans.length);
   for (const run of runs) {
-    const bytes = readRange(deps, run.span);
-    for (const { range, i } of run.members) {
-      out[i] = bytes.then((b) => JSON.parse(b.subarray(range.start - run.span.start, range.end - run.span.start).toString('utf8')) as GroupNote[]);
-    }
+    const bytes = readSpan(deps, run.span);
+    for (const { span, i } of run.members) out[i] = bytes.then((b) => b.subarray(span.start - run.span.start, span.end - run.span.start));
   }
-  // A failed read is seen by each of its groups; none is left unhandled while the others are awaited.
+  // A failed read is seen by each of its spans; none is left unhandled while the others are awaited.
+  for (const p of out) p.catch(() => undefined);
+  return out;
+}
+
+/** The notes of several groups, one promise per range in the order given, every run of each read with its neighbours'. */
+export function readNotesOf(deps: PipelineDeps, ranges: NotesRange[]): Array<Promise<GroupNote[]>> {
+  const spans = ranges.map((r) => [r, ...(r.more ?? [])]);
+  const reads = readSpans(deps, spans.flat());
+  let next = 0;
+  const out = spans.map((runs) => {
+    const mine = reads.slice(next, (next += runs.length));
+    return Promise.all(mine).then((parts) => parts.flatMap(parseNotes));
+  });
   for (const p of out) p.catch(() => undefined);
   return out;
 }
