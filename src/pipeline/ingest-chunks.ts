@@ -47,10 +47,10 @@ export interface Chunking {
   maxPartitions: number;
 }
 
-// 8 MiB chunks and partitions: a chunk holds its staged records (about twice its bytes) until it writes them; at
+// 8 MiB chunks and partitions: a chunk holds its notes (about twice its bytes) until it writes them; at
 // 16 MiB the handler processes peaked ~50 MB higher, at 32 MiB the runtime ~200 MB (npm run bench:size --
 // --ingest-only; docs/large-files.md). Past 512 MiB, 16 MiB chunks: each partition reads a range of every chunk's
-// staged file (chunks × partitions GETs, 16,384 for 1 GiB in 8 MiB chunks), and halving them was faster at 1 GiB
+// heads file (chunks × partitions GETs, 16,384 for 1 GiB in 8 MiB chunks), and halving them was faster at 1 GiB
 // (four pairs: 8.4-10.5 MiB/s against 7.9-8.8) while a 100 MiB file wants its 13 chunks for parallelism.
 export const DEFAULT_CHUNKING: Chunking = { chunkBytes: 8 * 1024 * 1024, large: { fromBytes: 512 * 1024 * 1024, chunkBytes: 16 * 1024 * 1024 }, partitionBytes: 8 * 1024 * 1024, maxPartitions: 256 };
 
@@ -212,38 +212,54 @@ export class ChunkPartition {
 
   /**
    * Its notes grouped (each group's lines together, groups in the order they first appear, each group's in file
-   * order), so that a group's notes in this chunk are one run; and its heads in file order, each with its note's
-   * range in the records file where these notes start at `base`.
+   * order), so that a group's notes in this chunk are one run — as views of the bytes read, one per stretch that
+   * stays in order, not a copy (a copy of every chunk's notes raised the handler processes' peaks until they were
+   * replaced five times in a 1 GiB ingest, against once); and its heads in file order, each with its note's range in
+   * the records file where these notes start at `base`.
    */
-  ordered(base: number): { notes: Buffer; heads: Buffer } {
+  ordered(base: number): { notes: Buffer[]; length: number; heads: Buffer } {
     const n = this.#ends.length;
     const ends = this.#ends;
     const groupOf = this.#groupOf;
     const start = (i: number) => (i ? ends[i - 1]! : 0);
-    // Each group's first byte in the output: the lengths of the groups before it (a counting sort by group).
+    // Each group's first byte and first place in the output: the groups before it (a counting sort by group).
     const at = new Array<number>(this.#groups.size).fill(0);
-    for (let i = 0; i < n; i++) at[groupOf[i]!] = at[groupOf[i]!]! + ends[i]! - start(i);
-    for (let g = 0, sum = 0; g < at.length; g++) {
-      const length = at[g]!;
-      at[g] = sum;
-      sum += length;
+    const rank = new Array<number>(this.#groups.size).fill(0);
+    for (let i = 0; i < n; i++) {
+      at[groupOf[i]!] = at[groupOf[i]!]! + ends[i]! - start(i);
+      rank[groupOf[i]!] = rank[groupOf[i]!]! + 1;
     }
-    const src = this.#notes.bytes();
-    let sorted = true;
-    for (let i = 1; i < n && sorted; i++) sorted = groupOf[i]! >= groupOf[i - 1]!;
-    const notes = sorted ? src : Buffer.allocUnsafe(src.length);
+    for (let g = 0, bytes = 0, notes = 0; g < at.length; g++) {
+      const b = at[g]!;
+      const k = rank[g]!;
+      at[g] = bytes;
+      rank[g] = notes;
+      bytes += b;
+      notes += k;
+    }
     const heads = this.#heads.bytes();
+    const order = new Array<number>(n);
     for (let i = 0; i < n; i++) {
       const from = start(i);
       const length = ends[i]! - from;
-      const to = at[groupOf[i]!]!;
-      at[groupOf[i]!] = to + length;
-      if (!sorted) src.copy(notes, to, from, from + length);
+      const g = groupOf[i]!;
+      const to = at[g]!;
+      at[g] = to + length;
+      order[rank[g]!] = i;
+      rank[g] = rank[g]! + 1;
       const place = `${base + to},${base + to + length}`;
       if (place.length > PLACE.length) throw new Error(`a chunk's records file past ${PLACE.length} characters of place: ${place}`);
       heads.write(place, this.#places[i]!, 'latin1');
     }
-    return { notes, heads };
+    const src = this.#notes.bytes();
+    const notes: Buffer[] = [];
+    for (let k = 0; k < n; ) {
+      const first = order[k]!;
+      let last = first;
+      while (++k < n && order[k] === last + 1) last += 1;
+      notes.push(src.subarray(start(first), ends[last]));
+    }
+    return { notes, length: src.length, heads };
   }
 }
 
@@ -356,10 +372,10 @@ function chunkFiles(partitions: Map<number, ChunkPartition>): { written: number[
   let base = 0;
   for (const p of written) {
     const part = partitions.get(p)!.ordered(base);
-    partitions.delete(p); // its builder is free once ordered
-    notesParts.push(part.notes);
+    partitions.delete(p);
+    notesParts.push(...part.notes);
     headsParts.push(part.heads);
-    base += part.notes.length;
+    base += part.length;
     heads.push(heads.at(-1)! + part.heads.length);
   }
   return { written, heads, notesParts, headsParts };
