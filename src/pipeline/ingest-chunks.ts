@@ -47,13 +47,13 @@ export interface Chunking {
   maxPartitions: number;
 }
 
-// 8 MiB chunks and partitions: a chunk holds its notes (about twice its bytes) until it writes them; at
+// 8 MiB chunks: a chunk holds its notes (about twice its bytes) until it writes them; at
 // 16 MiB the handler processes peaked ~50 MB higher, at 32 MiB the runtime ~200 MB (npm run bench:size --
 // --ingest-only; docs/large-files.md). Past 512 MiB, 16 MiB chunks: each partition reads a range of every chunk's
 // heads file (chunks × partitions GETs, 16,384 for 1 GiB in 8 MiB chunks), and halving them was faster at 1 GiB
 // (four pairs: 8.4-10.5 MiB/s against 7.9-8.8) while a 100 MiB file wants its 13 chunks for parallelism.
 // Partitions of 32 MiB: a partition holds only its records' heads (~20 MB of heap for 32 MiB of file), and a quarter
-// of the heads reads (2,048 for 1 GiB) was faster there (two pairs: 12.9 / 12.9 MiB/s against 11.3 / 12.1).
+// of the heads reads (2,112 for 1 GiB) was faster there (two pairs: 12.9 / 12.9 MiB/s against 11.3 / 12.1).
 export const DEFAULT_CHUNKING: Chunking = { chunkBytes: 8 * 1024 * 1024, large: { fromBytes: 512 * 1024 * 1024, chunkBytes: 16 * 1024 * 1024 }, partitionBytes: 32 * 1024 * 1024, maxPartitions: 256 };
 
 /** The chunk size for a file of `size` bytes. */
@@ -64,7 +64,7 @@ const SHARDS_PER_PARTITION = 100_000;
 /** DynamoDB's item limit is 400 KB and an enrichment quotes its notes: a larger record is refused. */
 const MAX_RECORD_BYTES = 380_000;
 const PROGRESS_EVERY = 2000;
-/** Heads files a partition step reads at most at once (each a chunk's share: ~17 KB of 1 GiB in 16 MiB chunks, a whole chunk's when there is one partition). */
+/** Heads files a partition step reads at most at once (each a chunk's share: ~170 KB of 1 GiB in 16 MiB chunks, a whole chunk's when there is one partition). */
 const HEADS_READ_AHEAD = 6;
 /** Chunks up to which a partition message carries its ranges (at most ~60 KB of triples: SQS takes 256 KiB). */
 export const RANGES_IN_MESSAGE = 2048;
@@ -184,7 +184,7 @@ const PLACE = ' '.repeat(21);
 /**
  * One partition's share of a chunk as it is read: its notes' lines in file order, each note's group (numbered in
  * the order the groups first appear), and its heads in file order, each with room for its note's place: a head is
- * written once, where keeping each head's fields until the notes were ordered cost the collector (measured).
+ * written once, as its note is, rather than its fields kept (a small array each) until the notes are ordered.
  */
 export class ChunkPartition {
   readonly #notes: ByteBuilder;
@@ -215,9 +215,8 @@ export class ChunkPartition {
   /**
    * Its notes grouped (each group's lines together, groups in the order they first appear, each group's in file
    * order), so that a group's notes in this chunk are one run — as views of the bytes read, one per stretch that
-   * stays in order, not a copy (a copy of every chunk's notes raised the handler processes' peaks until they were
-   * replaced five times in a 1 GiB ingest, against once); and its heads in file order, each with its note's range in
-   * the records file where these notes start at `base`.
+   * stays in order, not a second copy of the chunk's notes; and its heads in file order, each with its note's range
+   * in the records file where these notes start at `base`.
    */
   ordered(base: number): { notes: Buffer[]; length: number; heads: Buffer } {
     const n = this.#ends.length;
