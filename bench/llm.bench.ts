@@ -71,12 +71,12 @@ async function sequential(file: string, url: string) {
   const started = performance.now();
   const profile = loadProfile('claims');
   const provider = createOpenAiProvider(llm(url, 1));
-  const dedupe = new Deduplicator<null>();
+  const dedupe = new Deduplicator();
   const groups = new Map<string, GroupNote[]>();
   for await (const row of readRows(createReadStream(file), file)) {
     if (row.kind !== 'row') continue; // header and unreadable rows: the generated file has none
     const v = validateRecord(profile, row.fields);
-    if (!v.ok || dedupe.check(fingerprint(v.record, profile.recordKey), row.line, null).kind !== 'new') continue;
+    if (!v.ok || dedupe.check(fingerprint(v.record, profile.recordKey), row.line).kind !== 'new') continue;
     const { [profile.textField]: text, ...rest } = v.record.values;
     const note: GroupNote = { noteId: rest.note_id ?? String(row.line), text: text!, line: row.line, values: rest, attributes: v.record.attributes };
     const list = groups.get(rest[profile.groupKey]!);

@@ -94,7 +94,7 @@ async function runLoop(file: string): Promise<Omit<RunResult, 'peakRssMb'>> {
   const started = performance.now();
   const profile = loadProfile('claims');
   const provider = createOfflineProvider();
-  const dedupe = new Deduplicator<null>();
+  const dedupe = new Deduplicator();
   const groups = new Map<string, GroupNote[]>();
   let rows = 0;
   for await (const row of readRows(createReadStream(file), file)) {
@@ -105,7 +105,7 @@ async function runLoop(file: string): Promise<Omit<RunResult, 'peakRssMb'>> {
     rows += 1;
     if (row.kind === 'bad') continue;
     const v = validateRecord(profile, row.fields);
-    if (!v.ok || dedupe.check(fingerprint(v.record, profile.recordKey), row.line, null).kind !== 'new') continue;
+    if (!v.ok || dedupe.check(fingerprint(v.record, profile.recordKey), row.line).kind !== 'new') continue;
     const { [profile.textField]: text, ...rest } = v.record.values;
     const groupId = rest[profile.groupKey]!;
     const note: GroupNote = { noteId: rest.note_id ?? String(row.line), text: text!, line: row.line, values: rest, attributes: v.record.attributes };

@@ -52,7 +52,7 @@ export interface Chunking {
 // --ingest-only; docs/large-files.md). Past 512 MiB, 16 MiB chunks: each partition reads a range of every chunk's
 // heads file (chunks × partitions GETs, 16,384 for 1 GiB in 8 MiB chunks), and halving them was faster at 1 GiB
 // (four pairs: 8.4-10.5 MiB/s against 7.9-8.8) while a 100 MiB file wants its 13 chunks for parallelism.
-// Partitions of 32 MiB: a partition holds only its records' heads (~20 MB of heap for 32 MiB of file), and a quarter
+// Partitions of 32 MiB: a partition holds only its records' heads (~10 MB of heap for 32 MiB of file), and a quarter
 // of the heads reads (2,112 for 1 GiB) was faster there (two pairs: 12.9 / 12.9 MiB/s against 11.3 / 12.1).
 export const DEFAULT_CHUNKING: Chunking = { chunkBytes: 8 * 1024 * 1024, large: { fromBytes: 512 * 1024 * 1024, chunkBytes: 16 * 1024 * 1024 }, partitionBytes: 32 * 1024 * 1024, maxPartitions: 256 };
 
@@ -434,12 +434,17 @@ async function partitionStep(deps: PipelineDeps, msg: PartitionMessage): Promise
   const started = Date.now();
   const profile = await deps.profiles.at(msg.profile, msg.profileVersion);
   const ranges = msg.heads ?? partitionRanges(msg.jobId, (await deps.store.readIngestParts(msg.jobId)).chunks, msg.chunks, msg.partitions)[msg.partition]!;
-  // Per group (in the order groups first appear in the file): its note count and the runs its notes lie in, as
-  // numbers (chunk, start, end) — a run grows while the group's next note follows its last in the same file.
-  const groups = new Map<string, { count: number; runs: number[] }>();
+  // Per group, numbered in the order groups first appear in the file: its note count and its first run of notes
+  // (chunk, start, end), flat; the later runs of the few groups in more than one (a run grows while the group's next
+  // note follows its last in the same file). Numbers in flat arrays, not an object and array per group (~300 bytes a
+  // group, measured).
+  const groups = new Map<string, number>();
+  const noteCounts: number[] = [];
+  const firstRuns: number[] = [];
+  const laterRuns = new Map<number, number[]>();
   // Each accepted note's place (chunk, start, end), kept to name a conflict's field by its first record.
   const places: number[] = [];
-  const dedupe = new Deduplicator<number>();
+  const dedupe = new Deduplicator();
   const rejects: Array<{ line: number; json: string }> = [];
   const conflicts: Array<{ first: number; chunk: number; start: number; end: number; line: number; record: number; firstLine: number }> = [];
   const counts = { accepted: 0, rejected: 0, duplicates: 0 };
@@ -457,7 +462,7 @@ async function partitionStep(deps: PipelineDeps, msg: PartitionMessage): Promise
       if (end < 0) end = body.length;
       if (end === start) continue;
       const h = readHead(body.toString('utf8', start, end));
-      const verdict = dedupe.check(h.d, h.l, places.length / 3);
+      const verdict = dedupe.check(h.d, h.l);
       if (verdict.kind === 'duplicate') {
         counts.duplicates += 1;
         rejects.push({ line: h.l, json: JSON.stringify({ file: msg.key, line: h.l, record: h.r, field: null, reason: `duplicate of line ${verdict.firstLine}` } satisfies RejectLine) });
@@ -470,15 +475,25 @@ async function partitionStep(deps: PipelineDeps, msg: PartitionMessage): Promise
       }
       counts.accepted += 1;
       places.push(chunk, h.start, h.end);
-      const group = groups.get(h.g) ?? groups.set(h.g, { count: 0, runs: [] }).get(h.g)!;
-      group.count += 1;
-      const { runs } = group;
-      if (runs.length && runs[runs.length - 3] === chunk && runs[runs.length - 1] === h.start) runs[runs.length - 1] = h.end;
-      else runs.push(chunk, h.start, h.end);
+      const g = groups.get(h.g);
+      if (g === undefined) {
+        groups.set(h.g, noteCounts.length);
+        noteCounts.push(1);
+        firstRuns.push(chunk, h.start, h.end);
+        continue;
+      }
+      noteCounts[g] = noteCounts[g]! + 1;
+      const later = laterRuns.get(g);
+      const runs = later ?? firstRuns;
+      const last = later ? later.length - 3 : 3 * g;
+      if (runs[last] === chunk && runs[last + 2] === h.start) runs[last + 2] = h.end;
+      else if (later) later.push(chunk, h.start, h.end);
+      else laterRuns.set(g, [chunk, h.start, h.end]);
     }
   }
   const read = Date.now();
-  const span = (chunk: number, start: number, end: number): NotesSpan => ({ key: notesKey(msg.jobId, chunk), start, end });
+  const keys: string[] = [];
+  const span = (chunk: number, start: number, end: number): NotesSpan => ({ key: (keys[chunk] ??= notesKey(msg.jobId, chunk)), start, end });
   // A conflict names the first field that differs: its two records are read (a few GETs: they sit near each other).
   if (conflicts.length) {
     const spans = conflicts.flatMap((c) => [span(places[3 * c.first]!, places[3 * c.first + 1]!, places[3 * c.first + 2]!), span(c.chunk, c.start, c.end)]);
@@ -490,50 +505,59 @@ async function partitionStep(deps: PipelineDeps, msg: PartitionMessage): Promise
     });
   }
   places.length = 0;
-  // Each group's reference: where its notes lie, in place. A group spread over more than MAX_NOTE_RUNS runs (a file
-  // in which a group's records are far apart) has its notes copied into the partition's records file, as one run.
-  const refs: GroupRef[] = [];
-  const spread: Array<{ ref: number; runs: number[] }> = [];
-  let index = 0;
-  for (const [groupId, { count, runs }] of groups) {
-    const notes: NotesRange = span(runs[0]!, runs[1]!, runs[2]!);
-    if (runs.length > 3 * MAX_NOTE_RUNS) spread.push({ ref: refs.length, runs });
-    else if (runs.length > 3) notes.more = Array.from({ length: runs.length / 3 - 1 }, (_, k) => span(runs[3 * k + 3]!, runs[3 * k + 4]!, runs[3 * k + 5]!));
-    refs.push({ jobId: msg.jobId, groupId, profile: msg.profile, ...(msg.profileVersion ? { profileVersion: msg.profileVersion } : {}), mode: msg.mode, noteCount: count, shard: msg.partition * SHARDS_PER_PARTITION + Math.floor(index / GROUPS_PER_SHARD), notes });
-    index += 1;
+  // A group spread over more than MAX_NOTE_RUNS runs (a file in which a group's records are far apart) has its notes
+  // copied into the partition's records file, as one run.
+  const spread: Array<{ group: number; runs: number[] }> = [];
+  for (const [g, later] of laterRuns) if (later.length >= 3 * MAX_NOTE_RUNS) spread.push({ group: g, runs: [firstRuns[3 * g]!, firstRuns[3 * g + 1]!, firstRuns[3 * g + 2]!, ...later] });
+  spread.sort((a, b) => a.group - b.group); // in the order groups first appear, not the order they spread
+  const copied = spread.length ? await copySpread(deps, recordsKey(msg.jobId, msg.partition), spread, span) : new Map<number, NotesRange>();
+  // Each group's reference, where its notes lie, made as its message is packed (not all held at once).
+  const base = { jobId: msg.jobId, profile: msg.profile, ...(msg.profileVersion ? { profileVersion: msg.profileVersion } : {}), mode: msg.mode };
+  function* refs(): Generator<GroupRef> {
+    let g = 0;
+    for (const groupId of groups.keys()) {
+      let notes = copied.get(g);
+      if (!notes) {
+        const later = laterRuns.get(g);
+        notes = span(firstRuns[3 * g]!, firstRuns[3 * g + 1]!, firstRuns[3 * g + 2]!);
+        if (later) notes.more = Array.from({ length: later.length / 3 }, (_, k) => span(later[3 * k]!, later[3 * k + 1]!, later[3 * k + 2]!));
+      }
+      yield { ...base, groupId, noteCount: noteCounts[g]!, shard: msg.partition * SHARDS_PER_PARTITION + Math.floor(g / GROUPS_PER_SHARD), notes };
+      g += 1;
+    }
   }
-  groups.clear();
-  if (spread.length) await copySpread(deps, recordsKey(msg.jobId, msg.partition), spread, refs, span);
   rejects.sort((a, b) => a.line - b.line);
   if (rejects.length) await deps.objects.put(deps.resultsBucket, stagingKey(msg.jobId, `p${msg.partition}/rejects.jsonl`), linesBody(rejects.map((r) => r.json)), 'application/x-ndjson');
-  const sizes = shardSizes(refs.length);
+  const sizes = shardSizes(groups.size);
   const written = Date.now();
   await deps.store.openLedger(msg.jobId, sizes.map((expected, k) => ({ shard: msg.partition * SHARDS_PER_PARTITION + k, expected })));
   deps.crashPoint?.('ingest.stored');
   const opened = Date.now();
-  await deps.enrichQueue.sendAll(packGroups(refs));
+  await deps.enrichQueue.sendAll(packGroups(refs()));
   const sent = Date.now();
   deps.crashPoint?.('ingest.fanned-out');
-  const summary: PartitionSummary = { ...counts, groups: refs.length, shards: sizes.length, rejects: rejects.length > 0 };
+  const summary: PartitionSummary = { ...counts, groups: groups.size, shards: sizes.length, rejects: rejects.length > 0 };
   const done = await deps.store.savePartition(msg.jobId, msg.partition, summary);
-  deps.logger.info('partition grouped', { jobId: msg.jobId, partition: msg.partition, of: msg.partitions, groups: refs.length, copied: spread.length, ms: Date.now() - started, readMs: read - started, writeMs: written - read, ledgerMs: opened - written, sendMs: sent - opened });
+  deps.logger.info('partition grouped', { jobId: msg.jobId, partition: msg.partition, of: msg.partitions, groups: groups.size, copied: spread.length, ms: Date.now() - started, readMs: read - started, writeMs: written - read, ledgerMs: opened - written, sendMs: sent - opened });
   if (done >= msg.partitions) await completeIngest(deps, msg);
   return 'done';
 }
 
-/** The notes of groups spread over too many runs, copied into one records file, each group's one run; their references point there. */
-async function copySpread(deps: PipelineDeps, key: string, spread: Array<{ ref: number; runs: number[] }>, refs: GroupRef[], span: (chunk: number, start: number, end: number) => NotesSpan): Promise<void> {
+/** The notes of groups spread over too many runs, copied into one records file, each group's one run; returns each group's new place. */
+async function copySpread(deps: PipelineDeps, key: string, spread: Array<{ group: number; runs: number[] }>, span: (chunk: number, start: number, end: number) => NotesSpan): Promise<Map<number, NotesRange>> {
   const spans: NotesSpan[] = [];
   for (const { runs } of spread) for (let k = 0; k < runs.length; k += 3) spans.push(span(runs[k]!, runs[k + 1]!, runs[k + 2]!));
   const parts = await Promise.all(readSpans(deps, spans));
+  const copied = new Map<number, NotesRange>();
   let offset = 0;
   let next = 0;
-  for (const { ref, runs } of spread) {
+  for (const { group, runs } of spread) {
     const start = offset;
     for (let k = 0; k < runs.length; k += 3) offset += parts[next++]!.length;
-    refs[ref]!.notes = { key, start, end: offset };
+    copied.set(group, { key, start, end: offset });
   }
   await deps.objects.put(deps.resultsBucket, key, parts, 'application/x-ndjson');
+  return copied;
 }
 
 /** A stored note's JSON line as the record it was read as (its text back among its values). */

@@ -75,7 +75,7 @@ export function unpackGroups(message: GroupMessage): GroupRef[] {
  * message, up to GROUPS_PER_MESSAGE of them and MESSAGE_BYTES.
  * @example packGroups(refs).length // ⌈refs.length / 10⌉ for one partition's groups
  */
-export function packGroups(refs: GroupRef[]): GroupMessage[] {
+export function packGroups(refs: Iterable<GroupRef>): GroupMessage[] {
   const out: GroupMessage[] = [];
   let bytes = 0;
   for (const ref of refs) {

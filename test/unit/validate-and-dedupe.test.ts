@@ -86,14 +86,16 @@ describe('validateRecord', () => {
 describe('Deduplicator', () => {
   // As the ingest uses it: the fingerprint where the record is read; a conflict's field named from both records.
   class RecordDeduplicator {
-    readonly #d = new Deduplicator<CleanRecord>();
+    readonly #d = new Deduplicator();
+    readonly #firsts: CleanRecord[] = [];
     readonly #keys: string[];
     constructor(keys: string[]) {
       this.#keys = keys;
     }
     check(record: CleanRecord, line: number) {
-      const v = this.#d.check(fingerprint(record, this.#keys), line, record);
-      return v.kind === 'conflict' ? { kind: v.kind, firstLine: v.firstLine, field: differingField(v.first, record) } : v;
+      const v = this.#d.check(fingerprint(record, this.#keys), line);
+      if (v.kind === 'new') this.#firsts.push(record);
+      return v.kind === 'conflict' ? { kind: v.kind, firstLine: v.firstLine, field: differingField(this.#firsts[v.first]!, record) } : v;
     }
   }
 
@@ -115,6 +117,18 @@ describe('Deduplicator', () => {
     expect(d.check(rec(long, { author: 'AB12cd34EF56' }), 4)).toEqual({ kind: 'duplicate', firstLine: 3 });
     expect(d.check(rec(`${long}!`, { author: 'AB12cd34EF56' }), 5)).toEqual({ kind: 'conflict', firstLine: 3, field: 'note' });
     expect(d.check(rec(long, { author: 'AB12cd34EF57' }), 6)).toEqual({ kind: 'conflict', firstLine: 3, field: 'author' });
+  });
+
+  it('remembers every first record across thousands of keys: a later conflict names its own first line and field', () => {
+    // Prepare: 5,000 distinct notes (past the digests' first allocation many times over)
+    const d = new RecordDeduplicator(claims.recordKey);
+    const rec = (id: number, note: string, author = 'kim') => ({ values: { claim_id: `C-${id % 97}`, note_id: String(id), note }, attributes: { author } });
+    for (let i = 0; i < 5000; i++) expect(d.check(rec(i, `note ${i}`), i + 2)).toEqual({ kind: 'new' });
+    // Act + Assess: repeats of early and late records, exact and changed
+    expect(d.check(rec(3, 'note 3'), 6000)).toEqual({ kind: 'duplicate', firstLine: 5 });
+    expect(d.check(rec(4999, 'note 4999'), 6001)).toEqual({ kind: 'duplicate', firstLine: 5001 });
+    expect(d.check(rec(7, 'note 7', 'lee'), 6002)).toEqual({ kind: 'conflict', firstLine: 9, field: 'author' });
+    expect(d.check(rec(4242, 'note 4242!'), 6003)).toEqual({ kind: 'conflict', firstLine: 4244, field: 'note' });
   });
 
   it('digests a record by its fields sorted by name, whatever order they came in, as staged files of earlier versions did', () => {

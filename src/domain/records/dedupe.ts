@@ -1,13 +1,16 @@
 /**
  * Finds exact repeats and key conflicts within one file. An exact repeat (same key, same content) is
  * a duplicate; the same key with different content is a conflict, reported with the field that differs.
- * Memory per distinct key is its line, a 12-character digest of its content and a reference the caller chooses.
+ * Memory per distinct key is its line, a 12-character digest of its content and its number.
  */
 // crypto.hash: one call per digest, ~1.6× faster than createHash for short inputs (measured here).
 import { hash } from 'node:crypto';
 import type { CleanRecord } from './validate-record.ts';
 
-export type DedupeVerdict<T> = { kind: 'new' } | { kind: 'duplicate'; firstLine: number } | { kind: 'conflict'; firstLine: number; first: T };
+/** The length of a fingerprint's content digest (base64 characters, one byte each). */
+export const DIGEST_LENGTH = 12;
+
+export type DedupeVerdict = { kind: 'new' } | { kind: 'duplicate'; firstLine: number } | { kind: 'conflict'; firstLine: number; first: number };
 
 /**
  * What the de-duplicator compares of a record: its key, and a 12-character digest of every field's name and
@@ -27,7 +30,7 @@ export function fingerprint(record: CleanRecord, keyFields: string[]): Fingerpri
   for (const k of Object.keys(attributes).sort()) text += `${text ? '\u0000' : ''}a:${k}\u0001${attributes[k]}`;
   let key = values[keyFields[0]!] ?? '';
   for (let i = 1; i < keyFields.length; i++) key += `\u0000${values[keyFields[i]!] ?? ''}`;
-  return { key, content: hash('sha1', text, 'base64').slice(0, 12) };
+  return { key, content: hash('sha1', text, 'base64').slice(0, DIGEST_LENGTH) };
 }
 
 /** The first field, profile columns before attributes and each by name, whose value differs between two records. */
@@ -41,20 +44,39 @@ export function differingField(a: CleanRecord, b: CleanRecord): string {
 }
 
 /**
- * Per distinct key it keeps the first record's line, its content digest and `first` — whatever the caller needs
- * to name the field of a conflict later (the partition step: the first note's JSON, which it holds anyway).
+ * Per distinct key it keeps the first record's line and content digest, and numbers the distinct records 0, 1, 2…
+ * in the order they came: a conflict names the first record by its number, for the caller to find it again (the
+ * partition step: where its note lies). Held as a map to numbers and two flat stores (~80 bytes a record against
+ * ~115 as an object per key, measured on a partition's 104,861 heads).
  */
-export class Deduplicator<T> {
-  readonly #seen = new Map<string, { line: number; content: string; first: T }>();
+export class Deduplicator {
+  readonly #seen = new Map<string, number>();
+  readonly #lines: number[] = [];
+  #digests = Buffer.allocUnsafe(64 * DIGEST_LENGTH);
+
+  /** How many distinct records it has seen. */
+  get size(): number {
+    return this.#lines.length;
+  }
 
   /** Classifies a record by its fingerprint and remembers it if it is new. */
-  check({ key, content }: Fingerprint, line: number, first: T): DedupeVerdict<T> {
-    const seen = this.#seen.get(key);
-    if (!seen) {
-      this.#seen.set(key, { line, content, first });
+  check({ key, content }: Fingerprint, line: number): DedupeVerdict {
+    if (content.length !== DIGEST_LENGTH) throw new Error(`a content digest of ${content.length} characters, not ${DIGEST_LENGTH}`);
+    const first = this.#seen.get(key);
+    if (first === undefined) {
+      const index = this.#lines.length;
+      if ((index + 1) * DIGEST_LENGTH > this.#digests.length) {
+        const grown = Buffer.allocUnsafe(this.#digests.length * 2);
+        this.#digests.copy(grown);
+        this.#digests = grown;
+      }
+      this.#digests.write(content, index * DIGEST_LENGTH, 'latin1');
+      this.#lines.push(line);
+      this.#seen.set(key, index);
       return { kind: 'new' };
     }
-    if (seen.content !== content) return { kind: 'conflict', firstLine: seen.line, first: seen.first };
-    return { kind: 'duplicate', firstLine: seen.line };
+    const firstLine = this.#lines[first]!;
+    if (this.#digests.toString('latin1', first * DIGEST_LENGTH, (first + 1) * DIGEST_LENGTH) !== content) return { kind: 'conflict', firstLine, first };
+    return { kind: 'duplicate', firstLine };
   }
 }
