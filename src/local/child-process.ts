@@ -47,8 +47,11 @@ export interface HelperOptions {
   nodeFlags?: string[];
   /** It exited unasked after it was up (killed, out of memory, a crash). */
   onLost?: (exit: { code: number | null; signal: NodeJS.Signals | null }) => void;
-  /** It retires on its own (`retire` in `runHelper`): `exited` resolves with its peak RSS once it is gone. */
-  onRetiring?: (exited: Promise<{ peakRssMb?: number }>) => void;
+  /**
+   * It retires on its own (`retire` in `runHelper`), for `reason`: `exited` resolves with its peak RSS once it is
+   * gone.
+   */
+  onRetiring?: (exited: Promise<{ peakRssMb?: number }>, reason: string) => void;
 }
 
 /**
@@ -79,12 +82,15 @@ export async function startHelper<Up extends object, Other extends { kind: strin
     }),
   );
   const up = await new Promise<Up>((resolve, reject) => {
-    child.on('message', (m: HelperMessage<Up, Other | { kind: 'stopped'; peakRssMb: number } | { kind: 'retiring' }>) => {
+    child.on('message', (m: HelperMessage<Up, Other | { kind: 'stopped'; peakRssMb: number } | { kind: 'retiring'; reason: string }>) => {
       if (m.kind === 'up') resolve(m as Up);
       else if (m.kind === 'retiring') {
         // Its exit is expected now: not a death.
         stopping = true;
-        onRetiring?.(exited.then(() => ({ peakRssMb })));
+        onRetiring?.(
+          exited.then(() => ({ peakRssMb })),
+          (m as { reason: string }).reason,
+        );
       } else if (m.kind === 'failed') reject(Object.assign(new Error((m as { message: string }).message), { code: (m as { code?: string }).code }));
       else if (m.kind === 'stopped') peakRssMb = (m as { peakRssMb: number }).peakRssMb;
       else onOther(m as Other);
@@ -135,10 +141,10 @@ export function collectBuffersEvery(bytes: number, everyMs = 100): () => void {
 }
 
 /**
- * Lets a helper retire on its own: tells its starter (which may start another at once), runs `finish` (the work
- * in hand), then stops as on request. Only the first call counts.
+ * Lets a helper retire on its own: tells its starter why (which may start another at once), runs `finish` (the
+ * work in hand), then stops as on request. Only the first call counts.
  */
-export type Retire = (finish: () => Promise<unknown>) => Promise<void>;
+export type Retire = (finish: () => Promise<unknown>, reason: string) => Promise<void>;
 
 /**
  * The helper's side: waits for its init message, runs `start`, reports `up` (or `failed`), stops on request or
@@ -156,10 +162,10 @@ export function runHelper<Init, Up extends object, Other>(start: (init: Init, se
     await running!.stop();
     process.send!({ kind: 'stopped', peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }, () => process.exit(0));
   };
-  const retire: Retire = async (finish) => {
+  const retire: Retire = async (finish, reason) => {
     if (ending || !running) return;
     ending = true;
-    send({ kind: 'retiring' });
+    send({ kind: 'retiring', reason });
     await finish();
     await end();
   };

@@ -19,7 +19,14 @@ runHelper<LocalRuntimeOptions, object, { kind: 'log'; text: string }>(async (opt
       done();
     },
   });
-  const rt = await startLocalRuntime({ ...options, logStream, reconcile: false });
+  // It retires (no more messages, the batches in hand finished, then a fresh process; a retirement under way makes
+  // the later calls no-ops) at its memory ceiling, or after a scan of a large file (`handlerRetireAfterScanMb`).
+  const retireFor = (reason: string) => void retire(() => Promise.all(Object.values(rt.eventSources).map((source) => source.drain())), reason);
+  const afterScanMb = options.handlerRetireAfterScanMb ?? 0;
+  const scanned = (bytes: number) => {
+    if (afterScanMb > 0 && bytes >= afterScanMb * 1024 * 1024) retireFor(`after a scan of ${bytes} bytes`);
+  };
+  const rt = await startLocalRuntime({ ...options, logStream, reconcile: false, scanned });
   // As a warm instance has them: with a documents profile, the document readers are loaded before the process is
   // up (its init), not on a drop's first documents nor beside a run's first batches (~0.3 s of CPU each process,
   // measured); a deployed records-only function never loads them.
@@ -32,13 +39,11 @@ runHelper<LocalRuntimeOptions, object, { kind: 'log'; text: string }>(async (opt
   // Likewise the NER model where the process enriches (~0.55 s of CPU, as an enrich instance's init); one that only
   // ingests never loads it (~31 MB less under its memory ceiling, measured).
   if (options.functions?.includes('enrich')) await loadEntityModel();
-  // At its memory ceiling it retires: no more messages, the batches in hand finished, then a fresh process (a
-  // retirement under way makes the later calls no-ops).
   const ceiling = options.handlerMaxRssMb ?? 0;
   const watch =
     ceiling > 0
       ? setInterval(() => {
-          if (process.memoryUsage.rss() >= ceiling * 1024 * 1024) void retire(() => Promise.all(Object.values(rt.eventSources).map((source) => source.drain())));
+          if (process.memoryUsage.rss() >= ceiling * 1024 * 1024) retireFor(`at its memory ceiling of ${ceiling} MB`);
         }, RSS_CHECK_MS).unref()
       : undefined;
   return {

@@ -121,6 +121,13 @@ export interface LocalRuntimeOptions {
    * exits, and a fresh one takes its place (default `HANDLER_PROCESS_MAX_RSS_MB`; 0: never).
    */
   handlerMaxRssMb?: number;
+  /**
+   * A handler process that has scanned a file of at least this many MiB to plan it retires after its batches in
+   * hand, and a fresh one takes its place (default `HANDLER_PROCESS_RETIRE_AFTER_SCAN_MB`; 0: never).
+   */
+  handlerRetireAfterScanMb?: number;
+  /** Told the bytes a step scanned in one go (`PipelineDeps.scanned`; set by a handler process on its own runtime). */
+  scanned?: (bytes: number) => void;
   /** The file counting crash-point passes, shared with the handler processes (set by the runtime on them). */
   crashCounterFile?: string;
   /** Event-source concurrency per function instead of its trigger's maxConcurrency (set by the runtime on handler processes). */
@@ -173,7 +180,7 @@ export interface LocalRuntime {
   eventSources: Partial<Record<QueueFunctionName, SqsEventSource>>;
   /**
    * The processes this runtime runs in: its own, the emulators' and the handler processes' (as they come up), and
-   * the handler processes retired at their memory ceiling, with their peak RSS (MB).
+   * the handler processes retired (at their memory ceiling, or after a scan), with their peak RSS (MB) and why.
    */
   pids(): { main: number; emulators?: number; handlers: number[]; retired: HandlerProcesses['retired'] };
   /** Dependencies for operator commands run in this process (backfill): the runtime's clients and provider. */
@@ -293,6 +300,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       now: () => new Date(),
       metrics: metricsSink(inst.metrics),
       crashPoint,
+      scanned: options.scanned,
       deadLetters: dlqOf(service) ? createDeadLetters(c.sqs, queues[dlqOf(service)!].dlqUrl) : undefined,
     });
     const guardedClients = (fn: FunctionName) => {
@@ -435,6 +443,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
               topology: options.topology,
               crashCounterFile,
               handlerMaxRssMb: options.handlerMaxRssMb ?? HANDLER_PROCESS_MAX_RSS_MB,
+              handlerRetireAfterScanMb: options.handlerRetireAfterScanMb ?? HANDLER_PROCESS_RETIRE_AFTER_SCAN_MB,
             },
             logStream,
           ),
@@ -725,21 +734,29 @@ async function queueArn(client: SQSClient, url: string): Promise<string> {
  * chunk, enrich and decide event sources as another Lambda instance would; the main process (the CLI, the
  * scheduler, the state machines) holds no records, no file scan and no NLP working set.
  * `SLUICE_HANDLER_PROCESSES` sets the count; 0 runs every handler in the main process. `SLUICE_HANDLER_MAX_RSS_MB`
- * sets the RSS at which a handler process is replaced (`HANDLER_PROCESS_MAX_RSS_MB`; 0: never).
+ * sets the RSS at which a handler process is replaced (`HANDLER_PROCESS_MAX_RSS_MB`; 0: never), and
+ * `SLUICE_HANDLER_RETIRE_AFTER_SCAN_MB` the size of a scanned file after which it is (MiB, may be a fraction;
+ * `HANDLER_PROCESS_RETIRE_AFTER_SCAN_MB`; 0: never).
  * @example startLocalRuntime({ stateDir, ...handlerLayout() })
- * @throws Error when either is not a whole number ≥ 0.
+ * @throws Error when the first two are not whole numbers ≥ 0, or the last not a number ≥ 0.
  */
-export function handlerLayout(env: NodeJS.ProcessEnv = process.env): Pick<LocalRuntimeOptions, 'functions' | 'handlerProcesses' | 'handlerMaxRssMb'> {
-  const whole = (name: string, fallback: number) => {
+export function handlerLayout(env: NodeJS.ProcessEnv = process.env): Pick<LocalRuntimeOptions, 'functions' | 'handlerProcesses' | 'handlerMaxRssMb' | 'handlerRetireAfterScanMb'> {
+  const number = (name: string, fallback: number, isWhole = true) => {
     const n = env[name] === undefined || env[name] === '' ? fallback : Number(env[name]);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number ≥ 0, not ${env[name]}`);
+    if (!(isWhole ? Number.isInteger(n) : Number.isFinite(n)) || n < 0) throw new Error(`${name} must be a ${isWhole ? 'whole number' : 'number'} ≥ 0, not ${env[name]}`);
     return n;
   };
+  const whole = (name: string, fallback: number) => number(name, fallback);
   const n = whole('SLUICE_HANDLER_PROCESSES', availableParallelism());
   if (n === 0) return { handlerProcesses: [] };
   // Every queue function runs in the handler processes, the ingest's plan too: in the main process (the user's
   // `sluice` process, with no V8 limits of its own) its scan of a 1 GiB file grew that process's peak by ~20 %.
-  return { functions: [], handlerProcesses: Array.from({ length: n }, () => ['ingest', 'chunk', 'enrich', 'decide']), handlerMaxRssMb: whole('SLUICE_HANDLER_MAX_RSS_MB', HANDLER_PROCESS_MAX_RSS_MB) };
+  return {
+    functions: [],
+    handlerProcesses: Array.from({ length: n }, () => ['ingest', 'chunk', 'enrich', 'decide']),
+    handlerMaxRssMb: whole('SLUICE_HANDLER_MAX_RSS_MB', HANDLER_PROCESS_MAX_RSS_MB),
+    handlerRetireAfterScanMb: number('SLUICE_HANDLER_RETIRE_AFTER_SCAN_MB', HANDLER_PROCESS_RETIRE_AFTER_SCAN_MB, false),
+  };
 }
 
 /**
@@ -769,6 +786,15 @@ export const HANDLER_PROCESS_FLAGS = ['--max-old-space-size=320', '--max-semi-sp
 export const HANDLER_PROCESS_MAX_RSS_MB = 265;
 
 /**
+ * The size of a scanned file after which the handler process that planned it is replaced (`handlerRetireAfterScanMb`).
+ * The plan reads the whole file through its sockets in one invocation (~3 s at 1 GiB); malloc keeps ~60 MB of the
+ * freed buffers after it, and that process alone then reached the memory ceiling and overshot it (the largest peak
+ * of a 1 GiB ingest 13 % over a 100 MiB one's). Replaced after the plan, as the other processes take its chunks,
+ * the largest peaks were ... (npm run bench:size -- --ingest-only --rounds 3; docs/benchmarks.md).
+ */
+export const HANDLER_PROCESS_RETIRE_AFTER_SCAN_MB = 256;
+
+/**
  * Enrich batches a process runs at once with the offline provider (an LLM's batches wait on the network, and take
  * the function's share of maxConcurrency). 10,000 notes on disk (npm run bench:pipeline's pipeline-disk child), nine
  * pairs side by side: 2 at once faster than 6 (a handler process's share of 12) in eight, by 8 % on average; the
@@ -776,10 +802,10 @@ export const HANDLER_PROCESS_MAX_RSS_MB = 265;
  */
 export const OFFLINE_ENRICH_BATCHES = 2;
 
-/** The handler processes' pids, and those retired at their memory ceiling with their peak RSS (MB). */
+/** The handler processes' pids, and those retired (at their memory ceiling, or after a scan) with their peak RSS (MB). */
 interface HandlerProcesses {
   running: number[];
-  retired: Array<{ pid: number; peakRssMb?: number }>;
+  retired: Array<{ pid: number; peakRssMb?: number; reason: string }>;
 }
 
 /**
@@ -819,14 +845,14 @@ async function startHandlerProcess(processes: HandlerProcesses, options: LocalRu
         log('ERROR', { message: 'a handler process died; starting another', pid, ...exit });
         replace();
       },
-      onRetiring: (exited) => {
+      onRetiring: (exited, reason) => {
         if (!stopped) {
-          log('INFO', { message: 'a handler process reached its memory ceiling; it finishes its batches and another starts', pid, maxRssMb: options.handlerMaxRssMb });
+          log('INFO', { message: 'a handler process retires; it finishes its batches and another starts', pid, reason });
           replace();
         }
         const leaves = exited.then(({ peakRssMb }) => {
           gone(pid);
-          processes.retired.push({ pid, peakRssMb });
+          processes.retired.push({ pid, peakRssMb, reason });
         });
         leaving.add(leaves);
         void leaves.finally(() => leaving.delete(leaves));

@@ -41,4 +41,10 @@ export interface PipelineDeps {
    * names (the crash matrix, `test/e2e/crash.test.ts`); absent everywhere else.
    */
   crashPoint?: (point: string) => void;
+  /**
+   * Told how many bytes a step has just read through in one go (the ingest's scan of a whole file to plan it). A
+   * local handler process retires after its batches in hand once that passes its limit, as the buffers of a long
+   * scan stay with its allocator; absent deployed, where Lambda recycles its instances on its own.
+   */
+  scanned?: (bytes: number) => void;
 }

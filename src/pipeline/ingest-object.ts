@@ -138,6 +138,7 @@ async function ingestLeased(deps: PipelineDeps, ref: ObjectRef, jobId: string, p
     return { kind: 'failed', jobId, reason };
   }
   object.body.destroy();
+  if (plan.scannedBytes) deps.scanned?.(plan.scannedBytes);
   const messages = chunkMessages({ jobId, bucket: ref.bucket, key: ref.key, etag: ref.etag, profile: profile.name, profileVersion: profile.version, mode }, format, plan.headerEnd, plan.chunks, partitions);
   await deps.chunkQueue.sendAll(messages);
   deps.crashPoint?.('ingest.planned');

@@ -2,14 +2,16 @@
 // process and kills itself (SIGKILL) at a named point between two writes — in ingest, enrich, decide and
 // finalize — then restarts on the same state folder: the job must end with the counts, outcomes and
 // result files of a clean run of the same file, promptly. The same holds when one handler process is killed, and
-// when handler processes retire at their memory ceiling one after another. The longer matrix (3,000 claims, 10
+// when handler processes retire at their memory ceiling one after another, or after the scan of a file. The longer matrix (3,000 claims, 10
 // moments, also under LLM faults) is `npm run bench:crash`.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateClaims, toCsv } from '../../scripts/lib/claims-generator.ts';
 import { execFileSync } from 'node:child_process';
+import { logPath } from '../../src/cli/logs.ts';
+import type { Job } from '../../src/domain/job.ts';
 import { type CrashResult, crashRun, dropFile, readOutcome, startDev, stopDev, waitForEnd } from '../../scripts/lib/crash-matrix.ts';
 
 const dirs: string[] = [];
@@ -68,6 +70,14 @@ describe('kill -9 between two writes, then a restart', () => {
 });
 
 /** The pids of a `sluice dev` process's handler processes, as `ps` lists them. */
+/** The job ended with the clean run's counts, result files and rejects: none lost, none doubled. */
+async function expectCleanOutcome(dev: Awaited<ReturnType<typeof startDev>>, job: Job | undefined) {
+  const outcome = await readOutcome(dev, job!);
+  expect(outcome.counts).toEqual(clean.outcome.counts);
+  expect(outcome.results).toEqual(clean.outcome.results);
+  expect(outcome.rejects).toEqual(clean.outcome.rejects);
+}
+
 const handlerPids = (devPid: number) =>
   execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
     .split('\n')
@@ -95,9 +105,37 @@ describe('kill -9 of one handler process', () => {
       expect(after).toHaveLength(2);
       expect(after).not.toContain(before[0]);
       expect(after).toContain(before[1]);
-      const outcome = await readOutcome(dev, job!);
-      expect(outcome.counts).toEqual(clean.outcome.counts);
-      expect(outcome.results).toEqual(clean.outcome.results);
+      await expectCleanOutcome(dev, job);
+    } finally {
+      await stopDev(dev);
+    }
+  }, 240_000);
+});
+
+describe('a handler process that scanned a large file to plan it', () => {
+  it('retires after its plan and is replaced while the others take its chunks, and the job ends exactly as the clean run did', async () => {
+    // Prepare: sluice dev with two handler processes, one retired after any plan of a file over 10 KiB, none at a ceiling
+    const state = tempDir();
+    const dev = await startDev(state, { ...env, SLUICE_HANDLER_PROCESSES: '2', SLUICE_HANDLER_MAX_RSS_MB: '0', SLUICE_HANDLER_RETIRE_AFTER_SCAN_MB: '0.01' });
+    try {
+      // Act: the ~100 KB file dropped (a dozen chunks, so its plan scans it)
+      const jobId = await dropFile(dev, file, 'crash-matrix.csv');
+      const job = await waitForEnd(dev, jobId, 180_000);
+      // Assess: one process retired, after its scan of the whole file, and the job is the clean run’s
+      const retired = readFileSync(logPath(state), 'utf8')
+        .split('\n')
+        .filter((line) => line.includes('a handler process retires'))
+        .map((line) => JSON.parse(line) as { reason: string; pid: number });
+      expect(retired.map((r) => r.reason)).toEqual([`after a scan of ${statSync(file).size} bytes`]);
+      // Two handler processes run again, the retired one not among them (it exits once its batches are done).
+      let running = handlerPids(dev.child.pid!);
+      for (let i = 0; i < 50 && (running.length !== 2 || running.includes(retired[0]!.pid)); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        running = handlerPids(dev.child.pid!);
+      }
+      expect(running).toHaveLength(2);
+      expect(running).not.toContain(retired[0]!.pid);
+      await expectCleanOutcome(dev, job);
     } finally {
       await stopDev(dev);
     }
@@ -125,10 +163,7 @@ describe('handler processes at their memory ceiling', () => {
       await watching;
       // Assess: processes came and went (more than the two at a time), and the job is the clean run’s: none lost, none doubled
       expect(seen.size).toBeGreaterThan(2);
-      const outcome = await readOutcome(dev, job!);
-      expect(outcome.counts).toEqual(clean.outcome.counts);
-      expect(outcome.results).toEqual(clean.outcome.results);
-      expect(outcome.rejects).toEqual(clean.outcome.rejects);
+      await expectCleanOutcome(dev, job);
     } finally {
       await stopDev(dev);
     }

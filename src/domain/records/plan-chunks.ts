@@ -25,6 +25,8 @@ export interface ChunkPlan {
   chunks: ChunkSpan[];
   /** Why cutting stopped early, if it did. */
   stoppedAt?: { line: number; reason: string };
+  /** The bytes read to cut it: 0 for a file of one chunk, which is not scanned. */
+  scannedBytes: number;
 }
 
 const QUOTE = 0x22;
@@ -49,7 +51,7 @@ const SPACE = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20]);
  */
 export async function planChunks(body: AsyncIterable<Buffer>, format: FileFormat, size: number, chunkBytes: number): Promise<ChunkPlan> {
   if (size <= chunkBytes || format === 'json') {
-    return { headerEnd: 0, chunks: [{ start: 0, end: size, firstLine: 1, firstRecord: 1 }] };
+    return { headerEnd: 0, chunks: [{ start: 0, end: size, firstLine: 1, firstRecord: 1 }], scannedBytes: 0 };
   }
   return format === 'csv' ? planCsv(body, size, chunkBytes) : planLines(body, size, chunkBytes);
 }
@@ -91,6 +93,7 @@ async function planCsv(body: AsyncIterable<Buffer>, size: number, chunkBytes: nu
         for (let n = buf.indexOf(LF, i); n !== -1 && n < stop; n = buf.indexOf(LF, n + 1)) line += 1;
         if (line - quotedSince >= MAX_QUOTED_LINES) {
           stoppedAt = { line: quotedSince, reason: `a quoted field stays open for ${MAX_QUOTED_LINES} lines` };
+          offset += buf.length;
           break scan;
         }
         if (q === -1) {
@@ -154,7 +157,7 @@ async function planCsv(body: AsyncIterable<Buffer>, size: number, chunkBytes: nu
   }
   if (state === QUOTED && !stoppedAt) stoppedAt = { line: quotedSince, reason: 'a quoted field is not closed before the end of the file' };
   chunks.push({ start: chunkStart, end: size, firstLine: chunkLine, firstRecord: chunkRecord });
-  return { headerEnd: Math.max(0, headerEnd), chunks, ...(stoppedAt ? { stoppedAt } : {}) };
+  return { headerEnd: Math.max(0, headerEnd), chunks, ...(stoppedAt ? { stoppedAt } : {}), scannedBytes: offset };
 }
 
 /** JSON lines: every line break is a boundary; a record is a line with more than white space. */
@@ -190,5 +193,5 @@ async function planLines(body: AsyncIterable<Buffer>, size: number, chunkBytes: 
     offset += buf.length;
   }
   chunks.push({ start: chunkStart, end: size, firstLine: chunkLine, firstRecord: chunkRecord });
-  return { headerEnd: 0, chunks };
+  return { headerEnd: 0, chunks, scannedBytes: offset };
 }
