@@ -788,9 +788,10 @@ export const HANDLER_PROCESS_MAX_RSS_MB = 265;
 /**
  * The size of a scanned file after which the handler process that planned it is replaced (`handlerRetireAfterScanMb`).
  * The plan reads the whole file through its sockets in one invocation (~3 s at 1 GiB); malloc keeps ~60 MB of the
- * freed buffers after it, and that process alone then reached the memory ceiling and overshot it (the largest peak
- * of a 1 GiB ingest 13 % over a 100 MiB one's). Replaced after the plan, as the other processes take its chunks,
- * the largest peaks were ... (npm run bench:size -- --ingest-only --rounds 3; docs/benchmarks.md).
+ * freed buffers after it, and that process alone then reached the memory ceiling and overshot it (a 1 GiB ingest's
+ * largest peak 266-270 MB, 13 % over a 100 MiB one's). Replaced after its plan while the others take the chunks, the
+ * largest peaks at 1 GiB were 240-254 MB in five runs at the same speed (npm run bench:size -- --ingest-only
+ * --rounds 3, and side by side; docs/benchmarks.md). A 100 MiB plan (~0.3 s) keeps its process.
  */
 export const HANDLER_PROCESS_RETIRE_AFTER_SCAN_MB = 256;
 
