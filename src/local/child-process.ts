@@ -87,10 +87,7 @@ export async function startHelper<Up extends object, Other extends { kind: strin
       else if (m.kind === 'retiring') {
         // Its exit is expected now: not a death.
         stopping = true;
-        onRetiring?.(
-          exited.then(() => ({ peakRssMb })),
-          (m as { reason: string }).reason,
-        );
+        onRetiring?.(exited.then(() => ({ peakRssMb })), (m as { reason: string }).reason);
       } else if (m.kind === 'failed') reject(Object.assign(new Error((m as { message: string }).message), { code: (m as { code?: string }).code }));
       else if (m.kind === 'stopped') peakRssMb = (m as { peakRssMb: number }).peakRssMb;
       else onOther(m as Other);
