@@ -4,15 +4,17 @@
 // is, in chunks of the larger size). And the same file cut into 15 chunks and 9 partitions (parallel ingest; a
 // malformed quote near its end leaves the rest one chunk) ends exactly as one chunk of it does, whether a
 // partition's message carries its ranges of the chunks' heads files or not (a file of more chunks than a message holds),
-// and whether each claim's notes sit together or far apart.
+// and whether each claim's notes sit together or far apart. A delivery of an object another delivery is ingesting
+// returns at once, and takes the ingest over once that one's lease lapses.
 import { readFileSync } from 'node:fs';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Job, jobIdFor } from '../../src/domain/job.ts';
+import { type Job, JobStatus, emptyCounts, jobIdFor } from '../../src/domain/job.ts';
 import type { SqsHandler } from '../../src/lambda/sqs-steps.ts';
 import { type LocalRuntime, s3Notification, startLocalRuntime } from '../../src/local/runtime.ts';
 import { MAX_NOTE_RUNS, unpackGroups } from '../../src/pipeline/process-group.ts';
+import { runChunks, sqsRecord } from '../helpers/factories.ts';
 
 const sample = readFileSync('samples/claims-notes.csv');
 let once: LocalRuntime;
@@ -168,5 +170,38 @@ describe('a file whose groups are far apart', () => {
     expect(Math.max(...runsPerGroup)).toBeLessThanOrEqual(MAX_NOTE_RUNS);
     const listed = await spread.clients.s3.send(new ListObjectsV2Command({ Bucket: spread.names.buckets.results, Prefix: `records/${parts.job.jobId}/p` }));
     expect(listed.Contents?.length).toBeGreaterThan(0);
+  });
+});
+
+describe('an object another delivery is ingesting', () => {
+  it('is acknowledged at once by a second delivery, which plans nothing; once the first’s lease lapses, a redelivery plans it', async () => {
+    // Prepare: the object dropped, its job ingesting under another delivery's lease (1.5 s), no pollers
+    const rt = await startLocalRuntime({ pollers: false, logLevel: 'SILENT', chunking: SMALL });
+    try {
+      const key = 'incoming/claims/leased.csv';
+      const put = await rt.clients.s3.send(new PutObjectCommand({ Bucket: rt.names.buckets.drop, Key: key, Body: sample }));
+      const etag = put.ETag!.replace(/"/g, '');
+      const jobId = jobIdFor(rt.names.buckets.drop, key, etag);
+      const now = Date.now();
+      await rt.store.createJob({ jobId, bucket: rt.names.buckets.drop, key, etag, size: sample.length, profile: 'claims', mode: 'full', status: JobStatus.RECEIVED, counts: emptyCounts(), timings: { receivedAt: new Date(now).toISOString() } });
+      const version = (await rt.operatorDeps().profiles.active('claims')).version;
+      expect(await rt.store.startIngest(jobId, new Date(now).toISOString(), 'full', { owner: 'first-delivery', until: now + 1500, now }, version)).toMatchObject({ outcome: 'started' });
+      const delivery = (messageId: string) => ({ Records: [sqsRecord(s3Notification({ bucket: rt.names.buckets.drop, key, etag, size: sample.length, multipart: false }, '0000000000000000AB'), 1, messageId)] });
+      // Act: a second delivery while the lease is held
+      const second = await rt.invoke('ingest', delivery('second-delivery'));
+      // Assess: acknowledged (not left to come back after its visibility timeout), nothing planned, the job still the first's
+      expect(second.batchItemFailures).toEqual([]);
+      expect(await runChunks(rt)).toBe(0);
+      expect(await rt.store.getJob(jobId)).toMatchObject({ status: JobStatus.INGESTING, counts: { rows: 0 } });
+      // Act: the first delivery died; after its lease lapsed, a redelivery takes the ingest over and plans it
+      await new Promise((r) => setTimeout(r, 1600));
+      const third = await rt.invoke('ingest', delivery('third-delivery'));
+      // Assess: the file's 15 chunks and 9 partitions run, every row counted
+      expect(third.batchItemFailures).toEqual([]);
+      expect(await runChunks(rt)).toBe(15 + 9);
+      expect((await rt.store.getJob(jobId))!.counts.rows).toBe(394);
+    } finally {
+      await rt.stop();
+    }
   });
 });

@@ -1,6 +1,7 @@
 // Under test: the sluice CLI as a new user and an operator meet it (issue 13): help and version, suggestions,
 // the README's command lines against the definitions, every sample event through `sluice invoke`, run --force,
-// status --watch, logs (filtered, followed), generate-event, init profile, the simulator's flags, the Node 20
+// status --watch, logs (filtered, followed), generate-event, init profile, DLQ messages through status, metrics and
+// redrive, the simulator's flags, the Node 20
 // wrapper passing signals on, and `sluice dev` giving endpoints any client reaches.
 import type { Command } from 'commander';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -10,6 +11,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/program.ts';
+import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { startLocalRuntime } from '../../src/local/runtime.ts';
 import { synopsis, withSynopsis } from '../../src/cli/synopsis.ts';
 import { TERMINAL_STATUSES } from '../../src/domain/job.ts';
 
@@ -190,6 +193,59 @@ describe('operator commands on one state', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ profile: 'notes-demo', counts: { rows: 394 } });
     expect(sluice('init', 'profile', 'notes-demo', '--from', 'claims', '--dir', profiles).status).toBe(2); // never overwrites
   });
+});
+
+describe('messages in a DLQ, as an operator meets them', () => {
+  it('`sluice status` and `sluice metrics` count them, `sluice status J` names them, and `sluice redrive` returns them (--max first) with the job’s counts unchanged', async () => {
+    // Prepare: a finished job, and two of its group messages in the enrich DLQ, as messages that retried out land there
+    const state = tempDir();
+    const run = sluiceIn(state);
+    const ran = run('run', 'samples/claims-notes.csv', '--json', '--offline');
+    expect(ran.status, ran.stderr).toBe(0);
+    const jobId: string = JSON.parse(ran.stdout).jobId;
+    const before = JSON.parse(run('status', jobId, '--json').stdout);
+    const ids: string[] = [];
+    const rt = await startLocalRuntime({ stateDir: state, pollers: false, logLevel: 'SILENT' });
+    try {
+      let n = 0;
+      for await (const group of rt.store.listGroups(jobId)) {
+        const body = { jobId, profile: 'claims', mode: 'full', key: `records/${jobId}/c0000.jsonl`, groups: [{ groupId: group.groupId, noteCount: 1, shard: 0, start: 0, end: 1 }] };
+        ids.push((await rt.clients.sqs.send(new SendMessageCommand({ QueueUrl: rt.names.queues.enrich.dlqUrl, MessageBody: JSON.stringify(body) }))).MessageId!);
+        if (++n === 2) break;
+      }
+    } finally {
+      await rt.stop();
+    }
+    // Act and assess: the list and the day's metrics count them; the job's status names each, and the command to run
+    expect(run('status').stdout).toContain('DLQ messages: enrich 2  (sluice status JOB shows whose; sluice redrive QUEUE moves them back)');
+    const shown = run('status', jobId).stdout;
+    for (const id of ids) expect(shown).toMatch(new RegExp(`DLQ +enrich: message ${id} after \\d+ receives +\\(sluice redrive enrich\\)`));
+    expect(JSON.parse(run('status', jobId, '--json').stdout).deadLetters.map((d: { messageId: string }) => d.messageId).sort()).toEqual([...ids].sort());
+    expect(JSON.parse(run('metrics', '--json').stdout).dlq).toMatchObject({ ingest: 0, chunks: 0, enrich: 2, decide: 0 });
+    expect(run('metrics').stdout).toContain('DLQ ingest 0, chunks 0, enrich 2, decide 0');
+    // One at most, then the rest
+    expect(JSON.parse(run('redrive', 'enrich', '--max', '1', '--json').stdout)).toEqual({ queue: 'enrich', moved: 1, method: 'receive-send', left: 1 });
+    const rest = run('redrive', 'enrich');
+    expect(rest.status, rest.stderr).toBe(0);
+    expect(rest.stdout).toBe('enrich: moved 1 message(s) from its DLQ back to the queue (receive-send); 0 left in the DLQ\n');
+    // Delivered again (the pollers on), they change nothing: the groups are settled, their counts replayed once
+    const again = await startLocalRuntime({ stateDir: state, logLevel: 'SILENT' });
+    try {
+      const depth = async () => {
+        const a = (await again.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: again.names.queues.enrich.url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }))).Attributes!;
+        return Number(a.ApproximateNumberOfMessages) + Number(a.ApproximateNumberOfMessagesNotVisible);
+      };
+      for (const deadline = Date.now() + 30_000; (await depth()) > 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 250));
+      expect(await depth()).toBe(0);
+    } finally {
+      await again.stop();
+    }
+    const after = JSON.parse(run('status', jobId, '--json').stdout);
+    expect(after.counts).toEqual(before.counts);
+    expect(after.status).toBe(before.status);
+    expect(after.deadLetters).toEqual([]);
+    expect(run('status').stdout).not.toContain('DLQ messages');
+  }, 180_000);
 });
 
 describe('sample events and sluice invoke', () => {

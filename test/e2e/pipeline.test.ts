@@ -118,6 +118,24 @@ describe('bad input', () => {
     expect(rejects).toEqual([{ file: 'incoming/claims/nul.csv', line: 3, record: 2, field: 'note', reason: 'control character U+0000 at position 27' }]);
   });
 
+  it('keeps the line break inside a quoted note, and an unterminated quote rejects its row only: the rows after it are read', async () => {
+    // Prepare: a two-line quoted note on lines 2-3; a quote opened on line 4 never closed; two good rows after it
+    const first = 'Water leak from a burst pipe damaged the kitchen ceiling.';
+    const second = 'Plumber attended the same day and the drywall was replaced.';
+    const text = `${first} ${second}`;
+    const csv = `CLAIMNO,NOTEID,FN_TEXT,LOBCD\nC-Q1,1,"${first}\n${second}",15\nC-Q1,2,"${text},15\nC-Q2,1,${text},15\nC-Q3,1,${text},15\n`;
+    // Act
+    const job = await drop('incoming/claims/quotes.csv', csv);
+    // Assess: three rows accepted, the one with the open quote rejected by its line, and the note's two lines kept
+    expect(job.status).toBe('COMPLETE_WITH_ERRORS');
+    expect(job.counts).toMatchObject({ rows: 4, accepted: 3, rejected: 1, duplicates: 0, groups: 3, decided: 3, failed: 0 });
+    const rejects = (await read(job.results!.rejects)).trim().split('\n').map((l) => JSON.parse(l));
+    expect(rejects).toHaveLength(1);
+    expect(rejects[0]).toMatchObject({ file: 'incoming/claims/quotes.csv', line: 4, record: 2 });
+    expect(rejects[0].reason).toBe('unterminated quote in column "FN_TEXT": the quoted field opened on line 4 is not closed before the end of the file; lines 5-6 are read again as rows');
+    expect(await read(`records/${job.jobId}/c00000.jsonl`)).toContain(JSON.stringify(`${first}\n${second}`));
+  });
+
   it('takes the first of rows that share a key: an exact repeat is a duplicate, a changed one a conflict naming the field that differs', async () => {
     // Prepare: C-K1/1 on line 2, again as it is on line 3, with another line of business on line 4, another note on 5
     const text = 'Storm lifted the ridge tiles; rain came into the loft and stained the bedroom ceiling.';
