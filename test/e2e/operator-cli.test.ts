@@ -209,7 +209,7 @@ describe('messages in a DLQ, as an operator meets them', () => {
     try {
       let n = 0;
       for await (const group of rt.store.listGroups(jobId)) {
-        const body = { jobId, profile: 'claims', mode: 'full', key: `records/${jobId}/c0000.jsonl`, groups: [{ groupId: group.groupId, noteCount: 1, shard: 0, start: 0, end: 1 }] };
+        const body = { jobId, profile: 'claims', mode: 'full', key: `records/${jobId}/c00000.jsonl`, groups: [{ groupId: group.groupId, noteCount: 1, shard: 0, start: 0, end: 1 }] };
         ids.push((await rt.clients.sqs.send(new SendMessageCommand({ QueueUrl: rt.names.queues.enrich.dlqUrl, MessageBody: JSON.stringify(body) }))).MessageId!);
         if (++n === 2) break;
       }

@@ -184,6 +184,21 @@ describe('bad input', () => {
     expect(await read(job.results!.rejects)).toBe('');
   });
 
+  it('ends a file whose header has 100,000 columns: each row too large to take is rejected with its line and size, nothing stuck', async () => {
+    // Prepare: the profile's columns and 100,000 more (the issue's case, which once sat in INGESTING for 90 minutes)
+    const text = 'Water leak from a burst pipe damaged the kitchen ceiling and the drywall; plumber attended the same day.';
+    const extra = Array.from({ length: 100_000 }, (_, i) => `X${i}`);
+    const csv = `CLAIMNO,NOTEID,FN_TEXT,LOBCD,${extra.join(',')}\nC-W1,1,${text},15,${extra.map(() => '').join(',')}\nC-W2,1,${text},15,${extra.map(() => '').join(',')}\n`;
+    // Act
+    const job = await drop('incoming/claims/wide.csv', csv);
+    // Assess: the job ended; each row (its 100,004 fields kept, over 1 MB) rejected by its line with its size
+    expect(job.status).toBe('COMPLETE_WITH_ERRORS');
+    expect(job.counts).toMatchObject({ rows: 2, accepted: 0, rejected: 2, groups: 0 });
+    const rejects = (await read(job.results!.rejects)).trim().split('\n').map((l) => JSON.parse(l));
+    expect(rejects.map((r) => [r.line, r.record])).toEqual([[2, 1], [3, 2]]);
+    for (const r of rejects) expect(r.reason).toMatch(/^the record is \d+ KB; at most 380 KB are taken per record$/);
+  });
+
   it('fails a file under an unknown profile, listing the known ones', async () => {
     const job = await drop('incoming/nosuch/a.csv', 'a,b\n1,2\n');
     expect(job.status).toBe('FAILED');
