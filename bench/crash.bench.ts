@@ -52,7 +52,8 @@ try {
     if (mode === 'llm') Object.assign(env, { OPENAI_API_KEY: 'sk-simulated', OPENAI_BASE_URL: sim!.url, SLUICE_BREAKER_THRESHOLD: '1000' });
     const state = () => mkdtempSync(join(work, `${mode}-`));
     const started = Date.now();
-    // Faults are drawn per request body and attempt: each run starts the simulator's counts afresh.
+    // 429s and 5xx are drawn per request body and the SDK's retry count: a call made again after the crash meets the
+    // faults the clean run's call met. Each run starts the simulator's counts afresh.
     sim?.resetStats();
     const clean = await crashRun({ file, state: state(), timeoutMs: 30 * 60_000, env });
     const cleanMs = Date.now() - started;

@@ -117,8 +117,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     seen.set(key, entry);
     entry.attempts += 1;
     const attempt = entry.attempts;
+    const retryHeader = req.headers['x-stainless-retry-count'];
+    const retry = retryHeader === undefined ? undefined : Number(retryHeader) || 0;
     stats.calls += 1;
-    if (Number(req.headers['x-stainless-retry-count'] ?? 0) > 0) {
+    if (retry) {
       stats.retries += 1;
       // A retry settles the earliest Retry-After owed for this body; it is early if even that is not due.
       entry.owed.sort((a, b) => a - b);
@@ -142,7 +144,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         send(res, 500, { error: { message: 'The server had an error (simulated, this request always fails)', type: 'server_error' } });
         return;
       }
-      const f = draw(o.seed, key, attempt);
+      // A transport fault (429, 5xx, timeout) is drawn per body and the client's retry count: a request sent again
+      // afresh (its message redelivered, the runtime restarted) meets the same faults on the same retries, so a run
+      // that crashed ends as a clean one did. Without the SDK's header, per body and attempt as counted here.
+      const f = draw(o.seed, key, retry === undefined ? attempt : `retry ${retry}`);
       const { rateLimit, serverError, timeout, malformed } = o.faults;
       if (f < rateLimit) {
         stats.outcomes.rateLimit += 1;
@@ -172,7 +177,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       stats.promptTokens.push(promptTokens);
       const schema = body.response_format?.json_schema?.schema;
       let content: string;
-      if (f < rateLimit + serverError + timeout + malformed) {
+      // A malformed answer is drawn per body and attempt, so the group it failed is answered when it comes back; its
+      // share of the answers is raised by the transport faults' so that it stays the given share of all calls.
+      const transport = rateLimit + serverError + timeout;
+      if (draw(o.seed, 'malformed', key, attempt) < Math.min(1, malformed / Math.max(1e-9, 1 - transport))) {
         stats.outcomes.malformed += 1;
         content = '{"summary": "The answer was cut off';
       } else if (body.response_format?.json_schema?.name === JUDGE_SCHEMA_NAME) {

@@ -87,6 +87,31 @@ describe('OpenAI provider against the simulator', () => {
     expect(sim.stats.maxInFlight).toBeGreaterThan(1);
   });
 
+  it('meets the same 429s and 5xx on the same retries when a request is sent again afresh (a redelivery, a restart), but not the same malformed answer', async () => {
+    sim.configure({ faults: { rateLimit: 0.3, serverError: 0.2, timeout: 0, malformed: 0 }, latencyMs: 0, retryAfterSeconds: 1 });
+    const provider = createOpenAiProvider(settings(sim, { maxRetries: 1 }));
+    const ids = Array.from({ length: 24 }, (_, i) => 300 + i);
+    // Each round sends every request afresh (the SDK's retry count from 0): which requests fail, and the faults met.
+    const round = async () => {
+      const before = { ...sim.stats.outcomes };
+      const ended = (await Promise.allSettled(ids.map((i) => provider.enrich(request(i))))).map((r) => r.status);
+      const after = sim.stats.outcomes;
+      return { ended, faults: { rateLimit: after.rateLimit - before.rateLimit, serverError: after.serverError - before.serverError, malformed: after.malformed - before.malformed } };
+    };
+    const first = await round();
+    expect(first.ended).toContain('rejected');
+    expect(first.ended).toContain('fulfilled');
+    expect(first.faults.rateLimit + first.faults.serverError).toBeGreaterThan(ids.length / 2);
+    expect(await round()).toEqual(first);
+
+    sim.configure({ faults: { rateLimit: 0, serverError: 0, timeout: 0, malformed: 0.5 } });
+    const a = await round();
+    const b = await round();
+    expect(a.faults.malformed).toBeGreaterThan(0);
+    // A group its malformed answer failed is answered on a later delivery: the two rounds fail different requests.
+    expect(a.ended.some((status, i) => status === 'rejected' && b.ended[i] === 'fulfilled')).toBe(true);
+  });
+
   it('turns a malformed answer into an error for that group, not a crash', async () => {
     sim.configure({ faults: { rateLimit: 0, serverError: 0, timeout: 0, malformed: 1 }, latencyMs: 0 });
     const provider = createOpenAiProvider(settings(sim));
