@@ -6,6 +6,7 @@
  * decide messages one send, their items (for decide) one read.
  */
 import * as z from 'zod';
+import pLimit from 'p-limit';
 import { decideGroup } from '../domain/decide/decide-group.ts';
 import { type GroupNote, enrichGroup } from '../domain/enrich/enrich-group.ts';
 import { GroupStatus, type Job, allGroupsSettled } from '../domain/job.ts';
@@ -122,6 +123,8 @@ export async function readNotes(deps: PipelineDeps, range: NotesRange): Promise<
 /** Spans closer than this in one object are read with one GET (the bytes between are read and dropped). */
 const COALESCE_GAP_BYTES = 64 * 1024;
 const COALESCE_MAX_BYTES = 8 * 1024 * 1024;
+/** GETs one call of `readSpans` has open at once (a partition copying its spread groups may name thousands of runs). */
+export const READS_AT_ONCE = 16;
 
 /**
  * The bytes of several spans, one promise per span in the order given: spans side by side in one object (groups
@@ -138,8 +141,9 @@ export function readSpans(deps: PipelineDeps, spans: NotesSpan[]): Array<Promise
     } else runs.push({ span: { key: m.span.key, start: m.span.start, end: m.span.end }, members: [m] });
   }
   const out = new Array<Promise<Buffer>>(spans.length);
+  const limit = pLimit(READS_AT_ONCE);
   for (const run of runs) {
-    const bytes = readSpan(deps, run.span);
+    const bytes = limit(() => readSpan(deps, run.span));
     for (const { span, i } of run.members) out[i] = bytes.then((b) => b.subarray(span.start - run.span.start, span.end - run.span.start));
   }
   // A failed read is seen by each of its spans; none is left unhandled while the others are awaited.

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { PipelineDeps } from '../../src/pipeline/deps.ts';
 import type { GroupRef, NotesRange } from '../../src/pipeline/ports.ts';
-import { groupMessageSchema, packGroups, readNotesOf, unpackGroups } from '../../src/pipeline/process-group.ts';
+import { READS_AT_ONCE, groupMessageSchema, packGroups, readNotesOf, unpackGroups } from '../../src/pipeline/process-group.ts';
 import { note } from '../helpers/factories.ts';
 
 /** Records files laid out as the partition step writes them: one JSON array per group, side by side. */
@@ -57,6 +57,33 @@ describe('readNotesOf', () => {
     // Assess
     expect(gets).toHaveLength(3);
     expect(results.map((r) => (r.status === 'fulfilled' ? r.value[0]!.noteId : `failed: ${(r.reason as Error).message}`))).toEqual(['B2-1', 'failed: SlowDown', 'B1-1', 'failed: SlowDown']);
+  });
+
+  it('keeps at most READS_AT_ONCE GETs open at once however many runs it reads, and answers every range', async () => {
+    // Prepare: 200 files of one group each, every GET held until the next tick
+    const files: Record<string, Buffer> = {};
+    const ranges: NotesRange[] = [];
+    for (let i = 0; i < 200; i++) {
+      const f = recordsFile(`records/${i}.jsonl`, [`G${i}`]);
+      files[`records/${i}.jsonl`] = f.body;
+      ranges.push(f.ranges[`G${i}`]!);
+    }
+    const { deps, gets } = depsOver(files);
+    let open = 0;
+    let most = 0;
+    const get = deps.objects.get.bind(deps.objects);
+    deps.objects.get = async (...args: Parameters<typeof get>) => {
+      most = Math.max(most, ++open);
+      await new Promise((r) => setImmediate(r));
+      open -= 1;
+      return get(...args);
+    };
+    // Act
+    const notes = await Promise.all(readNotesOf(deps, ranges));
+    // Assess
+    expect(gets).toHaveLength(200);
+    expect(notes.map((n) => n[0]!.noteId)).toEqual(ranges.map((_, i) => `G${i}-1`));
+    expect(most).toBe(READS_AT_ONCE);
   });
 });
 
