@@ -3,7 +3,8 @@
  * CSV and the summary, recounts the group outcomes from the stored groups, and sets the final status.
  * A finalizer that dies leaves an expiring lease; the next message for the job takes it over.
  */
-import { PassThrough } from 'node:stream';
+import { once } from 'node:events';
+import { PassThrough, type Writable } from 'node:stream';
 import { stringify } from 'csv-stringify';
 import * as z from 'zod';
 import { decisionSchema } from '../domain/decide/decide-group.ts';
@@ -142,6 +143,12 @@ export const jobSummarySchema = z.object({
 });
 export type JobSummary = z.infer<typeof jobSummarySchema>;
 
+/** Writes to a results stream, waiting for room; fails with the stream's error once it is destroyed (its upload failed). */
+async function write(stream: Writable, chunk: unknown): Promise<void> {
+  if (stream.destroyed) throw stream.errored ?? new Error('a results upload ended early');
+  if (!stream.write(chunk)) await once(stream, 'drain'); // rejects when the stream errors while it waits
+}
+
 /**
  * Writes a job's results JSONL and CSV and its summary from the stored groups, recounting their outcomes.
  * Used when a job finalizes and again when a backfill has finished the job's pending work.
@@ -152,11 +159,22 @@ export async function writeResults(deps: PipelineDeps, job: Job) {
   const profile = await deps.profiles.at(job.profile, job.profileVersion);
   const csv = stringify({ header: true, columns: csvColumns(profile) });
   const review = new PassThrough();
-  const uploads = Promise.all([
+  const streams = [jsonl, csv, review];
+  let uploadFailed: unknown;
+  // An upload that fails stops reading its stream: every stream is failed with it, so that a write waiting for room
+  // (see `write`) ends the finalize instead of waiting for ever.
+  const uploads = [
     deps.objects.put(deps.resultsBucket, keys.jsonl, jsonl, 'application/x-ndjson'),
     deps.objects.put(deps.resultsBucket, keys.csv, csv as unknown as PassThrough, 'text/csv'),
     deps.objects.put(deps.resultsBucket, keys.review!, review, 'application/x-ndjson'),
-  ]);
+  ].map((upload) =>
+    upload.catch((err: unknown) => {
+      uploadFailed ??= err;
+      for (const stream of streams) stream.destroy(err as Error);
+      throw err;
+    }),
+  );
+  for (const upload of uploads) upload.catch(() => undefined);
   let reviewCount = 0;
   const recount = { enriched: 0, pending: 0, decided: 0, failed: 0 };
   const outcomes: Record<string, number> = {};
@@ -167,21 +185,27 @@ export async function writeResults(deps: PipelineDeps, job: Job) {
       if (group.status === 'DECIDED') recount.decided += 1;
       if (group.status === 'FAILED') recount.failed += 1;
       if (group.decision) outcomes[group.decision.outcome] = (outcomes[group.decision.outcome] ?? 0) + 1;
-      if (!jsonl.write(`${JSON.stringify(resultLine(job, group))}\n`)) await new Promise((r) => jsonl.once('drain', r));
-      if (!csv.write(csvRow(profile, job, group))) await new Promise((r) => csv.once('drain', r));
+      await write(jsonl, `${JSON.stringify(resultLine(job, group))}\n`);
+      await write(csv, csvRow(profile, job, group));
       for (const [output, r] of Object.entries(group.enrichment?.resolution ?? {})) {
         for (const entry of r.review) {
           reviewCount += 1;
-          if (!review.write(`${JSON.stringify({ groupId: group.groupId, output, ...entry })}\n`)) await new Promise((d) => review.once('drain', d));
+          await write(review, `${JSON.stringify({ groupId: group.groupId, output, ...entry })}\n`);
         }
       }
     }
-  } finally {
-    jsonl.end();
-    csv.end();
-    review.end();
+  } catch (err) {
+    // A read that failed part-way must not leave a truncated results file at its key (ending the streams would
+    // complete the uploads): they fail with it, and a multipart one is aborted rather than left with its parts.
+    const cause = uploadFailed ?? err;
+    for (const stream of streams) stream.destroy(cause as Error);
+    await Promise.allSettled(uploads);
+    throw cause;
   }
-  await uploads;
+  jsonl.end();
+  csv.end();
+  review.end();
+  await Promise.all(uploads);
   const counts: JobCounts = { ...job.counts, ...recount };
   const status = finalStatus(counts);
   const finishedAt = deps.now().toISOString();
