@@ -26,7 +26,7 @@ runHelper<LocalRuntimeOptions, object, { kind: 'log'; text: string }>(async (opt
   const scanned = (bytes: number) => {
     if (afterScanMb > 0 && bytes >= afterScanMb * 1024 * 1024) retireFor(`after a scan of ${bytes} bytes`);
   };
-  const rt = await startLocalRuntime({ ...options, logStream, reconcile: false, scanned });
+  const rt = await startLocalRuntime({ ...options, logStream, reconcile: options.reconcile ?? false, scanned });
   // As a warm instance has them: with a documents profile, the document readers are loaded before the process is
   // up (its init), not on a drop's first documents nor beside a run's first batches (~0.3 s of CPU each process,
   // measured); a deployed records-only function never loads them.

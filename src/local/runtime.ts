@@ -103,9 +103,12 @@ export interface LocalRuntimeOptions {
   scoring?: { provider: EnrichmentProvider; judge: Judge };
   /**
    * The reconciler, run by the event-source runtime: once on start over every unfinished job (whatever a
-   * dead runtime left), then every `everySeconds` (default 15; deployed it is the topology's schedule).
+   * dead runtime left), then every `everySeconds` (default 15; deployed it is the topology's schedule). With
+   * handler processes, the passes after the start run in the first of them: a pass may finalize a job (read all
+   * its groups, write its results), work for a process with a handler's heap limits and memory ceiling.
+   * `onStart: false` skips the pass on start (a handler process's: the runtime that started it ran it).
    */
-  reconcile?: { everySeconds?: number; stallMs?: number } | false;
+  reconcile?: { everySeconds?: number; stallMs?: number; onStart?: boolean } | false;
   /** The queue functions whose event sources this thread runs (default all). */
   functions?: QueueFunctionName[];
   /**
@@ -423,10 +426,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       return fn === 'enrich' && offline ? Math.min(cap, OFFLINE_ENRICH_BATCHES) : cap;
     };
     const handlerProcesses: HandlerProcesses = { running: [], retired: [] };
+    const reconciles = options.pollers !== false && options.reconcile !== false;
     if (processLists.length) {
       // Not awaited: this process's event sources start now, and the handler processes join as they come up.
       const helpers = Promise.allSettled(
-        processLists.map((functions) =>
+        processLists.map((functions, i) =>
           startHandlerProcess(
             handlerProcesses,
             {
@@ -444,6 +448,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
               crashCounterFile,
               handlerMaxRssMb: options.handlerMaxRssMb ?? HANDLER_PROCESS_MAX_RSS_MB,
               handlerRetireAfterScanMb: options.handlerRetireAfterScanMb ?? HANDLER_PROCESS_RETIRE_AFTER_SCAN_MB,
+              // The reconciler's scheduled passes: in the first handler process (and in the one that replaces it).
+              reconcile: reconciles && i === 0 ? { ...(options.reconcile || {}), onStart: false } : false,
             },
             logStream,
           ),
@@ -488,15 +494,19 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       });
     }
 
-    if (options.pollers !== false && options.reconcile !== false) {
+    if (reconciles) {
       // What a runtime that died left unfinished is finished now, not at the next schedule.
       const reconcileContext = () => lambdaContext(resourceName(stage, 'reconcile'), topology.functions.reconcile.timeoutSeconds) as Context;
       // A runtime that owns its state folder knows every lease in it belonged to a process now gone.
-      const onStart = reconcileJobs(reconcileDeps, { stallMs: 0, deadline: Date.now() + 60_000, takeOverLeases: !options.attach }).catch((err) => {
-        logStream.write(`${JSON.stringify({ level: 'ERROR', service: 'sluice-reconcile', message: 'reconcile on start failed', error: errorText(err) })}\n`);
-      });
+      const onStart =
+        options.reconcile && options.reconcile.onStart === false
+          ? Promise.resolve()
+          : reconcileJobs(reconcileDeps, { stallMs: 0, deadline: Date.now() + 60_000, takeOverLeases: !options.attach }).catch((err) => {
+              logStream.write(`${JSON.stringify({ level: 'ERROR', service: 'sluice-reconcile', message: 'reconcile on start failed', error: errorText(err) })}\n`);
+            });
       let passes: Promise<unknown> = onStart;
-      const timer = setInterval(() => {
+      // The scheduled passes run here unless a handler process runs them.
+      const timer = processLists.length ? undefined : setInterval(() => {
         passes = passes.then(() => scheduled.reconcile(scheduledEvent(`arn:aws:events:${LOCAL_REGION}:000000000000:rule/${resourceName(stage, 'reconcile')}`, LOCAL_REGION, '000000000000'), reconcileContext())).catch((err) => {
           logStream.write(`${JSON.stringify({ level: 'ERROR', service: 'sluice-reconcile', message: 'reconcile failed', error: errorText(err) })}\n`);
         });

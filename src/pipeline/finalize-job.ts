@@ -39,7 +39,14 @@ export async function maybeFinalize(deps: PipelineDeps, job: Job, o: { takeOver?
     }).catch(() => undefined);
   }, RENEW_EVERY_MS);
   try {
-    const { status, counts, keys, finishedAt } = await writeResults(deps, job);
+    const { status, counts, keys, finishedAt } = await writeResults(deps, job).catch(async (err: unknown) => {
+      // A finalize that failed (not one that died) gives its lease up, so the message retried for it, or the next
+      // reconciler pass, finalizes at once rather than a lease later; conditional on the lease being still its own.
+      clearInterval(renew);
+      await renewing;
+      await deps.store.renewFinalize(job.jobId, leaseUntil, 0).catch(() => undefined);
+      throw err;
+    });
     deps.crashPoint?.('finalize.written');
     clearInterval(renew);
     await renewing;

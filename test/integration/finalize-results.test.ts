@@ -1,6 +1,7 @@
 // Under test: writing a job's results when the read of its groups fails part-way (a timeout while the store is
 // busy): no truncated results file is left at its keys (the uploads fail with the read; lib-storage aborts a
-// multipart one); the error reaches the finalizer, whose lease then lapses for another to write the whole file.
+// multipart one); the error reaches the finalizer, which gives its lease up so that the next try writes the whole
+// file at once.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { JobStatus, emptyCounts, resultKeys } from '../../src/domain/job.ts';
 import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts';
 import type { PipelineDeps } from '../../src/pipeline/deps.ts';
 import type { GroupItem } from '../../src/pipeline/ports.ts';
-import { writeResults } from '../../src/pipeline/finalize-job.ts';
+import { maybeFinalize, writeResults } from '../../src/pipeline/finalize-job.ts';
 import { loadProfile } from '../../src/profiles/profile.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'sluice-finalize-'));
@@ -34,12 +35,17 @@ async function decidedJob(jobId: string, groups: number) {
     await rt.store.saveEnrichment(jobId, `G${g}`, 1, enrichment as never, 0, { key: `records/${jobId}/p0000.jsonl`, start: 0, end: 1 }, at);
     await rt.store.saveDecision(jobId, `G${g}`, { outcome: 'yes', rule: 'r', reason: 'x', rules: [], basedOn: {} } as never, at);
   }
+  await rt.store.openLedger(jobId, [{ shard: 0, expected: groups }]);
+  await rt.store.countGroups(jobId, 0, Array.from({ length: groups }, (_, g) => ({ groupId: `G${g + 1}`, marks: { enriched: true, pending: false, settled: 'decided' as const } })));
   return (await rt.store.getJob(jobId))!;
 }
 
 /** The pipeline's dependencies writeResults uses, its group reads failing after `failAfter` groups when given. */
 function deps(failAfter?: number, over: Partial<PipelineDeps> = {}): PipelineDeps {
   const store = {
+    tryStartFinalize: rt.store.tryStartFinalize.bind(rt.store),
+    renewFinalize: rt.store.renewFinalize.bind(rt.store),
+    completeJob: rt.store.completeJob.bind(rt.store),
     async *listGroups(jobId: string) {
       let n = 0;
       for await (const group of rt.store.listGroups(jobId)) {
@@ -48,7 +54,7 @@ function deps(failAfter?: number, over: Partial<PipelineDeps> = {}): PipelineDep
       }
     },
   };
-  return { resultsBucket: rt.names.buckets.results, objects: createObjectStore(rt.clients.s3), store, profiles: { at: async () => loadProfile('claims') }, provider: { name: 'offline' }, now: () => new Date(), ...over } as unknown as PipelineDeps;
+  return { resultsBucket: rt.names.buckets.results, objects: createObjectStore(rt.clients.s3), store, profiles: { at: async () => loadProfile('claims') }, provider: { name: 'offline' }, now: () => new Date(), logger: { info() {}, warn() {} }, ...over } as unknown as PipelineDeps;
 }
 
 describe('writing a job’s results', () => {
@@ -89,4 +95,18 @@ describe('writing a job’s results', () => {
     // Act and assess
     await expect(writeResults(deps(undefined, { store, objects } as unknown as Partial<PipelineDeps>), job)).rejects.toThrow('We encountered an internal error');
   }, 20_000);
+
+  it('gives its lease up when the finalize fails, so the message retried for it finalizes at once, not a lease later', async () => {
+    // Prepare
+    const job = await decidedJob('j-retry', 3);
+    // Act: the first finalize's read fails after one group
+    await expect(maybeFinalize(deps(1), job)).rejects.toThrow('the read timed out');
+    const between = (await rt.store.getJob(job.jobId))!;
+    // Act: the retry comes at once (well within the 60 s lease the first took)
+    const finalized = await maybeFinalize(deps(), between);
+    // Assess: the retry took the lease and ended the job with every group counted
+    expect(between.status).toBe(JobStatus.FINALIZING);
+    expect(finalized).toBe(true);
+    expect(await rt.store.getJob(job.jobId)).toMatchObject({ status: JobStatus.COMPLETE, counts: { groups: 3, decided: 3, failed: 0 } });
+  });
 });

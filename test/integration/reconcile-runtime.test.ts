@@ -1,12 +1,14 @@
 // Under test: the local runtime runs the reconciler itself, as the deployed schedule runs its function: once on start
 // over every unfinished job a dead runtime left, then on its schedule. A job whose counts a crash lost (its groups
 // decided, their counts not written) is counted again from its groups' marks and finalized, with no message to carry
-// it: on the restart, and while the runtime runs.
+// it: on the restart, and while the runtime runs. With handler processes, the passes after the start run in one
+// of them (a finalize reads every group and writes the results: work for a process with a handler's memory limits).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { JobStatus, TERMINAL_STATUSES, emptyCounts } from '../../src/domain/job.ts';
+import type { CallRecord } from '../../src/local/local-iam.ts';
 import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'sluice-reconcile-'));
@@ -61,6 +63,25 @@ describe('the local runtime’s reconciler', () => {
       // Assess: a scheduled pass finds it
       const found = await waitForEnd(rt, 'j-while', 20_000);
       expect(found).toMatchObject({ status: JobStatus.COMPLETE, counts: { groups: 3, enriched: 3, decided: 3, failed: 0 } });
+    } finally {
+      await rt.stop();
+    }
+  }, 90_000);
+
+  it('runs its scheduled passes, and the finalize they lead to, in a handler process when there is one, not in the main process', async () => {
+    // Prepare: the main process runs no queue function; one handler process; the main process's SDK calls recorded
+    const calls: CallRecord[] = [];
+    const rt = await startLocalRuntime({ logLevel: 'SILENT', functions: [], handlerProcesses: [['decide']], reconcile: { everySeconds: 1, stallMs: 0 }, onAwsCall: (c) => calls.push(c) });
+    try {
+      await new Promise((r) => setTimeout(r, 1500)); // the pass on start (this process's) has looked at no job
+      calls.length = 0;
+      // Act: a job loses its counts while the runtime runs
+      await jobWithLostCounts(rt, 'j-handler');
+      // Assess: counted again and finalized, its results written, and none of it by the main process
+      const found = await waitForEnd(rt, 'j-handler', 30_000);
+      expect(found).toMatchObject({ status: JobStatus.COMPLETE, counts: { groups: 3, enriched: 3, decided: 3, failed: 0 } });
+      expect(found!.results?.jsonl).toBeTruthy();
+      expect(calls.filter((c) => c.fn === 'reconcile')).toEqual([]);
     } finally {
       await rt.stop();
     }
