@@ -102,7 +102,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       page.catch(() => undefined);
       return page;
     };
-    for (let next: ReturnType<typeof pageAfter> | undefined = pageAfter(undefined); next; ) {
+    for (let next: ReturnType<typeof pageAfter> | undefined = pageAfter(input.ExclusiveStartKey); next; ) {
       const page: Awaited<ReturnType<typeof pageAfter>> = await next;
       next = page.LastEvaluatedKey ? pageAfter(page.LastEvaluatedKey) : undefined;
       for (const item of page.Items ?? []) yield item;
@@ -600,6 +600,19 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       return r !== undefined;
     },
 
+    async saveFinalizeCursor(jobId, leaseUntil, cursor) {
+      const r = await conditional(() =>
+        update({
+          Key: { pk: jobPk(jobId), sk: JOB_SK },
+          UpdateExpression: 'SET finalizeCursor = :cursor',
+          ConditionExpression: '#s = :finalizing AND finalizeLeaseUntil = :until',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':finalizing': JobStatus.FINALIZING, ':until': leaseUntil, ':cursor': cursor },
+        }),
+      );
+      return r !== undefined;
+    },
+
     async renewFinalize(jobId, leaseUntil, newLeaseUntil) {
       const r = await conditional(() =>
         update({
@@ -613,11 +626,12 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       return r !== undefined;
     },
 
-    async *listGroups(jobId) {
+    async *listGroups(jobId, after) {
       for await (const item of queryAll({
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
         ExpressionAttributeValues: { ':pk': jobPk(jobId), ':prefix': 'GRP#' },
         ConsistentRead: true,
+        ...(after === undefined ? {} : { ExclusiveStartKey: { pk: jobPk(jobId), sk: groupSk(after) } }),
       })) {
         yield itemToGroup(item);
       }
@@ -734,7 +748,7 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       const r = await conditional(() =>
         update({
           Key: { pk: jobPk(jobId), sk: JOB_SK },
-          UpdateExpression: `SET #s = :status, results = :results, finishedAt = :at, ${COUNT_NAMES.map((k) => `#${k} = :${k}`).join(', ')} REMOVE finalizeLeaseUntil, pendingPk, pendingSk`,
+          UpdateExpression: `SET #s = :status, results = :results, finishedAt = :at, ${COUNT_NAMES.map((k) => `#${k} = :${k}`).join(', ')} REMOVE finalizeLeaseUntil, finalizeCursor, pendingPk, pendingSk`,
           // Only the holder of the lease ends the job: a finalizer presumed dead that wakes up changes nothing.
           ConditionExpression: '#s = :finalizing AND finalizeLeaseUntil = :until',
           ExpressionAttributeNames: { '#s': 'status', ...Object.fromEntries(COUNT_NAMES.map((k) => [`#${k}`, k])) },
@@ -803,6 +817,7 @@ function itemToJob(item: Record<string, unknown>): Job {
     badInput: item.badInput === true ? true : undefined,
     results: item.results as JobResults | undefined,
     reconcileMark: item.reconcileMark as Job['reconcileMark'],
+    finalizeCursor: item.finalizeCursor as Job['finalizeCursor'],
     ledger: item.ledgerShards === undefined ? undefined : { shards: Number(item.ledgerShards), closed: (item.shardsClosed as Set<string> | undefined)?.size ?? 0 },
   };
 }

@@ -92,6 +92,20 @@ export interface Job {
   ledger?: { shards: number; closed: number };
   /** What the reconciler saw on its last pass over this job (settled groups, when). */
   reconcileMark?: { settled: number; at: string };
+  /** How far a finalize has written the results, for the next one to go on from (FINALIZING only). */
+  finalizeCursor?: FinalizeCursor;
+}
+
+/**
+ * A finalize's progress: the segments of results written so far (each a run of groups in key order, staged under
+ * `staging/<job>/results/`), the last group they hold, and what those groups add to the counts.
+ */
+export interface FinalizeCursor {
+  segments: number;
+  after?: string;
+  /** Every group is in a segment: what is left is to join them into the results files. */
+  done?: boolean;
+  tally: { enriched: number; pending: number; decided: number; failed: number; review: number; outcomes: Record<string, number> };
 }
 
 /**

@@ -83,7 +83,9 @@ export async function runBackfill(deps: PipelineDeps, o: BackfillOptions): Promi
   for (const jobId of touched) {
     const job = await deps.store.getJob(jobId);
     if (!job) continue;
-    const { counts } = await writeResults(deps, job);
+    const outcome = await writeResults(deps, job);
+    if (!('written' in outcome)) continue; // not without a deadline or a lease
+    const { counts } = outcome.written;
     await deps.store.refreshJobCounts(jobId, counts, deps.now().toISOString());
     report.jobsRefreshed.push(jobId);
   }

@@ -4,12 +4,12 @@
  * A finalizer that dies leaves an expiring lease; the next message for the job takes it over.
  */
 import { once } from 'node:events';
-import { PassThrough, type Writable } from 'node:stream';
+import { PassThrough, Readable, type Writable } from 'node:stream';
 import { stringify } from 'csv-stringify';
 import * as z from 'zod';
 import { decisionSchema } from '../domain/decide/decide-group.ts';
 import { enrichmentSchema, modeSchema } from '../domain/enrich/enrich-group.ts';
-import { GroupStatus, type Job, type JobCounts, JobStatus, allGroupsSettled, finalStatus, jobCountsSchema, jobResultsSchema, jobTimingsSchema, ledgerClosed, resultKeys } from '../domain/job.ts';
+import { type FinalizeCursor, GroupStatus, type Job, type JobCounts, type JobResults, JobStatus, allGroupsSettled, finalStatus, jobCountsSchema, jobResultsSchema, jobTimingsSchema, ledgerClosed, resultKeys } from '../domain/job.ts';
 import type { PipelineDeps } from './deps.ts';
 import type { OutputSpec } from '../profiles/profile.ts';
 import type { Profile } from '../profiles/profile.ts';
@@ -20,36 +20,66 @@ export const FINALIZE_LEASE_MS = 60_000;
 const RENEW_EVERY_MS = 15_000;
 
 /**
+ * How long a finalize whose caller gives no deadline (a batch's last group settled it) begins new segments of a large
+ * job's results: the decide function's 120 s timeout less its batch. The reconciler, or the message retried, goes on.
+ */
+export const FINALIZE_STEP_MS = 60_000;
+
+/**
  * Finalizes the job if every group is settled and nobody else holds the lease. `takeOver` treats a held
  * lease as expired: only for a local runtime starting on its own state folder, whose every lease belonged
- * to a process that is gone.
+ * to a process that is gone. A large job's results are written a segment at a time; at `deadline` (by default
+ * `FINALIZE_STEP_MS` from now) the finalize saves where it is, gives its lease up and returns false, and the next
+ * one (the reconciler's next pass) goes on from there.
  */
-export async function maybeFinalize(deps: PipelineDeps, job: Job, o: { takeOver?: boolean } = {}): Promise<boolean> {
+export async function maybeFinalize(deps: PipelineDeps, job: Job, o: { takeOver?: boolean; deadline?: number; segmentGroups?: number } = {}): Promise<boolean> {
   // FINALIZING: an earlier finalizer may have died; its lease says when it may be replaced.
   if (!allGroupsSettled(job) && !(job.status === JobStatus.FINALIZING && ledgerClosed(job))) return false;
   const now = deps.now().getTime();
   let leaseUntil = now + FINALIZE_LEASE_MS;
   if (!(await deps.store.tryStartFinalize(job.jobId, leaseUntil, o.takeOver ? Number.MAX_SAFE_INTEGER : now))) return false;
   deps.crashPoint?.('finalize.leased');
-  let renewing = Promise.resolve();
+  // Renewals, cursor saves and the release run one after another, each with the lease as the last one left it.
+  let chain: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(step: () => Promise<T>): Promise<T> => {
+    const next = chain.then(step);
+    chain = next.catch(() => undefined);
+    return next;
+  };
   const renew = setInterval(() => {
     const next = deps.now().getTime() + FINALIZE_LEASE_MS;
-    renewing = renewing.then(async () => {
+    void inTurn(async () => {
       if (await deps.store.renewFinalize(job.jobId, leaseUntil, next)) leaseUntil = next;
     }).catch(() => undefined);
   }, RENEW_EVERY_MS);
+  // A finalize that stops (paused, or failed: not one that died) gives its lease up, so the next one, or the message
+  // retried for it, goes on at once rather than a lease later; conditional on the lease being still its own.
+  const release = () => inTurn(() => deps.store.renewFinalize(job.jobId, leaseUntil, 0)).catch(() => undefined);
   try {
-    const { status, counts, keys, finishedAt } = await writeResults(deps, job).catch(async (err: unknown) => {
-      // A finalize that failed (not one that died) gives its lease up, so the message retried for it, or the next
-      // reconciler pass, finalizes at once rather than a lease later; conditional on the lease being still its own.
+    const outcome = await writeResults(deps, job, {
+      ...(job.finalizeCursor ? { cursor: job.finalizeCursor } : {}),
+      deadline: o.deadline ?? now + FINALIZE_STEP_MS,
+      ...(o.segmentGroups ? { segmentGroups: o.segmentGroups } : {}),
+      save: (cursor) => inTurn(() => deps.store.saveFinalizeCursor(job.jobId, leaseUntil, cursor)),
+    }).catch(async (err: unknown) => {
       clearInterval(renew);
-      await renewing;
-      await deps.store.renewFinalize(job.jobId, leaseUntil, 0).catch(() => undefined);
+      await release();
       throw err;
     });
+    if ('lost' in outcome) {
+      deps.logger.warn('finalize lease lost; another finalizer goes on', { jobId: job.jobId });
+      return false;
+    }
+    if ('paused' in outcome) {
+      clearInterval(renew);
+      await release();
+      deps.logger.info('finalize paused at its deadline; the next goes on', { jobId: job.jobId, segments: outcome.paused.segments });
+      return false;
+    }
+    const { status, counts, keys, finishedAt } = outcome.written;
     deps.crashPoint?.('finalize.written');
     clearInterval(renew);
-    await renewing;
+    await chain;
     if (!(await deps.store.completeJob(job.jobId, status, counts, keys, finishedAt, leaseUntil))) {
       deps.logger.warn('finalize lease lost; another finalizer ends the job', { jobId: job.jobId });
       return false;
@@ -156,50 +186,69 @@ async function write(stream: Writable, chunk: unknown): Promise<void> {
   if (!stream.write(chunk)) await once(stream, 'drain'); // rejects when the stream errors while it waits
 }
 
+/** Groups in one staged segment of a large job's results (~20-40 MB of JSONL), between two checkpoints. */
+export const SEGMENT_GROUPS = 20_000;
+
+/** What a job's groups add to its counts, and its outcomes and review lines, as a finalize reads them. */
+type Tally = FinalizeCursor['tally'];
+const emptyTally = (): Tally => ({ enriched: 0, pending: 0, decided: 0, failed: 0, review: 0, outcomes: {} });
+function addTally(a: Tally, b: Tally): Tally {
+  const outcomes = { ...a.outcomes };
+  for (const [k, n] of Object.entries(b.outcomes)) outcomes[k] = (outcomes[k] ?? 0) + n;
+  return { enriched: a.enriched + b.enriched, pending: a.pending + b.pending, decided: a.decided + b.decided, failed: a.failed + b.failed, review: a.review + b.review, outcomes };
+}
+
+type ResultFile = 'jsonl' | 'csv' | 'review';
+const CONTENT_TYPES: Record<ResultFile, string> = { jsonl: 'application/x-ndjson', csv: 'text/csv', review: 'application/x-ndjson' };
+/** Where segment `index` of a job's results is staged (the results bucket's `staging/` expires). */
+export const segmentKey = (jobId: string, index: number, file: ResultFile) => `staging/${jobId}/results/${String(index).padStart(6, '0')}.${file === 'review' ? 'review.jsonl' : file}`;
+
 /**
- * Writes a job's results JSONL and CSV and its summary from the stored groups, recounting their outcomes.
- * Used when a job finalizes and again when a backfill has finished the job's pending work.
+ * Writes the groups after `after` (all of them, or `limit`) to the three files at `keys`, the CSV with its header when
+ * `header`, and returns how many it wrote, the last one's id and their tally.
  */
-export async function writeResults(deps: PipelineDeps, job: Job) {
-  const keys = resultKeys(job.jobId);
+async function writeSegment(deps: PipelineDeps, job: Job, profile: Profile, keys: Record<ResultFile, string>, o: { after?: string; limit: number; header: boolean }) {
   const jsonl = new PassThrough();
-  const profile = await deps.profiles.at(job.profile, job.profileVersion);
-  const csv = stringify({ header: true, columns: csvColumns(profile) });
+  const csv = stringify({ header: o.header, columns: csvColumns(profile) });
   const review = new PassThrough();
   const streams = [jsonl, csv, review];
   let uploadFailed: unknown;
   // An upload that fails stops reading its stream: every stream is failed with it, so that a write waiting for room
   // (see `write`) ends the finalize instead of waiting for ever.
-  const uploads = [
-    deps.objects.put(deps.resultsBucket, keys.jsonl, jsonl, 'application/x-ndjson'),
-    deps.objects.put(deps.resultsBucket, keys.csv, csv as unknown as PassThrough, 'text/csv'),
-    deps.objects.put(deps.resultsBucket, keys.review!, review, 'application/x-ndjson'),
-  ].map((upload) =>
-    upload.catch((err: unknown) => {
+  const uploads = (
+    [
+      [jsonl, 'jsonl'],
+      [csv, 'csv'],
+      [review, 'review'],
+    ] as const
+  ).map(([stream, file]) =>
+    deps.objects.put(deps.resultsBucket, keys[file], stream as unknown as PassThrough, CONTENT_TYPES[file]).catch((err: unknown) => {
       uploadFailed ??= err;
-      for (const stream of streams) stream.destroy(err as Error);
+      for (const s of streams) s.destroy(err as Error);
       throw err;
     }),
   );
   for (const upload of uploads) upload.catch(() => undefined);
-  let reviewCount = 0;
-  const recount = { enriched: 0, pending: 0, decided: 0, failed: 0 };
-  const outcomes: Record<string, number> = {};
+  const tally = emptyTally();
+  let groups = 0;
+  let last: string | undefined;
   try {
-    for await (const group of deps.store.listGroups(job.jobId)) {
-      if (group.enrichment) recount.enriched += 1;
-      if (group.enrichment && Object.values(group.enrichment.stages).includes('pending')) recount.pending += 1;
-      if (group.status === 'DECIDED') recount.decided += 1;
-      if (group.status === 'FAILED') recount.failed += 1;
-      if (group.decision) outcomes[group.decision.outcome] = (outcomes[group.decision.outcome] ?? 0) + 1;
+    for await (const group of deps.store.listGroups(job.jobId, o.after)) {
+      if (group.enrichment) tally.enriched += 1;
+      if (group.enrichment && Object.values(group.enrichment.stages).includes('pending')) tally.pending += 1;
+      if (group.status === 'DECIDED') tally.decided += 1;
+      if (group.status === 'FAILED') tally.failed += 1;
+      if (group.decision) tally.outcomes[group.decision.outcome] = (tally.outcomes[group.decision.outcome] ?? 0) + 1;
       await write(jsonl, `${JSON.stringify(resultLine(job, group))}\n`);
       await write(csv, csvRow(profile, job, group));
       for (const [output, r] of Object.entries(group.enrichment?.resolution ?? {})) {
         for (const entry of r.review) {
-          reviewCount += 1;
+          tally.review += 1;
           await write(review, `${JSON.stringify({ groupId: group.groupId, output, ...entry })}\n`);
         }
       }
+      last = group.groupId;
+      if (++groups >= o.limit) break;
     }
   } catch (err) {
     // A read that failed part-way must not leave a truncated results file at its key (ending the streams would
@@ -209,10 +258,69 @@ export async function writeResults(deps: PipelineDeps, job: Job) {
     await Promise.allSettled(uploads);
     throw cause;
   }
-  jsonl.end();
-  csv.end();
-  review.end();
+  for (const stream of streams) stream.end();
   await Promise.all(uploads);
+  return { groups, last, tally };
+}
+
+/** Segments `0..n-1` of a job's `file`, one after another. */
+async function* segments(deps: PipelineDeps, jobId: string, n: number, file: ResultFile): AsyncGenerator<Buffer> {
+  for (let i = 0; i < n; i++) yield* (await deps.objects.get(deps.resultsBucket, segmentKey(jobId, i, file))).body as AsyncIterable<Buffer>;
+}
+
+export interface WriteResultsOptions {
+  /** Where an earlier finalize of the job stopped. */
+  cursor?: FinalizeCursor;
+  /** Epoch ms after which no further segment is begun (at least one is written per call); none: write them all. */
+  deadline?: number;
+  /** Records the cursor after each segment; false (the lease lost) stops the writing. */
+  save?: (cursor: FinalizeCursor) => Promise<boolean>;
+  /** Groups per segment (`SEGMENT_GROUPS`). */
+  segmentGroups?: number;
+}
+
+/** What `writeResults` ends with: the results written, the writing paused at its deadline, or the lease lost. */
+export type WriteResultsOutcome = { written: { status: ReturnType<typeof finalStatus>; counts: JobCounts; keys: JobResults; finishedAt: string } } | { paused: FinalizeCursor } | { lost: true };
+
+/**
+ * Writes a job's results JSONL and CSV (and its review lines) and its summary from the stored groups, recounting
+ * their outcomes. Used when a job finalizes and again when a backfill has finished the job's pending work. A job of
+ * at most `segmentGroups` groups is written in one pass; a larger one segment by segment to staged objects, the
+ * cursor saved after each, and the segments then joined into the results files, so that a finalize of any size
+ * goes on where the last one stopped (at its deadline, or killed) within a function's timeout.
+ */
+export async function writeResults(deps: PipelineDeps, job: Job, o: WriteResultsOptions = {}): Promise<WriteResultsOutcome> {
+  const keys = resultKeys(job.jobId);
+  const profile = await deps.profiles.at(job.profile, job.profileVersion);
+  const limit = o.segmentGroups ?? SEGMENT_GROUPS;
+  let cursor = o.cursor;
+  if (!cursor && job.counts.groups <= limit) {
+    // Small: the groups straight into the results files, however many the read finds.
+    const { tally } = await writeSegment(deps, job, profile, { jsonl: keys.jsonl, csv: keys.csv, review: keys.review! }, { limit: Number.POSITIVE_INFINITY, header: true });
+    return { written: await writeSummary(deps, job, tally) };
+  }
+  cursor ??= { segments: 0, tally: emptyTally() };
+  const late = () => o.deadline !== undefined && Date.now() >= o.deadline;
+  for (let written = 0; !cursor.done; written++) {
+    if (written > 0 && late()) return { paused: cursor };
+    const index: number = cursor.segments;
+    const segment = await writeSegment(deps, job, profile, { jsonl: segmentKey(job.jobId, index, 'jsonl'), csv: segmentKey(job.jobId, index, 'csv'), review: segmentKey(job.jobId, index, 'review') }, { after: cursor.after, limit, header: index === 0 });
+    cursor = { segments: index + 1, after: segment.last ?? cursor.after, tally: addTally(cursor.tally, segment.tally), ...(segment.groups < limit ? { done: true } : {}) };
+    if (o.save && !(await o.save(cursor))) return { lost: true };
+    deps.logger.info('results segment written', { jobId: job.jobId, segment: index, groups: segment.groups });
+  }
+  // The join gets a call of its own when this one wrote segments up to its deadline.
+  if (o.cursor !== cursor && late()) return { paused: cursor };
+  // Each file joined from its segments, streamed (S3's own pace: no group is read again).
+  const n = cursor.segments;
+  await Promise.all((['jsonl', 'csv', 'review'] as const).map((file) => deps.objects.put(deps.resultsBucket, file === 'review' ? keys.review! : keys[file], Readable.from(segments(deps, job.jobId, n, file)), CONTENT_TYPES[file])));
+  return { written: await writeSummary(deps, job, cursor.tally) };
+}
+
+/** Writes the job's summary.json from its groups' tally; returns its final status and counts. */
+async function writeSummary(deps: PipelineDeps, job: Job, tally: Tally): Promise<Extract<WriteResultsOutcome, { written: unknown }>['written']> {
+  const keys = resultKeys(job.jobId);
+  const { review, outcomes, ...recount } = tally;
   const counts: JobCounts = { ...job.counts, ...recount };
   const status = finalStatus(counts);
   const finishedAt = deps.now().toISOString();
@@ -225,7 +333,7 @@ export async function writeResults(deps: PipelineDeps, job: Job) {
     status,
     counts,
     outcomes,
-    review: reviewCount,
+    review,
     provider: deps.provider.name,
     timings: { ...job.timings, finishedAt },
     results: keys,

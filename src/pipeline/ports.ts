@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import type { Decision } from '../domain/decide/decide-group.ts';
 import type { SettledDocument } from '../domain/documents/rollup.ts';
 import type { Enrichment, Mode } from '../domain/enrich/enrich-group.ts';
-import type { Job, JobCounts, JobResults, JobStatus } from '../domain/job.ts';
+import type { FinalizeCursor, Job, JobCounts, JobResults, JobStatus } from '../domain/job.ts';
 import type { GroupMarks, LedgerShard } from './ledger.ts';
 
 export interface StoredObject {
@@ -230,7 +230,10 @@ export interface StatusStore extends DocumentStore {
   tryStartFinalize(jobId: string, leaseUntil: number, now: number): Promise<boolean>;
   /** Extends a finalize lease still held; false when it was lost. */
   renewFinalize(jobId: string, leaseUntil: number, newLeaseUntil: number): Promise<boolean>;
-  listGroups(jobId: string): AsyncIterable<GroupItem>;
+  /** The job's groups in key order; from the one after `after` (a group id) when given. */
+  listGroups(jobId: string, after?: string): AsyncIterable<GroupItem>;
+  /** Records how far the finalize holding `leaseUntil` has written the results; false when the lease is not its own. */
+  saveFinalizeCursor(jobId: string, leaseUntil: number, cursor: FinalizeCursor): Promise<boolean>;
   /**
    * Each group's id, ledger shard and what its state says for its counts, read without its enrichment, decision and
    * notes (a replay of a stalled job reads every group: ~850,000 of a 1 GiB file).

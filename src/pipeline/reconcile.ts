@@ -63,7 +63,7 @@ async function reconcileJob(deps: PipelineDeps, jobId: string, o: ReconcileOptio
   if (!job || TERMINAL_STATUSES.has(job.status)) return;
   report.jobs += 1;
   if (job.status !== JobStatus.PROCESSING && job.status !== JobStatus.FINALIZING) return; // ingest retries itself
-  const takeOver = { takeOver: o.takeOverLeases };
+  const takeOver = { takeOver: o.takeOverLeases, deadline: o.deadline };
   if (ledgerClosed(job)) {
     if (await maybeFinalize(deps, job, takeOver)) report.finalized.push(jobId);
     return;

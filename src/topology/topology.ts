@@ -160,7 +160,8 @@ export const topology: Topology = {
       access: {
         // BatchGetItem: a batch's groups read in one call.
         table: { actions: ['GetItem', 'BatchGetItem', 'UpdateItem', 'Query'] },
-        buckets: { config: ['GetObject'], results: ['PutObject', 'AbortMultipartUpload'] },
+        // GetObject: a large job's results are joined from their staged segments.
+        buckets: { config: ['GetObject'], results: ['GetObject', 'PutObject', 'AbortMultipartUpload'] },
         sendsToDlq: ['decide'],
       },
       description: "Runs the profile's rules over groups with evidence, ten to a message; the last group finalizes the job",

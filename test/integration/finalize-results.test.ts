@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createObjectStore } from '../../src/adapters/s3-object-store.ts';
-import { JobStatus, emptyCounts, resultKeys } from '../../src/domain/job.ts';
+import { type FinalizeCursor, JobStatus, emptyCounts, resultKeys } from '../../src/domain/job.ts';
 import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts';
 import type { PipelineDeps } from '../../src/pipeline/deps.ts';
 import type { GroupItem } from '../../src/pipeline/ports.ts';
@@ -25,6 +25,9 @@ afterAll(async () => {
   rmSync(state, { recursive: true, force: true });
 });
 
+/** The id of the `g`th group (G001…: in key order). */
+const id = (g: number) => `G${String(g).padStart(3, '0')}`;
+
 /** A job of `groups` decided groups, every count written. */
 async function decidedJob(jobId: string, groups: number) {
   const at = new Date().toISOString();
@@ -32,11 +35,11 @@ async function decidedJob(jobId: string, groups: number) {
   await rt.store.recordIngestCounts(jobId, { rows: groups, accepted: groups, rejected: 0, duplicates: 0, groups }, 1);
   const enrichment = { outputs: {}, provider: 'offline', model: 'm', promptVersion: 'p', mode: 'fast' as const, stages: {}, eligibleNoteIds: ['n1'], ineligible: [], provenance: { chunkIds: [] } };
   for (let g = 1; g <= groups; g++) {
-    await rt.store.saveEnrichment(jobId, `G${g}`, 1, enrichment as never, 0, { key: `records/${jobId}/p0000.jsonl`, start: 0, end: 1 }, at);
-    await rt.store.saveDecision(jobId, `G${g}`, { outcome: 'yes', rule: 'r', reason: 'x', rules: [], basedOn: {} } as never, at);
+    await rt.store.saveEnrichment(jobId, id(g), 1, enrichment as never, 0, { key: `records/${jobId}/p0000.jsonl`, start: 0, end: 1 }, at);
+    await rt.store.saveDecision(jobId, id(g), { outcome: 'yes', rule: 'r', reason: 'x', rules: [], basedOn: {} } as never, at);
   }
   await rt.store.openLedger(jobId, [{ shard: 0, expected: groups }]);
-  await rt.store.countGroups(jobId, 0, Array.from({ length: groups }, (_, g) => ({ groupId: `G${g + 1}`, marks: { enriched: true, pending: false, settled: 'decided' as const } })));
+  await rt.store.countGroups(jobId, 0, Array.from({ length: groups }, (_, g) => ({ groupId: id(g + 1), marks: { enriched: true, pending: false, settled: 'decided' as const } })));
   return (await rt.store.getJob(jobId))!;
 }
 
@@ -46,9 +49,10 @@ function deps(failAfter?: number, over: Partial<PipelineDeps> = {}): PipelineDep
     tryStartFinalize: rt.store.tryStartFinalize.bind(rt.store),
     renewFinalize: rt.store.renewFinalize.bind(rt.store),
     completeJob: rt.store.completeJob.bind(rt.store),
-    async *listGroups(jobId: string) {
+    saveFinalizeCursor: rt.store.saveFinalizeCursor.bind(rt.store),
+    async *listGroups(jobId: string, after?: string) {
       let n = 0;
-      for await (const group of rt.store.listGroups(jobId)) {
+      for await (const group of rt.store.listGroups(jobId, after)) {
         if (n++ === failAfter) throw Object.assign(new Error('the read timed out'), { name: 'TimeoutError' });
         yield group;
       }
@@ -73,8 +77,8 @@ describe('writing a job’s results', () => {
     const written = await writeResults(deps(), job);
     // Assess: every group's line
     const lines = (await (await s3.send(new GetObjectCommand({ Bucket, Key: keys.jsonl }))).Body!.transformToString()).trim().split('\n');
-    expect(lines.map((l) => JSON.parse(l).groupId).sort()).toEqual(['G1', 'G2', 'G3', 'G4', 'G5']);
-    expect(written.counts).toMatchObject({ decided: 5, failed: 0 });
+    expect(lines.map((l) => JSON.parse(l).groupId).sort()).toEqual(['G001', 'G002', 'G003', 'G004', 'G005']);
+    expect(written).toMatchObject({ written: { counts: { decided: 5, failed: 0 } } });
   });
 
   it('ends with the upload’s error, not waiting for ever, when an upload fails part-way through a long job', async () => {
@@ -108,5 +112,70 @@ describe('writing a job’s results', () => {
     expect(between.status).toBe(JobStatus.FINALIZING);
     expect(finalized).toBe(true);
     expect(await rt.store.getJob(job.jobId)).toMatchObject({ status: JobStatus.COMPLETE, counts: { groups: 3, decided: 3, failed: 0 } });
+  });
+
+  it('writes a large job’s results a segment at a time, each call going on where the last saved cursor stopped (also after a kill), and joins them whole', async () => {
+    // Prepare: 25 groups, segments of 10; the second save fails as a kill after its segment was written would
+    const job = await decidedJob('j-segments', 25);
+    const afters: Array<string | undefined> = [];
+    const store = deps().store;
+    const reads = {
+      ...store,
+      listGroups(jobId: string, after?: string) {
+        afters.push(after);
+        return store.listGroups(jobId, after);
+      },
+    };
+    let saved: FinalizeCursor | undefined;
+    let saves = 0;
+    const save = async (cursor: FinalizeCursor) => {
+      if (++saves === 2) throw new Error('killed before its cursor was saved');
+      saved = cursor;
+      return true;
+    };
+    const d = deps(undefined, { store: reads } as unknown as Partial<PipelineDeps>);
+    // Act: calls whose deadline has passed (each writes one segment), until the results are written
+    const outcomes: string[] = [];
+    for (let call = 0; call < 10 && !outcomes.includes('written'); call++) {
+      const outcome = await writeResults(d, job, { cursor: saved, deadline: 0, save, segmentGroups: 10 }).catch(() => ({ killed: true }));
+      outcomes.push(Object.keys(outcome)[0]!);
+    }
+    // Assess: each call read from where the last saved cursor stopped (the killed one's segment read again)
+    // and the join had a call of its own
+    expect(outcomes).toEqual(['paused', 'killed', 'paused', 'paused', 'written']);
+    expect(afters).toEqual([undefined, 'G010', 'G010', 'G020']);
+    expect(saved).toMatchObject({ segments: 3, after: 'G025', done: true, tally: { decided: 25, failed: 0 } });
+    // Assess: whole files: every group once and in order, the CSV's header once, the summary's counts
+    const s3 = rt.clients.s3;
+    const Bucket = rt.names.buckets.results;
+    const keys = resultKeys(job.jobId);
+    const text = async (Key: string) => (await s3.send(new GetObjectCommand({ Bucket, Key }))).Body!.transformToString();
+    const want = Array.from({ length: 25 }, (_, g) => id(g + 1));
+    expect((await text(keys.jsonl)).trim().split('\n').map((l) => JSON.parse(l).groupId)).toEqual(want);
+    const csv = (await text(keys.csv)).trim().split('\n');
+    expect(csv[0]).toMatch(/^job_id,group_id,/);
+    expect(csv.slice(1).map((l) => l.split(',')[1])).toEqual(want);
+    expect(JSON.parse(await text(keys.summary))).toMatchObject({ counts: { groups: 25, decided: 25, failed: 0 }, outcomes: { yes: 25 } });
+  });
+
+  it('finalizes a large job over several finalizes: each pauses at its deadline, saves its cursor and gives its lease up, and the next goes on', async () => {
+    // Prepare
+    const job = await decidedJob('j-pauses', 25);
+    const d = deps();
+    // Act: finalizes whose deadline has passed, one after another at once
+    const results: boolean[] = [];
+    const cursors: Array<number | undefined> = [];
+    for (let call = 0; call < 10 && !results.includes(true); call++) {
+      results.push(await maybeFinalize(d, (await rt.store.getJob(job.jobId))!, { deadline: 0, segmentGroups: 10 }));
+      const now = (await rt.store.getJob(job.jobId))!;
+      cursors.push(now.finalizeCursor?.segments);
+    }
+    // Assess: three segments over three finalizes (none kept out by the last one's lease), the join in a fourth, then the job complete
+    expect(results).toEqual([false, false, false, true]);
+    expect(cursors).toEqual([1, 2, 3, undefined]);
+    const done = (await rt.store.getJob(job.jobId))!;
+    expect(done).toMatchObject({ status: JobStatus.COMPLETE, counts: { groups: 25, decided: 25, failed: 0 } });
+    const lines = (await (await rt.clients.s3.send(new GetObjectCommand({ Bucket: rt.names.buckets.results, Key: resultKeys(job.jobId).jsonl }))).Body!.transformToString()).trim().split('\n');
+    expect(lines).toHaveLength(25);
   });
 });
