@@ -14,7 +14,7 @@ import { buildProgram } from '../../src/cli/program.ts';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { startLocalRuntime } from '../../src/local/runtime.ts';
 import { synopsis, withSynopsis } from '../../src/cli/synopsis.ts';
-import { TERMINAL_STATUSES } from '../../src/domain/job.ts';
+import { JobStatus, TERMINAL_STATUSES, emptyCounts } from '../../src/domain/job.ts';
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -193,6 +193,31 @@ describe('operator commands on one state', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ profile: 'notes-demo', counts: { rows: 394 } });
     expect(sluice('init', 'profile', 'notes-demo', '--from', 'claims', '--dir', profiles).status).toBe(2); // never overwrites
   });
+});
+
+describe('a large job being finalized', () => {
+  it('`sluice status J` shows how many of its groups’ results are written so far', async () => {
+    // Prepare: a job of 85,000 groups whose finalize has written two segments of its results
+    const state = tempDir();
+    const rt = await startLocalRuntime({ stateDir: state, pollers: false, logLevel: 'SILENT' });
+    const jobId = 'j-finalizing';
+    try {
+      const at = new Date().toISOString();
+      await rt.store.createJob({ jobId, bucket: 'b', key: 'incoming/claims/big.csv', etag: 'e', size: 1, profile: 'claims', mode: 'fast', status: JobStatus.PROCESSING, counts: emptyCounts(), timings: { receivedAt: at } });
+      await rt.store.recordIngestCounts(jobId, { rows: 85_000, accepted: 85_000, rejected: 0, duplicates: 0, groups: 85_000 }, 1);
+      const lease = Date.now() + 60_000;
+      expect(await rt.store.tryStartFinalize(jobId, lease, Date.now())).toBe(true);
+      expect(await rt.store.saveFinalizeCursor(jobId, lease, { segments: 2, after: 'G40000', tally: { enriched: 40_000, pending: 0, decided: 39_990, failed: 10, review: 0, outcomes: {} } })).toBe(true);
+    } finally {
+      await rt.stop();
+    }
+    // Act
+    const shown = sluiceIn(state)('status', jobId);
+    // Assess
+    expect(shown.status, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain(`job ${jobId}  FINALIZING`);
+    expect(shown.stdout).toContain('results  40000 of 85000 groups written (2 segments)\n');
+  }, 60_000);
 });
 
 describe('messages in a DLQ, as an operator meets them', () => {
