@@ -5,7 +5,7 @@
  * processes count in the same file (one byte appended per pass; an append is atomic). A handler process
  * that reaches the n-th pass kills the runtime that started it, then itself. Unset, it is absent.
  */
-import { appendFileSync, mkdtempSync, statSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -24,7 +24,13 @@ export function crashPointFromEnv(spec = process.env.SLUICE_CRASH_AT, counterFil
   };
 }
 
-/** A new, empty pass counter file (passed to the handler processes). */
-export function newCrashCounterFile(): string {
-  return join(mkdtempSync(join(tmpdir(), 'sluice-crash-')), 'passes');
+/**
+ * A new, empty pass counter file (passed to the handler processes): in the runtime's state folder when it has one,
+ * emptied at each start (the runtime dies by SIGKILL, so it cannot remove the file itself), else in a temp folder.
+ */
+export function newCrashCounterFile(stateDir?: string): string {
+  if (!stateDir) return join(mkdtempSync(join(tmpdir(), 'sluice-crash-')), 'passes');
+  const file = join(stateDir, 'crash-passes');
+  writeFileSync(file, '');
+  return file;
 }

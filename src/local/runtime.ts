@@ -260,7 +260,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const names: LocalNames = { table: base.table, buckets: base.buckets, queues };
     const store = createStatusStore(clients.dynamodb, names.table);
     const logStream = options.logStream ?? process.stderr;
-    const crashCounterFile = process.env.SLUICE_CRASH_AT ? (options.crashCounterFile ?? newCrashCounterFile()) : undefined;
+    const crashCounterFile = process.env.SLUICE_CRASH_AT ? (options.crashCounterFile ?? newCrashCounterFile(options.stateDir)) : undefined;
     const crashPoint = crashPointFromEnv(process.env.SLUICE_CRASH_AT, crashCounterFile, options.crashCounterFile !== undefined);
     const chunkBytesEnv = Number(process.env.SLUICE_CHUNK_BYTES) || undefined;
     const chunking: Chunking = { ...DEFAULT_CHUNKING, ...(chunkBytesEnv ? { chunkBytes: chunkBytesEnv, partitionBytes: chunkBytesEnv } : {}), ...options.chunking };
