@@ -56,9 +56,11 @@ export async function maybeFinalize(deps: PipelineDeps, job: Job, o: { takeOver?
   // retried for it, goes on at once rather than a lease later; conditional on the lease being still its own.
   const release = () => inTurn(() => deps.store.renewFinalize(job.jobId, leaseUntil, 0)).catch(() => undefined);
   try {
-    const outcome = await writeResults(deps, job, {
-      ...(job.finalizeCursor ? { cursor: job.finalizeCursor } : {}),
-      deadline: o.deadline ?? now + FINALIZE_STEP_MS,
+    // Read again under the lease: the job handed in may predate the cursor an earlier finalize saved.
+    const current = (await deps.store.getJob(job.jobId)) ?? job;
+    const outcome = await writeResults(deps, current, {
+      ...(current.finalizeCursor ? { cursor: current.finalizeCursor } : {}),
+      deadline: o.deadline ?? Date.now() + FINALIZE_STEP_MS,
       ...(o.segmentGroups ? { segmentGroups: o.segmentGroups } : {}),
       save: (cursor) => inTurn(() => deps.store.saveFinalizeCursor(job.jobId, leaseUntil, cursor)),
     }).catch(async (err: unknown) => {

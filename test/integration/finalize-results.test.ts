@@ -50,6 +50,7 @@ function deps(failAfter?: number, over: Partial<PipelineDeps> = {}): PipelineDep
     renewFinalize: rt.store.renewFinalize.bind(rt.store),
     completeJob: rt.store.completeJob.bind(rt.store),
     saveFinalizeCursor: rt.store.saveFinalizeCursor.bind(rt.store),
+    getJob: rt.store.getJob.bind(rt.store),
     async *listGroups(jobId: string, after?: string) {
       let n = 0;
       for await (const group of rt.store.listGroups(jobId, after)) {
@@ -166,7 +167,8 @@ describe('writing a job’s results', () => {
     const results: boolean[] = [];
     const cursors: Array<number | undefined> = [];
     for (let call = 0; call < 10 && !results.includes(true); call++) {
-      results.push(await maybeFinalize(d, (await rt.store.getJob(job.jobId))!, { deadline: 0, segmentGroups: 10 }));
+      // the job as it was before any finalize: the cursor saved since is read again under the lease
+      results.push(await maybeFinalize(d, job, { deadline: 0, segmentGroups: 10 }));
       const now = (await rt.store.getJob(job.jobId))!;
       cursors.push(now.finalizeCursor?.segments);
     }
