@@ -105,6 +105,8 @@ export interface FinalizeCursor {
   after?: string;
   /** Every group is in a segment: what is left is to join them into the results files. */
   done?: boolean;
+  /** The JSONL's length so far (characters), for the time a join will take. */
+  bytes?: number;
   tally: { enriched: number; pending: number; decided: number; failed: number; review: number; outcomes: Record<string, number> };
 }
 

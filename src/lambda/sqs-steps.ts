@@ -9,6 +9,7 @@ import { type IngestOutcome, ingestObject } from '../pipeline/ingest-object.ts';
 import { type IngestPart, ingestPartSchema, ingestPartStep } from '../pipeline/ingest-chunks.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
 import { type DocumentMessage, type DocumentOutcome, documentFailed, documentMessageSchema, documentSteps, isDocumentMessage } from '../pipeline/documents.ts';
+import { withInvocationDeadline } from '../pipeline/finalize-job.ts';
 import { UnknownJobError, decideGroups, enrichGroups, groupMessageSchema, recordStepFailure, unpackGroups } from '../pipeline/process-group.ts';
 import { PermanentError, errorReason, isPermanent } from '../pipeline/errors.ts';
 import type { GroupRef } from '../pipeline/ports.ts';
@@ -134,10 +135,9 @@ function groupStepHandler(deps: PipelineDeps, fn: 'enrich' | 'decide', topology:
     }
     const byReceive = (record: SQSRecord) => ({ redelivered: Number(record.attributes?.ApproximateReceiveCount ?? '1') > 1, lastReceive: isLastAttempt(record, 'enrich', topology) });
     const withDocuments = event.Records.filter((r) => documents.has(r.messageId));
-    const [results, documentResults] = await Promise.all([
-      steps(deps, [...refs.values()].flat()),
-      documentSteps(deps, withDocuments.map((r) => ({ msg: documents.get(r.messageId)!, ...byReceive(r) }))),
-    ]);
+    // A finalize the batch leads to stops a segment's time before the invocation's timeout; the reconciler goes on.
+    const stepAll = () => Promise.all([steps(deps, [...refs.values()].flat()), documentSteps(deps, withDocuments.map((r) => ({ msg: documents.get(r.messageId)!, ...byReceive(r) })))]);
+    const [results, documentResults] = typeof context?.getRemainingTimeInMillis === 'function' ? await withInvocationDeadline(Date.now() + context.getRemainingTimeInMillis(), stepAll) : await stepAll();
     const documentResultOf = new Map(withDocuments.map((r, i) => [r.messageId, documentResults[i]!]));
     const resultsOf = new Map<string, typeof results>();
     let at = 0;

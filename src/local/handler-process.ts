@@ -19,9 +19,9 @@ runHelper<LocalRuntimeOptions, object, { kind: 'log'; text: string }>(async (opt
       done();
     },
   });
-  // It retires (no more messages, the batches in hand finished, then a fresh process; a retirement under way makes
+  // It retires (no more messages nor reconciler passes, those in hand finished, then a fresh process; a retirement under way makes
   // the later calls no-ops) at its memory ceiling, or after a scan of a large file (`handlerRetireAfterScanMb`).
-  const retireFor = (reason: string) => void retire(() => Promise.all(Object.values(rt.eventSources).map((source) => source.drain())), reason);
+  const retireFor = (reason: string) => void retire(() => Promise.all([...Object.values(rt.eventSources).map((source) => source.drain()), rt.stopReconciling()]), reason);
   const afterScanMb = options.handlerRetireAfterScanMb ?? 0;
   const scanned = (bytes: number) => {
     if (afterScanMb > 0 && bytes >= afterScanMb * 1024 * 1024) retireFor(`after a scan of ${bytes} bytes`);

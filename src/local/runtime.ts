@@ -181,6 +181,8 @@ export interface LocalRuntime {
   /** The ASL text a state machine executes here (before its placeholders are substituted). */
   stateMachineSource(name: StateMachineName): Promise<string>;
   eventSources: Partial<Record<QueueFunctionName, SqsEventSource>>;
+  /** Runs no more reconciler passes here and waits for the one under way (a handler process retiring). */
+  stopReconciling(): Promise<void>;
   /**
    * The processes this runtime runs in: its own, the emulators' and the handler processes' (as they come up), and
    * the handler processes retired (at their memory ceiling, or after a scan), with their peak RSS (MB) and why.
@@ -427,6 +429,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     };
     const handlerProcesses: HandlerProcesses = { running: [], retired: [] };
     const reconciles = options.pollers !== false && options.reconcile !== false;
+    // The handler process that runs the reconciler's scheduled passes (the first), once it is up.
+    let reconcilerProcess: Helper | undefined;
     if (processLists.length) {
       // Not awaited: this process's event sources start now, and the handler processes join as they come up.
       const helpers = Promise.allSettled(
@@ -456,6 +460,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         ),
       );
       void helpers.then((started) => {
+        if (started[0]?.status === 'fulfilled') reconcilerProcess = started[0].value;
         for (const t of started) if (t.status === 'rejected') logStream.write(`${JSON.stringify({ level: 'ERROR', message: 'a handler process did not start', error: errorText(t.reason) })}\n`);
       });
       stops.unshift(async () => {
@@ -494,6 +499,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       });
     }
 
+    let stopReconciling = async () => undefined as void;
     if (reconciles) {
       // What a runtime that died left unfinished is finished now, not at the next schedule.
       const reconcileContext = () => lambdaContext(resourceName(stage, 'reconcile'), topology.functions.reconcile.timeoutSeconds) as Context;
@@ -505,16 +511,18 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
               logStream.write(`${JSON.stringify({ level: 'ERROR', service: 'sluice-reconcile', message: 'reconcile on start failed', error: errorText(err) })}\n`);
             });
       let passes: Promise<unknown> = onStart;
-      // The scheduled passes run here unless a handler process runs them.
-      const timer = processLists.length ? undefined : setInterval(() => {
+      // The scheduled passes run here unless the handler process that runs them is up (not yet, or not any more).
+      const timer = setInterval(() => {
+        if (reconcilerProcess && handlerProcesses.running.includes(reconcilerProcess.pid)) return;
         passes = passes.then(() => scheduled.reconcile(scheduledEvent(`arn:aws:events:${LOCAL_REGION}:000000000000:rule/${resourceName(stage, 'reconcile')}`, LOCAL_REGION, '000000000000'), reconcileContext())).catch((err) => {
           logStream.write(`${JSON.stringify({ level: 'ERROR', service: 'sluice-reconcile', message: 'reconcile failed', error: errorText(err) })}\n`);
         });
       }, ((options.reconcile && options.reconcile.everySeconds) || 15) * 1000);
-      stops.unshift(async () => {
+      stopReconciling = async () => {
         clearInterval(timer);
         await passes;
-      });
+      };
+      stops.unshift(stopReconciling);
     }
 
     if (options.schedules) {
@@ -558,6 +566,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         return (await machines[name]()).source;
       },
       eventSources,
+      stopReconciling: () => stopReconciling(),
       pids: () => ({ main: process.pid, emulators: emulators.pid, handlers: [...handlerProcesses.running], retired: [...handlerProcesses.retired] }),
       topicNamer: namer,
       operatorDeps() {

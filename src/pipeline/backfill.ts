@@ -83,8 +83,8 @@ export async function runBackfill(deps: PipelineDeps, o: BackfillOptions): Promi
   for (const jobId of touched) {
     const job = await deps.store.getJob(jobId);
     if (!job) continue;
-    const outcome = await writeResults(deps, job);
-    if (!('written' in outcome)) continue; // not without a deadline or a lease
+    const outcome = await writeResults(deps, job); // in one pass: no cursor, no deadline, no lease
+    if (!('written' in outcome)) continue;
     const { counts } = outcome.written;
     await deps.store.refreshJobCounts(jobId, counts, deps.now().toISOString());
     report.jobsRefreshed.push(jobId);

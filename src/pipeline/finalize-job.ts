@@ -3,6 +3,7 @@
  * CSV and the summary, recounts the group outcomes from the stored groups, and sets the final status.
  * A finalizer that dies leaves an expiring lease; the next message for the job takes it over.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { once } from 'node:events';
 import { PassThrough, Readable, type Writable } from 'node:stream';
 import { stringify } from 'csv-stringify';
@@ -19,25 +20,51 @@ import type { GroupItem } from './ports.ts';
 export const FINALIZE_LEASE_MS = 60_000;
 const RENEW_EVERY_MS = 15_000;
 
-/**
- * How long a finalize whose caller gives no deadline (a batch's last group settled it) begins new segments of a large
- * job's results: the decide function's 120 s timeout less its batch. The reconciler, or the message retried, goes on.
- */
+/** How long a finalize called with no deadline, outside an invocation that set one, begins new segments. */
 export const FINALIZE_STEP_MS = 60_000;
 
+/** Time kept back from an invocation's end for the segment a finalize may be writing when its deadline comes. */
+export const FINALIZE_MARGIN_MS = 30_000;
+
+const invocationDeadline = new AsyncLocalStorage<number>();
+
 /**
- * Finalizes the job if every group is settled and nobody else holds the lease. `takeOver` treats a held
- * lease as expired: only for a local runtime starting on its own state folder, whose every lease belonged
- * to a process that is gone. A large job's results are written a segment at a time; at `deadline` (by default
- * `FINALIZE_STEP_MS` from now) the finalize saves where it is, gives its lease up and returns false, and the next
- * one (the reconciler's next pass) goes on from there.
+ * Runs `fn` (a queue function's invocation) with its end known to any finalize it leads to, however deep: that
+ * finalize begins nothing new past `endsAt - FINALIZE_MARGIN_MS`, and does not start when that has passed.
+ * @example await withInvocationDeadline(Date.now() + context.getRemainingTimeInMillis(), () => steps(deps, refs))
  */
-export async function maybeFinalize(deps: PipelineDeps, job: Job, o: { takeOver?: boolean; deadline?: number; segmentGroups?: number } = {}): Promise<boolean> {
+export function withInvocationDeadline<T>(endsAt: number, fn: () => Promise<T>): Promise<T> {
+  return invocationDeadline.run(endsAt - FINALIZE_MARGIN_MS, fn);
+}
+
+export interface FinalizeOptions {
+  /**
+   * Leases that end before this (epoch ms) are taken over as if expired: only for a local runtime starting on its
+   * own state folder, whose leases from before its start belonged to a process that is gone (a lease taken since
+   * ends later, so a finalize begun beside the pass on start is not taken from).
+   */
+  takeOverBefore?: number;
+  /** Epoch ms after which no new segment is begun (default: the invocation's, else `FINALIZE_STEP_MS` from now). */
+  deadline?: number;
+  /** Groups per segment (`SEGMENT_GROUPS`). */
+  segmentGroups?: number;
+}
+
+/**
+ * Finalizes the job if every group is settled and nobody else holds the lease. A large job's results are written a
+ * segment at a time; at its deadline the finalize saves where it is, gives its lease up and returns false, and the
+ * next one (the reconciler's next pass) goes on from there. Returns true when it ended the job.
+ */
+export async function maybeFinalize(deps: PipelineDeps, job: Job, o: FinalizeOptions = {}): Promise<boolean> {
   // FINALIZING: an earlier finalizer may have died; its lease says when it may be replaced.
   if (!allGroupsSettled(job) && !(job.status === JobStatus.FINALIZING && ledgerClosed(job))) return false;
+  const inInvocation = invocationDeadline.getStore();
+  const deadline = o.deadline ?? inInvocation ?? Date.now() + FINALIZE_STEP_MS;
+  // No time left in this invocation: the reconciler's next pass finalizes. (One given a deadline writes a segment.)
+  if (o.deadline === undefined && inInvocation !== undefined && Date.now() >= inInvocation) return false;
   const now = deps.now().getTime();
   let leaseUntil = now + FINALIZE_LEASE_MS;
-  if (!(await deps.store.tryStartFinalize(job.jobId, leaseUntil, o.takeOver ? Number.MAX_SAFE_INTEGER : now))) return false;
+  if (!(await deps.store.tryStartFinalize(job.jobId, leaseUntil, Math.max(now, o.takeOverBefore ?? 0)))) return false;
   deps.crashPoint?.('finalize.leased');
   // Renewals, cursor saves and the release run one after another, each with the lease as the last one left it.
   let chain: Promise<unknown> = Promise.resolve();
@@ -46,34 +73,35 @@ export async function maybeFinalize(deps: PipelineDeps, job: Job, o: { takeOver?
     chain = next.catch(() => undefined);
     return next;
   };
+  let lost = false;
   const renew = setInterval(() => {
     const next = deps.now().getTime() + FINALIZE_LEASE_MS;
     void inTurn(async () => {
       if (await deps.store.renewFinalize(job.jobId, leaseUntil, next)) leaseUntil = next;
+      else lost = true;
     }).catch(() => undefined);
   }, RENEW_EVERY_MS);
   // A finalize that stops (paused, or failed: not one that died) gives its lease up, so the next one, or the message
   // retried for it, goes on at once rather than a lease later; conditional on the lease being still its own.
-  const release = () => inTurn(() => deps.store.renewFinalize(job.jobId, leaseUntil, 0)).catch(() => undefined);
+  const release = async () => {
+    clearInterval(renew);
+    await inTurn(() => deps.store.renewFinalize(job.jobId, leaseUntil, 0)).catch(() => undefined);
+  };
   try {
     // Read again under the lease: the job handed in may predate the cursor an earlier finalize saved.
     const current = (await deps.store.getJob(job.jobId)) ?? job;
     const outcome = await writeResults(deps, current, {
       ...(current.finalizeCursor ? { cursor: current.finalizeCursor } : {}),
-      deadline: o.deadline ?? Date.now() + FINALIZE_STEP_MS,
+      deadline,
       ...(o.segmentGroups ? { segmentGroups: o.segmentGroups } : {}),
       save: (cursor) => inTurn(() => deps.store.saveFinalizeCursor(job.jobId, leaseUntil, cursor)),
-    }).catch(async (err: unknown) => {
-      clearInterval(renew);
-      await release();
-      throw err;
+      held: () => !lost,
     });
     if ('lost' in outcome) {
       deps.logger.warn('finalize lease lost; another finalizer goes on', { jobId: job.jobId });
       return false;
     }
     if ('paused' in outcome) {
-      clearInterval(renew);
       await release();
       deps.logger.info('finalize paused at its deadline; the next goes on', { jobId: job.jobId, segments: outcome.paused.segments });
       return false;
@@ -88,6 +116,9 @@ export async function maybeFinalize(deps: PipelineDeps, job: Job, o: { takeOver?
     }
     deps.logger.info('job finalized', { jobId: job.jobId, status, ...counts });
     return true;
+  } catch (err) {
+    await release();
+    throw err;
   } finally {
     clearInterval(renew);
   }
@@ -207,7 +238,7 @@ export const segmentKey = (jobId: string, index: number, file: ResultFile) => `s
 
 /**
  * Writes the groups after `after` (all of them, or `limit`) to the three files at `keys`, the CSV with its header when
- * `header`, and returns how many it wrote, the last one's id and their tally.
+ * `header`, and returns how many it wrote, the last one's id, their tally and the JSONL's length (characters).
  */
 async function writeSegment(deps: PipelineDeps, job: Job, profile: Profile, keys: Record<ResultFile, string>, o: { after?: string; limit: number; header: boolean }) {
   const jsonl = new PassThrough();
@@ -233,6 +264,7 @@ async function writeSegment(deps: PipelineDeps, job: Job, profile: Profile, keys
   for (const upload of uploads) upload.catch(() => undefined);
   const tally = emptyTally();
   let groups = 0;
+  let bytes = 0;
   let last: string | undefined;
   try {
     for await (const group of deps.store.listGroups(job.jobId, o.after)) {
@@ -241,7 +273,9 @@ async function writeSegment(deps: PipelineDeps, job: Job, profile: Profile, keys
       if (group.status === 'DECIDED') tally.decided += 1;
       if (group.status === 'FAILED') tally.failed += 1;
       if (group.decision) tally.outcomes[group.decision.outcome] = (tally.outcomes[group.decision.outcome] ?? 0) + 1;
-      await write(jsonl, `${JSON.stringify(resultLine(job, group))}\n`);
+      const line = `${JSON.stringify(resultLine(job, group))}\n`;
+      bytes += line.length;
+      await write(jsonl, line);
       await write(csv, csvRow(profile, job, group));
       for (const [output, r] of Object.entries(group.enrichment?.resolution ?? {})) {
         for (const entry of r.review) {
@@ -262,7 +296,7 @@ async function writeSegment(deps: PipelineDeps, job: Job, profile: Profile, keys
   }
   for (const stream of streams) stream.end();
   await Promise.all(uploads);
-  return { groups, last, tally };
+  return { groups, last, tally, bytes };
 }
 
 /** Segments `0..n-1` of a job's `file`, one after another. */
@@ -273,10 +307,18 @@ async function* segments(deps: PipelineDeps, jobId: string, n: number, file: Res
 export interface WriteResultsOptions {
   /** Where an earlier finalize of the job stopped. */
   cursor?: FinalizeCursor;
-  /** Epoch ms after which no further segment is begun (at least one is written per call); none: write them all. */
+  /**
+   * Epoch ms after which no further segment is begun (at least one is written per call), nor a join that would not
+   * end by then (unless the call began with every segment written); none: write them all.
+   */
   deadline?: number;
-  /** Records the cursor after each segment; false (the lease lost) stops the writing. */
+  /**
+   * Records the cursor after each segment; false (the lease lost) stops the writing. Without it (a backfill) the
+   * results are written in one pass, straight to their files.
+   */
   save?: (cursor: FinalizeCursor) => Promise<boolean>;
+  /** Whether the lease is still held (checked before each segment, the join and the summary). */
+  held?: () => boolean;
   /** Groups per segment (`SEGMENT_GROUPS`). */
   segmentGroups?: number;
 }
@@ -285,38 +327,76 @@ export interface WriteResultsOptions {
 export type WriteResultsOutcome = { written: { status: ReturnType<typeof finalStatus>; counts: JobCounts; keys: JobResults; finishedAt: string } } | { paused: FinalizeCursor } | { lost: true };
 
 /**
+ * The pace a join is expected to keep (bytes of staged results a second, all three files together): at ~1.5 bytes
+ * staged per JSONL byte, 40 MB/s is below what a function streams S3 to S3 and what the local S3 does here.
+ */
+const JOIN_BYTES_PER_SECOND = 40 * 1024 * 1024;
+
+/**
  * Writes a job's results JSONL and CSV (and its review lines) and its summary from the stored groups, recounting
  * their outcomes. Used when a job finalizes and again when a backfill has finished the job's pending work. A job of
- * at most `segmentGroups` groups is written in one pass; a larger one segment by segment to staged objects, the
- * cursor saved after each, and the segments then joined into the results files, so that a finalize of any size
- * goes on where the last one stopped (at its deadline, or killed) within a function's timeout.
+ * at most `segmentGroups` groups (or any, without `save`) is written in one pass; a larger one segment by segment to
+ * staged objects, the cursor saved after each, and the segments then joined into the results files, so that a
+ * finalize of any size goes on where the last one stopped (at its deadline, or killed) within a function's timeout.
  */
 export async function writeResults(deps: PipelineDeps, job: Job, o: WriteResultsOptions = {}): Promise<WriteResultsOutcome> {
   const keys = resultKeys(job.jobId);
   const profile = await deps.profiles.at(job.profile, job.profileVersion);
   const limit = o.segmentGroups ?? SEGMENT_GROUPS;
+  const held = o.held ?? (() => true);
   let cursor = o.cursor;
-  if (!cursor && job.counts.groups <= limit) {
+  if (!o.save || (!cursor && job.counts.groups <= limit)) {
     // Small: the groups straight into the results files, however many the read finds.
     const { tally } = await writeSegment(deps, job, profile, { jsonl: keys.jsonl, csv: keys.csv, review: keys.review! }, { limit: Number.POSITIVE_INFINITY, header: true });
+    if (!held()) return { lost: true };
     return { written: await writeSummary(deps, job, tally) };
   }
   cursor ??= { segments: 0, tally: emptyTally() };
-  const late = () => o.deadline !== undefined && Date.now() >= o.deadline;
+  const late = (needMs = 0) => o.deadline !== undefined && Date.now() + needMs >= o.deadline;
   for (let written = 0; !cursor.done; written++) {
     if (written > 0 && late()) return { paused: cursor };
+    if (!held()) return { lost: true };
     const index: number = cursor.segments;
     const segment = await writeSegment(deps, job, profile, { jsonl: segmentKey(job.jobId, index, 'jsonl'), csv: segmentKey(job.jobId, index, 'csv'), review: segmentKey(job.jobId, index, 'review') }, { after: cursor.after, limit, header: index === 0 });
-    cursor = { segments: index + 1, after: segment.last ?? cursor.after, tally: addTally(cursor.tally, segment.tally), ...(segment.groups < limit ? { done: true } : {}) };
-    if (o.save && !(await o.save(cursor))) return { lost: true };
+    cursor = { segments: index + 1, after: segment.last ?? cursor.after, bytes: (cursor.bytes ?? 0) + segment.bytes, tally: addTally(cursor.tally, segment.tally), ...(segment.groups < limit ? { done: true } : {}) };
+    if (!(await o.save(cursor))) return { lost: true };
     deps.logger.info('results segment written', { jobId: job.jobId, segment: index, groups: segment.groups });
   }
-  // The join gets a call of its own when this one wrote segments up to its deadline.
-  if (o.cursor !== cursor && late()) return { paused: cursor };
-  // Each file joined from its segments, streamed (S3's own pace: no group is read again).
-  const n = cursor.segments;
-  await Promise.all((['jsonl', 'csv', 'review'] as const).map((file) => deps.objects.put(deps.resultsBucket, file === 'review' ? keys.review! : keys[file], Readable.from(segments(deps, job.jobId, n, file)), CONTENT_TYPES[file])));
+  // The join gets a call of its own unless it is expected to end by this one's deadline.
+  if (!o.cursor?.done && late((1.5 * (cursor.bytes ?? 0) * 1000) / JOIN_BYTES_PER_SECOND)) return { paused: cursor };
+  if (!held()) return { lost: true };
+  try {
+    await joinSegments(deps, job.jobId, cursor.segments);
+  } catch (err) {
+    // A staged segment gone (its prefix expired under a job left FINALIZING that long): the results start over.
+    if ((err as { name?: string }).name !== 'NoSuchKey') throw err;
+    deps.logger.warn('a staged results segment is gone; the results are written again from the first group', { jobId: job.jobId });
+    const fresh = { segments: 0, tally: emptyTally() };
+    return (await o.save(fresh)) ? { paused: fresh } : { lost: true };
+  }
+  if (!held()) return { lost: true };
   return { written: await writeSummary(deps, job, cursor.tally) };
+}
+
+/**
+ * Joins each results file from its `n` staged segments, streamed (S3's own pace: no group is read again). One that
+ * fails fails the others: their sources are destroyed (closing the segment being read) before the error is thrown.
+ */
+async function joinSegments(deps: PipelineDeps, jobId: string, n: number): Promise<void> {
+  const keys = resultKeys(jobId);
+  const files = ['jsonl', 'csv', 'review'] as const;
+  const sources = files.map((file) => Readable.from(segments(deps, jobId, n, file)));
+  const uploads = files.map((file, i) => deps.objects.put(deps.resultsBucket, file === 'review' ? keys.review! : keys[file], sources[i]!, CONTENT_TYPES[file]));
+  const settled = await Promise.allSettled(
+    uploads.map((upload) =>
+      upload.catch((err: unknown) => {
+        for (const source of sources) source.destroy(err as Error);
+        throw err;
+      }),
+    ),
+  );
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** Writes the job's summary.json from its groups' tally; returns its final status and counts. */

@@ -8,7 +8,7 @@
 import { JobStatus, TERMINAL_STATUSES, allGroupsSettled, ledgerClosed } from '../domain/job.ts';
 import type { PipelineDeps } from './deps.ts';
 import { resumeDocumentGroups } from './document-groups.ts';
-import { FINALIZE_LEASE_MS, maybeFinalize } from './finalize-job.ts';
+import { FINALIZE_LEASE_MS, type FinalizeOptions, maybeFinalize } from './finalize-job.ts';
 import { type GroupMarks, groupToken, shardHolds } from './ledger.ts';
 
 export interface ReconcileOptions {
@@ -16,7 +16,7 @@ export interface ReconcileOptions {
   stallMs: number;
   /** Epoch ms by which the run stops (a Lambda's deadline minus a margin). */
   deadline: number;
-  /** Finalize leases still held are taken over (a local runtime on start: their holders are gone). */
+  /** Finalize leases taken before this pass began are taken over (a local runtime on start: their holders are gone). */
   takeOverLeases?: boolean;
 }
 
@@ -40,12 +40,14 @@ export interface ReconcileReport {
  */
 export async function reconcileJobs(deps: PipelineDeps, o: ReconcileOptions): Promise<ReconcileReport> {
   const report: ReconcileReport = { jobs: 0, finalized: [], repaired: [], resumed: [], waiting: [], errors: [] };
+  // Leases from before this pass began ended by a minute after it at the latest; one taken since ends later.
+  const finalize = { deadline: o.deadline, ...(o.takeOverLeases ? { takeOverBefore: deps.now().getTime() + FINALIZE_LEASE_MS } : {}) };
   for await (const jobId of deps.store.listActiveJobs()) {
     if (Date.now() >= o.deadline) break;
     // One job that cannot be reconciled (its profile version gone, a store error) is reported and passed over:
     // it must not keep every job after it from being looked at, pass after pass.
     try {
-      await reconcileJob(deps, jobId, o, report);
+      await reconcileJob(deps, jobId, o, finalize, report);
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       report.errors.push({ jobId, error });
@@ -58,12 +60,11 @@ export async function reconcileJobs(deps: PipelineDeps, o: ReconcileOptions): Pr
   return report;
 }
 
-async function reconcileJob(deps: PipelineDeps, jobId: string, o: ReconcileOptions, report: ReconcileReport): Promise<void> {
+async function reconcileJob(deps: PipelineDeps, jobId: string, o: ReconcileOptions, takeOver: FinalizeOptions, report: ReconcileReport): Promise<void> {
   const job = await deps.store.getJob(jobId);
   if (!job || TERMINAL_STATUSES.has(job.status)) return;
   report.jobs += 1;
   if (job.status !== JobStatus.PROCESSING && job.status !== JobStatus.FINALIZING) return; // ingest retries itself
-  const takeOver = { takeOver: o.takeOverLeases, deadline: o.deadline };
   if (ledgerClosed(job)) {
     if (await maybeFinalize(deps, job, takeOver)) report.finalized.push(jobId);
     return;

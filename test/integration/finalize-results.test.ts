@@ -12,7 +12,7 @@ import { type FinalizeCursor, JobStatus, emptyCounts, resultKeys } from '../../s
 import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts';
 import type { PipelineDeps } from '../../src/pipeline/deps.ts';
 import type { GroupItem } from '../../src/pipeline/ports.ts';
-import { maybeFinalize, writeResults } from '../../src/pipeline/finalize-job.ts';
+import { FINALIZE_LEASE_MS, FINALIZE_MARGIN_MS, maybeFinalize, withInvocationDeadline, writeResults } from '../../src/pipeline/finalize-job.ts';
 import { loadProfile } from '../../src/profiles/profile.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'sluice-finalize-'));
@@ -179,5 +179,42 @@ describe('writing a job’s results', () => {
     expect(done).toMatchObject({ status: JobStatus.COMPLETE, counts: { groups: 25, decided: 25, failed: 0 } });
     const lines = (await (await rt.clients.s3.send(new GetObjectCommand({ Bucket: rt.names.buckets.results, Key: resultKeys(job.jobId).jsonl }))).Body!.transformToString()).trim().split('\n');
     expect(lines).toHaveLength(25);
+  });
+
+  it('does not begin a finalize in an invocation with less than its margin left, and takes over only leases from before a given time', async () => {
+    // Prepare
+    const job = await decidedJob('j-late', 3);
+    const d = deps();
+    // Act and assess: 10 s left in the invocation, less than the margin: the lease is not even taken
+    expect(await withInvocationDeadline(Date.now() + FINALIZE_MARGIN_MS - 10_000, () => maybeFinalize(d, job))).toBe(false);
+    expect((await rt.store.getJob(job.jobId))!.status).toBe(JobStatus.PROCESSING);
+    // Prepare: a finalizer took the lease a moment ago (as a handler process beside a runtime's pass on start)
+    const t = Date.now();
+    expect(await rt.store.tryStartFinalize(job.jobId, t + FINALIZE_LEASE_MS, t)).toBe(true);
+    const held = (await rt.store.getJob(job.jobId))!;
+    // Act and assess: a pass that began before it took the lease does not take it over; one that began later does
+    expect(await maybeFinalize(d, held, { takeOverBefore: t - 1_000 + FINALIZE_LEASE_MS })).toBe(false);
+    expect(await maybeFinalize(d, held, { takeOverBefore: t + 1_000 + FINALIZE_LEASE_MS })).toBe(true);
+    expect((await rt.store.getJob(job.jobId))!.status).toBe(JobStatus.COMPLETE);
+  });
+
+  it('writes neither the joined files nor the summary once its lease is lost', async () => {
+    // Prepare: every segment staged, then the lease lost
+    const job = await decidedJob('j-lost', 25);
+    let saved: FinalizeCursor | undefined;
+    const save = async (cursor: FinalizeCursor) => {
+      saved = cursor;
+      return true;
+    };
+    let lease = true;
+    for (let call = 0; call < 5 && !saved?.done; call++) await writeResults(deps(), job, { cursor: saved, deadline: 0, save, segmentGroups: 10, held: () => lease });
+    expect(saved).toMatchObject({ segments: 3, done: true });
+    lease = false;
+    // Act
+    const outcome = await writeResults(deps(), job, { cursor: saved, save, segmentGroups: 10, held: () => lease });
+    // Assess
+    expect(outcome).toEqual({ lost: true });
+    const keys = resultKeys(job.jobId);
+    for (const Key of [keys.jsonl, keys.csv, keys.summary]) await expect(rt.clients.s3.send(new HeadObjectCommand({ Bucket: rt.names.buckets.results, Key }))).rejects.toMatchObject({ name: 'NotFound' });
   });
 });

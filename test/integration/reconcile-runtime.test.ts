@@ -73,7 +73,9 @@ describe('the local runtime’s reconciler', () => {
     const calls: CallRecord[] = [];
     const rt = await startLocalRuntime({ logLevel: 'SILENT', functions: [], handlerProcesses: [['decide']], reconcile: { everySeconds: 1, stallMs: 0 }, onAwsCall: (c) => calls.push(c) });
     try {
-      await new Promise((r) => setTimeout(r, 1500)); // the pass on start (this process's) has looked at no job
+      // The handler process up, and any pass this process ran before it was (and the one on start) ended
+      for (const deadline = Date.now() + 30_000; rt.pids().handlers.length === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 2500));
       calls.length = 0;
       // Act: a job loses its counts while the runtime runs
       await jobWithLostCounts(rt, 'j-handler');
