@@ -131,6 +131,8 @@ async function runFile(file: string): Promise<SizeResult> {
     }
     const job = await rt.store.getJob(jobId);
     const ended = performance.now();
+    // A handler process that retired as the job ended may be gone before it is listed as retired with its peak.
+    for (let i = 0; i < 100 && rt.pids().handlers.some((pid) => !existsSync(`/proc/${pid}`)); i++) await new Promise((r) => setTimeout(r, 100));
     const rssAtEnd = rssByProcess(rt.pids());
     const counts = job!.counts;
     const ingestSeconds = ((ingestEnd ?? ended) - uploaded) / 1000;
