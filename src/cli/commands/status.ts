@@ -71,7 +71,7 @@ async function showJob(rt: LocalRuntime, jobId: string, flags: StatusFlags, out:
       `job ${job.jobId}  ${job.status}\nsource   s3://${job.bucket}/${job.key}\nrows     ${c.rows}: accepted ${c.accepted}, rejected ${c.rejected}, duplicates ${c.duplicates}\n${documents}groups   ${c.groups}: enriched ${c.enriched}, pending ${c.pending}, decided ${c.decided}, failed ${c.failed}\n${job.error ? `error    ${job.error}\n` : ''}`,
     );
     const cursor = job.status === JobStatus.FINALIZING ? job.finalizeCursor : undefined;
-    if (cursor) out.write(`results  ${cursor.tally.decided + cursor.tally.failed} of ${c.groups} groups written (${cursor.segments} segments)${cursor.done ? ', being joined' : ''}\n`);
+    if (cursor) out.write(`results  ${cursor.tally.decided + cursor.tally.failed} of ${c.groups} groups written (${cursor.segments} segments)${cursor.done ? ', all staged, to be joined' : ''}\n`);
     for (const f of failures) out.write(`failed   group ${f.groupId} (${f.stage}): ${f.error}\n`);
     for (const d of deadLetters) out.write(`DLQ      ${d.queue}: message ${d.messageId}${d.reason ? ` — ${d.reason}` : ` after ${d.receiveCount} receives`}  (sluice redrive ${d.queue})\n`);
   }
