@@ -4,7 +4,6 @@ import { type BackfillReport, runBackfill } from '../pipeline/backfill.ts';
 import type { PipelineDeps } from '../pipeline/deps.ts';
 import { type Alert, type MetricsReport, computeMetrics } from '../pipeline/metrics.ts';
 import type { TopicRunRecord } from '../pipeline/ports.ts';
-import { runTopics } from '../pipeline/topics.ts';
 import { DEFAULT_STALL_MS, type ReconcileReport, reconcileJobs } from '../pipeline/reconcile.ts';
 import { listProfiles, profileBackfillSchema } from '../profiles/profile.ts';
 import type { TopicNamer } from '../llm/topic-namer.ts';
@@ -72,6 +71,9 @@ export function createTopicsHandler(deps: PipelineDeps, namer?: () => Promise<To
   return async (_event: ScheduledEvent, _context: Context): Promise<TopicRunRecord[]> => {
     const runs: TopicRunRecord[] = [];
     const named = await namer?.();
+    // Loaded here, not with the module: the local handler process that runs the reconciler loads this module too,
+    // and topic discovery's k-means is ~6 MB of it (measured) that only the topics function needs.
+    const { runTopics } = await import('../pipeline/topics.ts');
     for (const profile of listProfiles()) runs.push(await runTopics(deps, { profile, namer: named }));
     return runs;
   };
