@@ -94,6 +94,20 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
    * Every item of a query, page by page, the next page asked for while the caller takes this one's items (a
    * finalize writing 2,500 groups' results waited on each 1 MB page in turn). At most two pages are held.
    */
+  /** One `SET … = :v` on a FINALIZING job whose finalize lease is still `leaseUntil`; false when it is not. */
+  async function whileLeased(jobId: string, leaseUntil: number, UpdateExpression: string, value: unknown): Promise<boolean> {
+    const r = await conditional(() =>
+      update({
+        Key: { pk: jobPk(jobId), sk: JOB_SK },
+        UpdateExpression,
+        ConditionExpression: '#s = :finalizing AND finalizeLeaseUntil = :until',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':finalizing': JobStatus.FINALIZING, ':until': leaseUntil, ':v': value },
+      }),
+    );
+    return r !== undefined;
+  }
+
   async function* queryAll(input: Omit<QueryCommandInput, 'TableName'>): AsyncGenerator<Record<string, unknown>> {
     const pageAfter = (ExclusiveStartKey: Record<string, unknown> | undefined) => {
       const page = doc.send(new QueryCommand({ TableName: tableName, ...input, ExclusiveStartKey }));
@@ -600,31 +614,9 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
       return r !== undefined;
     },
 
-    async saveFinalizeCursor(jobId, leaseUntil, cursor) {
-      const r = await conditional(() =>
-        update({
-          Key: { pk: jobPk(jobId), sk: JOB_SK },
-          UpdateExpression: 'SET finalizeCursor = :cursor',
-          ConditionExpression: '#s = :finalizing AND finalizeLeaseUntil = :until',
-          ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: { ':finalizing': JobStatus.FINALIZING, ':until': leaseUntil, ':cursor': cursor },
-        }),
-      );
-      return r !== undefined;
-    },
+    saveFinalizeCursor: (jobId, leaseUntil, cursor) => whileLeased(jobId, leaseUntil, 'SET finalizeCursor = :v', cursor),
 
-    async renewFinalize(jobId, leaseUntil, newLeaseUntil) {
-      const r = await conditional(() =>
-        update({
-          Key: { pk: jobPk(jobId), sk: JOB_SK },
-          UpdateExpression: 'SET finalizeLeaseUntil = :next',
-          ConditionExpression: '#s = :finalizing AND finalizeLeaseUntil = :until',
-          ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: { ':finalizing': JobStatus.FINALIZING, ':until': leaseUntil, ':next': newLeaseUntil },
-        }),
-      );
-      return r !== undefined;
-    },
+    renewFinalize: (jobId, leaseUntil, newLeaseUntil) => whileLeased(jobId, leaseUntil, 'SET finalizeLeaseUntil = :v', newLeaseUntil),
 
     async *listGroups(jobId, after) {
       for await (const item of queryAll({
