@@ -86,8 +86,9 @@ function draw(...parts: Array<string | number>): number {
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const o = { latencyMs: 0, retryAfterSeconds: 1, seed: 1, holdMs: 60_000, down: false, ...options, faults: { rateLimit: 0, serverError: 0, timeout: 0, malformed: 0, persistent: 0, judgeOmit: 0, ...options.faults } };
   let stats = freshStats();
-  // Per request body: how many times it was asked, and the Retry-After deadlines still owed a retry.
-  const seen = new Map<string, { attempts: number; owed: number[] }>();
+  // Per request body: how many times it was asked, and the Retry-After deadlines still owed a retry, by the retry
+  // count of the answer that set them (two copies of one body in flight, e.g. a redelivered message, each settle their own).
+  const seen = new Map<string, { attempts: number; owed: Map<number, number[]> }>();
   const held = new Set<ServerResponse>();
 
   const server: Server = createServer((req, res) => {
@@ -113,7 +114,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     }
     const key = createHash('sha256').update(raw).digest('hex');
     const now = Date.now();
-    const entry = seen.get(key) ?? { attempts: 0, owed: [] };
+    const entry = seen.get(key) ?? { attempts: 0, owed: new Map<number, number[]>() };
     seen.set(key, entry);
     entry.attempts += 1;
     const attempt = entry.attempts;
@@ -122,9 +123,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     stats.calls += 1;
     if (retry) {
       stats.retries += 1;
-      // A retry settles the earliest Retry-After owed for this body; it is early if even that is not due.
-      entry.owed.sort((a, b) => a - b);
-      const due = entry.owed.shift();
+      // Retry n settles the earliest Retry-After owed by a 429 to an attempt n-1 of this body; early if even that is not due.
+      const owed = entry.owed.get(retry - 1) ?? [];
+      owed.sort((a, b) => a - b);
+      const due = owed.shift();
       if (due !== undefined && now + TOLERANCE_MS < due) stats.earlyRetries += 1;
     }
     stats.inFlight += 1;
@@ -151,7 +153,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       const { rateLimit, serverError, timeout, malformed } = o.faults;
       if (f < rateLimit) {
         stats.outcomes.rateLimit += 1;
-        entry.owed.push(Date.now() + o.retryAfterSeconds * 1000);
+        const n = retry ?? 0;
+        entry.owed.set(n, [...(entry.owed.get(n) ?? []), Date.now() + o.retryAfterSeconds * 1000]);
         send(res, 429, { error: { message: 'Rate limit reached (simulated)', type: 'rate_limit_error', code: 'rate_limit_exceeded' } }, { 'retry-after': String(o.retryAfterSeconds) });
         return;
       }

@@ -5,14 +5,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createObjectStore } from '../../src/adapters/s3-object-store.ts';
 import { type FinalizeCursor, JobStatus, emptyCounts, resultKeys } from '../../src/domain/job.ts';
 import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.ts';
 import type { PipelineDeps } from '../../src/pipeline/deps.ts';
 import type { GroupItem } from '../../src/pipeline/ports.ts';
-import { FINALIZE_LEASE_MS, FINALIZE_MARGIN_MS, maybeFinalize, withInvocationDeadline, writeResults } from '../../src/pipeline/finalize-job.ts';
+import { FINALIZE_LEASE_MS, FINALIZE_MARGIN_MS, maybeFinalize, segmentKey, withInvocationDeadline, writeResults } from '../../src/pipeline/finalize-job.ts';
 import { loadProfile } from '../../src/profiles/profile.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'sluice-finalize-'));
@@ -196,6 +196,33 @@ describe('writing a job’s results', () => {
     expect(await maybeFinalize(d, held, { takeOverBefore: t - 1_000 + FINALIZE_LEASE_MS })).toBe(false);
     expect(await maybeFinalize(d, held, { takeOverBefore: t + 1_000 + FINALIZE_LEASE_MS })).toBe(true);
     expect((await rt.store.getJob(job.jobId))!.status).toBe(JobStatus.COMPLETE);
+  });
+
+  it('starts the results over from the first group when a staged segment is gone (its staging expired), and writes them whole', async () => {
+    // Prepare: every segment staged, then the second segment's JSONL gone
+    const job = await decidedJob('j-gone', 25);
+    let saved: FinalizeCursor | undefined;
+    const save = async (cursor: FinalizeCursor) => {
+      saved = cursor;
+      return true;
+    };
+    for (let call = 0; call < 5 && !saved?.done; call++) await writeResults(deps(), job, { cursor: saved, deadline: 0, save, segmentGroups: 10 });
+    expect(saved).toMatchObject({ segments: 3, done: true });
+    await rt.clients.s3.send(new DeleteObjectCommand({ Bucket: rt.names.buckets.results, Key: segmentKey(job.jobId, 1, 'jsonl') }));
+    // Act: the join
+    const outcome = await writeResults(deps(), job, { cursor: saved, save, segmentGroups: 10 });
+    // Assess: the cursor saved back to its start, no results file written
+    expect(outcome).toEqual({ paused: { segments: 0, tally: expect.objectContaining({ decided: 0 }) } });
+    expect(saved).toMatchObject({ segments: 0 });
+    const keys = resultKeys(job.jobId);
+    for (const Key of [keys.jsonl, keys.summary]) await expect(rt.clients.s3.send(new HeadObjectCommand({ Bucket: rt.names.buckets.results, Key }))).rejects.toMatchObject({ name: 'NotFound' });
+    // Act: going on from there
+    let last: Awaited<ReturnType<typeof writeResults>> | undefined;
+    for (let call = 0; call < 6 && !(last && 'written' in last); call++) last = await writeResults(deps(), job, { cursor: saved, deadline: 0, save, segmentGroups: 10 });
+    // Assess: every group once, in order, and the summary's counts not doubled
+    expect(last).toMatchObject({ written: { counts: { groups: 25, decided: 25 } } });
+    const jsonl = await (await rt.clients.s3.send(new GetObjectCommand({ Bucket: rt.names.buckets.results, Key: keys.jsonl }))).Body!.transformToString();
+    expect(jsonl.trim().split('\n').map((l) => JSON.parse(l).groupId)).toEqual(Array.from({ length: 25 }, (_, g) => id(g + 1)));
   });
 
   it('writes neither the joined files nor the summary once its lease is lost', async () => {

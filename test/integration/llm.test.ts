@@ -87,6 +87,21 @@ describe('OpenAI provider against the simulator', () => {
     expect(sim.stats.maxInFlight).toBeGreaterThan(1);
   });
 
+  it('counts a retry as early only against the Retry-After its own attempt was owed, not one owed to a second copy of the same request in flight', async () => {
+    sim.resetStats();
+    sim.configure({ faults: { rateLimit: 1, serverError: 0, timeout: 0, malformed: 0 }, latencyMs: 0, retryAfterSeconds: 5 });
+    const body = JSON.stringify({ model: 'gpt-sim', messages: [{ role: 'user', content: 'the same request, sent by two copies of one message' }] });
+    const send = (retry: number) => fetch(`${sim.url}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-stainless-retry-count': String(retry) }, body }).then((r) => r.status);
+    // Copy B's first attempt meets a 429 (Retry-After 5 s); copy A, further on, sends its second retry at once.
+    expect(await send(0)).toBe(429);
+    expect(await send(2)).toBe(429);
+    expect(sim.stats.retries).toBe(1);
+    expect(sim.stats.earlyRetries).toBe(0);
+    // Copy B's own first retry, sent at once: early.
+    expect(await send(1)).toBe(429);
+    expect(sim.stats.earlyRetries).toBe(1);
+  });
+
   it('meets the same 429s and 5xx on the same retries when a request is sent again afresh (a redelivery, a restart), but not the same malformed answer', async () => {
     sim.configure({ faults: { rateLimit: 0.3, serverError: 0.2, timeout: 0, malformed: 0 }, latencyMs: 0, retryAfterSeconds: 1 });
     const provider = createOpenAiProvider(settings(sim, { maxRetries: 1 }));
