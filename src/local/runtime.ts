@@ -301,6 +301,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       dropPrefix: topology.dropPrefix,
       defaultMode: options.defaultMode ?? 'full',
       chunking,
+      segmentGroups: Number(process.env.SLUICE_SEGMENT_GROUPS) || undefined,
       logger: inst.logger,
       now: () => new Date(),
       metrics: metricsSink(inst.metrics),

@@ -31,6 +31,8 @@ export interface PipelineDeps {
   defaultMode: Mode;
   /** Chunk and partition sizes; DEFAULT_CHUNKING unless set (tests cut small files into many chunks). */
   chunking?: Chunking;
+  /** Groups per staged segment of a large job's results; `SEGMENT_GROUPS` unless set (tests make it small). */
+  segmentGroups?: number;
   logger: StepLogger;
   now: () => Date;
   metrics?: MetricsSink;

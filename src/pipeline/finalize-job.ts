@@ -46,7 +46,7 @@ export interface FinalizeOptions {
   takeOverBefore?: number;
   /** Epoch ms after which no new segment is begun (default: the invocation's, else `FINALIZE_STEP_MS` from now). */
   deadline?: number;
-  /** Groups per segment (`SEGMENT_GROUPS`). */
+  /** Groups per segment (else the deps', else `SEGMENT_GROUPS`). */
   segmentGroups?: number;
 }
 
@@ -93,7 +93,7 @@ export async function maybeFinalize(deps: PipelineDeps, job: Job, o: FinalizeOpt
     const outcome = await writeResults(deps, current, {
       ...(current.finalizeCursor ? { cursor: current.finalizeCursor } : {}),
       deadline,
-      ...(o.segmentGroups ? { segmentGroups: o.segmentGroups } : {}),
+      ...((o.segmentGroups ?? deps.segmentGroups) ? { segmentGroups: o.segmentGroups ?? deps.segmentGroups } : {}),
       save: (cursor) => inTurn(() => deps.store.saveFinalizeCursor(job.jobId, leaseUntil, cursor)),
       held: () => !lost,
     });
@@ -358,8 +358,10 @@ export async function writeResults(deps: PipelineDeps, job: Job, o: WriteResults
     if (!held()) return { lost: true };
     const index: number = cursor.segments;
     const segment = await writeSegment(deps, job, profile, { jsonl: segmentKey(job.jobId, index, 'jsonl'), csv: segmentKey(job.jobId, index, 'csv'), review: segmentKey(job.jobId, index, 'review') }, { after: cursor.after, limit, header: index === 0 });
+    deps.crashPoint?.('finalize.staged');
     cursor = { segments: index + 1, after: segment.last ?? cursor.after, bytes: (cursor.bytes ?? 0) + segment.bytes, tally: addTally(cursor.tally, segment.tally), ...(segment.groups < limit ? { done: true } : {}) };
     if (!(await o.save(cursor))) return { lost: true };
+    deps.crashPoint?.('finalize.segment-saved');
     deps.logger.info('results segment written', { jobId: job.jobId, segment: index, groups: segment.groups });
   }
   // The join gets a call of its own unless it is expected to end by this one's deadline.

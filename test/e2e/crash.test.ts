@@ -67,6 +67,22 @@ describe('kill -9 between two writes, then a restart', () => {
     },
     240_000,
   );
+
+  // A large job's results, staged 50 groups at a time: killed after the second segment is written and before its
+  // cursor is saved, the restart writes that segment again and joins them; the joined files equal the clean run's
+  // written in one pass.
+  it.each([['finalize.staged@2'], ['finalize.segment-saved@1']])('crashed at %s while a large job’s results are written in segments, the job ends exactly as the clean run did', async (crashAt) => {
+    // Act
+    const run = await crashRun({ file, state: tempDir(), crashAt, timeoutMs: 120_000, env: { ...env, SLUICE_SEGMENT_GROUPS: '50' } });
+    // Assess
+    expect(clean.outcome.counts.groups).toBeGreaterThan(100); // three segments at least
+    expect(run.crashed).toBe(true);
+    expect(run.outcome.status).toBe(clean.outcome.status);
+    expect(run.outcome.counts).toEqual(clean.outcome.counts);
+    expect(run.outcome.results).toEqual(clean.outcome.results);
+    expect(run.outcome.csvRows).toBe(clean.outcome.csvRows); // one header
+    expect(run.recoveryMs).toBeLessThan(90_000);
+  }, 240_000);
 });
 
 /** The pids of a `sluice dev` process's handler processes, as `ps` lists them. */
