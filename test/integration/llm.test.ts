@@ -162,7 +162,7 @@ describe('cache and shared circuit breaker in DynamoDB', () => {
   });
 
   function resilient(name: string, promptVersion = 'enrich-v1') {
-    const breaker = createCircuitBreaker(rt.clients.dynamodb, rt.names.table, { name, threshold: 3, cooldownMs: 800, probeTimeoutMs: 5_000 });
+    const breaker = createCircuitBreaker(rt.clients.dynamodb, rt.names.table, { name, threshold: 3, cooldownMs: 3_000, probeTimeoutMs: 5_000 });
     const provider = createResilientProvider({
       offline: createOfflineProvider(),
       llm: createOpenAiProvider(settings(sim, { maxRetries: 0 })),
@@ -201,7 +201,8 @@ describe('cache and shared circuit breaker in DynamoDB', () => {
     }
     // Concurrent invocations after the cool-down: exactly one becomes the probe.
     sim.configure({ down: false });
-    await new Promise((r) => setTimeout(r, 900));
+    // (A cool-down long enough that the eight calls above end within it on a busy machine.)
+    await new Promise((r) => setTimeout(r, 3_100));
     const permits = await Promise.all(Array.from({ length: 5 }, () => breaker.permit(Date.now())));
     expect(permits.filter((p) => p === 'probe')).toHaveLength(1);
     await breaker.recordSuccess('probe');
