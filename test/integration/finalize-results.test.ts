@@ -43,6 +43,19 @@ async function decidedJob(jobId: string, groups: number) {
   return (await rt.store.getJob(jobId))!;
 }
 
+/** A job of 25 decided groups with every results segment (of 10 groups) staged; `cursor()` is the last one `save` kept. */
+async function stagedJob(jobId: string) {
+  const job = await decidedJob(jobId, 25);
+  let saved: FinalizeCursor | undefined;
+  const save = async (cursor: FinalizeCursor) => {
+    saved = cursor;
+    return true;
+  };
+  for (let call = 0; call < 5 && !saved?.done; call++) await writeResults(deps(), job, { cursor: saved, deadline: 0, save, segmentGroups: 10 });
+  expect(saved).toMatchObject({ segments: 3, done: true });
+  return { job, save, cursor: () => saved };
+}
+
 /** The pipeline's dependencies writeResults uses, its group reads failing after `failAfter` groups when given. */
 function deps(failAfter?: number, over: Partial<PipelineDeps> = {}): PipelineDeps {
   const store = {
@@ -200,25 +213,18 @@ describe('writing a job’s results', () => {
 
   it('starts the results over from the first group when a staged segment is gone (its staging expired), and writes them whole', async () => {
     // Prepare: every segment staged, then the second segment's JSONL gone
-    const job = await decidedJob('j-gone', 25);
-    let saved: FinalizeCursor | undefined;
-    const save = async (cursor: FinalizeCursor) => {
-      saved = cursor;
-      return true;
-    };
-    for (let call = 0; call < 5 && !saved?.done; call++) await writeResults(deps(), job, { cursor: saved, deadline: 0, save, segmentGroups: 10 });
-    expect(saved).toMatchObject({ segments: 3, done: true });
+    const { job, save, cursor } = await stagedJob('j-gone');
     await rt.clients.s3.send(new DeleteObjectCommand({ Bucket: rt.names.buckets.results, Key: segmentKey(job.jobId, 1, 'jsonl') }));
     // Act: the join
-    const outcome = await writeResults(deps(), job, { cursor: saved, save, segmentGroups: 10 });
+    const outcome = await writeResults(deps(), job, { cursor: cursor(), save, segmentGroups: 10 });
     // Assess: the cursor saved back to its start, no results file written
     expect(outcome).toEqual({ paused: { segments: 0, tally: expect.objectContaining({ decided: 0 }) } });
-    expect(saved).toMatchObject({ segments: 0 });
+    expect(cursor()).toMatchObject({ segments: 0 });
     const keys = resultKeys(job.jobId);
     for (const Key of [keys.jsonl, keys.summary]) await expect(rt.clients.s3.send(new HeadObjectCommand({ Bucket: rt.names.buckets.results, Key }))).rejects.toMatchObject({ name: 'NotFound' });
     // Act: going on from there
     let last: Awaited<ReturnType<typeof writeResults>> | undefined;
-    for (let call = 0; call < 6 && !(last && 'written' in last); call++) last = await writeResults(deps(), job, { cursor: saved, deadline: 0, save, segmentGroups: 10 });
+    for (let call = 0; call < 6 && !(last && 'written' in last); call++) last = await writeResults(deps(), job, { cursor: cursor(), deadline: 0, save, segmentGroups: 10 });
     // Assess: every group once, in order, and the summary's counts not doubled
     expect(last).toMatchObject({ written: { counts: { groups: 25, decided: 25 } } });
     const jsonl = await (await rt.clients.s3.send(new GetObjectCommand({ Bucket: rt.names.buckets.results, Key: keys.jsonl }))).Body!.transformToString();
@@ -227,18 +233,9 @@ describe('writing a job’s results', () => {
 
   it('writes neither the joined files nor the summary once its lease is lost', async () => {
     // Prepare: every segment staged, then the lease lost
-    const job = await decidedJob('j-lost', 25);
-    let saved: FinalizeCursor | undefined;
-    const save = async (cursor: FinalizeCursor) => {
-      saved = cursor;
-      return true;
-    };
-    let lease = true;
-    for (let call = 0; call < 5 && !saved?.done; call++) await writeResults(deps(), job, { cursor: saved, deadline: 0, save, segmentGroups: 10, held: () => lease });
-    expect(saved).toMatchObject({ segments: 3, done: true });
-    lease = false;
+    const { job, save, cursor } = await stagedJob('j-lost');
     // Act
-    const outcome = await writeResults(deps(), job, { cursor: saved, save, segmentGroups: 10, held: () => lease });
+    const outcome = await writeResults(deps(), job, { cursor: cursor(), save, segmentGroups: 10, held: () => false });
     // Assess
     expect(outcome).toEqual({ lost: true });
     const keys = resultKeys(job.jobId);
