@@ -90,10 +90,6 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
     return r.Item ? itemToJob(r.Item) : undefined;
   }
 
-  /**
-   * Every item of a query, page by page, the next page asked for while the caller takes this one's items (a
-   * finalize writing 2,500 groups' results waited on each 1 MB page in turn). At most two pages are held.
-   */
   /** One `SET … = :v` on a FINALIZING job whose finalize lease is still `leaseUntil`; false when it is not. */
   async function whileLeased(jobId: string, leaseUntil: number, UpdateExpression: string, value: unknown): Promise<boolean> {
     const r = await conditional(() =>
@@ -108,6 +104,10 @@ export function createStatusStore(client: DynamoDBClient, tableName: string): St
     return r !== undefined;
   }
 
+  /**
+   * Every item of a query, page by page, the next page asked for while the caller takes this one's items (a
+   * finalize writing 2,500 groups' results waited on each 1 MB page in turn). At most two pages are held.
+   */
   async function* queryAll(input: Omit<QueryCommandInput, 'TableName'>): AsyncGenerator<Record<string, unknown>> {
     const pageAfter = (ExclusiveStartKey: Record<string, unknown> | undefined) => {
       const page = doc.send(new QueryCommand({ TableName: tableName, ...input, ExclusiveStartKey }));
