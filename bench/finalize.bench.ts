@@ -25,6 +25,7 @@ import { SEGMENT_GROUPS } from '../src/pipeline/finalize-job.ts';
 import { loadProfile } from '../src/profiles/profile.ts';
 import { generateClaims } from '../scripts/lib/claims-generator.ts';
 import { runChild } from './lib/child-run.ts';
+import { rssByProcess } from './lib/process-rss.ts';
 import { writeReport } from './lib/report.ts';
 
 const { values } = parseArgs({
@@ -169,14 +170,9 @@ async function runJob(groups: number, segmentGroups: number): Promise<FinalizeRe
     const ended = performance.now();
     for (const r of rt.pids().retired) during.handler = Math.max(during.handler!, r.peakRssMb ?? 0);
     const job = (await store.getJob(jobId))!;
-    const hwm = (pid?: number) => {
-      try {
-        return pid ? Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024) : 0;
-      } catch {
-        return 0;
-      }
-    };
-    const pids = rt.pids();
+    // Peaks over the whole run, by kind (the largest handler process, running or retired).
+    const peaks = rssByProcess(rt.pids());
+    const handlerPeaks = Object.entries(peaks).filter(([name]) => name.startsWith('handler')).map(([, mb]) => mb);
     return {
       groups,
       segmentGroups,
@@ -186,8 +182,8 @@ async function runJob(groups: number, segmentGroups: number): Promise<FinalizeRe
       counts: { groups: job.counts.groups, decided: job.counts.decided, failed: job.counts.failed },
       duringFinalize: during,
       benchProcessMb: Math.round(process.resourceUsage().maxRSS / 1024),
-      wholeRun: { emulators: hwm(pids.emulators), handler: Math.max(...pids.handlers.map(hwm), ...pids.retired.map((r) => r.peakRssMb ?? 0)) },
-      handlerProcessesRetired: pids.retired.length,
+      wholeRun: { emulators: peaks.emulators ?? 0, handler: Math.max(0, ...handlerPeaks) },
+      handlerProcessesRetired: rt.pids().retired.length,
     };
   } finally {
     await rt.stop();
